@@ -1,0 +1,1 @@
+"""Unitree G1 facts and low-level protocol (ROS-free)."""

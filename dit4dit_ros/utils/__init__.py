@@ -1,0 +1,1 @@
+"""Small ROS-free helpers shared by several areas."""

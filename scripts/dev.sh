@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The README's two entry points: `scripts/dev.sh demo` and `scripts/dev.sh test`.
+# Needs only Python 3.11 + pip + apt: creates or reuses .venv idempotently (re-installs only when a
+# requirements file or setup.py changed), torch CPU first, then every pinned dependency.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+VENV="${DIT4DIT_VENV:-$ROOT/.venv}"
+PY="$VENV/bin/python"
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+
+# All DDS traffic of demos and tests stays on loopback; MuJoCo renders offscreen through EGL.
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+export MUJOCO_GL="${MUJOCO_GL:-egl}"
+
+system_deps() {
+  # MuJoCo's offscreen renderer needs EGL + Mesa's software rasterizer (no GPU here).
+  if ! ldconfig -p | grep -q 'libEGL.so.1' || ! ls /usr/lib/*/dri/swrast_dri.so >/dev/null 2>&1; then
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq && $sudo apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri libgles2
+  fi
+}
+
+setup_venv() {
+  local stamp="$VENV/.installed" want
+  want="$(cat requirements/*.txt setup.py pyproject.toml | sha256sum | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$PY" ]; then return 0; fi
+  system_deps
+  [ -x "$PY" ] || "$PYTHON" -m venv "$VENV"
+  "$PY" -m pip install -q --upgrade pip==25.3
+  "$PY" -m pip install -q torch==2.13.0            # the CPU wheel on local disk, before anything needs torch
+  "$PY" -m pip install -q -r requirements/base.txt -r requirements/dev.txt
+  "$PY" -m pip install -q --no-deps -r requirements/nodeps.txt
+  "$PY" -m pip install -q --no-deps --no-build-isolation -e .
+  "$PY" -c "import torch; v = torch.__version__; assert v.endswith('+cpu') or torch.cuda.is_available(), v"
+  echo "$want" > "$stamp"
+}
+
+cmd="${1:-}"; shift || true
+case "$cmd" in
+  setup) setup_venv ;;
+  demo)  setup_venv; exec "$VENV/bin/dit4dit" demo "$@" ;;
+  test)  setup_venv; exec "$PY" -m pytest tests "$@" ;;
+  *) echo "usage: scripts/dev.sh {setup|demo|test} [args...]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,30 @@
+"""Test-wide isolation: every test run gets its own ROS and Unitree DDS domains on loopback.
+
+Set before any test imports rclpy or the Unitree SDK, and inherited by child processes, so that
+concurrent test runs on one machine never see each other and nothing leaves the loopback interface.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from dit4dit_ros.utils.dds_env import apply_isolation, loopback_isolation_for
+
+_ISOLATION = loopback_isolation_for(os.getpid())
+apply_isolation(_ISOLATION)
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("MUJOCO_GL", "egl")
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(_REPO_ROOT, "config", "fastdds_lo_shm.xml"))
+
+
+@pytest.fixture(scope="session")
+def dds_isolation():
+    """The DdsIsolation of this test run (ROS domain, Unitree domain, interface `lo`)."""
+    return _ISOLATION
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> str:
+    return _REPO_ROOT
