@@ -1,0 +1,1 @@
+"""ROS-free policy-side logic: observation assembly and staleness checks, inference scheduling."""

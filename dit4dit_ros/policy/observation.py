@@ -1,0 +1,117 @@
+"""Assemble one policy observation from asynchronous camera frames and joint states.
+
+The camera (~30 Hz) and the proprioception (hundreds of Hz) arrive independently. An observation is the
+newest frame (its capture stamp is the observation time) with the joint state nearest to that stamp; the
+model's conditioning frames are the newest `num_frames` frames spaced by `frame_stride`. Inputs older than
+their age limit make the observation unusable, with a reason that the node logs and puts on diagnostics:
+a policy must never act on a frozen camera or a silent robot.
+"""
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ObservationConfig:
+    num_frames: int = 1  # conditioning frames the model takes
+    frame_stride: int = 1  # take every k-th received frame (dataset fps / camera fps ratio)
+    max_image_age: float = 0.5  # s, newest frame vs. now
+    max_state_age: float = 0.1  # s, newest joint state vs. now
+    max_state_image_skew: float = 0.05  # s, |t_state - t_image| for the paired state
+    state_history: int = 256  # joint states kept for pairing
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 1 or self.frame_stride < 1:
+            raise ValueError(f"num_frames and frame_stride must be >= 1, got {self.num_frames}, {self.frame_stride}")
+        for name in ("max_image_age", "max_state_age", "max_state_image_skew"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.state_history < 2:
+            raise ValueError(f"state_history must be >= 2, got {self.state_history}")
+
+
+@dataclass(frozen=True)
+class Observation:
+    stamp: float  # observation time (capture time of the newest frame), seconds on the ROS clock
+    frames: tuple[np.ndarray, ...]  # oldest first, uint8 HxWx3
+    joint_positions: np.ndarray  # in the order of `joint_names` given to the buffer
+    state_stamp: float
+
+
+class ObservationUnavailable(RuntimeError):
+    """No usable observation now; the message says which input is missing or stale."""
+
+
+class ObservationBuffer:
+    """Thread-safe store of recent frames and joint states; `latest(now)` pairs them."""
+
+    def __init__(self, config: ObservationConfig, joint_names: list[str] | tuple[str, ...]) -> None:
+        self.config = config
+        self.joint_names = tuple(joint_names)
+        self._lock = threading.Lock()
+        needed = (config.num_frames - 1) * config.frame_stride + 1
+        self._frames: deque[tuple[float, np.ndarray]] = deque(maxlen=needed)
+        self._state_times: deque[float] = deque(maxlen=config.state_history)
+        self._states: deque[np.ndarray] = deque(maxlen=config.state_history)
+        self._index_cache: tuple[tuple[str, ...], np.ndarray] | None = None
+
+    def add_frame(self, stamp: float, image: np.ndarray) -> None:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"frame must be uint8 HxWx3 (rgb8), got {image.dtype} {image.shape}")
+        with self._lock:
+            if self._frames and stamp < self._frames[-1][0]:
+                self._frames.clear()  # clock jumped back (sim reset): old frames are no history of this one
+            self._frames.append((stamp, image))
+
+    def add_joint_state(self, stamp: float, names: list[str] | tuple[str, ...], positions: np.ndarray) -> None:
+        """Store the positions of this buffer's joints; a message lacking one of them is an error."""
+        names = tuple(names)
+        if self._index_cache is None or self._index_cache[0] != names:
+            lookup = {n: i for i, n in enumerate(names)}
+            missing = [n for n in self.joint_names if n not in lookup]
+            if missing:
+                raise ValueError(f"joint state lacks joints the policy needs: {missing}")
+            self._index_cache = (names, np.array([lookup[n] for n in self.joint_names], dtype=np.int64))
+        values = np.asarray(positions, dtype=np.float64)[self._index_cache[1]]
+        if not np.all(np.isfinite(values)):
+            raise ValueError("joint state has non-finite positions")
+        with self._lock:
+            if self._state_times and stamp < self._state_times[-1]:
+                self._state_times.clear()
+                self._states.clear()
+            self._state_times.append(stamp)
+            self._states.append(values)
+
+    def latest(self, now: float) -> Observation:
+        """The newest complete observation, or ObservationUnavailable naming the stale/missing input."""
+        cfg = self.config
+        with self._lock:
+            frames = list(self._frames)
+            times = list(self._state_times)
+            states = list(self._states)
+        if not frames:
+            raise ObservationUnavailable("no camera frame received yet")
+        if not times:
+            raise ObservationUnavailable("no joint state received yet")
+        t_img, _ = frames[-1]
+        if now - t_img > cfg.max_image_age:
+            raise ObservationUnavailable(f"camera frame is stale: {now - t_img:.3f} s old (limit {cfg.max_image_age} s)")
+        if now - times[-1] > cfg.max_state_age:
+            raise ObservationUnavailable(f"joint state is stale: {now - times[-1]:.3f} s old (limit {cfg.max_state_age} s)")
+        needed = (cfg.num_frames - 1) * cfg.frame_stride + 1
+        if len(frames) < needed:
+            raise ObservationUnavailable(f"frame history has {len(frames)} of the {needed} frames needed")
+        picked = tuple(frames[-1 - k * cfg.frame_stride][1] for k in reversed(range(cfg.num_frames)))
+        i = bisect.bisect_left(times, t_img)
+        candidates = [j for j in (i - 1, i) if 0 <= j < len(times)]
+        j = min(candidates, key=lambda k: abs(times[k] - t_img))
+        if abs(times[j] - t_img) > cfg.max_state_image_skew:
+            raise ObservationUnavailable(
+                f"no joint state within {cfg.max_state_image_skew} s of the frame (nearest {times[j] - t_img:+.3f} s)"
+            )
+        return Observation(stamp=t_img, frames=picked, joint_positions=states[j].copy(), state_stamp=times[j])

@@ -1,0 +1,155 @@
+"""Run the policy engine on the newest observation at a fixed rate, off the ROS executor.
+
+Inference takes tens to hundreds of milliseconds; running it inside a ROS callback would stall every other
+callback of the node (image and state subscriptions, parameter services). The runner owns one worker
+thread: each cycle it takes the newest complete observation, runs the engine, and hands the chunk to a
+publish callback. It never queues work: a slow model lowers the chunk rate, it does not build a backlog.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from dit4dit_ros.policy.observation import ObservationBuffer, ObservationUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class UnknownInstruction(ValueError):
+    """An instruction without a cached prompt embedding; the message lists the known ones."""
+
+
+class Engine(Protocol):  # the subset of engine.base.PolicyEngine the runner uses
+    instructions: tuple[str, ...] | list[str]
+
+    def predict(self, frames, joint_positions, instruction): ...
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """One action chunk tied to the observation it was computed from."""
+
+    observation_stamp: float  # ROS-clock seconds of the frame the chunk was computed from
+    joint_names: tuple[str, ...]
+    positions: np.ndarray  # (H, J) radians
+    control_period: float  # seconds between chunk points
+    inference_seconds: float
+    timings: dict = field(default_factory=dict)
+
+
+@dataclass
+class RunnerStats:
+    chunks: int = 0
+    skipped: int = 0
+    errors: int = 0
+    last_skip_reason: str = ""
+    last_inference_seconds: float = float("nan")
+
+
+def check_instruction(instruction: str, known: "list[str] | tuple[str, ...]") -> str:
+    """Return the instruction if the engine has its prompt embedding, else raise naming the known ones."""
+    if instruction not in known:
+        raise UnknownInstruction(
+            f"instruction {instruction!r} has no cached prompt embedding; known instructions: {sorted(known)} "
+            "(add it with `dit4dit embed-prompts`)"
+        )
+    return instruction
+
+
+class PolicyRunner:
+    def __init__(
+        self,
+        engine: Engine,
+        buffer: ObservationBuffer,
+        now: Callable[[], float],
+        publish: Callable[[ChunkResult], None],
+        action_joint_names: "list[str] | tuple[str, ...]",
+        control_period: float,
+        rate_hz: float = 6.0,
+        on_skip: Callable[[str], None] | None = None,
+    ) -> None:
+        if rate_hz < 0:
+            raise ValueError(f"rate_hz must be >= 0 (0 = as fast as possible), got {rate_hz}")
+        if control_period <= 0:
+            raise ValueError(f"control_period must be positive, got {control_period}")
+        self.engine = engine
+        self.buffer = buffer
+        self.now = now
+        self.publish = publish
+        self.action_joint_names = tuple(action_joint_names)
+        self.control_period = control_period
+        self.period = 1.0 / rate_hz if rate_hz > 0 else 0.0
+        self.on_skip = on_skip or (lambda reason: None)
+        self.stats = RunnerStats()
+        self._instruction: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def instruction(self) -> str | None:
+        return self._instruction
+
+    def set_instruction(self, instruction: str) -> None:
+        """Switch the goal; an unknown instruction raises and leaves the current one in place."""
+        self._instruction = check_instruction(instruction, self.engine.instructions)
+
+    def step(self) -> ChunkResult | None:
+        """One inference cycle; returns the chunk, or None with the reason reported through on_skip."""
+        if self._instruction is None:
+            self._skip("no instruction received yet (publish one on /dit4dit/instruction)")
+            return None
+        try:
+            obs = self.buffer.latest(self.now())
+        except ObservationUnavailable as exc:
+            self._skip(str(exc))
+            return None
+        t0 = time.perf_counter()
+        out = self.engine.predict(list(obs.frames), obs.joint_positions, self._instruction)
+        elapsed = time.perf_counter() - t0
+        positions = np.asarray(out.actions, dtype=np.float64)
+        if positions.ndim != 2 or positions.shape[1] != len(self.action_joint_names):
+            raise RuntimeError(f"engine returned actions of shape {positions.shape}, expected (H, {len(self.action_joint_names)})")
+        result = ChunkResult(obs.stamp, self.action_joint_names, positions, self.control_period, elapsed, dict(out.timings))
+        self.stats.chunks += 1
+        self.stats.last_inference_seconds = elapsed
+        self.publish(result)
+        return result
+
+    def _skip(self, reason: str) -> None:
+        self.stats.skipped += 1
+        self.stats.last_skip_reason = reason
+        self.on_skip(reason)
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("PolicyRunner already started")
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="policy-inference", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        next_time = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                result = self.step()
+            except Exception:  # an engine failure must not kill the node silently; it is counted and logged
+                self.stats.errors += 1
+                log.exception("policy inference failed")
+                result = None
+            if result is None:
+                # Nothing to do yet: poll again soon, bounded by the stop event.
+                self._stop.wait(min(0.05, self.period) if self.period else 0.02)
+                continue
+            next_time = max(next_time + self.period, time.monotonic()) if self.period else time.monotonic()
+            self._stop.wait(max(0.0, next_time - time.monotonic()))
