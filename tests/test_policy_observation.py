@@ -1,0 +1,86 @@
+"""Observation assembly: pairing frames with joint states, staleness and history checks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dit4dit_ros.policy.observation import ObservationBuffer, ObservationConfig, ObservationUnavailable
+
+JOINTS = ("a", "b")
+
+
+def _frame(v: int) -> np.ndarray:
+    return np.full((4, 4, 3), v, dtype=np.uint8)
+
+
+def test_pairs_newest_frame_with_nearest_state():
+    buf = ObservationBuffer(ObservationConfig(max_image_age=1.0, max_state_age=1.0), JOINTS)
+    for k in range(10):
+        buf.add_joint_state(0.01 * k, ("b", "a", "c"), np.array([k, -k, 99.0]))
+    buf.add_frame(0.031, _frame(7))
+    obs = buf.latest(now=0.1)
+    assert obs.stamp == 0.031
+    assert obs.state_stamp == pytest.approx(0.03)
+    np.testing.assert_array_equal(obs.joint_positions, [-3.0, 3.0])  # reordered to the buffer's joints
+    assert obs.frames[0][0, 0, 0] == 7
+
+
+def test_stale_inputs_are_reported_by_name():
+    buf = ObservationBuffer(ObservationConfig(max_image_age=0.2, max_state_age=0.05), JOINTS)
+    with pytest.raises(ObservationUnavailable, match="no camera frame"):
+        buf.latest(0.0)
+    buf.add_frame(1.0, _frame(1))
+    with pytest.raises(ObservationUnavailable, match="no joint state"):
+        buf.latest(1.0)
+    buf.add_joint_state(1.0, JOINTS, np.zeros(2))
+    assert buf.latest(1.01).stamp == 1.0
+    with pytest.raises(ObservationUnavailable, match="joint state is stale"):
+        buf.latest(1.1)
+    buf.add_joint_state(1.5, JOINTS, np.zeros(2))
+    with pytest.raises(ObservationUnavailable, match="camera frame is stale"):
+        buf.latest(1.5)
+
+
+def test_frame_history_and_stride():
+    cfg = ObservationConfig(num_frames=3, frame_stride=2, max_image_age=10, max_state_age=10, max_state_image_skew=10)
+    buf = ObservationBuffer(cfg, JOINTS)
+    buf.add_joint_state(0.0, JOINTS, np.zeros(2))
+    for k in range(4):
+        buf.add_frame(float(k), _frame(k))
+    with pytest.raises(ObservationUnavailable, match="frame history has 4 of the 5"):
+        buf.latest(4.0)
+    buf.add_frame(4.0, _frame(4))
+    obs = buf.latest(4.0)
+    assert [f[0, 0, 0] for f in obs.frames] == [0, 2, 4]
+
+
+def test_state_far_from_frame_is_rejected():
+    buf = ObservationBuffer(ObservationConfig(max_state_image_skew=0.01, max_state_age=1, max_image_age=1), JOINTS)
+    buf.add_joint_state(0.0, JOINTS, np.zeros(2))
+    buf.add_frame(0.5, _frame(0))
+    with pytest.raises(ObservationUnavailable, match="no joint state within"):
+        buf.latest(0.5)
+
+
+def test_bad_inputs_are_clear_errors():
+    buf = ObservationBuffer(ObservationConfig(), JOINTS)
+    with pytest.raises(ValueError, match="uint8 HxWx3"):
+        buf.add_frame(0.0, np.zeros((4, 4), dtype=np.uint8))
+    with pytest.raises(ValueError, match=r"lacks joints the policy needs: \['b'\]"):
+        buf.add_joint_state(0.0, ("a",), np.zeros(1))
+    with pytest.raises(ValueError, match="non-finite"):
+        buf.add_joint_state(0.0, JOINTS, np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match="num_frames"):
+        ObservationConfig(num_frames=0)
+
+
+def test_clock_jump_back_resets_history():
+    cfg = ObservationConfig(num_frames=2, max_image_age=10, max_state_age=10, max_state_image_skew=10)
+    buf = ObservationBuffer(cfg, JOINTS)
+    buf.add_joint_state(5.0, JOINTS, np.zeros(2))
+    buf.add_frame(5.0, _frame(1))
+    buf.add_frame(6.0, _frame(2))
+    buf.add_frame(0.1, _frame(3))  # sim reset: time restarts
+    buf.add_joint_state(0.1, JOINTS, np.ones(2))
+    with pytest.raises(ObservationUnavailable, match="frame history has 1 of the 2"):
+        buf.latest(0.1)
