@@ -47,7 +47,7 @@ class RunnerStats:
     chunks: int = 0
     skipped: int = 0
     errors: int = 0
-    last_skip_reason: str = ""
+    last_skip_reason: str = ""  # reason of the newest cycle if it produced no chunk, else empty
     last_inference_seconds: float = float("nan")
 
 
@@ -116,6 +116,7 @@ class PolicyRunner:
             raise RuntimeError(f"engine returned actions of shape {positions.shape}, expected (H, {len(self.action_joint_names)})")
         result = ChunkResult(obs.stamp, self.action_joint_names, positions, self.control_period, elapsed, dict(out.timings))
         self.stats.chunks += 1
+        self.stats.last_skip_reason = ""  # the newest cycle succeeded: inputs are fine now
         self.stats.last_inference_seconds = elapsed
         self.publish(result)
         return result

@@ -1,0 +1,70 @@
+"""Which nodes make up the graph, derived from the parameter YAML.
+
+The YAML of a deployment (config/g1_sim.yaml, config/g1_real.yaml) has one section per node; the node name
+is the section key. The graph started by `dit4dit run` is the set of known nodes that have a section, in a
+fixed start order: the robot (or simulator) first, then perception, then the policy, the executor last, so
+that the executor only starts commanding once its inputs exist. The launch files start the same nodes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str  # ROS node name = YAML section
+    module: str  # python module with main(), also the console script target
+    executable: str  # console-script / ros2 run name
+
+
+# Start order matters (see module docstring); stop order is the reverse, except that the executor is
+# always stopped first so the robot goes to damping before anything else disappears.
+KNOWN_NODES: tuple[NodeSpec, ...] = (
+    NodeSpec("sim_robot", "dit4dit_ros.nodes.sim_robot_node", "sim_robot_node"),
+    NodeSpec("camera", "dit4dit_ros.nodes.camera_node", "camera_node"),
+    NodeSpec("g1_state", "dit4dit_ros.nodes.g1_state_node", "g1_state_node"),
+    NodeSpec("recorder", "dit4dit_ros.nodes.recorder_node", "recorder_node"),
+    NodeSpec("policy", "dit4dit_ros.nodes.policy_node", "policy_node"),
+    NodeSpec("monitor", "dit4dit_ros.nodes.monitor_node", "monitor_node"),
+    NodeSpec("executor", "dit4dit_ros.nodes.executor_node", "executor_node"),
+)
+KNOWN_BY_NAME = {n.name: n for n in KNOWN_NODES}
+
+
+def load_parameter_yaml(path: str | Path) -> dict:
+    """Read a ROS 2 parameter YAML; errors name the file and what was expected."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"parameter file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"parameter file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"parameter file {path} must map node names to {{ros__parameters: ...}}")
+    for key, section in data.items():
+        if not isinstance(section, dict) or "ros__parameters" not in section:
+            raise ValueError(f"parameter file {path}: section {key!r} must contain 'ros__parameters'")
+    return data
+
+
+def graph_from_yaml(data: dict, exclude: "set[str] | None" = None) -> list[NodeSpec]:
+    """The nodes to start, in start order. Unknown sections (other than '/**') are an error."""
+    exclude = exclude or set()
+    unknown = [k for k in data if k not in KNOWN_BY_NAME and k != "/**"]
+    if unknown:
+        raise ValueError(f"unknown node section(s) {unknown}; known nodes: {[n.name for n in KNOWN_NODES]}")
+    bad_excl = exclude - set(KNOWN_BY_NAME)
+    if bad_excl:
+        raise ValueError(f"cannot exclude unknown node(s) {sorted(bad_excl)}")
+    return [n for n in KNOWN_NODES if n.name in data and n.name not in exclude]
+
+
+def node_parameters(data: dict, node: str) -> dict:
+    """The parameters a node gets from the YAML: '/**' (global) overlaid by its own section."""
+    merged = dict(data.get("/**", {}).get("ros__parameters", {}))
+    merged.update(data.get(node, {}).get("ros__parameters", {}))
+    return merged

@@ -1,0 +1,78 @@
+"""A live one-line status of the running graph, from its own topics.
+
+Rates and latencies are measured where a user would see them: chunk rate and observation-to-receipt latency
+from /dit4dit/action_chunk (header.stamp is the observation time), the proprioception rate from
+/joint_states, the executor's mode and command rate from /dit4dit/executor/state.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+
+class RateWindow:
+    """Event times of the last `window` seconds -> rate in Hz (monotonic clock)."""
+
+    def __init__(self, window: float = 2.0) -> None:
+        self.window = window
+        self._times: deque[float] = deque(maxlen=100_000)
+        self._lock = threading.Lock()
+
+    def tick(self, t: float | None = None) -> None:
+        with self._lock:
+            self._times.append(time.monotonic() if t is None else t)
+
+    def rate(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            while self._times and now - self._times[0] > self.window:
+                self._times.popleft()
+            n = len(self._times)
+        return n / self.window
+
+
+class GraphStatus:
+    """Subscribes to the graph's outputs from a given rclpy node and formats the status line."""
+
+    def __init__(self, node) -> None:
+        from sensor_msgs.msg import JointState
+        from std_msgs.msg import String
+        from trajectory_msgs.msg import JointTrajectory
+
+        from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA
+
+        self.node = node
+        self.chunks = RateWindow()
+        self.joint_states = RateWindow()
+        self.latencies: deque[float] = deque(maxlen=200)
+        self.executor_state: dict = {}
+        self.chunk_count = 0
+        node.create_subscription(JointTrajectory, "/dit4dit/action_chunk", self._on_chunk, COMMANDS)
+        node.create_subscription(JointState, "/joint_states", lambda m: self.joint_states.tick(), SENSOR_DATA)
+        node.create_subscription(String, "/dit4dit/executor/state", self._on_executor_state, SENSOR_DATA)  # best effort matches any publisher
+
+    def _on_chunk(self, msg) -> None:
+        self.chunks.tick()
+        self.chunk_count += 1
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        now = self.node.get_clock().now().nanoseconds * 1e-9
+        self.latencies.append(now - stamp)
+
+    def _on_executor_state(self, msg) -> None:
+        try:
+            self.executor_state = json.loads(msg.data)
+        except json.JSONDecodeError:
+            self.executor_state = {"mode": "?(bad state message)"}
+
+    def line(self) -> str:
+        lat = np.array(self.latencies) if self.latencies else np.array([np.nan])
+        ex = self.executor_state
+        return (
+            f"mode={ex.get('mode', '-'):<9} chunks={self.chunks.rate():4.1f} Hz (n={self.chunk_count}) "
+            f"obs->chunk p50={np.nanmedian(lat) * 1e3:6.1f} ms  joint_states={self.joint_states.rate():5.0f} Hz  "
+            f"cmd={ex.get('command_rate_hz', float('nan')):5.0f} Hz"
+        )

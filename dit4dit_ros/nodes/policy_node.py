@@ -1,0 +1,201 @@
+"""Policy node: ego image + /joint_states + instruction -> /dit4dit/action_chunk.
+
+A thin shell around PolicyRunner (dit4dit_ros/policy/): parameters, QoS, message conversion. Inference runs
+in the runner's own thread, so image and state callbacks keep flowing while the model computes. Each chunk
+is a JointTrajectory whose header.stamp is the observation (frame capture) time and whose points are spaced
+by the checkpoint's control period; the executor places it on the robot clock from that stamp.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from dit4dit_ros.nodes.image_conversion import msg_to_image
+from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
+from dit4dit_ros.policy.observation import ObservationBuffer, ObservationConfig
+from dit4dit_ros.policy.runner import ChunkResult, PolicyRunner, UnknownInstruction
+
+
+def _stamp_seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def _duration(seconds: float):
+    from builtin_interfaces.msg import Duration
+
+    sec = int(np.floor(seconds))
+    return Duration(sec=sec, nanosec=int(round((seconds - sec) * 1e9)))
+
+
+def chunk_to_msg(chunk: ChunkResult) -> JointTrajectory:
+    msg = JointTrajectory()
+    sec = int(np.floor(chunk.observation_stamp))
+    msg.header.stamp.sec = sec
+    msg.header.stamp.nanosec = int(round((chunk.observation_stamp - sec) * 1e9)) % 1_000_000_000
+    msg.header.frame_id = "policy"
+    msg.joint_names = list(chunk.joint_names)
+    for k, row in enumerate(chunk.positions):
+        point = JointTrajectoryPoint()
+        point.positions = [float(v) for v in row]
+        point.time_from_start = _duration(k * chunk.control_period)
+        msg.points.append(point)
+    return msg
+
+
+class PolicyNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("policy", **kwargs)
+        p = self._declare_parameters()
+        from dit4dit_ros.engine import make_engine
+
+        if not p["checkpoint"]:
+            raise ValueError("parameter 'checkpoint' must name a checkpoint directory (see models/)")
+        self.engine = make_engine(p["engine"], p["checkpoint"], device=p["device"])
+        self.image_size = tuple(self.engine.image_size)  # (H, W)
+        obs_cfg = ObservationConfig(
+            num_frames=self.engine.num_cond_frames,
+            frame_stride=p["frame_stride"],
+            max_image_age=p["max_image_age"],
+            max_state_age=p["max_state_age"],
+            max_state_image_skew=p["max_state_image_skew"],
+        )
+        self.buffer = ObservationBuffer(obs_cfg, self.engine.state_joint_names)
+        self.chunk_pub = self.create_publisher(JointTrajectory, p["chunk_topic"], COMMANDS)
+        self.state_pub = self.create_publisher(String, "/dit4dit/policy/state", COMMANDS)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.runner = PolicyRunner(
+            self.engine, self.buffer, now=self._now, publish=self._publish_chunk,
+            action_joint_names=self.engine.action_joint_names, control_period=self.engine.control_period,
+            rate_hz=p["rate_hz"], on_skip=self._on_skip,
+        )
+        self.input_errors = 0
+        self.create_subscription(Image, p["image_topic"], self._on_image, SENSOR_DATA)
+        self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state, SENSOR_DATA)
+        self.create_subscription(String, p["instruction_topic"], self._on_instruction, LATCHED)
+        self.create_timer(1.0, self._publish_status)
+        if p["instruction"]:
+            self._set_instruction(p["instruction"])
+        self.runner.start()
+        self.get_logger().info(
+            f"policy ready: engine={p['engine']} checkpoint={p['checkpoint']} rate={p['rate_hz']} Hz "
+            f"horizon={self.engine.horizon} period={self.engine.control_period:.4f}s "
+            f"instructions={list(self.engine.instructions)}"
+        )
+
+    def _declare_parameters(self) -> dict:
+        def d(name, default, description, rng=None):
+            desc = ParameterDescriptor(description=description)
+            if rng is not None:
+                desc.floating_point_range = [FloatingPointRange(from_value=rng[0], to_value=rng[1], step=0.0)]
+            return self.declare_parameter(name, default, desc).value
+
+        return {
+            "checkpoint": d("checkpoint", "", "checkpoint directory (config.json, model.safetensors, prompt cache)"),
+            "engine": d("engine", "torch", "inference backend: torch | onnxruntime | tensorrt"),
+            "device": d("device", "cpu", "torch device for the torch engine (cpu, cuda, cuda:0)"),
+            "rate_hz": d("rate_hz", 6.0, "chunks per second; 0 = as fast as the model runs", (0.0, 100.0)),
+            "instruction": d("instruction", "", "initial instruction (else wait for the instruction topic)"),
+            "image_topic": d("image_topic", "/camera/ego/image_raw", "ego camera image (rgb8/bgr8)"),
+            "joint_states_topic": d("joint_states_topic", "/joint_states", "robot joint states"),
+            "instruction_topic": d("instruction_topic", "/dit4dit/instruction", "latched language goal"),
+            "chunk_topic": d("chunk_topic", "/dit4dit/action_chunk", "output action chunks"),
+            "frame_stride": d("frame_stride", 1, "use every k-th camera frame for the frame history"),
+            "max_image_age": d("max_image_age", 0.5, "seconds before a camera frame is stale", (0.001, 60.0)),
+            "max_state_age": d("max_state_age", 0.1, "seconds before joint states are stale", (0.001, 60.0)),
+            "max_state_image_skew": d("max_state_image_skew", 0.05, "max |t_state - t_frame| in seconds", (0.0001, 10.0)),
+        }
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_image(self, msg: Image) -> None:
+        try:
+            image = msg_to_image(msg)
+            if msg.encoding == "bgr8":
+                image = image[..., ::-1]
+            elif msg.encoding != "rgb8":
+                raise ValueError(f"policy needs rgb8 or bgr8 images, got encoding {msg.encoding!r}")
+            if image.shape[:2] != self.image_size:
+                import cv2
+
+                image = cv2.resize(image, (self.image_size[1], self.image_size[0]), interpolation=cv2.INTER_AREA)
+            self.buffer.add_frame(_stamp_seconds(msg.header.stamp), np.ascontiguousarray(image))
+        except ValueError as exc:
+            self.input_errors += 1
+            self.get_logger().error(f"dropping image: {exc}", throttle_duration_sec=2.0)
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            self.buffer.add_joint_state(_stamp_seconds(msg.header.stamp), msg.name, np.asarray(msg.position))
+        except (ValueError, IndexError) as exc:
+            self.input_errors += 1
+            self.get_logger().error(f"dropping joint state: {exc}", throttle_duration_sec=2.0)
+
+    def _on_instruction(self, msg: String) -> None:
+        self._set_instruction(msg.data)
+
+    def _set_instruction(self, text: str) -> None:
+        try:
+            self.runner.set_instruction(text)
+            self.get_logger().info(f"instruction: {text!r}")
+        except UnknownInstruction as exc:
+            self.get_logger().error(str(exc))
+
+    def _on_skip(self, reason: str) -> None:
+        self.get_logger().warning(f"no chunk: {reason}", throttle_duration_sec=2.0)
+
+    def _publish_chunk(self, chunk: ChunkResult) -> None:
+        self.chunk_pub.publish(chunk_to_msg(chunk))
+
+    def _publish_status(self) -> None:
+        s = self.runner.stats
+        state = {
+            "instruction": self.runner.instruction, "chunks": s.chunks, "skipped": s.skipped, "errors": s.errors,
+            "input_errors": self.input_errors, "last_skip_reason": s.last_skip_reason,
+            "inference_ms": s.last_inference_seconds * 1e3,
+        }
+        self.state_pub.publish(String(data=json.dumps(state)))
+        status = DiagnosticStatus(name="dit4dit/policy", hardware_id="policy")
+        if s.errors:
+            status.level, status.message = DiagnosticStatus.ERROR, "inference errors (see log)"
+        elif s.last_skip_reason or s.chunks == 0:
+            status.level, status.message = DiagnosticStatus.WARN, s.last_skip_reason or "no chunk yet"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "running"
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in state.items()]
+        arr = DiagnosticArray(status=[status])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(arr)
+
+    def destroy_node(self) -> None:
+        self.runner.stop()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = None
+    try:
+        node = PolicyNode()
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
