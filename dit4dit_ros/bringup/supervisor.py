@@ -1,0 +1,138 @@
+"""`dit4dit run`: start the graph from one parameter YAML, show a live status line, stop it safely.
+
+Steps: validate the YAML -> choose DDS isolation (a private loopback domain pair for a simulated robot,
+the environment's settings for a real one) -> start the nodes in order, each waited for in the ROS graph
+(bounded) -> optionally publish the instruction and enable the executor -> print the status once a second
+until Ctrl-C, --duration, or a node dies -> stop: executor first (robot to damping), then the rest.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dit4dit_ros.bringup.graph import graph_from_yaml, load_parameter_yaml
+from dit4dit_ros.bringup.processes import GraphProcesses
+from dit4dit_ros.utils.dds_env import apply_isolation, loopback_isolation_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    config: Path
+    checkpoint: str | None = None
+    instruction: str | None = None
+    duration: float | None = None  # seconds; None = until Ctrl-C
+    enable: bool = False  # call the executor's enable service once everything is up
+    exclude: set[str] = field(default_factory=set)
+    overrides: dict[str, dict] = field(default_factory=dict)  # node -> {param: value}
+    log_dir: Path = Path("runs/latest/logs")
+    start_timeout: float = 120.0
+    status: bool = True
+
+    def __post_init__(self) -> None:
+        if self.duration is not None and self.duration <= 0:
+            raise ValueError(f"--duration must be positive, got {self.duration}")
+
+
+class Supervisor:
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.data = load_parameter_yaml(options.config)
+        self.nodes = graph_from_yaml(self.data, options.exclude)
+        if not self.nodes:
+            raise ValueError(f"{options.config} names no node to start")
+        self.simulated = any(n.name == "sim_robot" for n in self.nodes)
+        if self.simulated and "ROS_DOMAIN_ID" not in os.environ:
+            apply_isolation(loopback_isolation_for(os.getpid()))  # a simulated robot never leaves loopback
+        self.processes = GraphProcesses(options.log_dir)
+        self._stop_requested = False
+
+    def overrides_for(self, name: str) -> dict:
+        extra = dict(self.options.overrides.get(name, {}))
+        if name == "policy" and self.options.checkpoint:
+            extra["checkpoint"] = self.options.checkpoint
+        if name == "policy" and self.options.instruction:
+            extra["instruction"] = self.options.instruction
+        return extra
+
+    def run(self) -> int:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        from dit4dit_ros.bringup.status import GraphStatus
+
+        previous = signal.signal(signal.SIGINT, self._request_stop)
+        signal.signal(signal.SIGTERM, self._request_stop)
+        rclpy.init(args=[])
+        node = rclpy.create_node("dit4dit_supervisor")
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        status = GraphStatus(node)
+        code = 0
+        try:
+            for spec in self.nodes:
+                child = self.processes.start(spec, self.options.config, self.overrides_for(spec.name))
+                if not self._wait_for_node(executor, node, spec.name, child):
+                    print(f"node {spec.name} did not come up; last log lines:\n{self.processes.tail(child)}", file=sys.stderr)
+                    return 1
+            if self.options.enable:
+                self._call_trigger(executor, node, "/executor/enable")
+            print(f"graph up: {', '.join(n.name for n in self.nodes)} (logs in {self.options.log_dir})", flush=True)
+            deadline = time.monotonic() + self.options.duration if self.options.duration else None
+            next_print = time.monotonic()
+            while not self._stop_requested and (deadline is None or time.monotonic() < deadline):
+                executor.spin_once(timeout_sec=0.1)
+                dead = self.processes.dead()
+                if dead:
+                    for child in dead:
+                        print(f"\nnode {child.spec.name} exited with {child.process.returncode}:\n"
+                              f"{self.processes.tail(child)}", file=sys.stderr)
+                    code = 1
+                    break
+                if self.options.status and time.monotonic() >= next_print:
+                    print("\r" + status.line(), end="", flush=True)
+                    next_print += 1.0
+            if self.options.status:
+                print()
+            self.last_status = status
+            return code
+        finally:
+            codes = self.processes.stop_all()
+            log.info("stopped: %s", codes)
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.try_shutdown()
+            signal.signal(signal.SIGINT, previous)
+
+    def _request_stop(self, signum, frame) -> None:
+        self._stop_requested = True
+
+    def _wait_for_node(self, executor, node, name: str, child) -> bool:
+        deadline = time.monotonic() + self.options.start_timeout
+        while time.monotonic() < deadline and not self._stop_requested:
+            if not child.alive():
+                return False
+            if name in node.get_node_names():
+                return True
+            executor.spin_once(timeout_sec=0.1)
+        return False
+
+    def _call_trigger(self, executor, node, service: str, timeout: float = 10.0) -> bool:
+        from std_srvs.srv import Trigger
+
+        client = node.create_client(Trigger, service)
+        if not client.wait_for_service(timeout_sec=timeout):
+            print(f"service {service} not available after {timeout} s", file=sys.stderr)
+            return False
+        future = client.call_async(Trigger.Request())
+        executor.spin_until_future_complete(future, timeout_sec=timeout)
+        result = future.result()
+        ok = bool(result and result.success)
+        print(f"{service}: {'ok' if ok else 'FAILED'} {result.message if result else '(no reply)'}", flush=True)
+        return ok

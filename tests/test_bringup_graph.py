@@ -1,0 +1,71 @@
+"""The graph definition used by `dit4dit run` and the launch files."""
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+from pathlib import Path
+
+import pytest
+
+from dit4dit_ros.bringup.graph import KNOWN_NODES, graph_from_yaml, load_parameter_yaml, node_parameters
+from dit4dit_ros.bringup.processes import node_command, ros_value
+
+
+def _launch_graph(path: Path, name: str) -> tuple[tuple[str, str], ...]:
+    tree = ast.parse(path.read_text())
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign) and stmt.targets[0].id == name:
+            return ast.literal_eval(stmt.value)
+    raise AssertionError(f"{name} not found in {path}")
+
+
+def test_graph_order_and_unknown_sections(tmp_path):
+    data = {"executor": {"ros__parameters": {}}, "sim_robot": {"ros__parameters": {}}, "policy": {"ros__parameters": {}}}
+    assert [n.name for n in graph_from_yaml(data)] == ["sim_robot", "policy", "executor"]
+    assert [n.name for n in graph_from_yaml(data, exclude={"policy"})] == ["sim_robot", "executor"]
+    with pytest.raises(ValueError, match="unknown node section"):
+        graph_from_yaml({"planner": {"ros__parameters": {}}})
+    with pytest.raises(ValueError, match="cannot exclude unknown"):
+        graph_from_yaml(data, exclude={"nope"})
+
+
+def test_parameter_yaml_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_parameter_yaml(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("policy:\n  rate_hz: 6\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: section 'policy' must contain 'ros__parameters'"):
+        load_parameter_yaml(bad)
+    bad.write_text("policy: [unclosed\n")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        load_parameter_yaml(bad)
+
+
+def test_global_section_is_overlaid_by_node_section():
+    data = {"/**": {"ros__parameters": {"use_sim_time": True, "rate_hz": 1.0}}, "policy": {"ros__parameters": {"rate_hz": 6.0}}}
+    assert node_parameters(data, "policy") == {"use_sim_time": True, "rate_hz": 6.0}
+
+
+def test_node_command_line():
+    spec = KNOWN_NODES[0]
+    cmd = node_command(spec, Path("/x/c.yaml"), {"checkpoint": "models/demo", "rate_hz": 6.0, "flag": True, "s": "a b"})
+    assert cmd[1:3] == ["-m", spec.module]
+    assert ["-r", f"__node:={spec.name}"] == cmd[cmd.index("-r"):cmd.index("-r") + 2]
+    assert "checkpoint:=models/demo" in cmd and "rate_hz:=6.0" in cmd and "flag:=true" in cmd and "s:='a b'" in cmd
+    assert ros_value(False) == "false"
+
+
+@pytest.mark.parametrize("launch_file,table", [("dit4dit_sim.launch.py", "SIM_GRAPH"), ("dit4dit_g1.launch.py", "REAL_GRAPH")])
+def test_launch_files_name_installed_executables_and_yaml_sections(repo_root, launch_file, table):
+    """launch_ros is not installable here: check what it would use (entry points and YAML sections)."""
+    graph = _launch_graph(Path(repo_root) / "launch" / launch_file, table)
+    scripts = {ep.name for ep in importlib.metadata.entry_points(group="console_scripts")}
+    known = {n.name: n.executable for n in KNOWN_NODES}
+    yaml_file = "g1_sim.yaml" if "sim" in launch_file else "g1_real.yaml"
+    config = Path(repo_root) / "config" / yaml_file
+    sections = set(load_parameter_yaml(config)) if config.exists() else None
+    for executable, name in graph:
+        assert executable in scripts, f"{executable} is not an installed console script"
+        assert known[name] == executable, f"launch file starts {executable} as {name}, bringup uses {known[name]}"
+        if sections is not None:
+            assert name in sections, f"{yaml_file} has no section for node {name}"
