@@ -1,0 +1,114 @@
+"""Reading (and, for the simulator, writing) G1 LowState_ messages.
+
+LowState_ is the robot's 500 Hz proprioception: 35 motor slots (29 used) with q/dq/tau_est, the IMU
+(quaternion w,x,y,z; gyroscope rad/s; accelerometer m/s^2), a tick counter, `mode_machine` (the robot type,
+which every LowCmd must echo) and a CRC. A sample with a wrong CRC is returned with crc_ok=False instead of
+raising, so that the caller can count and drop it without losing the stream.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dit4dit_ros.g1.crc import lowstate_crc
+from dit4dit_ros.g1.joints import NUM_JOINTS, NUM_MOTOR_SLOTS
+
+
+@dataclass
+class LowStateSample:
+    """One LowState_ as arrays (29 joints in SDK motor order, SI units)."""
+
+    q: np.ndarray  # (29,) rad
+    dq: np.ndarray  # (29,) rad/s
+    tau_est: np.ndarray  # (29,) N*m
+    imu_quat: np.ndarray  # (4,) w, x, y, z
+    imu_gyro: np.ndarray  # (3,) rad/s
+    imu_acc: np.ndarray  # (3,) m/s^2
+    tick: int
+    mode_machine: int
+    mode_pr: int
+    crc_ok: bool
+    receive_time: float
+
+
+def parse_lowstate(msg: Any, receive_time: float) -> LowStateSample:
+    """A LowStateSample from a unitree_hg LowState_ (CRC checked, not trusted blindly)."""
+    motors = msg.motor_state
+    if len(motors) != NUM_MOTOR_SLOTS:
+        raise ValueError(f"LowState_.motor_state must have {NUM_MOTOR_SLOTS} entries, got {len(motors)}")
+    rows = np.array([(m.q, m.dq, m.tau_est) for m in motors[:NUM_JOINTS]], dtype=np.float64)
+    imu = msg.imu_state
+    return LowStateSample(
+        q=rows[:, 0].copy(),
+        dq=rows[:, 1].copy(),
+        tau_est=rows[:, 2].copy(),
+        imu_quat=np.array(imu.quaternion, dtype=np.float64),
+        imu_gyro=np.array(imu.gyroscope, dtype=np.float64),
+        imu_acc=np.array(imu.accelerometer, dtype=np.float64),
+        tick=int(msg.tick),
+        mode_machine=int(msg.mode_machine),
+        mode_pr=int(msg.mode_pr),
+        crc_ok=lowstate_crc(msg) == int(msg.crc),
+        receive_time=float(receive_time),
+    )
+
+
+def new_lowstate() -> Any:
+    """An all-zero unitree_hg LowState_ (35 motor slots)."""
+    from unitree_sdk2py.idl.default import unitree_hg_msg_dds__LowState_
+
+    return unitree_hg_msg_dds__LowState_()
+
+
+def quat_to_rpy(quat_wxyz: np.ndarray) -> np.ndarray:
+    """Roll, pitch, yaw (rad, ZYX convention) of a unit quaternion (w, x, y, z), as the IMU reports them."""
+    w, x, y, z = (float(v) for v in quat_wxyz)
+    roll = np.arctan2(2.0 * (w * x + y * z), 1.0 - 2.0 * (x * x + y * y))
+    pitch = np.arcsin(np.clip(2.0 * (w * y - z * x), -1.0, 1.0))
+    yaw = np.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+    return np.array([roll, pitch, yaw])
+
+
+def fill_lowstate(
+    msg: Any,
+    q: np.ndarray,
+    dq: np.ndarray,
+    tau_est: np.ndarray,
+    imu_quat: np.ndarray,
+    imu_gyro: np.ndarray,
+    imu_acc: np.ndarray,
+    tick: int,
+    mode_machine: int,
+    mode_pr: int = 0,
+    ddq: np.ndarray | None = None,
+) -> Any:
+    """Write a robot state into `msg` (a LowState_, reused between calls to save allocations) and set its CRC.
+
+    Used by the simulator, which must publish exactly what the robot publishes. Motors 0..28 are reported
+    as enabled (mode 1); slots 29..34 stay zero.
+    """
+    for name, arr, n in (("q", q, NUM_JOINTS), ("dq", dq, NUM_JOINTS), ("tau_est", tau_est, NUM_JOINTS),
+                         ("imu_quat", imu_quat, 4), ("imu_gyro", imu_gyro, 3), ("imu_acc", imu_acc, 3)):
+        if np.shape(arr) != (n,):
+            raise ValueError(f"LowState field {name} must have shape ({n},), got {np.shape(arr)}")
+    ddq_list = [0.0] * NUM_JOINTS if ddq is None else np.asarray(ddq, dtype=np.float64).tolist()
+    q_l, dq_l, tau_l = (np.asarray(a, dtype=np.float64).tolist() for a in (q, dq, tau_est))
+    for i in range(NUM_JOINTS):
+        m = msg.motor_state[i]
+        m.mode = 1
+        m.q = q_l[i]
+        m.dq = dq_l[i]
+        m.ddq = ddq_list[i]
+        m.tau_est = tau_l[i]
+    imu = msg.imu_state
+    imu.quaternion = np.asarray(imu_quat, dtype=np.float64).tolist()
+    imu.gyroscope = np.asarray(imu_gyro, dtype=np.float64).tolist()
+    imu.accelerometer = np.asarray(imu_acc, dtype=np.float64).tolist()
+    imu.rpy = quat_to_rpy(np.asarray(imu_quat)).tolist()
+    msg.tick = int(tick) & 0xFFFFFFFF
+    msg.mode_machine = int(mode_machine)
+    msg.mode_pr = int(mode_pr)
+    msg.crc = lowstate_crc(msg)
+    return msg

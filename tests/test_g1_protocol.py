@@ -1,0 +1,167 @@
+"""G1 low-level protocol: CRC against the SDK's own, LowCmd building for both paths, LowState parsing."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from dit4dit_ros.g1 import crc as g1crc
+from dit4dit_ros.g1.joints import NUM_JOINTS, limits_array
+from dit4dit_ros.g1.lowcmd import (
+    ARM_SDK_JOINT_INDICES,
+    ARM_SDK_WEIGHT_SLOT,
+    ControlPath,
+    MotorCommand,
+    build_lowcmd,
+    damping_lowcmd,
+    parse_lowcmd,
+)
+from dit4dit_ros.g1.lowstate import fill_lowstate, new_lowstate, parse_lowstate
+
+sdk_crc = pytest.importorskip("unitree_sdk2py.utils.crc")
+from unitree_sdk2py.idl.default import unitree_hg_msg_dds__LowCmd_, unitree_hg_msg_dds__LowState_  # noqa: E402
+
+
+def _random_lowcmd(rng: random.Random):
+    msg = unitree_hg_msg_dds__LowCmd_()
+    msg.mode_pr = rng.randint(0, 1)
+    msg.mode_machine = rng.randint(0, 255)
+    for m in msg.motor_cmd:
+        m.mode = rng.randint(0, 255)
+        m.q, m.dq, m.tau, m.kp, m.kd = (rng.uniform(-1e3, 1e3) for _ in range(5))
+        m.reserve = rng.getrandbits(32)
+    msg.reserve = [rng.getrandbits(32) for _ in range(4)]
+    return msg
+
+
+def _random_lowstate(rng: random.Random):
+    msg = unitree_hg_msg_dds__LowState_()
+    msg.version = [rng.getrandbits(32), rng.getrandbits(32)]
+    msg.mode_pr, msg.mode_machine, msg.tick = rng.randint(0, 1), rng.randint(0, 255), rng.getrandbits(32)
+    imu = msg.imu_state
+    imu.quaternion = [rng.uniform(-1, 1) for _ in range(4)]
+    imu.gyroscope, imu.accelerometer, imu.rpy = ([rng.uniform(-50, 50) for _ in range(3)] for _ in range(3))
+    imu.temperature = rng.randint(-32768, 32767)
+    for m in msg.motor_state:
+        m.mode = rng.randint(0, 255)
+        m.q, m.dq, m.ddq, m.tau_est, m.vol = (rng.uniform(-1e3, 1e3) for _ in range(5))
+        m.temperature = [rng.randint(-32768, 32767) for _ in range(2)]
+        m.sensor = [rng.getrandbits(32) for _ in range(2)]
+        m.motorstate = rng.getrandbits(32)
+        m.reserve = [rng.getrandbits(32) for _ in range(4)]
+    msg.wireless_remote = [rng.randint(0, 255) for _ in range(40)]
+    msg.reserve = [rng.getrandbits(32) for _ in range(4)]
+    return msg
+
+
+def test_crc_matches_sdk_on_random_lowcmd_and_lowstate():
+    rng = random.Random(1234)
+    sdk = sdk_crc.CRC()
+    for _ in range(100):
+        cmd = _random_lowcmd(rng)
+        assert g1crc.lowcmd_crc(cmd) == sdk.Crc(cmd)
+        state = _random_lowstate(rng)
+        assert g1crc.lowstate_crc(state) == sdk.Crc(state)
+
+
+def test_fast_crc_equals_bitwise_definition():
+    rng = random.Random(7)
+    for n_words in (1, 2, 17, 251):
+        data = bytes(rng.getrandbits(8) for _ in range(4 * n_words))
+        assert g1crc.crc32_mpeg2_words(data) == g1crc.crc32_mpeg2_words_bitwise(data)
+    with pytest.raises(ValueError, match="whole 32-bit words"):
+        g1crc.crc32_mpeg2_words(b"123")
+
+
+def test_crc_rejects_wrong_message_type():
+    with pytest.raises(TypeError, match="LowCmd_"):
+        g1crc.lowcmd_crc(unitree_hg_msg_dds__LowState_())
+
+
+def _command(seed: int = 0) -> MotorCommand:
+    rng = np.random.default_rng(seed)
+    lo, hi = limits_array("position_min"), limits_array("position_max")
+    return MotorCommand(
+        q=rng.uniform(lo, hi), dq=rng.normal(size=NUM_JOINTS), kp=limits_array("kp"), kd=limits_array("kd"),
+        tau=rng.normal(size=NUM_JOINTS),
+    )
+
+
+def test_build_lowcmd_full_path_round_trips_and_carries_mode_machine():
+    cmd = _command()
+    msg = build_lowcmd(cmd, mode_machine=5, mode_pr=0, path=ControlPath.LOWCMD)
+    assert msg.crc == sdk_crc.CRC().Crc(msg)
+    assert msg.mode_machine == 5 and msg.mode_pr == 0
+    assert [m.mode for m in msg.motor_cmd[:NUM_JOINTS]] == [1] * NUM_JOINTS
+    assert all(m.mode == 0 and m.kp == 0 for m in msg.motor_cmd[NUM_JOINTS:])
+    back = parse_lowcmd(msg)
+    assert back.crc_ok and back.problems() == []
+    np.testing.assert_allclose(back.q, cmd.q, atol=1e-6)  # float32 on the wire
+    np.testing.assert_allclose(back.kp, cmd.kp)
+    np.testing.assert_allclose(back.tau, cmd.tau, atol=1e-6)
+
+
+def test_build_lowcmd_arm_sdk_path_writes_weight_slot_and_leaves_legs_alone():
+    msg = build_lowcmd(_command(1), mode_machine=5, path="rt/arm_sdk", arm_sdk_weight=0.25)
+    assert msg.motor_cmd[ARM_SDK_WEIGHT_SLOT].q == pytest.approx(0.25)
+    assert msg.crc == sdk_crc.CRC().Crc(msg)
+    assert all(msg.motor_cmd[i].mode == 0 and msg.motor_cmd[i].kp == 0 for i in range(12))
+    assert all(msg.motor_cmd[i].mode == 1 for i in ARM_SDK_JOINT_INDICES)
+    assert parse_lowcmd(msg).arm_sdk_weight == pytest.approx(0.25)
+
+
+def test_damping_lowcmd_has_zero_stiffness_and_positive_damping():
+    msg = damping_lowcmd(mode_machine=3)
+    motors = msg.motor_cmd[:NUM_JOINTS]
+    assert all(m.kp == 0 and m.dq == 0 and m.tau == 0 and m.kd > 0 for m in motors)
+    assert parse_lowcmd(msg).crc_ok
+    with pytest.raises(ValueError, match="kd must be > 0"):
+        damping_lowcmd(mode_machine=3, kd=0.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"mode_machine": 256}, "mode_machine"),
+        ({"mode_machine": 1, "mode_pr": 2}, "mode_pr"),
+        ({"mode_machine": 1, "path": "rt/arm_sdk", "arm_sdk_weight": 1.5}, "arm_sdk_weight"),
+        ({"mode_machine": 1, "arm_sdk_weight": 0.5}, "ARM_SDK only"),
+        ({"mode_machine": 1, "path": "rt/nope"}, "rt/nope"),
+    ],
+)
+def test_build_lowcmd_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_lowcmd(_command(), **kwargs)
+
+
+def test_motor_command_validates_shape_finiteness_and_gains():
+    with pytest.raises(ValueError, match=r"MotorCommand.q must have shape \(29,\)"):
+        MotorCommand.hold(np.zeros(28))
+    with pytest.raises(ValueError, match="non-finite"):
+        MotorCommand.hold(np.full(NUM_JOINTS, np.nan))
+    with pytest.raises(ValueError, match="kp must be >= 0"):
+        MotorCommand.hold(np.zeros(NUM_JOINTS), kp=-np.ones(NUM_JOINTS))
+
+
+def test_corrupted_lowcmd_is_detected():
+    msg = build_lowcmd(_command(), mode_machine=5)
+    msg.motor_cmd[3].q += 0.01
+    sample = parse_lowcmd(msg)
+    assert not sample.crc_ok and "crc mismatch" in sample.problems()
+
+
+def test_lowstate_fill_and_parse_round_trip():
+    rng = np.random.default_rng(3)
+    q, dq, tau = rng.normal(size=(3, NUM_JOINTS))
+    quat = np.array([0.9, 0.1, -0.2, 0.3])
+    quat /= np.linalg.norm(quat)
+    msg = fill_lowstate(new_lowstate(), q, dq, tau, quat, np.array([0.1, 0.2, 0.3]), np.array([0, 0, 9.81]),
+                        tick=123456, mode_machine=5)
+    assert msg.crc == sdk_crc.CRC().Crc(msg)
+    s = parse_lowstate(msg, receive_time=1.5)
+    assert s.crc_ok and s.tick == 123456 and s.mode_machine == 5 and s.receive_time == 1.5
+    np.testing.assert_allclose(s.q, q, atol=1e-6)
+    np.testing.assert_allclose(s.imu_quat, quat, atol=1e-6)
+    msg.tick += 1  # a changed field without a new CRC
+    assert not parse_lowstate(msg, 0.0).crc_ok
