@@ -1,0 +1,245 @@
+"""Camera node: an OpenCV device (V4L2/UVC, RealSense colour over UVC) or a video file -> Image + CameraInfo.
+
+A thin shell around dit4dit_ros.camera.CaptureLoop: the loop reads in its own thread and calls back with
+each frame; this node stamps it with the capture time on the ROS clock (now minus the time since the grab),
+converts it without a copy of the pixels beyond `tobytes()`, and publishes it with the sensor-data QoS
+together with a CameraInfo carrying the same stamp. Health (frames, rate, failures, reconnects, silence)
+goes to /diagnostics; a device that fails is retried a bounded number of times, then reported as failed
+while the node stays up (no crash/respawn loop).
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import rclpy
+from rclpy.clock import Clock, ClockType
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import CameraInfo, Image
+
+from dit4dit_ros.camera import (
+    CameraCalibration,
+    CameraConfig,
+    CaptureEvent,
+    CaptureLoop,
+    CaptureState,
+    Frame,
+    RetryPolicy,
+    load_calibration,
+    make_camera,
+)
+from dit4dit_ros.camera.calibration import DEFAULT_HORIZONTAL_FOV_DEG
+from dit4dit_ros.config import ParamSpec
+from dit4dit_ros.nodes import diagnostics as diag
+from dit4dit_ros.nodes.image_conversion import camera_info_msg, image_to_msg
+from dit4dit_ros.nodes.qos import DIAGNOSTICS, sensor_data_qos
+from dit4dit_ros.nodes.ros_params import declare_parameters
+from dit4dit_ros.utils.streams import RateMeter, StreamState, StreamWatch
+
+NODE_NAME = "camera"
+_COLOR_OF_ENCODING = {"rgb8": "rgb", "bgr8": "bgr", "mono8": "gray"}
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("source", "0", "device index ('0'), device path ('/dev/video4', '/dev/v4l/by-id/...') or video file"),
+    ParamSpec("source_type", "auto", "how to read `source`", choices=("auto", "device", "file")),
+    ParamSpec("width", 640, "published image width [px]; 0 with height 0 = native size", minimum=0, maximum=8192),
+    ParamSpec("height", 480, "published image height [px]; 0 with width 0 = native size", minimum=0, maximum=8192),
+    ParamSpec("fps", 30.0, "publish rate [Hz]; 0 = the source's own rate", minimum=0.0, maximum=240.0),
+    ParamSpec("loop", True, "restart a video file at its end (files only)"),
+    ParamSpec("fourcc", "", "pixel format asked of a UVC device, e.g. 'MJPG' (empty = driver default)"),
+    ParamSpec("backend", "auto", "OpenCV capture backend", choices=("auto", "v4l2", "ffmpeg", "gstreamer")),
+    ParamSpec("encoding", "rgb8", "published image encoding", choices=tuple(_COLOR_OF_ENCODING)),
+    ParamSpec("frame_id", "ego_camera_color_optical_frame", "header.frame_id of Image and CameraInfo"),
+    ParamSpec("image_topic", "/camera/ego/image_raw", "sensor_msgs/Image topic"),
+    ParamSpec("camera_info_topic", "/camera/ego/camera_info", "sensor_msgs/CameraInfo topic"),
+    ParamSpec("qos_depth", 5, "KEEP_LAST depth of the sensor-data QoS", minimum=1, maximum=100),
+    ParamSpec("calibration_file", "", "camera_calibration YAML (empty = use fx/fy/cx/cy or the field of view)"),
+    ParamSpec("fx", 0.0, "focal length x [px] at the published size; 0 = from horizontal_fov_deg", minimum=0.0),
+    ParamSpec("fy", 0.0, "focal length y [px]; 0 = fx", minimum=0.0),
+    ParamSpec("cx", -1.0, "principal point x [px]; < 0 = image centre"),
+    ParamSpec("cy", -1.0, "principal point y [px]; < 0 = image centre"),
+    ParamSpec("horizontal_fov_deg", DEFAULT_HORIZONTAL_FOV_DEG,
+              "horizontal field of view used when no focal length is given (RealSense D435 colour: 69)",
+              minimum=1.0, maximum=179.0),
+    ParamSpec("distortion_model", "plumb_bob", "CameraInfo distortion model"),
+    ParamSpec("distortion", [0.0, 0.0, 0.0, 0.0, 0.0], "distortion coefficients (D) when no calibration file"),
+    ParamSpec("read_timeout_s", 2.0, "a device read/open waits at most this long", minimum=0.05, maximum=60.0),
+    ParamSpec("max_reconnect_attempts", 10, "consecutive open/read failures before giving up", minimum=0, maximum=1000),
+    ParamSpec("reconnect_backoff_s", 0.5, "first retry delay [s], doubled per failure", minimum=0.01, maximum=60.0),
+    ParamSpec("reconnect_backoff_max_s", 5.0, "longest retry delay [s]", minimum=0.01, maximum=300.0),
+    ParamSpec("stale_timeout_s", 1.0, "no frame for this long -> stale diagnostic and a log line",
+              minimum=0.05, maximum=60.0),
+    ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics reports [s]", minimum=0.05, maximum=60.0),
+)
+
+
+class CameraNode(Node):
+    """Publishes frames of one camera source (see module docstring)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self.p = p = declare_parameters(self, PARAMETERS)
+        self.encoding = p["encoding"]
+        self.camera_config = CameraConfig(
+            source=p["source"], source_type=p["source_type"], width=p["width"], height=p["height"],
+            fps=p["fps"], loop=p["loop"], fourcc=p["fourcc"], backend=p["backend"],
+            color=_COLOR_OF_ENCODING[self.encoding], read_timeout_s=p["read_timeout_s"],
+        )
+        retry = RetryPolicy(p["max_reconnect_attempts"], p["reconnect_backoff_s"],
+                            max(p["reconnect_backoff_s"], p["reconnect_backoff_max_s"]))
+        self._base_calibration = load_calibration(p["calibration_file"]) if p["calibration_file"] else None
+        self._info_template: CameraInfo | None = None
+        self.image_pub = self.create_publisher(Image, p["image_topic"], sensor_data_qos(p["qos_depth"]))
+        self.info_pub = self.create_publisher(CameraInfo, p["camera_info_topic"], sensor_data_qos(p["qos_depth"]))
+        self.diag_pub = self.create_publisher(DiagnosticArray, diag.DIAGNOSTICS_TOPIC, DIAGNOSTICS)
+        self.rate = RateMeter(window_s=2.0)
+        self.watch = StreamWatch(p["stale_timeout_s"])
+        self.published = 0
+        self.last_event: CaptureEvent | None = None
+        self.loop = CaptureLoop(make_camera(self.camera_config), self._on_frame, fps=p["fps"], retry=retry,
+                                on_event=self._on_event)
+        # Steady clock: health must be checked even when a simulated /clock stops.
+        self._steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(min(p["diagnostics_period_s"], p["stale_timeout_s"] / 2), self._check_health,
+                          clock=self._steady)
+        self._last_diag = 0.0
+        self.loop.start()
+
+    # -- capture thread ----------------------------------------------------------------------------------
+    def _calibration(self, width: int, height: int) -> CameraCalibration:
+        p = self.p
+        if self._base_calibration is not None:
+            if (self._base_calibration.width, self._base_calibration.height) != (width, height):
+                self.get_logger().warning(
+                    f"calibration {p['calibration_file']} is for {self._base_calibration.width}x"
+                    f"{self._base_calibration.height}; scaling intrinsics to {width}x{height}")
+            return self._base_calibration.scaled(width, height)
+        if p["fx"] > 0:
+            fy = p["fy"] if p["fy"] > 0 else p["fx"]
+            cx = p["cx"] if p["cx"] >= 0 else (width - 1) / 2.0
+            cy = p["cy"] if p["cy"] >= 0 else (height - 1) / 2.0
+            return CameraCalibration.from_intrinsics(width, height, p["fx"], fy, cx, cy, p["distortion"],
+                                                     p["distortion_model"])
+        return CameraCalibration.from_fov(width, height, p["horizontal_fov_deg"])
+
+    def _camera_info(self, width: int, height: int) -> CameraInfo:
+        if self._info_template is None or (self._info_template.width, self._info_template.height) != (width, height):
+            c = self._calibration(width, height)
+            d = c.d if self._base_calibration is not None or self.p["fx"] > 0 else self.p["distortion"]
+            self._info_template = camera_info_msg(width, height, c.k, d, c.distortion_model, c.r, c.p,
+                                                  frame_id=self.p["frame_id"])
+        return self._info_template
+
+    def _on_frame(self, frame: Frame) -> None:
+        # Capture time on the ROS clock: now, minus how long ago the frame was grabbed.
+        age = max(0.0, time.monotonic() - frame.capture_time)
+        stamp = (self.get_clock().now() - Duration(nanoseconds=int(age * 1e9))).to_msg()
+        msg = image_to_msg(frame.image, self.encoding, stamp=stamp, frame_id=self.p["frame_id"])
+        info = self._camera_info(msg.width, msg.height)
+        info.header.stamp = stamp
+        self.image_pub.publish(msg)
+        self.info_pub.publish(info)
+        self.published += 1
+        self.rate.tick(frame.capture_time)
+        transition = self.watch.sample(frame.capture_time)
+        if transition is not None and transition.previous is StreamState.STALE:
+            self.get_logger().info(f"camera frames are back after {transition.gap:.2f} s of silence")
+
+    def _on_event(self, event: CaptureEvent) -> None:
+        self.last_event = event
+        log = self.get_logger()
+        if event.state is CaptureState.RUNNING:
+            log.info(event.message)
+        elif event.state is CaptureState.RECONNECTING:
+            log.warning(event.message)
+        elif event.state is CaptureState.FAILED:
+            log.error(event.message + " - the node stays up and reports ERROR on /diagnostics; fix the "
+                      "device and restart the node")
+        else:
+            log.info(event.message)
+        self._publish_diagnostics()
+
+    # -- health ----------------------------------------------------------------------------------------
+    def _check_health(self) -> None:
+        now = time.monotonic()
+        transition = self.watch.check(now)
+        if transition is not None:
+            self.get_logger().warning(
+                f"no camera frame for {transition.silent_for:.2f} s (stale_timeout_s={self.watch.timeout_s}); "
+                f"capture state {self.loop.state.value}")
+            self._publish_diagnostics()
+        elif now - self._last_diag >= self.p["diagnostics_period_s"]:
+            self._publish_diagnostics()
+
+    def diagnostic(self) -> diag.DiagnosticStatus:
+        now = time.monotonic()
+        state = self.loop.state
+        stats = self.loop.stats
+        if state is CaptureState.FAILED:
+            level, message = diag.ERROR, "camera failed: " + (self.last_event.message if self.last_event else "")
+        elif state is CaptureState.RECONNECTING:
+            level, message = diag.WARN, "camera reconnecting"
+        elif self.watch.state is StreamState.STALE:
+            level, message = diag.STALE, f"no frame for {self.watch.age(now):.2f} s"
+        elif state is CaptureState.FINISHED:
+            level, message = diag.OK, "video file finished"
+        elif self.watch.state is StreamState.WAITING:
+            level, message = diag.WARN, "waiting for the first frame"
+        else:
+            level, message = diag.OK, "streaming"
+        age = self.watch.age(now)
+        info = self.loop.info
+        values = {
+            "state": state.value,
+            "source": self.camera_config.source,
+            "published": self.published,
+            "rate_hz": self.rate.rate(now),
+            "target_fps": self.p["fps"],
+            "skipped_for_rate": stats.skipped,
+            "read_failures": stats.read_failures,
+            "open_failures": stats.open_failures,
+            "reconnects": stats.reconnects,
+            "last_frame_age_s": -1.0 if age is None else age,
+            "size": f"{info.width}x{info.height}" if info else "?",
+            "last_error": self.loop.last_error.describe() if self.loop.last_error else "",
+        }
+        return diag.diagnostic_status(f"{self.get_name()}: {self.p['image_topic']}", level, message,
+                                      hardware_id=self.camera_config.source, values=values)
+
+    def _publish_diagnostics(self) -> None:
+        self._last_diag = time.monotonic()
+        self.diag_pub.publish(diag.diagnostic_array(self.get_clock().now().to_msg(), self.diagnostic()))
+
+    def destroy_node(self) -> None:
+        if not self.loop.stop(timeout=self.p["read_timeout_s"] + 1.0):
+            self.get_logger().warning("camera capture thread did not stop in time (blocked in the driver)")
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """`ros2 run dit4dit_ros camera_node` / `python -m dit4dit_ros.nodes.camera_node`."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = CameraNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, FileNotFoundError) as exc:  # bad parameters / calibration: one clear line, no traceback
+        rclpy.logging.get_logger(NODE_NAME).error(f"camera node cannot start: {exc}")
+        return 2
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
