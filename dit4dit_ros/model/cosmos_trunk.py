@@ -44,6 +44,9 @@ def prepare_trunk_inputs(
         raise ValueError(f"timestep must have shape {(batch, 1, num_frames, 1, 1)}, got {tuple(timestep.shape)}")
     if tuple(cfg.patch_size)[0] != 1:
         raise ValueError("only temporal patch size 1 is supported (as in every Cosmos-Predict2.5 model)")
+    dtype = transformer.patch_embed.proj.weight.dtype  # run in the weights' dtype (fp32 on CPU, bf16 on GPU)
+    latents, condition_mask, padding_mask = (t.to(dtype) for t in (latents, condition_mask, padding_mask))
+    encoder_hidden_states = encoder_hidden_states.to(dtype)
     x = torch.cat([latents, condition_mask], dim=1)
     if cfg.concat_padding_mask:
         mask = F.interpolate(padding_mask, size=(height, width), mode="nearest")
