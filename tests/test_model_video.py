@@ -220,3 +220,18 @@ def test_bad_frames_are_clear_errors(backbone):
         backbone.features(clip[:, :1, :, :16], prompt)
     with pytest.raises(ValueError, match="prompt_embeds must have shape"):
         backbone.features(clip[:, :1], prompt[..., :10])
+
+
+def test_trunk_benches_report_depth_scaling(backbone):
+    from dit4dit_ros.model.trunk_bench import format_scaling, time_truncated_vs_full, trunk_cost_scaling
+
+    rows = trunk_cost_scaling(backbone, layers=[0], repeats=1, warmup=0)
+    n = backbone.cfg.num_layers
+    assert [r.last_block for r in rows] == [0, n - 1]
+    assert rows[0].expected_ratio == pytest.approx(1 / n) and rows[-1].expected_ratio == pytest.approx(1.0)
+    assert all(r.seconds > 0 for r in rows)
+    assert "last_block" in format_scaling(rows)
+    summary = time_truncated_vs_full(backbone, repeats=1, warmup=0)
+    assert summary["truncated_s"] > 0 and summary["full_s"] > 0 and summary["num_layers"] == n
+    with pytest.raises(ValueError, match="layers must be in"):
+        trunk_cost_scaling(backbone, layers=[n], repeats=1, warmup=0)

@@ -137,13 +137,13 @@ def trunk_cost_scaling(
     raw = {}
     for last in chosen:
         raw[last] = median_seconds(lambda: run_blocks(t, prepare_trunk_inputs(t, *args), last), dev, repeats, warmup)
-    full_blocks = max(raw[n - 1] - prepare_s, 1e-12)
+    full_blocks = raw[n - 1] - prepare_s  # <= 0 only when timing noise swamps a tiny model
     return [
         LayerTiming(
             last_block=last,
             seconds=raw[last],
             block_seconds=raw[last] - prepare_s,
-            measured_ratio=(raw[last] - prepare_s) / full_blocks,
+            measured_ratio=(raw[last] - prepare_s) / full_blocks if full_blocks > 0 else float("nan"),
             expected_ratio=(last + 1) / n,
         )
         for last in chosen
