@@ -55,6 +55,13 @@ def timed_action(model: Any, feats: torch.Tensor, state: torch.Tensor, generator
     return x
 
 
+def _device(device: str | torch.device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {str(device)!r} requested but CUDA is not available in this torch build")
+    return dev
+
+
 class TorchEngine(PolicyEngine):
     """Eager PyTorch backend. `seed` seeds the engine's generator once (reproducible runs); None = random."""
 
@@ -62,29 +69,41 @@ class TorchEngine(PolicyEngine):
                  num_steps: Optional[int] = None, prompt_cache: Any = None) -> None:
         from dit4dit_ros.model.checkpoint import load_checkpoint
 
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"device {device!r} requested but CUDA is not available in this torch build")
-        self.model, self.cfg, self.normalization, cache = load_checkpoint(checkpoint_dir, device=self.device)
-        self.prompt_cache = prompt_cache if prompt_cache is not None else cache
-        self.codec = StateActionCodec(self.cfg.layout, self.normalization, self.cfg.action.state_dim,
-                                      self.cfg.action.action_dim)
+        dev = _device(device)
+        model, cfg, normalization, cache = load_checkpoint(checkpoint_dir, device=dev)
+        self._setup(model, cfg, normalization, prompt_cache if prompt_cache is not None else cache, dev, seed,
+                    num_steps, str(checkpoint_dir))
+
+    @classmethod
+    def from_model(cls, model: Any, normalization: Any, prompt_cache: Any, device: str = "cpu",
+                   seed: Optional[int] = 0, num_steps: Optional[int] = None) -> "TorchEngine":
+        """An engine around an in-memory DiT4DiT (benches, tests, right after training)."""
+        engine = cls.__new__(cls)
+        dev = _device(device)
+        engine._setup(model.to(dev).eval(), model.cfg, normalization, prompt_cache, dev, seed, num_steps, "<memory>")
+        return engine
+
+    def _setup(self, model: Any, cfg: Any, normalization: Any, prompt_cache: Any, device: torch.device,
+               seed: Optional[int], num_steps: Optional[int], source: str) -> None:
+        self.device = device
+        self.model, self.cfg, self.normalization, self.prompt_cache = model, cfg, normalization, prompt_cache
+        self.codec = StateActionCodec(cfg.layout, normalization, cfg.action.state_dim, cfg.action.action_dim)
         self.num_steps = num_steps
-        self.generator = torch.Generator(device=self.device)
+        self.generator = torch.Generator(device=device)
         if seed is None:
             self.generator.seed()
         else:
             self.generator.manual_seed(int(seed))
         self._prompts: dict[str, torch.Tensor] = {}
-        self.instructions = tuple(self.prompt_cache.instructions) if self.prompt_cache is not None else ()
+        self.instructions = tuple(prompt_cache.instructions) if prompt_cache is not None else ()
         if not self.instructions:
-            log.warning("checkpoint %s has no prompt cache: every instruction will be rejected", checkpoint_dir)
-        self.horizon = self.cfg.action.horizon
-        self.control_period = float(self.cfg.layout.control_period)
-        self.action_joint_names = tuple(self.cfg.layout.action_joints)
-        self.state_joint_names = tuple(self.cfg.layout.state_joints)
-        self.image_size = tuple(self.cfg.video.image_size)
-        self.num_cond_frames = int(self.cfg.video.num_cond_frames)
+            log.warning("checkpoint %s has no prompt cache: every instruction will be rejected", source)
+        self.horizon = cfg.action.horizon
+        self.control_period = float(cfg.layout.control_period)
+        self.action_joint_names = tuple(cfg.layout.action_joints)
+        self.state_joint_names = tuple(cfg.layout.state_joints)
+        self.image_size = tuple(cfg.video.image_size)
+        self.num_cond_frames = int(cfg.video.num_cond_frames)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":

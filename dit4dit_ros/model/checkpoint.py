@@ -4,7 +4,7 @@ Layout of one directory:
   model.safetensors      all weights of DiT4DiT (video transformer, VAE, action DiT)
   config.json            DiT4DiTConfig.to_dict() (sizes, layout, modes)
   normalization.json     NormalizationStats (raw-unit state/action statistics)
-  prompt_cache.safetensors  optional: cached prompt embeddings (PromptEmbeddingCache.save)
+  prompt_embeddings.safetensors  optional: cached prompt embeddings (PromptEmbeddingCache.save)
 
 Loading validates every file and reports problems with the file name and what was expected: a truncated
 download or a checkpoint from another preset must fail loudly, not load half the weights.
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 NORMALIZATION_FILE = "normalization.json"
-PROMPT_CACHE_FILE = "prompt_cache.safetensors"
+PROMPT_CACHE_FILE = "prompt_embeddings.safetensors"  # = model.prompt_cache.FILENAME
 _LIST_LIMIT = 8
 
 

@@ -1,0 +1,153 @@
+"""`dit4dit train`, `dit4dit bench model` (and the video helper's `embed-prompts`)."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+log = logging.getLogger(__name__)
+
+
+# ---- train -----------------------------------------------------------------------------------------------------
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", help="model preset name (tiny, small, cosmos-predict2.5-2b) or a preset YAML path")
+    src.add_argument("--config", help="a DiT4DiT config.json (e.g. from a checkpoint) or preset YAML")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--dataset", help="LeRobot dataset directory")
+    data.add_argument("--synthetic", type=int, metavar="N", help="train on N fixed synthetic samples (smoke runs)")
+    p.add_argument("--out", required=True, help="output directory (checkpoints/, train_log.csv, train_log.jsonl)")
+    p.add_argument("--steps", type=int, help="total optimizer steps (default: the preset's)")
+    p.add_argument("--batch-size", type=int, help="per-process batch size (default: the preset's)")
+    p.add_argument("--lr", type=float, help="one learning rate for both the video backbone and the action head")
+    p.add_argument("--backbone-lr", type=float, help="learning rate of the video transformer")
+    p.add_argument("--action-lr", type=float, help="learning rate of the action DiT")
+    p.add_argument("--min-lr", type=float)
+    p.add_argument("--warmup-steps", type=int)
+    p.add_argument("--mode", choices=("joint", "video", "action"), help="which branches train (default: preset)")
+    p.add_argument("--resume", help="checkpoint dir to resume from, or 'auto' for the newest under --out")
+    p.add_argument("--init-from", help="start from the weights of this checkpoint directory (fine-tuning)")
+    p.add_argument("--prompt-cache", help="prompt embedding cache to store with the checkpoints")
+    p.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
+    p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--repeated-diffusion-steps", type=int, help="noise draws per sample for the action loss")
+    p.add_argument("--save-every", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+
+
+def load_model_config(preset: str | None, config: str | None):
+    """A DiT4DiTConfig from a preset name/YAML or a config.json."""
+    import json
+
+    from dit4dit_ros.model.dit4dit import DiT4DiTConfig, load_preset
+
+    if preset:
+        return load_preset(preset)
+    assert config is not None
+    if config.endswith(".json"):
+        with open(config, encoding="utf-8") as f:
+            try:
+                return DiT4DiTConfig.from_dict(json.load(f))
+            except (ValueError, TypeError) as exc:
+                raise SystemExit(f"{config}: invalid DiT4DiT config: {exc}") from exc
+    return load_preset(config)
+
+
+def _open_dataset(path: str, cfg):
+    """The LeRobot reader lives in the data area; it must implement model.train.TrainDataset."""
+    try:
+        from dit4dit_ros.data.lerobot_dataset import open_training_dataset  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise SystemExit(f"--dataset needs dit4dit_ros.data.lerobot_dataset.open_training_dataset ({exc}); "
+                         "use --synthetic N until the LeRobot reader is available") from exc
+    return open_training_dataset(path, cfg)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from dit4dit_ros.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, check_state_dict, read_weights
+    from dit4dit_ros.model.dit4dit import DiT4DiT
+    from dit4dit_ros.model.train import SyntheticDataset, TrainConfig, train
+
+    cfg = load_model_config(args.preset, args.config)
+    if args.mode:
+        cfg.mode = args.mode
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = DiT4DiT(cfg, load_weights=args.init_from is None and args.resume is None)
+    if args.init_from:
+        from pathlib import Path
+
+        path = Path(args.init_from) / WEIGHTS_FILE
+        state = read_weights(path)
+        check_state_dict(path, model, state)
+        model.load_state_dict(state)
+        log.info("initialised from %s (%s must match: it does)", path, CONFIG_FILE)
+    normalization = None
+    if args.synthetic is not None:
+        dataset = SyntheticDataset(cfg, args.synthetic, seed=args.seed)
+    else:
+        dataset = _open_dataset(args.dataset, cfg)
+        normalization = getattr(dataset, "normalization", None)
+    cache = None
+    if args.prompt_cache:
+        from dit4dit_ros.model.prompt_cache import PromptEmbeddingCache
+
+        cache = PromptEmbeddingCache.load(args.prompt_cache)
+    lr = args.lr
+    tc = TrainConfig.from_model_defaults(
+        cfg, args.out, steps=args.steps, batch_size=args.batch_size,
+        backbone_lr=args.backbone_lr or lr, action_lr=args.action_lr or lr, min_lr=args.min_lr,
+        warmup_steps=args.warmup_steps, precision=args.precision if args.precision != "auto" else None,
+        gradient_checkpointing=args.gradient_checkpointing, repeated_diffusion_steps=args.repeated_diffusion_steps,
+        save_every=args.save_every, log_every=args.log_every, num_workers=args.num_workers, seed=args.seed,
+        resume=args.resume, progress=not args.no_progress)
+    result = train(model, dataset, tc, normalization=normalization, prompt_cache=cache, device=device)
+    if result.history:
+        last = result.history[-1]
+        print(f"step {result.step}: loss total {last['loss_total']:.5f} video {last['loss_video']:.5f} "
+              f"action {last['loss_action']:.5f}; checkpoint {result.last_checkpoint}")
+    return 0
+
+
+# ---- bench model -----------------------------------------------------------------------------------------------
+def _bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="tiny", help="preset to time with random weights (default: tiny)")
+    p.add_argument("--checkpoint", help="time a checkpoint directory instead (through the torch engine)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--repeats", type=int, default=10, help="timed predictions (median reported)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--steps", type=int, help="Euler steps of the action DiT (default: the config's)")
+    p.add_argument("--no-scaling", action="store_true", help="skip the trunk cost vs extract_layer table")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from dit4dit_ros.model.bench import format_bench, run_model_bench
+
+    report = run_model_bench(preset=args.preset, checkpoint=args.checkpoint, device=args.device,
+                             repeats=args.repeats, warmup=args.warmup, num_steps=args.steps,
+                             scaling=not args.no_scaling)
+    if args.json:
+        import json
+
+        print(json.dumps(report, indent=1))
+    else:
+        print(format_bench(report))
+    return 0
+
+
+def register(registry) -> None:
+    registry.add_command("train", "train DiT4DiT (single process or torchrun DDP)", _train_arguments, _train)
+    registry.add_bench("model", "latency per predict stage and peak memory of a model preset or checkpoint",
+                       _bench_arguments, _bench)
+    try:
+        from dit4dit_ros.model import prompt_commands
+    except ModuleNotFoundError as exc:
+        if exc.name != "dit4dit_ros.model.prompt_commands":
+            raise
+        return
+    prompt_commands.register(registry)
