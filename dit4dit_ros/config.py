@@ -267,6 +267,7 @@ def check_parameter_file(
     path: str | Path,
     node_specs: Mapping[str, Sequence[ParamSpec]],
     require_all_nodes: bool = False,
+    unchecked_nodes: Iterable[str] = (),
 ) -> dict[str, dict[str, Any]]:
     """Check every node section of a parameter file against `node_specs` (node name -> its ParamSpecs).
 
@@ -274,11 +275,13 @@ def check_parameter_file(
     nothing); wildcard ("/**") entries are only checked for the nodes that declare them. With
     `require_all_nodes`, each node in `node_specs` must have its own section. Returns, per node, the
     effective parameters (defaults overlaid with the file's values). Raises ParameterFileError listing
-    every problem.
+    every problem. Sections of `unchecked_nodes` (known nodes that do not publish ParamSpecs) are accepted
+    as they are.
     """
     file_params = load_parameter_file(path)
     problems: list[str] = []
-    known = set(node_specs)
+    unchecked = set(unchecked_nodes)
+    known = set(node_specs) | unchecked
     for key in file_params:
         if key == WILDCARD_NODE:
             continue

@@ -138,3 +138,28 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
 
     node.add_on_set_parameters_callback(on_set)
     return values
+
+
+def node_parameter_specs(modules: Sequence[str]) -> tuple[dict[str, tuple[ParamSpec, ...]], list[str]]:
+    """Collect `NODE_NAME` and `PARAMETERS` from node modules (e.g. "dit4dit_ros.nodes.camera_node").
+
+    Returns ({node name: specs}, [modules that exist but do not expose both names]). A module that does not
+    exist is skipped (that node is not written yet); an ImportError inside an existing module propagates.
+    """
+    import importlib
+
+    specs: dict[str, tuple[ParamSpec, ...]] = {}
+    without: list[str] = []
+    for module_name in modules:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue
+            raise
+        name, params = getattr(module, "NODE_NAME", None), getattr(module, "PARAMETERS", None)
+        if name is None or params is None:
+            without.append(module_name)
+            continue
+        specs[name] = tuple(params)
+    return specs, without
