@@ -1,0 +1,290 @@
+"""The simulator's main loop: physics pacing, state publication, camera frames, clock, task status.
+
+Two modes (LoopConfig.lockstep):
+
+Real time (lockstep=False): physics steps are paced against the wall clock at `real_time_factor` (0 = as
+fast as possible). Camera frames are rendered in a separate thread from a snapshot of the state at the
+frame's simulation time; a frame is skipped (counted) when the renderer is still busy with the previous one,
+so the physics never waits for rendering. A frame's stamp is the simulation time it shows.
+
+Lock-step (lockstep=True), the rule:
+  1. Physics advances in blocks of one camera period (steps_per_frame physics steps), paced like real time
+     inside a block, so that 500 Hz command streams keep up with it.
+  2. At the end of block k the loop renders frame k synchronously (simulation time is frozen meanwhile),
+     hands it to the sinks (the ROS node publishes it, stamped with the simulation time), and then
+  3. does not start block k+1 until the consumer acknowledges frame k, i.e. `acknowledge(stamp)` is called
+     with stamp >= frame k's stamp (the ROS node calls it for each std_msgs/Header received on the ack
+     topic), or `lockstep_timeout` wall seconds have passed (0 = wait forever).
+  While paused, nothing is published: no LowState, no clock (time is frozen, so simulation-time timeouts do
+  not fire). Consumers that need the next frame simply acknowledge the last one.
+
+Sinks receive: `on_state(robot)` at the LowState rate, `on_clock(t)` at the clock rate, `on_frame(image, t)`,
+`on_task(status)` at the status rate and after every reset. All are called from the loop thread, except
+on_frame in real-time mode (the render thread).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from dit4dit_ros.sim.camera import CameraConfig, EgoCamera
+from dit4dit_ros.sim.robot import SimRobot
+from dit4dit_ros.sim.tasks import TaskStatus
+
+LOG = logging.getLogger(__name__)
+MAX_LAG = 0.1  # s behind the wall-clock schedule before the loop stops catching up and re-anchors
+
+
+class SimSink(Protocol):
+    def on_state(self, robot: SimRobot) -> None: ...
+    def on_clock(self, sim_time: float) -> None: ...
+    def on_frame(self, image: np.ndarray, sim_time: float) -> None: ...
+    def on_task(self, status: TaskStatus) -> None: ...
+
+
+class NullSink:
+    """A sink that ignores everything (subclass it and override what you need)."""
+
+    def on_state(self, robot: SimRobot) -> None:
+        pass
+
+    def on_clock(self, sim_time: float) -> None:
+        pass
+
+    def on_frame(self, image: np.ndarray, sim_time: float) -> None:
+        pass
+
+    def on_task(self, status: TaskStatus) -> None:
+        pass
+
+
+def _divisor_steps(rate_hz: float, dt: float, what: str) -> int:
+    steps = round(1.0 / (rate_hz * dt))
+    if steps < 1 or not math.isclose(steps * rate_hz * dt, 1.0, rel_tol=1e-6):
+        raise ValueError(f"{what} {rate_hz} Hz must divide the physics rate {1.0 / dt:.0f} Hz (e.g. 500, 250, 100)")
+    return steps
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    state_rate_hz: float = 500.0  # LowState publication rate (must divide 500)
+    real_time_factor: float = 1.0  # sim seconds per wall second; 0 = as fast as possible
+    camera: CameraConfig | None = field(default_factory=CameraConfig)  # None: no rendering
+    lockstep: bool = False
+    lockstep_timeout: float = 5.0  # wall s to wait for a frame acknowledgement; 0 = forever
+    clock_rate_hz: float = 500.0  # /clock publication rate (must divide 500); 0 = none
+    task_rate_hz: float = 5.0  # task status rate (sim time); 0 = only after resets
+
+    def __post_init__(self) -> None:
+        if self.state_rate_hz <= 0:
+            raise ValueError(f"state_rate_hz must be positive, got {self.state_rate_hz}")
+        if self.real_time_factor < 0:
+            raise ValueError(f"real_time_factor must be >= 0 (0 = as fast as possible), got {self.real_time_factor}")
+        if self.lockstep and self.camera is None:
+            raise ValueError("lockstep needs the camera (it steps from frame to frame)")
+        if self.lockstep_timeout < 0 or self.clock_rate_hz < 0 or self.task_rate_hz < 0:
+            raise ValueError("lockstep_timeout, clock_rate_hz and task_rate_hz must be >= 0")
+
+
+@dataclass
+class LoopStats:
+    steps: int = 0
+    frames: int = 0
+    frames_skipped: int = 0  # real-time mode: renderer still busy
+    ack_timeouts: int = 0
+    overruns: int = 0  # re-anchors after falling more than MAX_LAG behind
+    render_seconds: float = 0.0
+    wall_start: float = 0.0
+    sim_start: float = 0.0
+    wall_end: float = 0.0
+    sim_end: float = 0.0
+
+    @property
+    def real_time_factor(self) -> float:
+        wall = self.wall_end - self.wall_start
+        return (self.sim_end - self.sim_start) / wall if wall > 0 else 0.0
+
+
+class _AsyncRenderer:
+    """Renders snapshots in its own thread (the GL context lives there); drops requests while busy."""
+
+    def __init__(self, robot: SimRobot, config: CameraConfig, sinks: list[SimSink], stats: LoopStats) -> None:
+        self._robot, self._config, self._sinks, self._stats = robot, config, sinks, stats
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sim-render", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout=60.0):
+            raise TimeoutError("the render thread did not create its camera within 60 s")
+        if self._error is not None:
+            raise RuntimeError("cannot create the offscreen camera") from self._error
+
+    def submit(self, snapshot: dict[str, np.ndarray]) -> bool:
+        try:
+            self._queue.put_nowait(snapshot)
+            return True
+        except queue.Full:
+            return False
+
+    def _run(self) -> None:
+        import mujoco
+
+        try:
+            camera = EgoCamera(self._robot.model, self._config)
+            data = mujoco.MjData(self._robot.model)
+        except BaseException as exc:  # surfaced to the constructor
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        while True:
+            snap = self._queue.get()
+            if snap is None:
+                break
+            data.qpos[:] = snap["qpos"]
+            data.mocap_pos[:] = snap["mocap_pos"]
+            data.mocap_quat[:] = snap["mocap_quat"]
+            data.time = float(snap["time"])
+            mujoco.mj_forward(self._robot.model, data)
+            t0 = time.perf_counter()
+            image = camera.render(data)
+            self._stats.render_seconds += time.perf_counter() - t0
+            self._stats.frames += 1
+            for sink in self._sinks:
+                sink.on_frame(image, float(snap["time"]))
+        camera.close()
+
+    def close(self) -> None:
+        self._queue.put(None)  # blocks at most until the current frame is done
+        self._thread.join(timeout=5.0)
+
+
+class SimLoop:
+    """Runs a SimRobot until `stop()` or a wall-clock duration, feeding the sinks."""
+
+    def __init__(self, robot: SimRobot, config: LoopConfig | None = None, sinks: list[SimSink] | None = None) -> None:
+        self.robot = robot
+        self.config = config or LoopConfig()
+        self.sinks: list[SimSink] = list(sinks or [])
+        dt = robot.dt
+        self.steps_per_state = _divisor_steps(self.config.state_rate_hz, dt, "state_rate_hz")
+        self.steps_per_clock = _divisor_steps(self.config.clock_rate_hz, dt, "clock_rate_hz") if self.config.clock_rate_hz else 0
+        cam = self.config.camera
+        self.steps_per_frame = max(1, round(1.0 / (cam.rate_hz * dt))) if cam else 0
+        self.steps_per_task = max(1, round(1.0 / (self.config.task_rate_hz * dt))) if self.config.task_rate_hz else 0
+        self.stats = LoopStats()
+        self._stop = threading.Event()
+        self._ack_lock = threading.Condition()
+        self._acked_stamp = -math.inf
+        self._last_resets = robot.counters.resets
+
+    # ------------------------------------------------------------- control from other threads
+    def stop(self) -> None:
+        self._stop.set()
+        with self._ack_lock:
+            self._ack_lock.notify_all()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def acknowledge(self, stamp: float) -> None:
+        """Lock-step: the consumer took the frame stamped `stamp` (simulation seconds)."""
+        with self._ack_lock:
+            if stamp > self._acked_stamp:
+                self._acked_stamp = stamp
+            self._ack_lock.notify_all()
+
+    # ------------------------------------------------------------- loop
+    def run(self, duration: float | None = None) -> LoopStats:
+        """Run until stop() (any thread) or `duration` wall seconds; returns the statistics."""
+        if duration is not None and duration <= 0:
+            raise ValueError(f"duration must be positive seconds, got {duration}")
+        cfg, robot = self.config, self.robot
+        renderer: _AsyncRenderer | None = None
+        camera: EgoCamera | None = None
+        if cfg.camera is not None:
+            if cfg.lockstep:
+                camera = EgoCamera(robot.model, cfg.camera)
+            else:
+                renderer = _AsyncRenderer(robot, cfg.camera, self.sinks, self.stats)
+        period = robot.dt / cfg.real_time_factor if cfg.real_time_factor > 0 else 0.0
+        st = self.stats
+        st.wall_start = time.monotonic()
+        st.sim_start = robot.time
+        deadline = st.wall_start + duration if duration is not None else math.inf
+        self._emit_task()
+        next_wall = time.monotonic()
+        step = 0
+        try:
+            while not self._stop.is_set() and time.monotonic() < deadline:
+                robot.step()
+                step += 1
+                st.steps += 1
+                if robot.counters.resets != self._last_resets:
+                    self._last_resets = robot.counters.resets
+                    self._emit_task()
+                if step % self.steps_per_state == 0:
+                    for sink in self.sinks:
+                        sink.on_state(robot)
+                if self.steps_per_clock and step % self.steps_per_clock == 0:
+                    for sink in self.sinks:
+                        sink.on_clock(robot.time)
+                if self.steps_per_task and step % self.steps_per_task == 0:
+                    self._emit_task()
+                if self.steps_per_frame and step % self.steps_per_frame == 0:
+                    if camera is not None:
+                        self._lockstep_frame(camera, deadline)
+                        next_wall = time.monotonic()  # the pause does not count against the schedule
+                        continue
+                    if renderer is not None and not renderer.submit(robot.snapshot()):
+                        st.frames_skipped += 1
+                if period > 0:
+                    next_wall += period
+                    delay = next_wall - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    elif delay < -MAX_LAG:
+                        st.overruns += 1
+                        next_wall = time.monotonic()
+        finally:
+            st.wall_end = time.monotonic()
+            st.sim_end = robot.time
+            if renderer is not None:
+                renderer.close()
+            if camera is not None:
+                camera.close()
+        return st
+
+    def _emit_task(self) -> None:
+        status = self.robot.task_status()
+        for sink in self.sinks:
+            sink.on_task(status)
+
+    def _lockstep_frame(self, camera: EgoCamera, deadline: float) -> None:
+        robot, st = self.robot, self.stats
+        t0 = time.perf_counter()
+        image = camera.render(robot.data)
+        st.render_seconds += time.perf_counter() - t0
+        st.frames += 1
+        stamp = robot.time
+        for sink in self.sinks:
+            sink.on_frame(image, stamp)
+        timeout = self.config.lockstep_timeout
+        wait_until = min(deadline, time.monotonic() + timeout) if timeout > 0 else deadline
+        with self._ack_lock:
+            while self._acked_stamp < stamp - 1e-9 and not self._stop.is_set():
+                remaining = wait_until - time.monotonic()
+                if remaining <= 0:
+                    if time.monotonic() < deadline:
+                        st.ack_timeouts += 1
+                    break
+                self._ack_lock.wait(timeout=min(remaining, 1.0))

@@ -1,0 +1,59 @@
+"""The sim robot's parameters, declared once (ROS-free) for the node, the CLI and the YAML checker."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from dit4dit_ros.config import ParamSpec
+from dit4dit_ros.sim.camera import CameraConfig
+from dit4dit_ros.sim.loop import LoopConfig
+from dit4dit_ros.sim.robot import SimRobotConfig
+from dit4dit_ros.sim.tasks import TASKS
+
+SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("task", "reach", "tabletop task", choices=tuple(TASKS)),
+    ParamSpec("seed", 0, "seed of the first episode; the k-th reset uses seed + k", minimum=0, maximum=2**31 - 1),
+    ParamSpec("state_rate_hz", 500.0, "rt/lowstate rate [Hz], must divide 500", minimum=1.0, maximum=500.0),
+    ParamSpec("real_time_factor", 1.0, "sim seconds per wall second (0: as fast as possible)", minimum=0.0, maximum=100.0),
+    ParamSpec("camera_enabled", True, "render and publish the ego camera"),
+    ParamSpec("camera_width", 224, "ego image width [px]", minimum=16, maximum=1920),
+    ParamSpec("camera_height", 224, "ego image height [px]", minimum=16, maximum=1080),
+    ParamSpec("camera_rate_hz", 10.0, "ego frames per simulated second", minimum=0.5, maximum=60.0),
+    ParamSpec("lockstep", False, "pause the simulation at every frame until it is acknowledged (see sim/loop.py)"),
+    ParamSpec("lockstep_timeout", 5.0, "lock-step: wall seconds to wait for a frame acknowledgement (0: forever)",
+              minimum=0.0, maximum=3600.0),
+    ParamSpec("clock_rate_hz", 500.0, "/clock rate [Hz of sim time], must divide 500 (0: no /clock)",
+              minimum=0.0, maximum=500.0),
+    ParamSpec("task_rate_hz", 5.0, "task status rate [Hz of sim time] (0: only after resets)", minimum=0.0, maximum=100.0),
+    ParamSpec("command_timeout", 0.2, "sim seconds without a valid command before damping / arm release",
+              minimum=0.01, maximum=10.0),
+    ParamSpec("damping_kd", 2.0, "joint damping in damping mode [N*m*s/rad]", minimum=0.1, maximum=20.0),
+    ParamSpec("mode_machine", 5, "robot type reported in LowState (rt/lowcmd must echo it)", minimum=0, maximum=255),
+    ParamSpec("start_mode", "balance", "balance: Unitree balance controller holds the pose (arm_sdk works); "
+              "damping: robot on a gantry with nothing running", choices=("balance", "damping")),
+    ParamSpec("duration", 0.0, "stop after this many wall seconds (0: run until shut down)", minimum=0.0, maximum=1e7),
+)
+
+
+def configs_from_values(values: Mapping[str, Any]) -> tuple[SimRobotConfig, LoopConfig, int]:
+    """(robot config, loop config, first seed) from parameter values (names of SIM_ROBOT_PARAMETERS)."""
+    camera = None
+    if values["camera_enabled"]:
+        camera = CameraConfig(width=int(values["camera_width"]), height=int(values["camera_height"]),
+                              rate_hz=float(values["camera_rate_hz"]))
+    robot = SimRobotConfig(
+        task=values["task"],
+        mode_machine=int(values["mode_machine"]),
+        command_timeout=float(values["command_timeout"]),
+        damping_kd=float(values["damping_kd"]),
+        start_mode=values["start_mode"],
+    )
+    loop = LoopConfig(
+        state_rate_hz=float(values["state_rate_hz"]),
+        real_time_factor=float(values["real_time_factor"]),
+        camera=camera,
+        lockstep=bool(values["lockstep"]),
+        lockstep_timeout=float(values["lockstep_timeout"]),
+        clock_rate_hz=float(values["clock_rate_hz"]),
+        task_rate_hz=float(values["task_rate_hz"]),
+    )
+    return robot, loop, int(values["seed"])

@@ -1,0 +1,157 @@
+"""Tabletop tasks: randomized object placement per seed, a success check and the language instruction.
+
+A task only moves objects (cube, target disc) and reads positions; it never touches the robot. Placement is
+a pure function of the seed, so `reset(seed)` reproduces an episode exactly. Regions are chosen inside the
+right arm's reach from the stand (checked by IK in the tests): x 0.26..0.36 m in front of the pelvis,
+y -0.30..-0.02 m (right of the midline), on a table whose top is at 0.80 m.
+
+- reach: move the right hand (site `right_palm`) within `success_distance` of the cube centre.
+- pick_place: bring the cube onto the green disc (centre within the disc radius, resting on the table). The
+  G1 here has rubber hands without fingers, so in practice the cube is pushed/dragged, not grasped.
+"""
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from dit4dit_ros.sim.scene import CUBE_BODY, CUBE_JOINT, TARGET_BODY, SceneConfig
+
+HIDDEN_POS = np.array([0.0, 0.0, -1.0])  # where an unused object goes (below the floor, out of view)
+
+
+@dataclass(frozen=True)
+class Region:
+    """An axis-aligned rectangle on the table (world x/y, metres)."""
+
+    x: tuple[float, float]
+    y: tuple[float, float]
+
+    def __post_init__(self) -> None:
+        for name in ("x", "y"):
+            lo, hi = getattr(self, name)
+            if not lo < hi:
+                raise ValueError(f"Region.{name} must be (low, high) with low < high, got {(lo, hi)}")
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        return np.array([rng.uniform(*self.x), rng.uniform(*self.y)])
+
+
+RIGHT_HAND_REGION = Region(x=(0.26, 0.36), y=(-0.30, -0.02))
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    task: str
+    instruction: str
+    seed: int
+    success: bool
+    episode_time: float  # s of simulation since the last reset
+    metrics: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+class TaskWorld:
+    """What a task may see and move: the objects, sites, and the scene geometry."""
+
+    def __init__(self, model: Any, data: Any, scene: SceneConfig) -> None:
+        import mujoco
+
+        self.model, self.data, self.scene = model, data, scene
+        self._cube_qadr = int(model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, CUBE_JOINT)])
+        self._cube_dadr = int(model.jnt_dofadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, CUBE_JOINT)])
+        self._cube_body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, CUBE_BODY)
+        self._target_mocap = int(model.body_mocapid[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, TARGET_BODY)])
+
+    def place_cube(self, xy: np.ndarray, yaw: float = 0.0) -> None:
+        """Put the cube at rest on the table at `xy` with heading `yaw` (zero velocity)."""
+        pos = np.array([xy[0], xy[1], self.scene.cube_rest_z])
+        quat = np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+        self.data.qpos[self._cube_qadr:self._cube_qadr + 7] = np.concatenate([pos, quat])
+        self.data.qvel[self._cube_dadr:self._cube_dadr + 6] = 0.0
+
+    def cube_pos(self) -> np.ndarray:
+        return self.data.qpos[self._cube_qadr:self._cube_qadr + 3].copy()
+
+    def place_target(self, xy: np.ndarray | None) -> None:
+        """Put the target disc on the table at `xy`, or hide it (None)."""
+        pos = HIDDEN_POS if xy is None else np.array([xy[0], xy[1], self.scene.table_height + 0.001])
+        self.data.mocap_pos[self._target_mocap] = pos
+
+    def target_pos(self) -> np.ndarray:
+        return self.data.mocap_pos[self._target_mocap].copy()
+
+    def site_pos(self, name: str) -> np.ndarray:
+        """World position of a site (valid after mj_forward/mj_step)."""
+        return self.data.site(name).xpos.copy()
+
+
+class Task(ABC):
+    name: ClassVar[str]
+    instruction: ClassVar[str]
+
+    @abstractmethod
+    def reset(self, world: TaskWorld, rng: np.random.Generator) -> None:
+        """Place the objects for a new episode (the robot is reset by the caller)."""
+
+    @abstractmethod
+    def evaluate(self, world: TaskWorld) -> tuple[bool, dict]:
+        """(success, metrics) for the current state (call after mj_forward/mj_step)."""
+
+
+@dataclass
+class ReachTask(Task):
+    name: ClassVar[str] = "reach"
+    instruction: ClassVar[str] = "touch the red cube with the right hand"
+    region: Region = RIGHT_HAND_REGION
+    success_distance: float = 0.06  # m between the right_palm site and the cube centre (cube half size 0.025)
+
+    def reset(self, world: TaskWorld, rng: np.random.Generator) -> None:
+        world.place_cube(self.region.sample(rng), yaw=float(rng.uniform(-np.pi / 4, np.pi / 4)))
+        world.place_target(None)
+
+    def evaluate(self, world: TaskWorld) -> tuple[bool, dict]:
+        distance = float(np.linalg.norm(world.site_pos("right_palm") - world.cube_pos()))
+        return distance < self.success_distance, {"hand_cube_distance": round(distance, 4)}
+
+
+@dataclass
+class PickPlaceTask(Task):
+    name: ClassVar[str] = "pick_place"
+    instruction: ClassVar[str] = "put the red cube on the green disc"
+    region: Region = RIGHT_HAND_REGION
+    min_separation: float = 0.10  # m between cube and disc at reset
+    rest_tolerance: float = 0.01  # m: the cube counts as placed only when it rests on the table
+
+    def reset(self, world: TaskWorld, rng: np.random.Generator) -> None:
+        cube = self.region.sample(rng)
+        for _ in range(100):  # bounded rejection sampling; the region is large enough to succeed quickly
+            target = self.region.sample(rng)
+            if np.linalg.norm(target - cube) >= self.min_separation:
+                break
+        else:
+            raise RuntimeError(f"could not place the target {self.min_separation} m from the cube in {self.region}")
+        world.place_cube(cube, yaw=float(rng.uniform(-np.pi / 4, np.pi / 4)))
+        world.place_target(target)
+
+    def evaluate(self, world: TaskWorld) -> tuple[bool, dict]:
+        cube, target = world.cube_pos(), world.target_pos()
+        planar = float(np.linalg.norm(cube[:2] - target[:2]))
+        resting = abs(cube[2] - world.scene.cube_rest_z) < self.rest_tolerance
+        success = planar < world.scene.target_radius and resting
+        return success, {"cube_target_distance": round(planar, 4), "cube_resting": bool(resting)}
+
+
+TASKS: dict[str, type[Task]] = {ReachTask.name: ReachTask, PickPlaceTask.name: PickPlaceTask}
+
+
+def make_task(name: str) -> Task:
+    try:
+        return TASKS[name]()
+    except KeyError:
+        raise ValueError(f"unknown sim task {name!r}; expected one of {sorted(TASKS)}") from None
