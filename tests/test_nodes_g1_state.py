@@ -5,7 +5,6 @@ messages with a corrupted CRC (must be dropped and counted), and silence (must b
 """
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -18,75 +17,10 @@ from dit4dit_ros.g1.joints import JOINT_NAMES, NUM_JOINTS
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.g1_state_node import G1StateNode
 from dit4dit_ros.nodes.qos import STATE
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.testing import FakeLowStateRobot, RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
-BAD_CRC_MARKER = 2.5  # joint 0 position of corrupted messages: must never appear on /joint_states
-
-
-class FakeRobot:
-    """Publishes LowState_ like the G1 (500 Hz) from a thread; can corrupt CRCs or go silent."""
-
-    def __init__(self) -> None:
-        from dit4dit_ros.g1.dds import LowStateWriter, init_unitree_dds
-        from dit4dit_ros.g1.lowstate import new_lowstate
-
-        init_unitree_dds()
-        self.writer = LowStateWriter()
-        self.msg = new_lowstate()
-        self.tick = 0
-        self.sent_valid = 0
-        self.sent_bad = 0
-        self._running = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def state(self, tick: int, bad: bool = False):
-        from dit4dit_ros.g1.lowstate import fill_lowstate
-
-        q = 0.01 * np.arange(NUM_JOINTS) + 1e-4 * (tick % 1000)
-        if bad:
-            q[0] = BAD_CRC_MARKER
-        fill_lowstate(self.msg, q, -q, 2 * q, np.array([1.0, 0.0, 0.0, 0.0]), np.array([0.1, 0.2, 0.3]),
-                      np.array([0.0, 0.0, 9.81]), tick=tick, mode_machine=5)
-        if bad:
-            self.msg.crc ^= 0x1
-        return self.msg
-
-    def _run(self) -> None:
-        next_t = time.monotonic()
-        deadline = time.monotonic() + 120.0  # bounded even if a test forgets to stop it
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            if self._running.wait(0.05):
-                self.tick += 1
-                self.writer.write(self.state(self.tick))
-                self.sent_valid += 1
-                next_t += 0.002
-                delay = next_t - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                else:
-                    next_t = time.monotonic()
-            else:
-                next_t = time.monotonic()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    def pause(self) -> None:
-        self._running.clear()
-
-    def send_bad(self, count: int) -> None:
-        for i in range(count):
-            self.writer.write(self.state(100_000 + i, bad=True))
-            self.sent_bad += 1
-            time.sleep(0.002)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2.0)
-        self.writer.close()
+BAD_CRC_MARKER = FakeLowStateRobot.BAD_CRC_MARKER  # joint 0 of corrupted messages: never on /joint_states
 
 
 def _latest_status(collector, prefix="g1_state"):
@@ -100,7 +34,7 @@ def _latest_status(collector, prefix="g1_state"):
 @pytest.fixture(scope="module")
 def setup():
     harness = RosHarness()
-    robot = FakeRobot()
+    robot = FakeLowStateRobot()
     joints = harness.collect(JointState, "/joint_states", STATE)
     imu = harness.collect(Imu, "/imu", STATE)
     diagnostics = harness.collect(DiagnosticArray, "/diagnostics")
