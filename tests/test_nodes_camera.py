@@ -96,3 +96,46 @@ def test_bad_parameters_are_rejected_with_a_clear_error(harness):
 
     with pytest.raises(ParameterValueError, match="'encoding'.*'yuv422' is not one of"):
         harness.make_node(CameraNode, parameter_overrides=[Parameter("encoding", value="yuv422")])
+
+
+def _run_camera_child(repo_root, extra: list[str], log_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cmd = [sys.executable, "-m", "dit4dit_ros.nodes.camera_node", "--ros-args",
+           "--params-file", str(Path(repo_root, "config", "g1_real.yaml"))] + extra
+    return subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, cwd=repo_root,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.mark.slow
+def test_camera_child_process_with_the_real_config_and_a_file(harness, repo_root, video_640, tmp_path):
+    import signal
+
+    images = harness.collect(Image, "/camera/ego/image_raw", SENSOR_DATA)
+    proc = _run_camera_child(repo_root, [
+        "-p", f"camera:source:={video_640}", "-p", "camera:source_type:=file", "-p", "camera:backend:=auto",
+        "-p", "camera:width:=320", "-p", "camera:height:=240"], tmp_path / "camera.log")
+    try:
+        wait_until(lambda: len(images) >= 10 or proc.poll() is not None, 30.0, what="frames from the child")
+        assert proc.poll() is None, (tmp_path / "camera.log").read_text()
+        msg = images.snapshot()[-1][1]
+        assert (msg.width, msg.height, msg.encoding) == (320, 240, "rgb8")
+        assert msg.header.frame_id == "ego_camera_color_optical_frame"  # from g1_real.yaml
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(10.0)
+    assert code == 0
+    assert "camera opened: file" in (tmp_path / "camera.log").read_text()
+
+
+@pytest.mark.slow
+def test_camera_child_exits_cleanly_on_a_missing_calibration(repo_root, tmp_path):
+    missing = tmp_path / "no_such_calibration.yaml"
+    proc = _run_camera_child(repo_root, ["-p", f"camera:calibration_file:={missing}"], tmp_path / "camera.log")
+    code = proc.wait(30.0)
+    log = (tmp_path / "camera.log").read_text()
+    assert code == 2, log
+    assert "camera node cannot start" in log and "no_such_calibration.yaml" in log and "Traceback" not in log
