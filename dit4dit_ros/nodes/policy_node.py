@@ -13,16 +13,35 @@ import sys
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dit4dit_ros.nodes.image_conversion import msg_to_image
+from dit4dit_ros.engine.base import ENGINE_KINDS, UnknownInstructionError
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
+from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
 from dit4dit_ros.policy.observation import ObservationBuffer, ObservationConfig
-from dit4dit_ros.policy.runner import ChunkResult, PolicyRunner, UnknownInstruction
+from dit4dit_ros.policy.runner import ChunkResult, PolicyRunner
+
+NODE_NAME = "policy"
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("checkpoint", "", "checkpoint directory (config.json, model.safetensors, normalization, prompt cache)"),
+    ParamSpec("engine", "torch", "inference backend", choices=ENGINE_KINDS),
+    ParamSpec("device", "cpu", "torch device of the torch engine (cpu, cuda, cuda:0)"),
+    ParamSpec("rate_hz", 6.0, "chunks per second; 0 = as fast as the model runs", minimum=0.0, maximum=100.0),
+    ParamSpec("instruction", "", "initial instruction (else wait for instruction_topic)"),
+    ParamSpec("image_topic", "/camera/ego/image_raw", "ego camera image (rgb8 or bgr8)"),
+    ParamSpec("joint_states_topic", "/joint_states", "robot joint states"),
+    ParamSpec("instruction_topic", "/dit4dit/instruction", "latched language goal (std_msgs/String)"),
+    ParamSpec("chunk_topic", "/dit4dit/action_chunk", "output action chunks (trajectory_msgs/JointTrajectory)"),
+    ParamSpec("frame_stride", 1, "use every k-th camera frame for the frame history", minimum=1, maximum=100),
+    ParamSpec("max_image_age", 0.5, "seconds after which a camera frame is stale", minimum=0.001, maximum=60.0),
+    ParamSpec("max_state_age", 0.1, "seconds after which joint states are stale", minimum=0.001, maximum=60.0),
+    ParamSpec("max_state_image_skew", 0.05, "max |t_state - t_frame| [s] when pairing", minimum=0.0001, maximum=10.0),
+)
 
 
 def _stamp_seconds(stamp) -> float:
@@ -53,8 +72,8 @@ def chunk_to_msg(chunk: ChunkResult) -> JointTrajectory:
 
 class PolicyNode(Node):
     def __init__(self, **kwargs) -> None:
-        super().__init__("policy", **kwargs)
-        p = self._declare_parameters()
+        super().__init__(NODE_NAME, **kwargs)
+        p = declare_parameters(self, PARAMETERS)
         from dit4dit_ros.engine import make_engine
 
         if not p["checkpoint"]:
@@ -91,29 +110,6 @@ class PolicyNode(Node):
             f"instructions={list(self.engine.instructions)}"
         )
 
-    def _declare_parameters(self) -> dict:
-        def d(name, default, description, rng=None):
-            desc = ParameterDescriptor(description=description)
-            if rng is not None:
-                desc.floating_point_range = [FloatingPointRange(from_value=rng[0], to_value=rng[1], step=0.0)]
-            return self.declare_parameter(name, default, desc).value
-
-        return {
-            "checkpoint": d("checkpoint", "", "checkpoint directory (config.json, model.safetensors, prompt cache)"),
-            "engine": d("engine", "torch", "inference backend: torch | onnxruntime | tensorrt"),
-            "device": d("device", "cpu", "torch device for the torch engine (cpu, cuda, cuda:0)"),
-            "rate_hz": d("rate_hz", 6.0, "chunks per second; 0 = as fast as the model runs", (0.0, 100.0)),
-            "instruction": d("instruction", "", "initial instruction (else wait for the instruction topic)"),
-            "image_topic": d("image_topic", "/camera/ego/image_raw", "ego camera image (rgb8/bgr8)"),
-            "joint_states_topic": d("joint_states_topic", "/joint_states", "robot joint states"),
-            "instruction_topic": d("instruction_topic", "/dit4dit/instruction", "latched language goal"),
-            "chunk_topic": d("chunk_topic", "/dit4dit/action_chunk", "output action chunks"),
-            "frame_stride": d("frame_stride", 1, "use every k-th camera frame for the frame history"),
-            "max_image_age": d("max_image_age", 0.5, "seconds before a camera frame is stale", (0.001, 60.0)),
-            "max_state_age": d("max_state_age", 0.1, "seconds before joint states are stale", (0.001, 60.0)),
-            "max_state_image_skew": d("max_state_image_skew", 0.05, "max |t_state - t_frame| in seconds", (0.0001, 10.0)),
-        }
-
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
@@ -147,7 +143,7 @@ class PolicyNode(Node):
         try:
             self.runner.set_instruction(text)
             self.get_logger().info(f"instruction: {text!r}")
-        except UnknownInstruction as exc:
+        except UnknownInstructionError as exc:
             self.get_logger().error(str(exc))
 
     def _on_skip(self, reason: str) -> None:

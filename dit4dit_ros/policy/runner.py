@@ -20,12 +20,10 @@ from dit4dit_ros.policy.observation import ObservationBuffer, ObservationUnavail
 log = logging.getLogger(__name__)
 
 
-class UnknownInstruction(ValueError):
-    """An instruction without a cached prompt embedding; the message lists the known ones."""
-
-
 class Engine(Protocol):  # the subset of engine.base.PolicyEngine the runner uses
-    instructions: tuple[str, ...] | list[str]
+    instructions: tuple[str, ...]
+
+    def check_instruction(self, instruction: str) -> str: ...
 
     def predict(self, frames, joint_positions, instruction): ...
 
@@ -49,16 +47,6 @@ class RunnerStats:
     errors: int = 0
     last_skip_reason: str = ""  # reason of the newest cycle if it produced no chunk, else empty
     last_inference_seconds: float = float("nan")
-
-
-def check_instruction(instruction: str, known: "list[str] | tuple[str, ...]") -> str:
-    """Return the instruction if the engine has its prompt embedding, else raise naming the known ones."""
-    if instruction not in known:
-        raise UnknownInstruction(
-            f"instruction {instruction!r} has no cached prompt embedding; known instructions: {sorted(known)} "
-            "(add it with `dit4dit embed-prompts`)"
-        )
-    return instruction
 
 
 class PolicyRunner:
@@ -95,8 +83,8 @@ class PolicyRunner:
         return self._instruction
 
     def set_instruction(self, instruction: str) -> None:
-        """Switch the goal; an unknown instruction raises and leaves the current one in place."""
-        self._instruction = check_instruction(instruction, self.engine.instructions)
+        """Switch the goal; an unknown instruction raises (listing the known ones) and keeps the current one."""
+        self._instruction = self.engine.check_instruction(instruction)
 
     def step(self) -> ChunkResult | None:
         """One inference cycle; returns the chunk, or None with the reason reported through on_skip."""
