@@ -1,0 +1,47 @@
+"""CLI of the control area: `dit4dit bench executor` (tick cost and 500 Hz thread jitter)."""
+from __future__ import annotations
+
+import argparse
+
+
+def _bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seconds", type=float, default=4.0, help="simulated seconds of closed-loop ticks to time")
+    p.add_argument("--chunk-rate", type=float, default=6.0, help="policy chunks per second")
+    p.add_argument("--horizon", type=int, default=16, help="points per chunk")
+    p.add_argument("--thread-seconds", type=float, default=3.0, help="wall seconds of the 500 Hz thread (0: skip)")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import json
+
+    from dit4dit_ros.control.bench import bench_thread, bench_ticks
+
+    results = {}
+    for label, ensemble in (("chunks", False), ("chunks+ensemble", True)):
+        results[label] = bench_ticks(args.seconds, args.chunk_rate, args.horizon, ensemble)
+    if args.thread_seconds > 0:
+        results["thread_500hz"] = bench_thread(args.thread_seconds)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(f"{'case':<18} {'ticks':>6} {'p50 us':>8} {'p99 us':>8} {'max us':>8} {'submit p50 us':>14} {'submit max us':>14}")
+    for label in ("chunks", "chunks+ensemble"):
+        r = results[label]
+        print(
+            f"{label:<18} {r['ticks']:>6} {r['tick_p50_us']:>8.1f} {r['tick_p99_us']:>8.1f} {r['tick_max_us']:>8.1f}"
+            f" {r['submit_p50_us']:>14.1f} {r['submit_max_us']:>14.1f}"
+        )
+    if "thread_500hz" in results:
+        t = results["thread_500hz"]
+        print(
+            f"500 Hz thread: rate {t['rate_hz']:.1f} Hz, period p50/p99/max {t['period_p50'] * 1e3:.3f}/"
+            f"{t['period_p99'] * 1e3:.3f}/{t['period_max'] * 1e3:.3f} ms, wake-up lateness p50/p99/max "
+            f"{t['late_p50'] * 1e3:.3f}/{t['late_p99'] * 1e3:.3f}/{t['late_max'] * 1e3:.3f} ms, "
+            f"tick work p50/p99 {t['work_p50'] * 1e6:.0f}/{t['work_p99'] * 1e6:.0f} us, overruns {t['overruns']}"
+        )
+    return 0
+
+
+def register(registry) -> None:
+    registry.add_bench("executor", "ExecutorCore tick cost and 500 Hz thread jitter", _bench_arguments, _bench)

@@ -1,0 +1,167 @@
+"""Configuration of the chunk executor: scheduling, safety limits, watchdogs, gains.
+
+Every limit the safety filter enforces is in `SafetyConfig`, so that one object says what "safe" means for
+a deployment and the node's parameters map onto it one to one. Per-joint arrays are derived from the G1
+joint table (`dit4dit_ros.g1.joints`) scaled by these fields, so the filter never needs joint names.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dit4dit_ros.g1.joints import G1_JOINTS, JOINT_NAMES, NUM_JOINTS, joint_indices
+
+
+def _positive(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+def _non_negative(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Limits applied to EVERY command (policy and teleop alike).
+
+    position_margin: distance kept from each joint's hardware position limits (rad).
+    max_velocity / max_acceleration: caps on the command's rate of change (rad/s, rad/s^2); the per-joint
+        velocity cap is min(max_velocity, velocity_scale * hardware velocity limit).
+    torque_scale: the predicted PD torque kp*(q_des-q)+kd*(dq_des-dq) is kept within torque_scale times the
+        joint's hardware torque limit, by limiting q_des (and dq_des).
+    max_tracking_error: largest allowed |q_des - q_measured| (rad).
+    """
+
+    position_margin: float = 0.05
+    max_velocity: float = 3.0
+    velocity_scale: float = 1.0
+    max_acceleration: float = 30.0
+    torque_scale: float = 0.8
+    max_tracking_error: float = 0.3
+    send_velocity: bool = True  # send the filtered command velocity as dq (else dq=0: pure damping)
+
+    def __post_init__(self) -> None:
+        _non_negative("position_margin", self.position_margin)
+        for name in ("max_velocity", "max_acceleration", "max_tracking_error"):
+            _positive(name, getattr(self, name))
+        if not 0 < self.velocity_scale <= 1:
+            raise ValueError(f"velocity_scale must be in (0, 1], got {self.velocity_scale}")
+        if not 0 < self.torque_scale <= 1:
+            raise ValueError(f"torque_scale must be in (0, 1], got {self.torque_scale}")
+        span = min(j.position_max - j.position_min for j in G1_JOINTS)
+        if 2 * self.position_margin >= span:
+            raise ValueError(f"position_margin {self.position_margin} leaves no range on the narrowest joint (span {span:.3f} rad)")
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """How chunks become one continuous reference trajectory.
+
+    blend_time: length of the quintic transition from the command being executed into a new chunk (s).
+    teleop_priority_time: joints that received a teleop target within this time are not taken by policy chunks.
+    max_chunk_latency: a chunk whose observation is older than this when it arrives is rejected (s).
+    max_future_stamp: tolerated clock skew for a chunk stamped in the future (s).
+    ensemble: ACT-style temporal ensembling of overlapping chunks; ensemble_decay is ACT's m (weight of
+        the i-th oldest prediction is exp(-m*i): m > 0 favours older predictions, as in ACT).
+    max_chunk_points: longest accepted chunk.
+    """
+
+    blend_time: float = 0.2
+    teleop_priority_time: float = 1.0
+    max_chunk_latency: float = 1.0
+    max_future_stamp: float = 0.05
+    ensemble: bool = False
+    ensemble_decay: float = 0.01
+    max_chunk_points: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("blend_time", "max_chunk_latency"):
+            _positive(name, getattr(self, name))
+        _non_negative("teleop_priority_time", self.teleop_priority_time)
+        _non_negative("max_future_stamp", self.max_future_stamp)
+        if not math.isfinite(self.ensemble_decay):
+            raise ValueError(f"ensemble_decay must be finite, got {self.ensemble_decay}")
+        if self.max_chunk_points < 1:
+            raise ValueError(f"max_chunk_points must be >= 1, got {self.max_chunk_points}")
+
+
+@dataclass(frozen=True)
+class WatchdogConfig:
+    """Timeouts that move the executor to safer modes.
+
+    input_timeout: no chunk/teleop input for this long while RUNNING -> HOLD (s).
+    hold_timeout: still no input this long after entering HOLD -> DAMPING (s).
+    state_timeout: newest valid LowState older than this -> DAMPING (s).
+    crc_error_limit: this many consecutive CRC-invalid LowState samples -> DAMPING.
+    """
+
+    input_timeout: float = 0.5
+    hold_timeout: float = 2.0
+    state_timeout: float = 0.05
+    crc_error_limit: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("input_timeout", "hold_timeout", "state_timeout"):
+            _positive(name, getattr(self, name))
+        if self.crc_error_limit < 1:
+            raise ValueError(f"crc_error_limit must be >= 1, got {self.crc_error_limit}")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Everything ExecutorCore needs.
+
+    tick_period: control period (s), 0.002 for the G1's 500 Hz.
+    soft_start_time: after enable, the command starts at the measured pose and the arm_sdk weight ramps
+        0 -> 1 over this time; chunks are accepted only afterwards.
+    disable_damping_time: on disable/shutdown, damping commands are sent this long before stopping.
+    release_weight_on_disable: ramp the arm_sdk weight to 0 while disabling (hands the arms back to the
+        robot's own controller when using rt/arm_sdk).
+    controllable_joints: joints chunks/teleop may command (e.g. waist + arms on rt/arm_sdk); all others hold
+        the pose captured at enable.
+    kp_scale / kd_scale: multiply the G1 table's default gains; damping_kd is the kd used in DAMPING/ESTOP.
+    """
+
+    tick_period: float = 0.002
+    soft_start_time: float = 1.0
+    disable_damping_time: float = 0.5
+    release_weight_on_disable: bool = True
+    controllable_joints: tuple[str, ...] = JOINT_NAMES
+    kp_scale: float = 1.0
+    kd_scale: float = 1.0
+    damping_kd: float = 2.0
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("tick_period", "soft_start_time", "disable_damping_time", "kp_scale", "damping_kd"):
+            _positive(name, getattr(self, name))
+        _non_negative("kd_scale", self.kd_scale)
+        if self.tick_period > 0.05:
+            raise ValueError(f"tick_period {self.tick_period} s is too long for a joint-level executor (max 0.05)")
+        if not self.controllable_joints:
+            raise ValueError("controllable_joints must name at least one G1 joint")
+        if len(set(self.controllable_joints)) != len(self.controllable_joints):
+            raise ValueError(f"controllable_joints has duplicates: {list(self.controllable_joints)}")
+        joint_indices(self.controllable_joints)  # raises on unknown names
+        if self.scheduler.blend_time < self.tick_period:
+            raise ValueError(f"blend_time {self.scheduler.blend_time} must be at least one tick_period {self.tick_period}")
+        if self.watchdog.state_timeout < self.tick_period:
+            raise ValueError("state_timeout must be at least one tick_period")
+
+    # Per-joint arrays, in motor order (29,).
+    def kp(self) -> np.ndarray:
+        return np.array([j.kp for j in G1_JOINTS]) * self.kp_scale
+
+    def kd(self) -> np.ndarray:
+        return np.array([j.kd for j in G1_JOINTS]) * self.kd_scale
+
+    def controllable_mask(self) -> np.ndarray:
+        mask = np.zeros(NUM_JOINTS, dtype=bool)
+        mask[joint_indices(self.controllable_joints)] = True
+        return mask
