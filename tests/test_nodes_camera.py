@@ -114,16 +114,28 @@ def _run_camera_child(repo_root, extra: list[str], log_path):
 def test_camera_child_process_with_the_real_config_and_a_file(harness, repo_root, video_640, tmp_path):
     import signal
 
+    calibration = tmp_path / "head.yaml"
+    calibration.write_text(
+        "image_width: 640\nimage_height: 480\n"
+        "camera_matrix: {rows: 3, cols: 3, data: [600.0, 0, 320, 0, 610, 240, 0, 0, 1]}\n"
+        "distortion_model: plumb_bob\ndistortion_coefficients: {rows: 1, cols: 5, data: [0.1, 0, 0, 0, 0]}\n")
     images = harness.collect(Image, "/camera/ego/image_raw", SENSOR_DATA)
+    infos = harness.collect(CameraInfo, "/camera/ego/camera_info", SENSOR_DATA)
     proc = _run_camera_child(repo_root, [
         "-p", f"camera:source:={video_640}", "-p", "camera:source_type:=file", "-p", "camera:backend:=auto",
-        "-p", "camera:width:=320", "-p", "camera:height:=240"], tmp_path / "camera.log")
+        "-p", "camera:width:=320", "-p", "camera:height:=240", "-p", f"camera:calibration_file:={calibration}"],
+        tmp_path / "camera.log")
     try:
         wait_until(lambda: len(images) >= 10 or proc.poll() is not None, 30.0, what="frames from the child")
         assert proc.poll() is None, (tmp_path / "camera.log").read_text()
         msg = images.snapshot()[-1][1]
         assert (msg.width, msg.height, msg.encoding) == (320, 240, "rgb8")
         assert msg.header.frame_id == "ego_camera_color_optical_frame"  # from g1_real.yaml
+        wait_until(lambda: len(infos) > 0, 5.0, what="camera_info from the child")
+        info = infos.snapshot()[-1][1]
+        # The 640x480 calibration scaled to the published 320x240.
+        assert (info.k[0], info.k[2], info.k[4], info.k[5]) == (300.0, 160.0, 305.0, 120.0)
+        assert info.d[0] == pytest.approx(0.1) and info.distortion_model == "plumb_bob"
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(10.0)
