@@ -4,7 +4,8 @@ Each physics step (dt 0.002 s, i.e. 500 Hz) every motor applies the robot's join
     tau = kp (q_des - q) + kd (dq_des - dq) + tau_ff,   clipped to the joint's torque limit (g1/joints.py)
 to targets chosen by the control mode:
 
-- BALANCE (start mode): Unitree's balance controller is running. It holds HOLD_POSE with the default gains;
+- BALANCE (start mode): Unitree's balance controller is running. It holds HOLD_POSE with the default gains
+  and gravity compensation as feed-forward torque;
   `rt/arm_sdk` commands take over the waist and arms blended by their weight w (motor_cmd[29].q):
   target = (1 - w) * hold + w * command, for q, dq, kp, kd and tau_ff alike. When arm_sdk commands stop for
   `command_timeout`, the controller takes the arms back by ramping w from its last value to 0 over
@@ -42,15 +43,15 @@ from dit4dit_ros.sim.tasks import Task, TaskStatus, TaskWorld, make_task
 LOG = logging.getLogger(__name__)
 GRAVITY = 9.81
 
-# The balance controller's posture on the stand: slightly bent legs, arms relaxed beside the body with the
-# forearms forward (hands clear of the table edge at x = 0.20 m).
+# The balance controller's posture on the stand: slightly bent legs; upper arms down, forearms pointing forward
+# and a little up (the G1's zero arm pose has them horizontal), so that the hands start ~0.17 m above the
+# table top and can reach down onto it without first going around the table edge.
 HOLD_POSE: dict[str, float] = {
     "left_hip_pitch_joint": -0.1, "right_hip_pitch_joint": -0.1,
     "left_knee_joint": 0.3, "right_knee_joint": 0.3,
     "left_ankle_pitch_joint": -0.2, "right_ankle_pitch_joint": -0.2,
-    "left_shoulder_pitch_joint": 0.2, "right_shoulder_pitch_joint": 0.2,
-    "left_shoulder_roll_joint": 0.2, "right_shoulder_roll_joint": -0.2,
-    "left_elbow_joint": 0.9, "right_elbow_joint": 0.9,
+    "left_shoulder_roll_joint": 0.15, "right_shoulder_roll_joint": -0.15,
+    "left_elbow_joint": -0.3, "right_elbow_joint": -0.3,
 }
 
 
@@ -297,7 +298,10 @@ class SimRobot:
             cmd = self._lowcmd
             on = (cmd.motor_mode == 1).astype(np.float64)
             return cmd.q, cmd.dq, cmd.kp * on, cmd.kd * on, cmd.tau * on
-        q, dq, kp, kd, tau = self.hold_q.copy(), zeros.copy(), self._default_kp.copy(), self._default_kd.copy(), zeros.copy()
+        # The balance controller: default gains plus gravity compensation (MuJoCo's bias force of the last step),
+        # so that the pose does not sag (the waist at kp 40 would droop ~0.27 rad under the torso's weight).
+        q, dq, kp, kd = self.hold_q.copy(), zeros.copy(), self._default_kp.copy(), self._default_kd.copy()
+        tau = self.data.qfrc_bias[self._dadr].copy()
         w = self._arm_weight(now)
         if w > 0.0 and self._arm is not None:
             idx, a = ARM_SDK_JOINT_INDICES, self._arm
