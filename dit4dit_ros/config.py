@@ -17,6 +17,7 @@ Parameter YAML layout (the standard ROS 2 `--params-file` format):
 """
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +73,7 @@ class ParamSpec:
     """One node parameter: its declaration and its validation rules.
 
     `minimum`/`maximum` bound int/float values (element-wise for arrays); `choices` lists the allowed values;
-    `length` fixes an array's length. Parameters are read-only unless `dynamic=True` (a node reads most of
+    `length` fixes an array's length (choices and ranges apply to each element of an array). Parameters are read-only unless `dynamic=True` (a node reads most of
     them once at start-up, and a silently ignored runtime change is worse than a refused one).
     """
 
@@ -142,7 +143,7 @@ class ParamSpec:
             raise ParameterValueError(f"parameter {label!r}: {value!r} is below the minimum {self.minimum}")
         if self.maximum is not None and value > self.maximum:
             raise ParameterValueError(f"parameter {label!r}: {value!r} is above the maximum {self.maximum}")
-        if self.choices is not None and not self.is_array and value not in self.choices:
+        if self.choices is not None and value not in self.choices:
             raise ParameterValueError(f"parameter {label!r}: {value!r} is not one of {list(self.choices)}")
 
     def constraint_text(self) -> str:
@@ -252,7 +253,7 @@ def validate_node_parameters(
         if spec is None:
             if name in allowed_extra or name.startswith(BUILTIN_PREFIXES):
                 continue
-            close = [n for n in by_name if n.split(".")[-1] == name.split(".")[-1] or name in n or n in name]
+            close = difflib.get_close_matches(name, list(by_name), n=3, cutoff=0.7)
             hint = f" (did you mean {close}?)" if close else ""
             problems.append(f"node {node_name!r}: unknown parameter {name!r}{hint}; declared: {sorted(by_name)}")
             continue
@@ -305,6 +306,11 @@ def check_parameter_file(
         values = defaults(specs)
         values.update(checked)
         effective[node_name] = values
+    if not unchecked:  # with unchecked nodes we cannot know whether one of them declares a wildcard key
+        declared_anywhere = {spec.name for specs in node_specs.values() for spec in specs}
+        for key in wildcard:
+            if key not in declared_anywhere and key not in BUILTIN_PARAMETERS and not key.startswith(BUILTIN_PREFIXES):
+                problems.append(f"'/**' parameter {key!r} is declared by no node")
     if problems:
         raise ParameterFileError(f"{path}: " + "; ".join(problems))
     return effective

@@ -38,6 +38,9 @@ def test_spec_checks_types_ranges_choices_lengths():
         by["encoding"].check("yuv")
     with pytest.raises(ParameterValueError, match="'d': expected 5 elements, got 4"):
         by["d"].check([0.0] * 4)
+    joints = ParamSpec("joints", ["a"], "joint names", choices=("a", "b"))
+    with pytest.raises(ParameterValueError, match=r"'joints\[1\]': 'c' is not one of"):
+        joints.check(["a", "c"])
     with pytest.raises(ValueError, match="needs a description"):
         ParamSpec("x", 1, "")
     with pytest.raises(ValueError, match="empty list"):
@@ -81,9 +84,13 @@ def test_check_parameter_file_reports_every_problem(tmp_path):
         check_parameter_file(path, {"camera": SPECS})
     text = str(info.value)
     assert "'fps'" in text and "decimal point" in text
-    assert "unknown parameter 'encodng'" in text and "did you mean" in text
+    assert "unknown parameter 'encodng' (did you mean ['encoding']?)" in text
     assert "section 'camra' names no known node" in text
-    assert "other_nodes_param" not in text  # wildcard entries only reach the nodes that declare them
+    assert "'/**' parameter 'other_nodes_param' is declared by no node" in text
+    assert "node 'camera': unknown parameter 'other_nodes_param'" not in text  # wildcards reach declarers only
+    # A wildcard key of an unchecked node is not an error (that node may declare it).
+    path.write_text("/**:\n  ros__parameters: {other_nodes_param: 1}\ncamera:\n  ros__parameters: {fps: 20.0}\n")
+    check_parameter_file(path, {"camera": SPECS}, unchecked_nodes=["policy"])
     path.write_text("camera:\n  ros__parameters: {fps: 20.0, width: 320}\n")
     effective = check_parameter_file(path, {"camera": SPECS, "g1_state": ()})
     assert effective["camera"]["fps"] == 20.0 and effective["camera"]["encoding"] == "rgb8"
