@@ -1,0 +1,1 @@
+"""ROS-free monitoring helpers: forward kinematics of predicted chunks, chunk timing statistics."""

@@ -1,0 +1,139 @@
+"""Monitor node: action chunks -> RViz markers of the predicted hand paths, and chunk-timing diagnostics.
+
+Subscribes /dit4dit/action_chunk and /joint_states; publishes /dit4dit/markers (MarkerArray in the pelvis
+frame: one line strip per palm over the chunk, a text with rate and observation-to-receipt latency) and a
+/diagnostics status that warns when chunks are late or stop. Pure observation: it never commands anything.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import ColorRGBA
+from trajectory_msgs.msg import JointTrajectory
+from visualization_msgs.msg import Marker, MarkerArray
+
+from dit4dit_ros.monitor.kinematics import PALM_SITES, HandKinematics
+from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
+from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
+
+NODE_NAME = "monitor"
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("chunk_topic", "/dit4dit/action_chunk", "action chunks to draw"),
+    ParamSpec("joint_states_topic", "/joint_states", "measured joints (pose of joints the chunk does not set)"),
+    ParamSpec("markers_topic", "/dit4dit/markers", "MarkerArray output"),
+    ParamSpec("frame_id", "pelvis", "frame of the markers (the G1 URDF pelvis link)"),
+    ParamSpec("expected_rate_hz", 6.0, "chunk rate below which the diagnostic warns", minimum=0.0, maximum=100.0),
+    ParamSpec("max_latency_s", 0.5, "observation-to-receipt latency above which the diagnostic warns",
+              minimum=0.001, maximum=60.0),
+    ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics [s]", minimum=0.05, maximum=60.0),
+)
+
+_COLORS = (ColorRGBA(r=0.1, g=0.5, b=1.0, a=1.0), ColorRGBA(r=1.0, g=0.4, b=0.1, a=1.0))
+
+
+def _seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+class MonitorNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self.p = p = declare_parameters(self, PARAMETERS)
+        self.kinematics = HandKinematics()
+        self.measured: dict[str, float] = {}
+        self.receipts: deque[float] = deque(maxlen=200)
+        self.latencies: deque[float] = deque(maxlen=200)
+        self.marker_pub = self.create_publisher(MarkerArray, p["markers_topic"], LATCHED)
+        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(JointTrajectory, p["chunk_topic"], self._on_chunk, COMMANDS)
+        self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state, SENSOR_DATA)
+        self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        self.measured = dict(zip(msg.name, msg.position))
+
+    def _on_chunk(self, msg: JointTrajectory) -> None:
+        now = self.get_clock().now().nanoseconds * 1e-9
+        self.receipts.append(time.monotonic())
+        self.latencies.append(now - _seconds(msg.header.stamp))
+        if not msg.points:
+            return
+        positions = np.array([pt.positions for pt in msg.points])
+        try:
+            paths = self.kinematics.site_paths(list(msg.joint_names), positions, base=self.measured)
+        except ValueError as exc:
+            self.get_logger().error(f"cannot draw chunk: {exc}", throttle_duration_sec=5.0)
+            return
+        self.marker_pub.publish(self.markers(paths, msg))
+
+    def markers(self, paths: np.ndarray, msg: JointTrajectory) -> MarkerArray:
+        out = MarkerArray()
+        stamp = self.get_clock().now().to_msg()
+        for i, (site, path) in enumerate(zip(PALM_SITES, paths)):
+            m = Marker(ns="dit4dit/hand_paths", id=i, type=Marker.LINE_STRIP, action=Marker.ADD)
+            m.header.frame_id, m.header.stamp = self.p["frame_id"], stamp
+            m.scale.x = 0.008
+            m.color = _COLORS[i % len(_COLORS)]
+            m.pose.orientation.w = 1.0
+            m.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in path]
+            out.markers.append(m)
+        text = Marker(ns="dit4dit/timing", id=100, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
+        text.header.frame_id, text.header.stamp = self.p["frame_id"], stamp
+        text.pose.position.z = 0.7
+        text.pose.orientation.w = 1.0
+        text.scale.z = 0.05
+        text.color = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+        rate, latency = self.chunk_rate(), (self.latencies[-1] if self.latencies else float("nan"))
+        text.text = f"chunks {rate:.1f} Hz, obs->chunk {latency * 1e3:.0f} ms"
+        out.markers.append(text)
+        return out
+
+    def chunk_rate(self, window: float = 3.0) -> float:
+        now = time.monotonic()
+        recent = [t for t in self.receipts if now - t <= window]
+        return len(recent) / window
+
+    def _publish_diagnostics(self) -> None:
+        rate = self.chunk_rate()
+        lat = float(np.median(self.latencies)) if self.latencies else float("nan")
+        status = DiagnosticStatus(name="dit4dit/monitor/chunks", hardware_id="policy")
+        if not self.receipts:
+            status.level, status.message = DiagnosticStatus.WARN, "no action chunk received yet"
+        elif rate < 0.8 * self.p["expected_rate_hz"]:
+            status.level, status.message = DiagnosticStatus.WARN, f"chunk rate {rate:.1f} Hz below expected"
+        elif lat > self.p["max_latency_s"]:
+            status.level, status.message = DiagnosticStatus.WARN, f"chunk latency {lat * 1e3:.0f} ms too high"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "chunks on time"
+        status.values = [KeyValue(key="rate_hz", value=f"{rate:.2f}"), KeyValue(key="latency_p50_s", value=f"{lat:.4f}")]
+        arr = DiagnosticArray(status=[status])
+        arr.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(arr)
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = None
+    try:
+        node = MonitorNode()
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Monitor: forward kinematics of chunks and the RViz markers / diagnostics of the monitor node."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from visualization_msgs.msg import Marker, MarkerArray
+
+from dit4dit_ros.g1.joints import RIGHT_ARM
+from dit4dit_ros.monitor.kinematics import HandKinematics
+from dit4dit_ros.nodes.qos import COMMANDS, LATCHED
+from dit4dit_ros.utils.waiting import wait_until
+
+
+@pytest.fixture(scope="module")
+def kin():
+    return HandKinematics()
+
+
+def test_shoulder_pitch_moves_the_right_palm_forward_and_up_only(kin):
+    rest = kin.site_paths(RIGHT_ARM, np.zeros((1, 7)))
+    raised = kin.site_paths(RIGHT_ARM, np.array([[-1.0, 0, 0, 0, 0, 0, 0]]))
+    np.testing.assert_allclose(raised[0], rest[0])  # the left palm does not move
+    assert raised[1, 0, 2] > rest[1, 0, 2] + 0.1  # right palm goes up when the shoulder pitches forward
+    # Distance from the shoulder is preserved by a pure shoulder rotation: palms stay at arm's length.
+    assert np.linalg.norm(raised[1, 0] - rest[1, 0]) > 0.1
+
+
+def test_kinematics_rejects_bad_input(kin):
+    with pytest.raises(ValueError, match=r"positions must be \(H, 7\)"):
+        kin.site_paths(RIGHT_ARM, np.zeros((3, 6)))
+    with pytest.raises(ValueError, match="unknown joint names"):
+        kin.site_paths(["elbow"], np.zeros((1, 1)))
+
+
+@pytest.mark.ros
+def test_monitor_node_draws_chunks_and_reports_timing():
+    from dit4dit_ros.nodes.monitor_node import MonitorNode
+    from dit4dit_ros.nodes.testing import RosHarness
+
+    with RosHarness() as ros:
+        markers = ros.collect(MarkerArray, "/dit4dit/markers", LATCHED)
+        diags = ros.collect(DiagnosticArray, "/diagnostics", 10)
+        ros.make_node(MonitorNode)
+        wait_until(lambda: any(s.message == "no action chunk received yet" for _, a in diags.snapshot() for s in a.status),
+                   10, what="a 'no chunk' diagnostic")
+        pub = ros.probe.create_publisher(JointTrajectory, "/dit4dit/action_chunk", COMMANDS)
+        wait_until(lambda: pub.get_subscription_count() > 0, 10, what="monitor subscription")
+        msg = JointTrajectory(joint_names=list(RIGHT_ARM))
+        msg.header.stamp = ros.probe.get_clock().now().to_msg()
+        for k in range(16):
+            msg.points.append(JointTrajectoryPoint(positions=[-0.05 * k, 0, 0, 0, 0, 0, 0]))
+        pub.publish(msg)
+        wait_until(lambda: len(markers) > 0, 10, what="markers")
+        arr = markers.snapshot()[-1][1]
+        strips = [m for m in arr.markers if m.type == Marker.LINE_STRIP]
+        assert len(strips) == 2 and all(len(m.points) == 16 for m in strips)
+        right = strips[1].points
+        assert right[-1].z > right[0].z  # the drawn path follows the raised arm
+        assert any(m.type == Marker.TEXT_VIEW_FACING and "Hz" in m.text for m in arr.markers)
