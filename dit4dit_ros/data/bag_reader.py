@@ -1,0 +1,185 @@
+"""Read one episode bag into time series for export: joint vectors, image times and frames, instruction.
+
+Times: for messages with a std_msgs/Header (Image, JointState) the default time is header.stamp, i.e. when
+the publisher captured/sent the data, not when the recorder received it (transport delay of an image is a
+few ms). `time_source="receive"` uses the bag's log time instead. Headerless streams (Unitree LowCmd) always
+use the log time, which the recorder takes from the same ROS clock.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+from rosbags.rosbag2 import Reader
+
+from dit4dit_ros.data.episode_store import EpisodeInfo, EpisodeStore
+from dit4dit_ros.data.lowcmd_cdr import lowcmd_from_cdr
+from dit4dit_ros.data.topics import IMAGE_TYPE, JOINT_STATE_TYPE, LOWCMD_TYPE, STRING_TYPE, recording_typestore
+from dit4dit_ros.g1.joints import joint_indices
+
+TIME_SOURCES = ("header", "receive")
+
+
+class BagContentError(ValueError):
+    """The bag lacks a stream, a joint, or has unusable messages; the message says which."""
+
+
+@dataclass
+class TimeSeries:
+    """Samples of a vector signal: times_ns (N,) int64 strictly increasing, values (N, D) float64."""
+
+    times_ns: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.times_ns.size)
+
+
+def header_stamp_ns(data: bytes | memoryview) -> int:
+    """header.stamp of a CDR message whose first field is a std_msgs/Header (little-endian CDR)."""
+    if bytes(data[1:2]) != b"\x01":
+        raise BagContentError("only little-endian CDR is supported")
+    sec, nsec = struct.unpack_from("<iI", data, 4)
+    return sec * 1_000_000_000 + nsec
+
+
+def _rgb(msg) -> np.ndarray:
+    """A sensor_msgs/Image (rosbags object) as (H, W, 3) uint8 RGB."""
+    h, w, step, enc = int(msg.height), int(msg.width), int(msg.step), str(msg.encoding)
+    channels = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}.get(enc)
+    if channels is None:
+        raise BagContentError(f"image encoding {enc!r} not supported; expected rgb8, bgr8, rgba8, bgra8 or mono8")
+    rows = np.frombuffer(msg.data, np.uint8)
+    if rows.size < h * step or step < w * channels:
+        raise BagContentError(f"image {w}x{h} {enc}: data has {rows.size} bytes, step {step}")
+    img = rows[: h * step].reshape(h, step)[:, : w * channels].reshape(h, w, channels)
+    if enc == "mono8":
+        return np.repeat(img, 3, axis=2)
+    if enc in ("bgr8", "bgra8"):
+        return np.ascontiguousarray(img[:, :, 2::-1])
+    return np.ascontiguousarray(img[:, :, :3])
+
+
+class EpisodeBag:
+    """A rosbag2 episode directory opened for export (read-only)."""
+
+    def __init__(self, path: Path | str, time_source: str = "header") -> None:
+        self.path = Path(path)
+        if time_source not in TIME_SOURCES:
+            raise ValueError(f"time_source {time_source!r}; expected one of {TIME_SOURCES}")
+        self.time_source = time_source
+        if not (self.path / "metadata.yaml").is_file():
+            raise BagContentError(f"{self.path} is not a rosbag2 bag directory (no metadata.yaml)")
+        self._typestore = recording_typestore()
+        with Reader(self.path) as reader:
+            self.topics: dict[str, tuple[str, int]] = {}
+            for c in reader.connections:
+                _, count = self.topics.get(c.topic, (c.msgtype, 0))
+                self.topics[c.topic] = (c.msgtype, count + c.msgcount)
+        try:
+            self.info: EpisodeInfo | None = EpisodeStore.read_info(self.path)
+        except (OSError, ValueError):
+            self.info = None
+
+    def _require(self, topic: str, types: Sequence[str]) -> str:
+        if topic not in self.topics:
+            raise BagContentError(
+                f"{self.path}: topic {topic!r} is not in the bag; it has {sorted(self.topics)} "
+                "(set the topic option of the export to the right one)"
+            )
+        msgtype, count = self.topics[topic]
+        if msgtype not in types:
+            raise BagContentError(f"{self.path}: topic {topic!r} has type {msgtype}, expected one of {list(types)}")
+        if count == 0:
+            raise BagContentError(f"{self.path}: topic {topic!r} has no messages")
+        return msgtype
+
+    def _raw(self, topic: str) -> Iterator[tuple[int, bytes]]:
+        with Reader(self.path) as reader:
+            connections = [c for c in reader.connections if c.topic == topic]
+            for _, t, data in reader.messages(connections=connections):
+                yield t, data
+
+    def _time(self, log_time: int, data: bytes, has_header: bool) -> int:
+        if has_header and self.time_source == "header":
+            return header_stamp_ns(data)
+        return log_time
+
+    def joint_series(self, topic: str, joint_names: Sequence[str]) -> TimeSeries:
+        """Positions of `joint_names` (in that order) from a JointState or Unitree LowCmd stream.
+
+        JointState messages may name joints in any order or carry a subset: every message must contain all
+        requested joints. LowCmd is indexed by G1 motor slot. Messages with non-increasing times are dropped.
+        """
+        msgtype = self._require(topic, (JOINT_STATE_TYPE, LOWCMD_TYPE))
+        times: list[int] = []
+        rows: list[np.ndarray] = []
+        if msgtype == LOWCMD_TYPE:
+            slots = joint_indices(list(joint_names))
+            for t, data in self._raw(topic):
+                times.append(t)
+                rows.append(lowcmd_from_cdr(data).q[slots])
+        else:
+            index_cache: dict[tuple[str, ...], np.ndarray] = {}
+            for log_t, data in self._raw(topic):
+                msg = self._typestore.deserialize_cdr(data, JOINT_STATE_TYPE)
+                key = tuple(msg.name)
+                idx = index_cache.get(key)
+                if idx is None:
+                    lookup = {n: i for i, n in enumerate(key)}
+                    missing = [n for n in joint_names if n not in lookup]
+                    if missing:
+                        raise BagContentError(
+                            f"{self.path}: a {topic} message lacks joints {missing}; it names {list(key)}"
+                        )
+                    idx = index_cache[key] = np.array([lookup[n] for n in joint_names], dtype=np.int64)
+                if len(msg.position) != len(key):
+                    raise BagContentError(
+                        f"{self.path}: a {topic} message has {len(key)} names but {len(msg.position)} positions"
+                    )
+                times.append(self._time(log_t, data, True))
+                rows.append(np.asarray(msg.position, dtype=np.float64)[idx])
+        return _monotonic(TimeSeries(np.asarray(times, np.int64), np.asarray(rows, np.float64).reshape(len(rows), -1)))
+
+    def image_times(self, topic: str) -> np.ndarray:
+        """Capture times (ns) of every image of `topic`, in bag order."""
+        self._require(topic, (IMAGE_TYPE,))
+        return np.asarray([self._time(t, data, True) for t, data in self._raw(topic)], np.int64)
+
+    def image_size(self, topic: str) -> tuple[int, int]:
+        """(height, width) of the first image of `topic`."""
+        self._require(topic, (IMAGE_TYPE,))
+        for _, data in self._raw(topic):
+            msg = self._typestore.deserialize_cdr(data, IMAGE_TYPE)
+            return int(msg.height), int(msg.width)
+        raise BagContentError(f"{self.path}: topic {topic!r} has no messages")
+
+    def iter_images(self, topic: str, wanted: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """(message index, RGB frame) for the sorted message indices in `wanted`, decoding only those."""
+        wanted_set = set(int(i) for i in wanted)
+        last = max(wanted_set, default=-1)
+        for i, (_, data) in enumerate(self._raw(topic)):
+            if i > last:
+                return
+            if i in wanted_set:
+                yield i, _rgb(self._typestore.deserialize_cdr(data, IMAGE_TYPE))
+
+    def instructions(self, topic: str) -> list[str]:
+        """Every instruction string recorded on `topic` (empty if the topic is absent)."""
+        if topic not in self.topics:
+            return []
+        self._require(topic, (STRING_TYPE,))
+        return [self._typestore.deserialize_cdr(data, STRING_TYPE).data for _, data in self._raw(topic)]
+
+
+def _monotonic(series: TimeSeries) -> TimeSeries:
+    """Drop samples whose time does not increase (duplicates, clock jumps back)."""
+    if len(series) < 2:
+        return series
+    keep = np.ones(len(series), bool)
+    running_max = np.maximum.accumulate(series.times_ns)
+    keep[1:] = series.times_ns[1:] > running_max[:-1]
+    return TimeSeries(series.times_ns[keep], series.values[keep])
