@@ -51,7 +51,9 @@ def test_node_command_line():
     cmd = node_command(spec, Path("/x/c.yaml"), {"checkpoint": "models/demo", "rate_hz": 6.0, "flag": True, "s": "a b"})
     assert cmd[1:3] == ["-m", spec.module]
     assert ["-r", f"__node:={spec.name}"] == cmd[cmd.index("-r"):cmd.index("-r") + 2]
-    assert "checkpoint:=models/demo" in cmd and "rate_hz:=6.0" in cmd and "flag:=true" in cmd and "s:='a b'" in cmd
+    n = spec.name
+    assert f"{n}:checkpoint:=models/demo" in cmd and f"{n}:rate_hz:=6.0" in cmd and f"{n}:flag:=true" in cmd
+    assert f"{n}:s:='a b'" in cmd
     assert ros_value(False) == "false"
 
 

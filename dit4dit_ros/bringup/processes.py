@@ -33,8 +33,9 @@ def ros_value(value) -> str:
 def node_command(spec: NodeSpec, params_file: Path, overrides: dict | None = None) -> list[str]:
     cmd = [sys.executable, "-m", spec.module, "--ros-args", "--params-file", str(params_file),
            "-r", f"__node:={spec.name}"]
+    # With a params file, rclpy applies a `-p` override only in the node-qualified form `-p node:name:=v`.
     for key, value in (overrides or {}).items():
-        cmd += ["-p", f"{key}:={ros_value(value)}"]
+        cmd += ["-p", f"{spec.name}:{key}:={ros_value(value)}"]
     return cmd
 
 
