@@ -127,8 +127,10 @@ def test_ddp_world_size_one_over_gloo(tmp_path, monkeypatch):
 
 def test_repeated_diffusion_steps_and_bad_config(tmp_path):
     model = tiny_model()
-    train(model, SyntheticDataset(model.cfg, 2), quick_tc(tmp_path, steps=1, repeated_diffusion_steps=3))
-    assert model.action.cfg.repeated_diffusion_steps == 3
+    r = train(model, SyntheticDataset(model.cfg, 2),
+              quick_tc(tmp_path, steps=1, repeated_diffusion_steps=3, gradient_checkpointing=True))
+    assert model.action.cfg.repeated_diffusion_steps == 3 and model.action.model.gradient_checkpointing
+    assert np.isfinite(r.history[0]["loss_total"])
     with pytest.raises(ValueError, match="precision"):
         quick_tc(tmp_path, precision="fp8")
     with pytest.raises(TypeError, match="TrainDataset"):
