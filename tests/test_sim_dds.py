@@ -16,8 +16,8 @@ from dit4dit_ros.sim.robot import hold_pose_array
 from dit4dit_ros.utils.waiting import wait_until
 
 R_SHOULDER = JOINT_INDEX["right_shoulder_pitch_joint"]
-R_ELBOW = JOINT_INDEX["right_elbow_joint"]
-L_ELBOW = JOINT_INDEX["left_elbow_joint"]
+R_ROLL = JOINT_INDEX["right_shoulder_roll_joint"]
+L_ROLL = JOINT_INDEX["left_shoulder_roll_joint"]
 HOLD = hold_pose_array()
 KP = limits_array("kp") * 3.0  # stiffer than Unitree's example gains: no gravity sag in the tolerance checks
 KD = limits_array("kd") * 2.0
@@ -131,17 +131,17 @@ def test_lowcmd_with_bad_crc_or_wrong_mode_machine_moves_nothing(sim):
     writer = LowCmdWriter(ControlPath.LOWCMD)
     start = log.latest()
     target = HOLD.copy()
-    target[R_ELBOW] = -0.9  # forearm up
+    target[R_ROLL] = -0.8  # right arm further out sideways
     bad_crc = build_lowcmd(_hold(target), start.mode_machine)
     bad_crc.crc ^= 0x1
     wrong_machine = build_lowcmd(_hold(target), (start.mode_machine + 1) % 256)
     for msg in (bad_crc, wrong_machine):
-        moved = _stream(writer, msg, log, lambda s: abs(s.q[R_ELBOW] - start.q[R_ELBOW]) > 0.05, timeout=1.0)
+        moved = _stream(writer, msg, log, lambda s: abs(s.q[R_ROLL] - start.q[R_ROLL]) > 0.05, timeout=1.0)
         assert moved is None, "a rejected LowCmd moved the elbow"
-    assert abs(log.latest().q[R_ELBOW] - HOLD[R_ELBOW]) < 0.1
+    assert abs(log.latest().q[R_ROLL] - HOLD[R_ROLL]) < 0.1
     # The same command with a valid CRC does move it (so the rejection above was the CRC's doing).
     good = build_lowcmd(_hold(target), start.mode_machine)
-    assert _stream(writer, good, log, lambda s: abs(s.q[R_ELBOW] - target[R_ELBOW]) < 0.1, timeout=15.0) is not None
+    assert _stream(writer, good, log, lambda s: abs(s.q[R_ROLL] - target[R_ROLL]) < 0.1, timeout=15.0) is not None
     writer.close()
 
 
@@ -150,15 +150,14 @@ def test_arm_sdk_weight_blends_arm_targets_with_hold_pose(sim):
     writer = LowCmdWriter(ControlPath.ARM_SDK)
     start = log.latest()
     target = HOLD.copy()
-    target[L_ELBOW] = target[R_ELBOW] = -0.9  # forearms up
+    target[L_ROLL], target[R_ROLL] = 0.8, -0.8  # arms further out sideways
     zero = build_lowcmd(MotorCommand.hold(target), start.mode_machine, path=ControlPath.ARM_SDK, arm_sdk_weight=0.0)
-    moved = _stream(writer, zero, log, lambda s: abs(s.q[R_ELBOW] - start.q[R_ELBOW]) > 0.05, timeout=1.5)
+    moved = _stream(writer, zero, log, lambda s: abs(s.q[R_ROLL] - start.q[R_ROLL]) > 0.05, timeout=1.5)
     assert moved is None, "weight 0 moved the arms away from the hold pose"
     half = build_lowcmd(MotorCommand.hold(target), start.mode_machine, path=ControlPath.ARM_SDK, arm_sdk_weight=0.5)
-    midway = (HOLD[R_ELBOW] + target[R_ELBOW]) / 2  # (1 - w) * hold + w * target
-    s = _stream(writer, half, log, lambda s: abs(s.q[R_ELBOW] - midway) < 0.06 and abs(s.q[L_ELBOW] - midway) < 0.06,
-                timeout=15.0)
-    assert s is not None, f"weight 0.5 did not blend halfway: {log.latest().q[[L_ELBOW, R_ELBOW]]}"
+    midway = (HOLD[[L_ROLL, R_ROLL]] + target[[L_ROLL, R_ROLL]]) / 2  # (1 - w) * hold + w * target
+    s = _stream(writer, half, log, lambda s: np.all(np.abs(s.q[[L_ROLL, R_ROLL]] - midway) < 0.06), timeout=15.0)
+    assert s is not None, f"weight 0.5 did not blend halfway: {log.latest().q[[L_ROLL, R_ROLL]]} vs {midway}"
     # The balance controller keeps the legs: arm_sdk never touches them.
     np.testing.assert_allclose(s.q[:12], HOLD[:12], atol=0.15)
     writer.close()

@@ -43,15 +43,16 @@ from dit4dit_ros.sim.tasks import Task, TaskStatus, TaskWorld, make_task
 LOG = logging.getLogger(__name__)
 GRAVITY = 9.81
 
-# The balance controller's posture on the stand: slightly bent legs; upper arms down, forearms pointing forward
-# and a little up (the G1's zero arm pose has them horizontal), so that the hands start ~0.17 m above the
-# table top and can reach down onto it without first going around the table edge.
+# The balance controller's posture on the stand: slightly bent legs; upper arms slightly back and out, forearms
+# pointing forward and up, so that the hands start above the table top (never under its edge) and out of the
+# ego camera's view of the object region, from where they can reach down onto the table.
 HOLD_POSE: dict[str, float] = {
     "left_hip_pitch_joint": -0.1, "right_hip_pitch_joint": -0.1,
     "left_knee_joint": 0.3, "right_knee_joint": 0.3,
     "left_ankle_pitch_joint": -0.2, "right_ankle_pitch_joint": -0.2,
-    "left_shoulder_roll_joint": 0.15, "right_shoulder_roll_joint": -0.15,
-    "left_elbow_joint": -0.3, "right_elbow_joint": -0.3,
+    "left_shoulder_pitch_joint": 0.6, "right_shoulder_pitch_joint": 0.6,
+    "left_shoulder_roll_joint": 0.3, "right_shoulder_roll_joint": -0.3,
+    "left_elbow_joint": -0.9, "right_elbow_joint": -0.9,
 }
 
 

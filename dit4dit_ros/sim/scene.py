@@ -108,6 +108,10 @@ def build_spec(config: SceneConfig | None = None):
     spec = mujoco.MjSpec.from_file(str(locate_g1_xml()))
     spec.option.timestep = cfg.timestep
     spec.delete(spec.joint(FREE_JOINT))  # pelvis welded to the world: the robot hangs on its stand
+    # Welded to the world, the pelvis loses MuJoCo's parent/child contact filter with its child links: the hip
+    # meshes would touch it permanently. Exclude those pairs, as the filter did for the floating robot.
+    for child in ("left_hip_pitch_link", "right_hip_pitch_link", "waist_yaw_link"):
+        spec.add_exclude(bodyname1="pelvis", bodyname2=child)
 
     for joint in G1_JOINTS:
         actuator = spec.actuator(joint.name.removesuffix("_joint"))
@@ -148,7 +152,8 @@ def build_spec(config: SceneConfig | None = None):
     target.add_geom(name="target_geom", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[cfg.target_radius, 0.001, 0],
                     rgba=[0.1, 0.7, 0.2, 1], contype=0, conaffinity=0)
 
-    world.add_light(name="table_light", pos=[cx, 0, 2.5], dir=[0, 0, -1], castshadow=0, diffuse=[0.5, 0.5, 0.5])
+    world.add_light(name="table_light", pos=[cx, 0, 2.5], dir=[0, 0, -1], castshadow=0, diffuse=[0.25, 0.25, 0.25])
+    spec.visual.headlight.diffuse = [0.35, 0.35, 0.35]  # the shipped 0.6 + scene lights saturate the table
     return spec
 
 

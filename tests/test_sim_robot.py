@@ -1,0 +1,177 @@
+"""SimRobot in-process (no DDS): PD law, tasks (determinism, success checks), ego camera, lock-step rule."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from dit4dit_ros.g1.crc import lowcmd_crc
+from dit4dit_ros.g1.joints import JOINT_INDEX, RIGHT_ARM, limits_array
+from dit4dit_ros.g1.lowcmd import MotorCommand, build_lowcmd, parse_lowcmd
+from dit4dit_ros.sim.camera import CameraConfig, EgoCamera
+from dit4dit_ros.sim.ik import RIGHT_ARM_IK_SEED, solve_site_position
+from dit4dit_ros.sim.loop import LoopConfig, NullSink, SimLoop
+from dit4dit_ros.sim.robot import ControlMode, SimRobot, SimRobotConfig
+from dit4dit_ros.sim.scene import HEAD_CAMERA
+from dit4dit_ros.sim.tasks import make_task
+from dit4dit_ros.utils.waiting import wait_until
+
+
+@pytest.fixture(scope="module")
+def robot() -> SimRobot:
+    return SimRobot(SimRobotConfig(task="reach"))
+
+
+@pytest.fixture
+def fresh(robot: SimRobot) -> SimRobot:
+    robot.task = make_task("reach")
+    robot.reset(0)
+    return robot
+
+
+def _lowcmd(q, kp=None, kd=None, mode_machine=5):
+    return parse_lowcmd(build_lowcmd(MotorCommand.hold(q, kp=kp, kd=kd), mode_machine))
+
+
+def test_reset_is_deterministic_per_seed_and_keeps_time_running(fresh: SimRobot):
+    for task in ("reach", "pick_place"):
+        fresh.task = make_task(task)
+        fresh.reset(3)
+        a = (fresh.world.cube_pos(), fresh.world.target_pos(), fresh.data.qpos.copy())
+        fresh.step(50)
+        t = fresh.time
+        fresh.reset(4)
+        b = fresh.world.cube_pos()
+        fresh.reset(3)
+        assert fresh.time == pytest.approx(t)  # sim time (the ROS clock) never jumps back
+        np.testing.assert_array_equal(fresh.world.cube_pos(), a[0])
+        np.testing.assert_array_equal(fresh.world.target_pos(), a[1])
+        np.testing.assert_array_equal(fresh.data.qpos, a[2])
+        assert np.linalg.norm(b - a[0]) > 1e-3
+        status = fresh.task_status()
+        assert status.seed == 3 and status.task == task and status.instruction and not status.success
+
+
+def test_reach_success_check_with_ik_teleported_hand(fresh: SimRobot):
+    for seed in (0, 1, 2):
+        fresh.reset(seed)
+        assert not fresh.task_status().success
+        cube = fresh.world.cube_pos()
+        ik = solve_site_position(fresh.model, "right_palm", cube + [0, 0, 0.045], RIGHT_ARM,
+                                 qpos=fresh.data.qpos, seed=RIGHT_ARM_IK_SEED)
+        assert ik.converged, f"seed {seed}: cube at {cube} out of the right hand's reach (error {ik.error:.3f} m)"
+        fresh.set_joint_positions(ik.q, RIGHT_ARM)
+        status = fresh.task_status()
+        assert status.success, status
+        assert status.metrics["hand_cube_distance"] == pytest.approx(0.045, abs=0.003)
+        ik_far = solve_site_position(fresh.model, "right_palm", cube + [0, 0, 0.12], RIGHT_ARM,
+                                     qpos=fresh.data.qpos, seed=RIGHT_ARM_IK_SEED)
+        fresh.set_joint_positions(ik_far.q, RIGHT_ARM)
+        assert not fresh.task_status().success
+
+
+def test_pick_place_success_needs_cube_resting_on_target(fresh: SimRobot):
+    fresh.task = make_task("pick_place")
+    fresh.reset(5)
+    assert not fresh.task_status().success
+    target = fresh.world.target_pos()
+    fresh.world.place_cube(target[:2] + [0.01, -0.01])
+    fresh.set_joint_positions(fresh.hold_q)  # mj_forward
+    assert fresh.task_status().success
+    fresh.step(100)  # it stays there under physics
+    assert fresh.task_status().success
+    fresh.world.place_cube(target[:2])
+    fresh.data.qpos[fresh.world._cube_qadr + 2] += 0.05  # lifted above the disc: not placed yet
+    assert not fresh.task_status().success
+
+
+def test_balance_mode_holds_pose_and_pd_torque_is_clipped(fresh: SimRobot):
+    fresh.step(250)
+    np.testing.assert_allclose(fresh.state().q, fresh.hold_q, atol=0.02)
+    assert fresh.mode is ControlMode.BALANCE
+    q = fresh.hold_q.copy()
+    elbow = JOINT_INDEX["right_elbow_joint"]
+    q[elbow] += 1.0
+    kp = limits_array("kp") * 100  # absurd stiffness: the motor saturates at its torque limit
+    assert fresh.submit("rt/lowcmd", _lowcmd(q, kp=kp))
+    fresh.step(1)
+    tau = fresh.state().tau
+    assert fresh.mode is ControlMode.LOWCMD
+    assert np.all(np.abs(tau) <= limits_array("torque_limit") + 1e-9)
+    assert tau[elbow] == pytest.approx(limits_array("torque_limit")[elbow])
+
+
+def test_disabled_motor_and_rejected_commands(fresh: SimRobot):
+    msg = build_lowcmd(MotorCommand.hold(fresh.hold_q), 5)
+    msg.motor_cmd[JOINT_INDEX["left_knee_joint"]].mode = 0  # motor off
+    msg.crc = lowcmd_crc(msg)
+    assert fresh.submit("rt/lowcmd", parse_lowcmd(msg))
+    fresh.step(2)
+    assert fresh.state().tau[JOINT_INDEX["left_knee_joint"]] == 0.0
+    c = fresh.counters
+    mismatch, bad_crc = c.mode_machine_mismatch, c.bad_crc
+    assert not fresh.submit("rt/lowcmd", _lowcmd(fresh.hold_q, mode_machine=9))
+    bad = build_lowcmd(MotorCommand.hold(fresh.hold_q), 5)
+    bad.crc ^= 1
+    assert not fresh.submit("rt/lowcmd", parse_lowcmd(bad))
+    assert (c.mode_machine_mismatch, c.bad_crc) == (mismatch + 1, bad_crc + 1)
+    # rt/lowcmd released the balance controller: rt/arm_sdk is accepted on the wire but ignored.
+    ignored = c.ignored_arm_sdk
+    arm = build_lowcmd(MotorCommand.hold(fresh.hold_q), 5, path="rt/arm_sdk", arm_sdk_weight=1.0)
+    assert fresh.submit("rt/arm_sdk", parse_lowcmd(arm))
+    fresh.step(1)
+    assert c.ignored_arm_sdk == ignored + 1 and fresh.mode is ControlMode.LOWCMD
+
+
+def test_camera_renders_table_and_cube_where_camera_info_projects_it(fresh: SimRobot):
+    fresh.reset(0)
+    camera = EgoCamera(fresh.model, CameraConfig(width=128, height=128))
+    try:
+        image = camera.render(fresh.data)
+        k = camera.intrinsics()
+    finally:
+        camera.close()
+    assert image.shape == (128, 128, 3) and image.dtype == np.uint8
+    assert image.std() > 10  # not a blank frame
+    r, g, b = (image[..., i].astype(int) for i in range(3))
+    table = (r > 120) & (r > g + 20) & (g > b + 20) & (r < 250)  # the brown table top (not saturated)
+    assert table.mean() > 0.2, f"table covers only {table.mean():.0%} of the image"
+    # Project the cube centre with the published intrinsics: the pixel there is red.
+    cam = fresh.data.cam(HEAD_CAMERA)
+    p = cam.xmat.reshape(3, 3).T @ (fresh.world.cube_pos() - cam.xpos)  # MuJoCo camera frame: x right, y up, -z fwd
+    x, y, z = p[0], -p[1], -p[2]  # optical frame: x right, y down, z forward
+    u, v = k[0, 0] * x / z + k[0, 2], k[1, 1] * y / z + k[1, 2]
+    px = image[int(round(v)), int(round(u))].astype(int)
+    assert px[0] > 120 and px[0] > 2 * px[1] and px[0] > 2 * px[2], f"pixel ({u:.0f}, {v:.0f}) is {px}, not the red cube"
+
+
+class _FrameLog(NullSink):
+    def __init__(self) -> None:
+        self.frames: list[float] = []
+
+    def on_frame(self, image, sim_time) -> None:
+        self.frames.append(sim_time)
+
+
+def test_lockstep_waits_for_acknowledgement_of_each_frame(fresh: SimRobot):
+    sink = _FrameLog()
+    cfg = LoopConfig(camera=CameraConfig(width=32, height=32, rate_hz=50.0), lockstep=True, lockstep_timeout=0.0,
+                     real_time_factor=0.0, clock_rate_hz=0.0)
+    loop = SimLoop(fresh, cfg, sinks=[sink])
+    thread = threading.Thread(target=loop.run, kwargs={"duration": 30.0})
+    thread.start()
+    try:
+        wait_until(lambda: sink.frames, timeout=20.0, what="first frame")
+        t_frame = sink.frames[0]
+        assert t_frame > 0
+        with pytest.raises(Exception):  # no acknowledgement: no second frame, simulation time frozen
+            wait_until(lambda: len(sink.frames) > 1, timeout=0.5)
+        assert fresh.time == pytest.approx(t_frame)
+        loop.acknowledge(t_frame)
+        wait_until(lambda: len(sink.frames) > 1, timeout=10.0, what="second frame after the acknowledgement")
+        assert sink.frames[1] == pytest.approx(t_frame + 0.02)  # one camera period of simulation later
+    finally:
+        loop.stop()
+        thread.join(timeout=10.0)
+    assert not thread.is_alive()
