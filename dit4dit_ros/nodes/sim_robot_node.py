@@ -4,8 +4,10 @@ Unitree DDS (CycloneDDS, like the real robot): rt/lowcmd + rt/arm_sdk in, rt/low
 ROS: /camera/ego/image_raw (sensor_msgs/Image rgb8, sensor-data QoS), /camera/ego/camera_info, /clock
 (rosgraph_msgs/Clock: run the other nodes with use_sim_time:=true), /dit4dit/sim/task (std_msgs/String JSON
 TaskStatus, latched), service /dit4dit/sim/reset (std_srvs/Trigger: the k-th reset uses seed + k; the
-response message is the new TaskStatus JSON), and in lock-step mode the acknowledgement topic
-/dit4dit/sim/frame_ack (std_msgs/Header: the consumer republishes the header of the frame it took).
+response message is the new TaskStatus JSON), and in lock-step mode the acknowledgements: a std_msgs/Header
+on /dit4dit/sim/frame_ack (the consumer republishes the header of the frame it took), or an action chunk on
+`lockstep_chunk_topic` (trajectory_msgs/JointTrajectory; the policy stamps each chunk with the time of the
+frame it was computed from, so the simulation waits for the policy's answer to each frame).
 
 The physics loop runs in its own thread (SimLoop); this node only converts and publishes. Images and the
 clock carry the simulation time of the state they show.
@@ -30,6 +32,7 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
 
 from dit4dit_ros.nodes.image_conversion import camera_info_msg, image_to_msg
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
@@ -49,6 +52,7 @@ TASK_TOPIC = "/dit4dit/sim/task"
 RESET_SERVICE = "/dit4dit/sim/reset"
 FRAME_ACK_TOPIC = "/dit4dit/sim/frame_ack"
 CAMERA_FRAME_ID = "head_camera_optical_frame"
+PARAMETERS = SIM_ROBOT_PARAMETERS  # read by the parameter-file checker (nodes/ros_params.node_parameter_specs)
 RESET_TIMEOUT = 10.0  # wall s for the loop thread to carry out a reset
 
 
@@ -77,6 +81,9 @@ class SimRobotNode(Node):
         self._task_pub = self.create_publisher(String, TASK_TOPIC, LATCHED)
         self._reset_srv = self.create_service(Trigger, RESET_SERVICE, self._on_reset)
         self._ack_sub = self.create_subscription(Header, FRAME_ACK_TOPIC, self._on_ack, COMMANDS)
+        if loop_cfg.lockstep and self.params["lockstep_chunk_topic"]:
+            self._chunk_sub = self.create_subscription(JointTrajectory, self.params["lockstep_chunk_topic"],
+                                                       self._on_ack, COMMANDS)
         cam = loop_cfg.camera
         self._info = None
         if cam is not None:
@@ -128,8 +135,9 @@ class SimRobotNode(Node):
         self._task_pub.publish(String(data=status.to_json()))
 
     # ------------------------------------------------------------ ROS callbacks
-    def _on_ack(self, msg: Header) -> None:
-        self.loop.acknowledge(stamp_seconds(msg.stamp))
+    def _on_ack(self, msg: Header | JointTrajectory) -> None:
+        stamp = msg.stamp if isinstance(msg, Header) else msg.header.stamp
+        self.loop.acknowledge(stamp_seconds(stamp))
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._episode += 1

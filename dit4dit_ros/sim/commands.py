@@ -31,6 +31,7 @@ def _sim_robot_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--camera-width", type=int, default=224)
     p.add_argument("--camera-height", type=int, default=224)
     p.add_argument("--camera-hz", type=float, default=10.0, help="ego frames per simulated second")
+    p.add_argument("--camera-shadows", action="store_true", help="shadows + reflections (about 3x render time)")
     p.add_argument("--lockstep", action="store_true", help="pause at each frame until acknowledged on /dit4dit/sim/frame_ack")
     p.add_argument("--lockstep-timeout", type=float, default=5.0, help="wall s to wait for an acknowledgement (0: forever)")
     p.add_argument("--real-time-factor", type=float, default=1.0, help="sim s per wall s (0: as fast as possible)")
@@ -50,6 +51,7 @@ def parameter_values(args: argparse.Namespace) -> dict:
         task=args.task, seed=args.seed, state_rate_hz=float(args.rate), real_time_factor=float(args.real_time_factor),
         camera_enabled=not (args.no_camera or args.no_ros), camera_width=args.camera_width,
         camera_height=args.camera_height, camera_rate_hz=float(args.camera_hz), lockstep=bool(args.lockstep),
+        camera_shadows=bool(args.camera_shadows),
         lockstep_timeout=float(args.lockstep_timeout), clock_rate_hz=float(args.clock_hz),
         command_timeout=float(args.command_timeout), start_mode=args.start_mode, mode_machine=args.mode_machine,
         duration=float(args.duration),

@@ -18,9 +18,13 @@ SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("camera_width", 224, "ego image width [px]", minimum=16, maximum=1920),
     ParamSpec("camera_height", 224, "ego image height [px]", minimum=16, maximum=1080),
     ParamSpec("camera_rate_hz", 10.0, "ego frames per simulated second", minimum=0.5, maximum=60.0),
+    ParamSpec("camera_shadows", False, "render shadows and floor reflections (about 3x the render time)"),
     ParamSpec("lockstep", False, "pause the simulation at every frame until it is acknowledged (see sim/loop.py)"),
     ParamSpec("lockstep_timeout", 5.0, "lock-step: wall seconds to wait for a frame acknowledgement (0: forever)",
               minimum=0.0, maximum=3600.0),
+    ParamSpec("lockstep_chunk_topic", "/dit4dit/action_chunk",
+              "lock-step: an action chunk (JointTrajectory) stamped >= a frame's stamp also acknowledges it "
+              "('' = only /dit4dit/sim/frame_ack)"),
     ParamSpec("clock_rate_hz", 500.0, "/clock rate [Hz of sim time], must divide 500 (0: no /clock)",
               minimum=0.0, maximum=500.0),
     ParamSpec("task_rate_hz", 5.0, "task status rate [Hz of sim time] (0: only after resets)", minimum=0.0, maximum=100.0),
@@ -39,7 +43,8 @@ def configs_from_values(values: Mapping[str, Any]) -> tuple[SimRobotConfig, Loop
     camera = None
     if values["camera_enabled"]:
         camera = CameraConfig(width=int(values["camera_width"]), height=int(values["camera_height"]),
-                              rate_hz=float(values["camera_rate_hz"]))
+                              rate_hz=float(values["camera_rate_hz"]), shadows=bool(values["camera_shadows"]),
+                              reflections=bool(values["camera_shadows"]))
     robot = SimRobotConfig(
         task=values["task"],
         mode_machine=int(values["mode_machine"]),

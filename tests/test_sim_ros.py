@@ -1,0 +1,128 @@
+"""`dit4dit sim-robot` with its ROS node as a separate process: camera, /clock, task status, reset, lock-step."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+from rclpy.executors import SingleThreadedExecutor  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from rosgraph_msgs.msg import Clock  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from std_msgs.msg import Header, String  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+from trajectory_msgs.msg import JointTrajectory  # noqa: E402
+
+from dit4dit_ros.nodes.image_conversion import msg_to_image  # noqa: E402
+from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA  # noqa: E402
+from dit4dit_ros.sim.process import SimRobotProcess  # noqa: E402
+from dit4dit_ros.utils.waiting import wait_until  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+class Probe:
+    """A test-side ROS node on a private context that records the sim node's outputs."""
+
+    def __init__(self) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        self.node = rclpy.create_node("sim_probe", context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.images: list[Image] = []
+        self.infos: list[CameraInfo] = []
+        self.clocks: list[float] = []
+        self.tasks: list[dict] = []
+        n = self.node
+        n.create_subscription(Image, "/camera/ego/image_raw", self.images.append, SENSOR_DATA)
+        n.create_subscription(CameraInfo, "/camera/ego/camera_info", self.infos.append, SENSOR_DATA)
+        n.create_subscription(Clock, "/clock", lambda m: self.clocks.append(m.clock.sec + m.clock.nanosec * 1e-9),
+                              QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT))
+        n.create_subscription(String, "/dit4dit/sim/task", lambda m: self.tasks.append(json.loads(m.data)), LATCHED)
+        self.ack = n.create_publisher(Header, "/dit4dit/sim/frame_ack", COMMANDS)
+        self.chunks = n.create_publisher(JointTrajectory, "/dit4dit/action_chunk", COMMANDS)
+        self.reset = n.create_client(Trigger, "/dit4dit/sim/reset")
+
+    def spin_until(self, condition, timeout: float, what: str):
+        def poll():
+            self.executor.spin_once(timeout_sec=0.02)
+            return condition()
+
+        return wait_until(poll, timeout=timeout, poll=0.001, what=what)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)
+
+
+@pytest.fixture
+def probe():
+    p = Probe()
+    yield p
+    p.close()
+
+
+def _start(args: list[str]) -> SimRobotProcess:
+    return SimRobotProcess(["--camera-width", "64", "--camera-height", "48", "--duration", "60", *args]).start()
+
+
+def test_node_publishes_camera_clock_task_and_resets(probe: Probe):
+    sim = _start(["--camera-hz", "10", "--seed", "7"])
+    try:
+        probe.spin_until(lambda: probe.images and probe.infos and probe.tasks or not sim.alive, 40.0, "first image")
+        assert sim.alive, sim.log()
+        img = probe.images[-1]
+        assert (img.encoding, img.width, img.height) == ("rgb8", 64, 48)
+        pixels = msg_to_image(img)
+        assert pixels.shape == (48, 64, 3) and pixels.std() > 10
+        info = probe.infos[-1]
+        assert (info.width, info.height) == (64, 48) and info.k[0] > 0 and info.header.frame_id == img.header.frame_id
+        first = probe.tasks[0]
+        assert first["task"] == "reach" and first["seed"] == 7 and first["instruction"]
+        t0 = probe.clocks[-1]
+        probe.spin_until(lambda: probe.clocks[-1] > t0 + 0.2, 10.0, "/clock advancing")
+        stamp = img.header.stamp.sec + img.header.stamp.nanosec * 1e-9
+        assert 0 < stamp <= probe.clocks[-1]  # images carry simulation time
+
+        assert probe.reset.wait_for_service(timeout_sec=10.0)
+        future = probe.reset.call_async(Trigger.Request())
+        probe.spin_until(future.done, 15.0, "reset response")
+        response = future.result()
+        assert response.success, response.message
+        status = json.loads(response.message)
+        assert status["seed"] == 8 and status["episode_time"] < 0.1  # the k-th reset uses seed + k
+        probe.spin_until(lambda: probe.tasks[-1]["seed"] == 8, 10.0, "task status after reset")
+    finally:
+        code = sim.stop()
+    assert code == 0, sim.log()
+
+
+def test_lockstep_frames_wait_for_acknowledgement(probe: Probe):
+    sim = _start(["--lockstep", "--lockstep-timeout", "0", "--camera-hz", "20"])
+    try:
+        probe.spin_until(lambda: probe.images or not sim.alive, 40.0, "first lock-step image")
+        assert sim.alive, sim.log()
+        # Without an acknowledgement time stands still: no new frame, no new clock value.
+        n_images, last_clock = len(probe.images), probe.clocks[-1] if probe.clocks else 0.0
+        with pytest.raises(Exception):
+            probe.spin_until(lambda: len(probe.images) > n_images, 1.0, "an unacknowledged frame")
+        assert (probe.clocks[-1] if probe.clocks else 0.0) == pytest.approx(last_clock)
+        # Acknowledge the last frame: exactly the next one follows, 1/20 s of simulation later.
+        last = probe.images[-1]
+        probe.ack.publish(Header(stamp=last.header.stamp, frame_id=last.header.frame_id))
+        probe.spin_until(lambda: len(probe.images) > n_images, 20.0, "the next frame after the acknowledgement")
+        t = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in probe.images[-2:]]
+        assert np.isclose(t[1] - t[0], 0.05, atol=1e-6)
+        # The policy's answer acknowledges too: an action chunk stamped with the frame's time.
+        chunk = JointTrajectory()
+        chunk.header.stamp = probe.images[-1].header.stamp
+        n_images = len(probe.images)
+        probe.chunks.publish(chunk)
+        probe.spin_until(lambda: len(probe.images) > n_images, 20.0, "the next frame after an action chunk")
+    finally:
+        code = sim.stop()
+    assert code == 0, sim.log()
