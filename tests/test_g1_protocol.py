@@ -165,3 +165,33 @@ def test_lowstate_fill_and_parse_round_trip():
     np.testing.assert_allclose(s.imu_quat, quat, atol=1e-6)
     msg.tick += 1  # a changed field without a new CRC
     assert not parse_lowstate(msg, 0.0).crc_ok
+
+
+def test_init_unitree_dds_is_idempotent_and_refuses_another_domain(dds_isolation):
+    from dataclasses import replace
+
+    from dit4dit_ros.g1.dds import init_unitree_dds
+
+    assert init_unitree_dds(dds_isolation) == dds_isolation
+    assert init_unitree_dds() == dds_isolation  # same environment: a no-op
+    other = replace(dds_isolation, unitree_domain_id=(dds_isolation.unitree_domain_id + 1) % 200)
+    with pytest.raises(RuntimeError, match="already initialised"):
+        init_unitree_dds(other)
+
+
+def test_lowcmd_round_trip_over_dds_loopback(dds_isolation):
+    from dit4dit_ros.g1.dds import LowCmdReader, LowCmdWriter, init_unitree_dds
+    from dit4dit_ros.utils.waiting import wait_until
+
+    init_unitree_dds(dds_isolation)
+    received = []
+    reader = LowCmdReader(ControlPath.ARM_SDK, received.append)
+    writer = LowCmdWriter(ControlPath.ARM_SDK)
+    try:
+        msg = build_lowcmd(_command(2), mode_machine=7, path=ControlPath.ARM_SDK, arm_sdk_weight=0.5)
+        wait_until(lambda: writer.write(msg) and received, timeout=10.0, poll=0.02, what="LowCmd over DDS")
+        s = received[-1]
+        assert s.crc_ok and s.mode_machine == 7 and s.arm_sdk_weight == pytest.approx(0.5)
+    finally:
+        writer.close()
+        reader.close()

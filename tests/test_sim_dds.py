@@ -161,3 +161,29 @@ def test_arm_sdk_weight_blends_arm_targets_with_hold_pose(sim):
     # The balance controller keeps the legs: arm_sdk never touches them.
     np.testing.assert_allclose(s.q[:12], HOLD[:12], atol=0.15)
     writer.close()
+
+
+def test_sim_robot_process_exits_cleanly_on_duration_and_sigint():
+    import signal
+    import subprocess
+
+    init_unitree_dds()
+    bounded = SimRobotProcess(["--no-ros", "--duration", "1.5"]).start()
+    try:
+        assert bounded.process.wait(timeout=60.0) == 0, bounded.log()
+    finally:
+        bounded.stop()
+    log = StateLog()
+    proc = SimRobotProcess(["--no-ros", "--duration", "60"]).start()
+    try:
+        wait_until(lambda: log.latest() is not None or not proc.alive, timeout=30.0, poll=0.05, what="first LowState")
+        proc.process.send_signal(signal.SIGINT)
+        try:
+            code = proc.process.wait(timeout=15.0)
+        except subprocess.TimeoutExpired:
+            code = None
+        assert code == 0, proc.log()
+        assert "sim robot stopped" in proc.log()
+    finally:
+        proc.stop()
+        log.reader.close()
