@@ -195,3 +195,40 @@ def test_lowcmd_round_trip_over_dds_loopback(dds_isolation):
     finally:
         writer.close()
         reader.close()
+
+
+def test_lowstate_cdr_encoding_is_byte_identical_to_the_sdk_message():
+    from dit4dit_ros.g1.lowstate import encode_lowstate_cdr
+
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        q, dq, tau, ddq = rng.normal(size=(4, NUM_JOINTS))
+        quat = rng.normal(size=4)
+        quat /= np.linalg.norm(quat)
+        gyro, acc = rng.normal(size=(2, 3))
+        tick = int(rng.integers(0, 2**32))
+        kwargs = dict(tick=tick, mode_machine=int(rng.integers(0, 256)), mode_pr=int(rng.integers(0, 2)), ddq=ddq)
+        msg = fill_lowstate(new_lowstate(), q, dq, tau, quat, gyro, acc, **kwargs)
+        assert encode_lowstate_cdr(q, dq, tau, quat, gyro, acc, **kwargs) == msg.serialize()
+
+
+def test_serialized_lowstate_arrives_as_a_valid_message(dds_isolation):
+    from dit4dit_ros.g1.dds import LowStateReader, LowStateWriter, init_unitree_dds
+    from dit4dit_ros.g1.lowstate import encode_lowstate_cdr
+    from dit4dit_ros.utils.waiting import wait_until
+
+    init_unitree_dds(dds_isolation)
+    got = []
+    reader = LowStateReader(got.append, topic="rt/lowstate_selftest")
+    writer = LowStateWriter(topic="rt/lowstate_selftest")
+    q = np.linspace(-1, 1, NUM_JOINTS)
+    payload = encode_lowstate_cdr(q, q, q, np.array([1.0, 0, 0, 0]), np.zeros(3), np.array([0, 0, 9.81]), tick=42,
+                                  mode_machine=5)
+    try:
+        wait_until(lambda: writer.write_serialized(payload) and got, timeout=10.0, poll=0.02, what="raw LowState")
+    finally:
+        reader.close()
+        writer.close()
+    s = got[-1]
+    assert s.crc_ok and s.tick == 42 and s.mode_machine == 5
+    np.testing.assert_allclose(s.q, q, atol=1e-6)

@@ -33,10 +33,10 @@ _LOWCMD_BODY = struct.Struct("<2B2x" + "B3x5fI" * NUM_MOTOR_SLOTS + "4I")
 # LowState_: version[2], mode_pr, mode_machine, tick, IMUState_(quat4, gyro3, acc3, rpy3, temperature),
 # 35 x MotorState_(mode, q, dq, ddq, tau_est, temperature[2], vol, sensor[2], motorstate, reserve[4]),
 # wireless_remote[40], reserve[4]
-_LOWSTATE_BODY = struct.Struct("<2I2B2xI" + "13fh2x" + "B3x4f2hf7I" * NUM_MOTOR_SLOTS + "40B4I")
+LOWSTATE_BODY = struct.Struct("<2I2B2xI" + "13fh2x" + "B3x4f2hf7I" * NUM_MOTOR_SLOTS + "40B4I")
 
 LOWCMD_PACKED_SIZE = _LOWCMD_BODY.size + 4  # 1004 bytes with the crc word
-LOWSTATE_PACKED_SIZE = _LOWSTATE_BODY.size + 4  # 2092 bytes with the crc word
+LOWSTATE_PACKED_SIZE = LOWSTATE_BODY.size + 4  # 2092 bytes with the crc word
 
 _POLY = 0x04C11DB7
 _BIT_REVERSED_BYTES = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
@@ -112,7 +112,7 @@ def pack_lowstate(msg: Any) -> bytes:
         values += m.reserve
     values += msg.wireless_remote
     values += msg.reserve
-    return _LOWSTATE_BODY.pack(*values)
+    return LOWSTATE_BODY.pack(*values)
 
 
 def lowcmd_crc(msg: Any) -> int:

@@ -7,13 +7,23 @@ raising, so that the caller can count and drop it without losing the stream.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from dit4dit_ros.g1.crc import lowstate_crc
+from dit4dit_ros.g1.crc import LOWSTATE_BODY, crc32_mpeg2_words, lowstate_crc
 from dit4dit_ros.g1.joints import NUM_JOINTS, NUM_MOTOR_SLOTS
+
+# LowState_ as DDS puts it on the wire (XCDR1, little endian, 4-byte encapsulation header). CDR aligns each
+# field to its own size counted from the start of the body, so it differs from the C struct the CRC covers
+# only in padding: no padding after the IMU's int16 temperature, hence one pad byte (not three) after the
+# first motor's uint8 mode.
+CDR_LE_HEADER = b"\x00\x01\x00\x00"
+_LOWSTATE_CDR = struct.Struct("<2I2B2xI" + "13fh" + "Bx4f2hf7I" + "B3x4f2hf7I" * (NUM_MOTOR_SLOTS - 1) + "40B5I")
+_UNUSED_MOTOR = (0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0)
+_TAIL = (0,) * 44  # wireless_remote[40], reserve[4]
 
 
 @dataclass
@@ -112,3 +122,47 @@ def fill_lowstate(
     msg.mode_pr = int(mode_pr)
     msg.crc = lowstate_crc(msg)
     return msg
+
+
+def encode_lowstate_cdr(
+    q: np.ndarray,
+    dq: np.ndarray,
+    tau_est: np.ndarray,
+    imu_quat: np.ndarray,
+    imu_gyro: np.ndarray,
+    imu_acc: np.ndarray,
+    tick: int,
+    mode_machine: int,
+    mode_pr: int = 0,
+    ddq: np.ndarray | None = None,
+) -> bytes:
+    """The serialized LowState_ (CDR with header, CRC set) of a robot state, as `fill_lowstate` would give.
+
+    Why: CycloneDDS's Python serializer walks the 35 nested motor structs field by field (~0.5 ms per
+    LowState_ here), a quarter of a core at 500 Hz. Two struct.pack calls do it in ~0.05 ms. The result is
+    byte-identical to `fill_lowstate(...).serialize()` (tested), and the CRC is computed over the C layout.
+    """
+    for name, arr, n in (("q", q, NUM_JOINTS), ("dq", dq, NUM_JOINTS), ("tau_est", tau_est, NUM_JOINTS),
+                         ("imu_quat", imu_quat, 4), ("imu_gyro", imu_gyro, 3), ("imu_acc", imu_acc, 3)):
+        if np.shape(arr) != (n,):
+            raise ValueError(f"LowState field {name} must have shape ({n},), got {np.shape(arr)}")
+    ddq_arr = np.zeros(NUM_JOINTS) if ddq is None else np.asarray(ddq, dtype=np.float64)
+    quat = np.asarray(imu_quat, dtype=np.float64)
+    values: list = [0, 0, int(mode_pr), int(mode_machine), int(tick) & 0xFFFFFFFF]
+    values += quat.tolist()
+    values += np.asarray(imu_gyro, dtype=np.float64).tolist()
+    values += np.asarray(imu_acc, dtype=np.float64).tolist()
+    values += quat_to_rpy(quat).tolist()
+    values.append(0)  # IMU temperature
+    motors = np.zeros((NUM_JOINTS, 4))
+    motors[:, 0], motors[:, 1], motors[:, 2], motors[:, 3] = q, dq, ddq_arr, tau_est
+    for row in motors.tolist():
+        values.append(1)  # mode: enabled
+        values += row
+        values += (0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0)  # temperature[2], vol, sensor[2], motorstate, reserve[4]
+    for _ in range(NUM_MOTOR_SLOTS - NUM_JOINTS):
+        values += _UNUSED_MOTOR
+    values += _TAIL
+    crc = crc32_mpeg2_words(LOWSTATE_BODY.pack(*values))
+    values.append(crc)
+    return CDR_LE_HEADER + _LOWSTATE_CDR.pack(*values)
