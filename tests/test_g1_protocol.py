@@ -232,3 +232,70 @@ def test_serialized_lowstate_arrives_as_a_valid_message(dds_isolation):
     s = got[-1]
     assert s.crc_ok and s.tick == 42 and s.mode_machine == 5
     np.testing.assert_allclose(s.q, q, atol=1e-6)
+
+
+@pytest.mark.parametrize("path, weight", [(ControlPath.LOWCMD, 1.0), (ControlPath.ARM_SDK, 0.3)])
+def test_lowcmd_cdr_codec_matches_the_sdk_message(path, weight):
+    from unitree_sdk2py.idl.unitree_hg.msg.dds_ import LowCmd_
+
+    from dit4dit_ros.g1.lowcmd import decode_lowcmd_cdr, encode_lowcmd_cdr
+
+    cmd = _command(4)
+    msg = build_lowcmd(cmd, mode_machine=9, mode_pr=1, path=path, arm_sdk_weight=weight)
+    payload = encode_lowcmd_cdr(cmd, mode_machine=9, mode_pr=1, path=path, arm_sdk_weight=weight)
+    assert payload == msg.serialize()
+    fast, slow = decode_lowcmd_cdr(payload), parse_lowcmd(LowCmd_.deserialize(payload))
+    for name in ("q", "dq", "kp", "kd", "tau", "motor_mode"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
+    assert fast.crc_ok and (fast.mode_machine, fast.mode_pr, fast.arm_sdk_weight) == (9, 1, slow.arm_sdk_weight)
+    corrupted = bytearray(payload)
+    corrupted[40] ^= 0x10
+    assert not decode_lowcmd_cdr(bytes(corrupted)).crc_ok
+    with pytest.raises(ValueError, match="XCDR1"):
+        decode_lowcmd_cdr(b"\x00\x07" + payload[2:])
+
+
+def test_lowstate_cdr_decoder_matches_the_sdk_deserializer():
+    from unitree_sdk2py.idl.unitree_hg.msg.dds_ import LowState_
+
+    from dit4dit_ros.g1.lowstate import decode_lowstate_cdr
+
+    rng = random.Random(5)
+    for _ in range(20):
+        payload = _random_lowstate(rng).serialize()
+        fast, slow = decode_lowstate_cdr(payload, 1.0), parse_lowstate(LowState_.deserialize(payload), 1.0)
+        for name in ("q", "dq", "tau_est", "imu_quat", "imu_gyro", "imu_acc", "tick", "mode_machine", "mode_pr", "crc_ok"):
+            np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
+
+
+def test_interoperates_with_the_sdk_channels(dds_isolation):
+    """SDK ChannelPublisher -> our LowCmdReader, our LowStateWriter (raw CDR) -> SDK ChannelSubscriber."""
+    from unitree_sdk2py.core.channel import ChannelPublisher, ChannelSubscriber
+    from unitree_sdk2py.idl.unitree_hg.msg.dds_ import LowCmd_, LowState_
+
+    from dit4dit_ros.g1.dds import LowCmdReader, LowStateWriter, init_unitree_dds
+    from dit4dit_ros.g1.lowstate import encode_lowstate_cdr
+    from dit4dit_ros.utils.waiting import wait_until
+
+    init_unitree_dds(dds_isolation)
+    cmds, states = [], []
+    reader = LowCmdReader(ControlPath.ARM_SDK, cmds.append)
+    sdk_pub = ChannelPublisher("rt/arm_sdk", LowCmd_)
+    sdk_pub.Init()
+    sdk_sub = ChannelSubscriber("rt/lowstate_interop", LowState_)
+    sdk_sub.Init(states.append, 0)
+    writer = LowStateWriter("rt/lowstate_interop")
+    q = np.linspace(-0.5, 0.5, NUM_JOINTS)
+    payload = encode_lowstate_cdr(q, q, q, np.array([1.0, 0, 0, 0]), np.zeros(3), np.zeros(3), tick=7, mode_machine=5)
+    msg = build_lowcmd(_command(6), mode_machine=5, path=ControlPath.ARM_SDK, arm_sdk_weight=0.7)
+    try:
+        wait_until(lambda: sdk_pub.Write(msg) and cmds, timeout=10.0, poll=0.02, what="SDK LowCmd -> LowCmdReader")
+        wait_until(lambda: writer.write_serialized(payload) and states, timeout=10.0, poll=0.02,
+                   what="raw LowState -> SDK subscriber")
+    finally:
+        reader.close()
+        writer.close()
+        sdk_pub.Close()
+        sdk_sub.Close()
+    assert cmds[-1].crc_ok and cmds[-1].arm_sdk_weight == pytest.approx(0.7)
+    assert states[-1].tick == 7 and states[-1].crc == sdk_crc.CRC().Crc(states[-1])

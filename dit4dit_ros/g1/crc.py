@@ -29,13 +29,13 @@ LOWSTATE_TYPENAME = "unitree_hg.msg.dds_.LowState_"
 
 # Struct layouts without the trailing crc word (the CRC covers everything before it).
 # LowCmd_: mode_pr, mode_machine, 35 x MotorCmd_(mode, q, dq, tau, kp, kd, reserve), reserve[4]
-_LOWCMD_BODY = struct.Struct("<2B2x" + "B3x5fI" * NUM_MOTOR_SLOTS + "4I")
+LOWCMD_BODY = struct.Struct("<2B2x" + "B3x5fI" * NUM_MOTOR_SLOTS + "4I")
 # LowState_: version[2], mode_pr, mode_machine, tick, IMUState_(quat4, gyro3, acc3, rpy3, temperature),
 # 35 x MotorState_(mode, q, dq, ddq, tau_est, temperature[2], vol, sensor[2], motorstate, reserve[4]),
 # wireless_remote[40], reserve[4]
 LOWSTATE_BODY = struct.Struct("<2I2B2xI" + "13fh2x" + "B3x4f2hf7I" * NUM_MOTOR_SLOTS + "40B4I")
 
-LOWCMD_PACKED_SIZE = _LOWCMD_BODY.size + 4  # 1004 bytes with the crc word
+LOWCMD_PACKED_SIZE = LOWCMD_BODY.size + 4  # 1004 bytes with the crc word
 LOWSTATE_PACKED_SIZE = LOWSTATE_BODY.size + 4  # 2092 bytes with the crc word
 
 _POLY = 0x04C11DB7
@@ -88,7 +88,7 @@ def pack_lowcmd(msg: Any) -> bytes:
     for m in msg.motor_cmd:
         values += (m.mode, m.q, m.dq, m.tau, m.kp, m.kd, m.reserve)
     values += msg.reserve
-    return _LOWCMD_BODY.pack(*values)
+    return LOWCMD_BODY.pack(*values)
 
 
 def pack_lowstate(msg: Any) -> bytes:

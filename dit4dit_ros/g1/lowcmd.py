@@ -14,13 +14,14 @@ and a CRC (g1/crc.py). Motor `mode` is 1 (enabled) on every commanded slot.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 import numpy as np
 
-from dit4dit_ros.g1.crc import lowcmd_crc
+from dit4dit_ros.g1.crc import LOWCMD_BODY, crc32_mpeg2_words, lowcmd_crc
 from dit4dit_ros.g1.joints import ARMS, NUM_JOINTS, NUM_MOTOR_SLOTS, WAIST, joint_indices, limits_array
 
 ARM_SDK_WEIGHT_SLOT = 29  # motor_cmd[29].q carries the arm_sdk blend weight
@@ -31,6 +32,11 @@ MODE_PR_AB = 1
 MOTOR_ENABLE = 1
 MOTOR_DISABLE = 0
 DEFAULT_DAMPING_KD = 2.0  # N*m*s/rad: enough to slow a falling arm, gentle enough never to kick
+# LowCmd_ on the wire (XCDR1 little endian after a 4-byte encapsulation header): like the C struct the CRC
+# covers, except that CDR needs only one pad byte (not three) before the first motor's q.
+CDR_LE_HEADER = b"\x00\x01\x00\x00"
+_LOWCMD_CDR = struct.Struct("<2B" + "Bx5fI" + "B3x5fI" * (NUM_MOTOR_SLOTS - 1) + "4I" + "I")
+_MOTOR_FIELDS = 7  # mode, q, dq, tau, kp, kd, reserve
 
 
 class ControlPath(str, Enum):
@@ -100,6 +106,14 @@ def _check_header(mode_machine: int, mode_pr: int) -> None:
         raise ValueError(f"mode_pr must be {MODE_PR_PITCH_ROLL} (pitch/roll) or {MODE_PR_AB} (A/B), got {mode_pr!r}")
 
 
+def _check_arguments(mode_machine: int, mode_pr: int, path: ControlPath, arm_sdk_weight: float) -> None:
+    _check_header(mode_machine, mode_pr)
+    if not (isinstance(arm_sdk_weight, (int, float, np.floating)) and math.isfinite(arm_sdk_weight) and 0.0 <= arm_sdk_weight <= 1.0):
+        raise ValueError(f"arm_sdk_weight must be a finite number in [0, 1], got {arm_sdk_weight!r}")
+    if path is ControlPath.LOWCMD and arm_sdk_weight != 1.0:
+        raise ValueError("arm_sdk_weight applies to ControlPath.ARM_SDK only; leave it at 1.0 for rt/lowcmd")
+
+
 def new_lowcmd() -> Any:
     """An all-zero unitree_hg LowCmd_ (35 motor slots)."""
     from unitree_sdk2py.idl.default import unitree_hg_msg_dds__LowCmd_
@@ -121,11 +135,7 @@ def build_lowcmd(
     `arm_sdk_weight` must be 1.0 on the LOWCMD path (it has no meaning there).
     """
     path = ControlPath(path)
-    _check_header(mode_machine, mode_pr)
-    if not (isinstance(arm_sdk_weight, (int, float, np.floating)) and math.isfinite(arm_sdk_weight) and 0.0 <= arm_sdk_weight <= 1.0):
-        raise ValueError(f"arm_sdk_weight must be a finite number in [0, 1], got {arm_sdk_weight!r}")
-    if path is ControlPath.LOWCMD and arm_sdk_weight != 1.0:
-        raise ValueError("arm_sdk_weight applies to ControlPath.ARM_SDK only; leave it at 1.0 for rt/lowcmd")
+    _check_arguments(mode_machine, mode_pr, path, arm_sdk_weight)
     msg = new_lowcmd()
     msg.mode_pr = int(mode_pr)
     msg.mode_machine = int(mode_machine)
@@ -154,6 +164,45 @@ def damping_lowcmd(
 ) -> Any:
     """A damping LowCmd_ (kp = 0, dq = 0, tau = 0, kd > 0, default DEFAULT_DAMPING_KD) with the CRC set."""
     return build_lowcmd(MotorCommand.damping(kd), mode_machine, mode_pr=mode_pr, path=path, arm_sdk_weight=arm_sdk_weight)
+
+
+def _lowcmd_values(cmd: MotorCommand, mode_machine: int, mode_pr: int, path: ControlPath,
+                   arm_sdk_weight: float) -> list:
+    """Field values of the LowCmd_ build_lowcmd makes, in struct order, without the crc."""
+    values: list = [int(mode_pr), int(mode_machine)]
+    rows = np.stack([cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd], axis=1).tolist()
+    enabled = set(range(NUM_JOINTS)) if path is ControlPath.LOWCMD else set(ARM_SDK_JOINT_INDICES.tolist())
+    for i in range(NUM_MOTOR_SLOTS):
+        if i in enabled:
+            values.append(MOTOR_ENABLE)
+            values += rows[i]
+            values.append(0)
+        elif path is ControlPath.ARM_SDK and i == ARM_SDK_WEIGHT_SLOT:
+            values += (0, float(arm_sdk_weight), 0.0, 0.0, 0.0, 0.0, 0)
+        else:
+            values += (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
+    values += (0, 0, 0, 0)
+    return values
+
+
+def encode_lowcmd_cdr(
+    cmd: MotorCommand,
+    mode_machine: int,
+    mode_pr: int = MODE_PR_PITCH_ROLL,
+    path: ControlPath | str = ControlPath.LOWCMD,
+    arm_sdk_weight: float = 1.0,
+) -> bytes:
+    """The serialized LowCmd_ (CDR with header, CRC set) that build_lowcmd would make, without building it.
+
+    Why: CycloneDDS's Python serializer costs ~0.5 ms per LowCmd_ (and building the message object ~0.15 ms),
+    a third of a core at 500 Hz; this takes ~0.05 ms. Byte-identical to `build_lowcmd(...).serialize()`
+    (tested). Send it with LowCmdWriter.write_serialized.
+    """
+    msg_path = ControlPath(path)
+    _check_arguments(mode_machine, mode_pr, msg_path, arm_sdk_weight)
+    values = _lowcmd_values(cmd, mode_machine, mode_pr, msg_path, arm_sdk_weight)
+    values.append(crc32_mpeg2_words(LOWCMD_BODY.pack(*values)))
+    return CDR_LE_HEADER + _LOWCMD_CDR.pack(*values)
 
 
 @dataclass
@@ -210,4 +259,22 @@ def parse_lowcmd(msg: Any, receive_time: float = 0.0) -> LowCmdSample:
         arm_sdk_weight=weight,
         crc_ok=lowcmd_crc(msg) == int(msg.crc),
         receive_time=receive_time,
+    )
+
+
+def decode_lowcmd_cdr(payload: bytes, receive_time: float = 0.0) -> LowCmdSample:
+    """A LowCmdSample from LowCmd_ CDR bytes (XCDR1 little endian), CRC checked; ValueError if not that format."""
+    if payload[:2] != CDR_LE_HEADER[:2]:
+        raise ValueError(f"LowCmd_ payload is not little-endian XCDR1 (header {payload[:4].hex()})")
+    size = 4 + _LOWCMD_CDR.size
+    if len(payload) < size:
+        raise ValueError(f"LowCmd_ payload has {len(payload)} bytes, expected {size}")
+    values = _LOWCMD_CDR.unpack_from(payload, 4)
+    crc_ok = crc32_mpeg2_words(LOWCMD_BODY.pack(*values[:-1])) == values[-1]
+    motors = np.array(values[2:2 + NUM_MOTOR_SLOTS * _MOTOR_FIELDS], dtype=np.float64).reshape(NUM_MOTOR_SLOTS, _MOTOR_FIELDS)
+    m = motors[:NUM_JOINTS]
+    return LowCmdSample(
+        q=m[:, 1].copy(), dq=m[:, 2].copy(), tau=m[:, 3].copy(), kp=m[:, 4].copy(), kd=m[:, 5].copy(),
+        motor_mode=m[:, 0].astype(np.int64), mode_pr=int(values[0]), mode_machine=int(values[1]),
+        arm_sdk_weight=float(motors[ARM_SDK_WEIGHT_SLOT, 1]), crc_ok=bool(crc_ok), receive_time=receive_time,
     )
