@@ -84,3 +84,42 @@ def test_clock_jump_back_resets_history():
     buf.add_joint_state(0.1, JOINTS, np.ones(2))
     with pytest.raises(ObservationUnavailable, match="frame history has 1 of the 2"):
         buf.latest(0.1)
+
+
+def test_runner_computes_one_chunk_per_frame(tmp_path):
+    """The runner never repeats a chunk for a frame it already answered (lock-stepped sim, slow camera)."""
+    import torch
+
+    from dit4dit_ros.engine import make_engine
+    from dit4dit_ros.model.checkpoint import save_checkpoint
+    from dit4dit_ros.model.dit4dit import DiT4DiT, load_preset
+    from dit4dit_ros.model.normalization import NormalizationStats
+    from dit4dit_ros.model.prompt_cache import PromptEmbeddingCache
+    from dit4dit_ros.engine.base import UnknownInstructionError
+    from dit4dit_ros.policy.runner import PolicyRunner
+
+    cfg = load_preset("tiny")
+    cache = PromptEmbeddingCache("test", {"go": torch.randn(4, cfg.video.prompt_embed_dim)})
+    save_checkpoint(tmp_path, DiT4DiT(cfg), NormalizationStats.for_layout(cfg.layout), cache)
+    engine = make_engine("torch", str(tmp_path))
+    buf = ObservationBuffer(ObservationConfig(max_image_age=10, max_state_age=10, max_state_image_skew=10),
+                            engine.state_joint_names)
+    published, skipped = [], []
+    clock = [1.0]
+    runner = PolicyRunner(engine, buf, now=lambda: clock[0], publish=published.append,
+                          action_joint_names=engine.action_joint_names, control_period=engine.control_period,
+                          on_skip=skipped.append)
+    assert runner.step() is None and "no instruction" in skipped[-1]
+    with pytest.raises(UnknownInstructionError, match=r"known instructions: \['go'\]"):
+        runner.set_instruction("stop")
+    runner.set_instruction("go")
+    h, w = engine.image_size
+    buf.add_joint_state(1.0, engine.state_joint_names, np.zeros(len(engine.state_joint_names)))
+    buf.add_frame(1.0, np.zeros((h, w, 3), np.uint8))
+    first = runner.step()
+    assert first is not None and first.observation_stamp == 1.0 and first.positions.shape == (engine.horizon, 14)
+    assert runner.step() is None and runner.stats.waiting_for_frame == 1  # same frame: no second chunk
+    buf.add_frame(1.1, np.zeros((h, w, 3), np.uint8))
+    clock[0] = 1.1
+    assert runner.step().observation_stamp == 1.1
+    assert len(published) == 2

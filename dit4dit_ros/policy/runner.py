@@ -47,6 +47,7 @@ class RunnerStats:
     errors: int = 0
     last_skip_reason: str = ""  # reason of the newest cycle if it produced no chunk, else empty
     last_inference_seconds: float = float("nan")
+    waiting_for_frame: int = 0  # cycles that found no frame newer than the last chunk's
 
 
 class PolicyRunner:
@@ -75,6 +76,7 @@ class PolicyRunner:
         self.on_skip = on_skip or (lambda reason: None)
         self.stats = RunnerStats()
         self._instruction: str | None = None
+        self._last_stamp: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -96,6 +98,11 @@ class PolicyRunner:
         except ObservationUnavailable as exc:
             self._skip(str(exc))
             return None
+        if obs.stamp == self._last_stamp:
+            # Same frame as the previous chunk (e.g. a lock-stepped simulator waiting for this very chunk, or a
+            # camera slower than the policy): recomputing would only repeat the chunk. Wait for a new frame.
+            self.stats.waiting_for_frame += 1
+            return None
         t0 = time.perf_counter()
         out = self.engine.predict(list(obs.frames), obs.joint_positions, self._instruction)
         elapsed = time.perf_counter() - t0
@@ -103,6 +110,7 @@ class PolicyRunner:
         if positions.ndim != 2 or positions.shape[1] != len(self.action_joint_names):
             raise RuntimeError(f"engine returned actions of shape {positions.shape}, expected (H, {len(self.action_joint_names)})")
         result = ChunkResult(obs.stamp, self.action_joint_names, positions, self.control_period, elapsed, dict(out.timings))
+        self._last_stamp = obs.stamp
         self.stats.chunks += 1
         self.stats.last_skip_reason = ""  # the newest cycle succeeded: inputs are fine now
         self.stats.last_inference_seconds = elapsed
