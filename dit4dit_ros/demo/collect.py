@@ -1,0 +1,125 @@
+"""Scripted-expert demonstrations generated directly in the simulator into a LeRobot v2.1 dataset.
+
+No ROS, no DDS, no real-time pacing: physics and the ego camera are lock-stepped in one process
+(demo/runner.py), so collection runs as fast as rendering allows. Per frame k (1 / fps apart):
+    observation.state = measured ARMS joints (14, radians) at frame k
+    action            = the expert's commanded ARMS joints for frame k's time (what the chunk's point 0 says)
+    observation.images.ego_view = the ego image at frame k (fps video)
+and the expert submits the next `horizon` points of its plan as a chunk, exactly as a policy would.
+Episodes where the expert fails are dropped (counted), so the dataset holds successful demonstrations only.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from dit4dit_ros.demo.runner import RunnerConfig, SimEpisodeRunner
+
+log = logging.getLogger(__name__)
+CAMERA_KEY = "ego_view"
+
+
+@dataclass
+class EpisodeRecord:
+    seed: int
+    instruction: str
+    images: list[np.ndarray]
+    state: np.ndarray  # (T, 14)
+    action: np.ndarray  # (T, 14)
+    success: bool
+    min_distance: float
+    metrics: dict = field(default_factory=dict)
+
+
+@dataclass
+class CollectStats:
+    episodes: int = 0
+    failed: int = 0
+    frames: int = 0
+    seconds: float = 0.0
+    failed_seeds: list[int] = field(default_factory=list)
+
+    @property
+    def episodes_per_minute(self) -> float:
+        return 60.0 * self.episodes / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_expert_episode(runner: SimEpisodeRunner, seed: int, horizon: int = 16, expert_config=None) -> EpisodeRecord:
+    """One expert episode from `seed`: images, measured states and commanded actions at every frame."""
+    from dit4dit_ros.sim.expert import make_expert
+
+    obs = runner.reset(seed)
+    expert = make_expert(runner.config.task, runner.robot, expert_config)
+    frames = int(round(expert.duration * runner.config.fps))
+    period = runner.period
+    images, states, actions = [], [], []
+    success, best = False, np.inf
+    for _ in range(frames):
+        plan = expert.command(obs.time + period * np.arange(horizon))
+        images.append(obs.image)
+        states.append(obs.arm_q)
+        actions.append(plan[0])
+        verdict = runner.submit(plan)
+        if not verdict:
+            raise RuntimeError(f"seed {seed}: the executor rejected the expert's chunk: {verdict.reason}")
+        obs = runner.advance()
+        success = success or obs.status.success
+        best = min(best, float(obs.status.metrics.get("hand_cube_distance", np.inf)))
+    final_success = obs.status.success
+    return EpisodeRecord(seed, runner.instruction, images, np.stack(states), np.stack(actions),
+                         bool(success and final_success), best, dict(obs.status.metrics))
+
+
+def collect(out: Path | str, task: str = "reach", episodes: int = 10, seed: int = 0, fps: int = 10,
+            image_size: tuple[int, int] = (64, 64), horizon: int = 16, overwrite: bool = False,
+            max_failures: int | None = None, progress: bool = False) -> tuple[Path, CollectStats]:
+    """Write `episodes` successful expert demonstrations (seeds seed, seed+1, ...) to a LeRobot dataset at `out`.
+
+    Failed expert episodes are skipped; more than `max_failures` (default: episodes // 10 + 2) is an error,
+    since it means the expert or the simulator is broken rather than unlucky.
+    """
+    from dit4dit_ros.data.lerobot_writer import DatasetSpec, LeRobotDatasetWriter
+
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    max_failures = episodes // 10 + 2 if max_failures is None else max_failures
+    runner = SimEpisodeRunner(RunnerConfig(task=task, fps=fps, image_size=image_size))
+    h, w = runner.config.image_size
+    spec = DatasetSpec(fps=fps, video_sizes={CAMERA_KEY: (h, w)})
+    writer = LeRobotDatasetWriter(out, spec, overwrite=overwrite, gop=fps)
+    stats = CollectStats()
+    start = time.perf_counter()
+    next_seed = seed
+    try:
+        while stats.episodes < episodes:
+            record = run_expert_episode(runner, next_seed, horizon)
+            next_seed += 1
+            if not record.success:
+                stats.failed += 1
+                stats.failed_seeds.append(record.seed)
+                log.warning("expert failed on seed %d (min distance %.3f m): episode dropped", record.seed,
+                            record.min_distance)
+                if stats.failed > max_failures:
+                    raise RuntimeError(f"the expert failed on {stats.failed} seeds {stats.failed_seeds}: "
+                                       "more than max_failures; check the simulator")
+                continue
+            writer.add_episode(record.instruction, record.state, record.action, {CAMERA_KEY: record.images})
+            stats.episodes += 1
+            stats.frames += len(record.images)
+            if progress:
+                elapsed = time.perf_counter() - start
+                print(f"episode {stats.episodes}/{episodes} seed {record.seed} frames {len(record.images)} "
+                      f"min distance {record.min_distance:.3f} m  ({60 * stats.episodes / elapsed:.1f} episodes/min)",
+                      flush=True)
+        root = writer.finalize()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        runner.close()
+    stats.seconds = time.perf_counter() - start
+    return root, stats

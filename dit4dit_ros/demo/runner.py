@@ -1,0 +1,168 @@
+"""Lock-stepped simulator episodes driven through the chunk executor, without ROS or DDS.
+
+One loop serves both demonstration collection (the scripted expert produces the chunks) and closed-loop
+evaluation (the policy engine produces them), so that the data and the evaluation see the same plant:
+
+    every frame (1 / fps of simulation time):
+        render the ego image, read the measured arm joints          <- observation
+        the caller may submit an action chunk (points spaced 1/fps, point 0 at the observation time)
+        simulate one frame period: at every physics step (500 Hz) ExecutorCore.tick(sim time, state)
+        -> a rt/arm_sdk command (weight from the executor) offered to SimRobot, then mj_step
+
+Simulation time stands still while the caller thinks (lock-step), so inference latency does not exist here;
+the ROS graph evaluation (`--mode graph`) is where latency is measured. The robot starts each episode in the
+balance controller's hold pose; the executor is enabled and its soft start (arm_sdk weight 0 -> 1) completes
+before the first frame.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Verdict
+from dit4dit_ros.g1.joints import ARMS, WAIST, joint_indices
+from dit4dit_ros.g1.lowcmd import MODE_PR_PITCH_ROLL, ControlPath, LowCmdSample
+from dit4dit_ros.sim.tasks import TaskStatus
+
+ARM_INDICES = joint_indices(ARMS)
+WAIST_INDICES = joint_indices(WAIST)
+CHUNK_JOINTS = WAIST + ARMS
+
+
+def default_executor_config() -> ExecutorConfig:
+    """The executor of the demo: waist + arms (the rt/arm_sdk joints); chunks carry the 14 arm joints and the
+    runner adds a constant, gravity-compensated waist hold (see SimEpisodeRunner.submit)."""
+    return ExecutorConfig(controllable_joints=CHUNK_JOINTS)
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    task: str = "reach"
+    fps: int = 10  # frames (and chunk points) per second of simulation time; must divide 500
+    image_size: tuple[int, int] = (64, 64)  # (H, W) of the ego image
+    fast_render: bool = True  # no shadows/reflections/skybox: ~5x cheaper on llvmpipe (see demo/camera.py)
+    render: bool = True  # False: observations carry no image (expert checks without a camera)
+    settle_time: float = 1.2  # s between enable and the first frame (executor soft start is 1 s)
+    executor: ExecutorConfig = field(default_factory=default_executor_config)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fps, int) or self.fps <= 0:
+            raise ValueError(f"fps must be a positive integer, got {self.fps!r}")
+        steps = 500 / self.fps
+        if not math.isclose(steps, round(steps)):
+            raise ValueError(f"fps {self.fps} must divide the 500 Hz physics rate (e.g. 10, 20, 25, 50)")
+        object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
+        if len(self.image_size) != 2 or min(self.image_size) < 16:
+            raise ValueError(f"image_size must be (height, width) >= 16 px, got {self.image_size}")
+        if self.settle_time < self.executor.soft_start_time:
+            raise ValueError(f"settle_time {self.settle_time} s must cover the executor soft start "
+                             f"({self.executor.soft_start_time} s)")
+
+
+@dataclass(frozen=True)
+class Observation:
+    image: np.ndarray | None  # (H, W, 3) uint8; None when the runner does not render
+    arm_q: np.ndarray  # (14,) measured ARMS joints, radians
+    time: float  # s since the first frame of the episode
+    status: TaskStatus
+
+
+class SimEpisodeRunner:
+    """See the module docstring. Not thread-safe; create it in the thread that renders (OpenGL context)."""
+
+    def __init__(self, config: RunnerConfig | None = None) -> None:
+        from dit4dit_ros.demo.camera import DemoCamera
+        from dit4dit_ros.sim.robot import SimRobot, SimRobotConfig
+
+        self.config = cfg = config or RunnerConfig()
+        self.robot = SimRobot(SimRobotConfig(task=cfg.task))
+        self.camera = DemoCamera(self.robot.model, cfg.image_size, fast=cfg.fast_render) if cfg.render else None
+        self.steps_per_frame = int(round(1.0 / (cfg.fps * self.robot.dt)))
+        self.period = 1.0 / cfg.fps
+        self.core: ExecutorCore | None = None
+        self._t0 = 0.0
+        import mujoco
+
+        self._mj = mujoco
+        self._kin_data = mujoco.MjData(self.robot.model)  # private: gravity compensation of the waist
+        self._mode_machine = self.robot.config.mode_machine
+        self._ones = np.ones(29, dtype=np.int64)
+
+    @property
+    def instruction(self) -> str:
+        return self.robot.task.instruction
+
+    def reset(self, seed: int) -> Observation:
+        """New episode from `seed`: hold pose, fresh executor enabled and soft-started; returns frame 0."""
+        self.robot.reset(seed)
+        self.core = ExecutorCore(self.config.executor)
+
+        self._tick()  # the executor needs a LowState sample before it can be enabled
+        verdict = self.core.enable(self.robot.time)
+        if not verdict:
+            raise RuntimeError(f"executor refused to enable: {verdict.reason}")
+        for _ in range(int(round(self.config.settle_time / self.robot.dt))):
+            self._tick()
+        self._t0 = self.robot.time
+        return self.observe()
+
+    def observe(self) -> Observation:
+        image = self.camera.render(self.robot.data) if self.camera is not None else None
+        q = self.robot.data.qpos[self.robot._qadr[ARM_INDICES]].copy()
+        return Observation(image, q, self.robot.time - self._t0, self.robot.task_status())
+
+    def _waist_commands(self, arms: np.ndarray) -> np.ndarray:
+        """(H, 3) waist commands whose PD equilibrium (no feed-forward torque) is the hold pose, for each arm point.
+
+        rt/arm_sdk also drives the waist; without the balance controller's gravity feed-forward the torso would
+        pitch forward by ~0.2 rad when the arm reaches out (kp 40), moving the head camera. The compensation
+        depends on where the arms are, so it is computed per chunk point (at the commanded arm posture).
+        """
+        robot, data = self.robot, self._kin_data
+        kp = self.core.cfg.kp()[WAIST_INDICES]
+        hold = robot.hold_q[WAIST_INDICES]
+        out = np.empty((arms.shape[0], len(WAIST)))
+        data.qpos[:] = robot.data.qpos
+        data.qpos[robot._qadr[WAIST_INDICES]] = hold
+        data.qvel[:] = 0.0
+        for k, point in enumerate(arms):
+            data.qpos[robot._qadr[ARM_INDICES]] = point
+            self._mj.mj_forward(robot.model, data)
+            out[k] = hold + data.qfrc_bias[robot._dadr[WAIST_INDICES]] / kp
+        return out
+
+    def submit(self, positions: np.ndarray) -> Verdict:
+        """An ARMS-order chunk (H, 14) whose point k is for observation time + k / fps."""
+        assert self.core is not None, "reset() first"
+        arms = np.asarray(positions, dtype=np.float64)
+        if arms.ndim != 2 or arms.shape[1] != len(ARMS):
+            raise ValueError(f"chunk positions must be (H, {len(ARMS)}) in ARMS order, got {arms.shape}")
+        waist = self._waist_commands(arms)
+        now = self.robot.time
+        chunk = ActionChunk.uniform(CHUNK_JOINTS, np.hstack([waist, arms]), stamp=now, period=self.period)
+        return self.core.submit_chunk(chunk, now)
+
+    def advance(self) -> Observation:
+        """Simulate one frame period and return the next observation."""
+        for _ in range(self.steps_per_frame):
+            self._tick()
+        return self.observe()
+
+    def _tick(self) -> None:
+        robot, core = self.robot, self.core
+        now = robot.time
+        d = robot.data
+        state = MeasuredState(d.qpos[robot._qadr].copy(), d.qvel[robot._dadr].copy(), now)
+        cmd = core.tick(now, state)
+        if cmd.send:
+            sample = LowCmdSample(q=cmd.q, dq=cmd.dq, kp=cmd.kp, kd=cmd.kd, tau=cmd.tau, motor_mode=self._ones,
+                                  mode_pr=MODE_PR_PITCH_ROLL, mode_machine=self._mode_machine,
+                                  arm_sdk_weight=float(cmd.arm_sdk_weight), crc_ok=True, receive_time=now)
+            robot.submit(ControlPath.ARM_SDK, sample)
+        robot.step()
+
+    def close(self) -> None:
+        if self.camera is not None:
+            self.camera.close()

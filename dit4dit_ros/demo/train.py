@@ -1,0 +1,128 @@
+"""Training recipe for the simulated reach demo: the `small` preset on collect-sim data, CPU-sized.
+
+What this adds on top of model/train.py (which it calls unchanged):
+- the model config: the `small` preset with the layout's control period set to the dataset's (1 / fps), so
+  that engines space chunk points like the demonstrations;
+- `DemoTrainDataset`: the data area's LeRobot reader configured from the model config (frames f, f+2, ...,
+  f+16 -> 9 frames; 16 actions; 64x64), every decoded frame kept in memory (a few tens of MB for a demo set),
+  and the task text mapped to its cached prompt embedding (the trainer wants tensors only);
+- a prompt cache from the `tiny-random:<seed>` text encoder (no multi-GB Qwen2.5-VL here), saved with every
+  checkpoint so engines can look the instruction up.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+log = logging.getLogger(__name__)
+DEFAULT_ENCODER = "tiny-random:0"
+
+
+def demo_model_config(dataset_root: Path | str, preset: str = "small", **overrides: Any):
+    """The preset's DiT4DiTConfig with the layout's control period taken from the dataset's fps."""
+    from dit4dit_ros.model.dit4dit import load_preset
+
+    info = json.loads((Path(dataset_root) / "meta" / "info.json").read_text())
+    cfg = load_preset(preset, **overrides)
+    layout = cfg.layout.to_dict()
+    layout["control_period"] = 1.0 / float(info["fps"])
+    cfg.layout = type(cfg.layout).from_dict(layout)
+    return cfg
+
+
+def reader_config(cfg: Any, cache_frames: int = 100_000):
+    """LeRobotReaderConfig matching the model: video window, horizon, image size, padded widths, layout."""
+    from dit4dit_ros.data.lerobot_dataset import LeRobotReaderConfig
+
+    v, a = cfg.video, cfg.action
+    span = (v.num_frames - 1) * v.frame_stride + 1
+    return LeRobotReaderConfig(video_delta_indices=tuple(range(span)), video_subsample=v.frame_stride,
+                               action_horizon=a.horizon, image_size=tuple(v.image_size), state_dim=a.state_dim,
+                               action_dim=a.action_dim, layout=cfg.layout, cache_frames=cache_frames)
+
+
+class DemoTrainDataset(Dataset):
+    """model.train.TrainDataset over a LeRobot dataset: the reader's sample + "prompt_embeds", tensors only."""
+
+    KEYS = ("video", "state", "action", "action_mask")
+
+    def __init__(self, root: Path | str, cfg: Any, prompt_cache: Any, episodes=None) -> None:
+        from dit4dit_ros.data.lerobot_dataset import LeRobotDataset
+
+        self.reader = LeRobotDataset(root, reader_config(cfg), episodes=episodes)
+        missing = [t for t in self.reader.tasks.values() if t not in prompt_cache]
+        if missing:
+            raise ValueError(f"the prompt cache has no embedding for the dataset's task(s) {missing}; "
+                             f"it has {prompt_cache.instructions}")
+        self._prompts = {t: torch.as_tensor(prompt_cache.get(t)).float() for t in self.reader.tasks.values()}
+        self.normalization = self.reader.stats
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = self.reader[i]
+        out = {k: item[k] for k in self.KEYS}
+        out["prompt_embeds"] = self._prompts[item["task"]]
+        return out
+
+
+def build_prompt_cache(instructions: list[str], encoder: str, max_length: int, out_path: Path | str | None = None):
+    """Prompt embeddings of `instructions` from `encoder` (default the tiny random Qwen2.5-VL)."""
+    from dit4dit_ros.model.text_encoder import embed_prompts
+
+    return embed_prompts(encoder, instructions, out_path, max_length=max_length)
+
+
+@dataclass
+class DemoTrainSettings:
+    dataset: str
+    out: str
+    preset: str = "small"
+    steps: int = 2000
+    batch_size: int = 8
+    lr: float | None = None  # None: the preset's per-branch learning rates
+    warmup_steps: int | None = 100
+    repeated_diffusion_steps: int | None = 4  # extra noise draws for the (cheap) action loss
+    action_loss_weight: float | None = None
+    save_every: int = 100
+    log_every: int = 10
+    encoder: str = DEFAULT_ENCODER
+    seed: int = 0
+    threads: int | None = None
+    resume: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.save_every < 1:
+            raise ValueError("steps, batch_size and save_every must be >= 1")
+
+
+def train_demo(s: DemoTrainSettings):
+    """Train the demo policy; returns model.train.TrainResult. Checkpoints: <out>/checkpoints/step_XXXXXXX/."""
+    from dit4dit_ros.model.dit4dit import DiT4DiT
+    from dit4dit_ros.model.train import TrainConfig, train
+
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    overrides = {} if s.action_loss_weight is None else {"action_loss_weight": s.action_loss_weight}
+    cfg = demo_model_config(s.dataset, s.preset, **overrides)
+    tasks = [json.loads(line)["task"] for line in (Path(s.dataset) / "meta" / "tasks.jsonl").read_text().splitlines()
+             if line.strip()]
+    cache = build_prompt_cache(tasks, s.encoder, cfg.video.prompt_max_length)
+    dataset = DemoTrainDataset(s.dataset, cfg, cache)
+    log.info("demo training: %d samples, %d episodes, control period %.3f s", len(dataset),
+             len(dataset.reader._episode_length), cfg.layout.control_period)
+    model = DiT4DiT(cfg, load_weights=False)
+    tc = TrainConfig.from_model_defaults(
+        cfg, s.out, steps=s.steps, batch_size=s.batch_size, backbone_lr=s.lr, action_lr=s.lr,
+        warmup_steps=s.warmup_steps, repeated_diffusion_steps=s.repeated_diffusion_steps, save_every=s.save_every,
+        log_every=s.log_every, num_workers=0, seed=s.seed, resume=s.resume, progress=False)
+    Path(s.out).mkdir(parents=True, exist_ok=True)
+    (Path(s.out) / "demo_train_settings.json").write_text(json.dumps(s.__dict__, indent=1))
+    return train(model, dataset, tc, normalization=dataset.normalization, prompt_cache=cache, device="cpu")
