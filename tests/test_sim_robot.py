@@ -15,7 +15,7 @@ from dit4dit_ros.sim.loop import LoopConfig, NullSink, SimLoop
 from dit4dit_ros.sim.robot import ControlMode, SimRobot, SimRobotConfig
 from dit4dit_ros.sim.scene import HEAD_CAMERA
 from dit4dit_ros.sim.tasks import make_task
-from dit4dit_ros.utils.waiting import wait_until
+from dit4dit_ros.utils.waiting import WaitTimeout, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ class _FrameLog(NullSink):
 def test_lockstep_waits_for_acknowledgement_of_each_frame(fresh: SimRobot):
     sink = _FrameLog()
     cfg = LoopConfig(camera=CameraConfig(width=32, height=32, rate_hz=50.0), lockstep=True, lockstep_timeout=0.0,
-                     real_time_factor=0.0, clock_rate_hz=0.0)
+                     lockstep_resend=0.2, real_time_factor=0.0, clock_rate_hz=0.0)
     loop = SimLoop(fresh, cfg, sinks=[sink])
     thread = threading.Thread(target=loop.run, kwargs={"duration": 30.0})
     thread.start()
@@ -165,12 +165,13 @@ def test_lockstep_waits_for_acknowledgement_of_each_frame(fresh: SimRobot):
         wait_until(lambda: sink.frames, timeout=20.0, what="first frame")
         t_frame = sink.frames[0]
         assert t_frame > 0
-        with pytest.raises(Exception):  # no acknowledgement: no second frame, simulation time frozen
-            wait_until(lambda: len(sink.frames) > 1, timeout=0.5)
+        with pytest.raises(WaitTimeout):  # no acknowledgement: no newer frame, simulation time frozen
+            wait_until(lambda: max(sink.frames) > t_frame, timeout=0.5)
         assert fresh.time == pytest.approx(t_frame)
+        assert len(sink.frames) >= 2 and set(sink.frames) == {t_frame}  # re-sent while unacknowledged
         loop.acknowledge(t_frame)
-        wait_until(lambda: len(sink.frames) > 1, timeout=10.0, what="second frame after the acknowledgement")
-        assert sink.frames[1] == pytest.approx(t_frame + 0.02)  # one camera period of simulation later
+        wait_until(lambda: max(sink.frames) > t_frame, timeout=10.0, what="next frame after the acknowledgement")
+        assert max(sink.frames) == pytest.approx(t_frame + 0.02)  # one camera period of simulation later
     finally:
         loop.stop()
         thread.join(timeout=10.0)

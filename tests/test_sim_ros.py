@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 from dit4dit_ros.nodes.image_conversion import msg_to_image  # noqa: E402
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA  # noqa: E402
 from dit4dit_ros.sim.process import SimRobotProcess  # noqa: E402
-from dit4dit_ros.utils.waiting import wait_until  # noqa: E402
+from dit4dit_ros.utils.waiting import WaitTimeout, wait_until  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +49,20 @@ class Probe:
 
     def spin_until(self, condition, timeout: float, what: str):
         def poll():
+            self.executor.spin_once(timeout_sec=0.02)
+            return condition()
+
+        return wait_until(poll, timeout=timeout, poll=0.001, what=what)
+
+    def publish_until(self, publish, condition, timeout: float, what: str):
+        """Publish (again every 0.2 s: the subscription may not be matched yet) until `condition` holds."""
+        state = {"next": 0.0}
+
+        def poll():
+            now = time.monotonic()
+            if now >= state["next"]:
+                publish()
+                state["next"] = now + 0.2
             self.executor.spin_once(timeout_sec=0.02)
             return condition()
 
@@ -83,6 +98,7 @@ def test_node_publishes_camera_clock_task_and_resets(probe: Probe):
         assert (info.width, info.height) == (64, 48) and info.k[0] > 0 and info.header.frame_id == img.header.frame_id
         first = probe.tasks[0]
         assert first["task"] == "reach" and first["seed"] == 7 and first["instruction"]
+        assert first["robot"]["mode"] == "balance" and first["robot"]["counters"]["bad_crc"] == 0
         t0 = probe.clocks[-1]
         probe.spin_until(lambda: probe.clocks[-1] > t0 + 0.2, 10.0, "/clock advancing")
         stamp = img.header.stamp.sec + img.header.stamp.nanosec * 1e-9
@@ -106,23 +122,26 @@ def test_lockstep_frames_wait_for_acknowledgement(probe: Probe):
     try:
         probe.spin_until(lambda: probe.images or not sim.alive, 40.0, "first lock-step image")
         assert sim.alive, sim.log()
-        # Without an acknowledgement time stands still: no new frame, no new clock value.
-        n_images, last_clock = len(probe.images), probe.clocks[-1] if probe.clocks else 0.0
-        with pytest.raises(Exception):
-            probe.spin_until(lambda: len(probe.images) > n_images, 1.0, "an unacknowledged frame")
+        # Without an acknowledgement time stands still: no newer frame (the same one may be re-sent), no new clock.
+        def stamp(m) -> float:
+            return m.header.stamp.sec + m.header.stamp.nanosec * 1e-9
+
+        t_first, last_clock = stamp(probe.images[-1]), probe.clocks[-1] if probe.clocks else 0.0
+        with pytest.raises(WaitTimeout):
+            probe.spin_until(lambda: stamp(probe.images[-1]) > t_first, 1.5, "an unacknowledged frame")
         assert (probe.clocks[-1] if probe.clocks else 0.0) == pytest.approx(last_clock)
-        # Acknowledge the last frame: exactly the next one follows, 1/20 s of simulation later.
+        # Acknowledge the frame: exactly the next one follows, 1/20 s of simulation later.
         last = probe.images[-1]
-        probe.ack.publish(Header(stamp=last.header.stamp, frame_id=last.header.frame_id))
-        probe.spin_until(lambda: len(probe.images) > n_images, 20.0, "the next frame after the acknowledgement")
-        t = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in probe.images[-2:]]
-        assert np.isclose(t[1] - t[0], 0.05, atol=1e-6)
+        ack = Header(stamp=last.header.stamp, frame_id=last.header.frame_id)
+        probe.publish_until(lambda: probe.ack.publish(ack), lambda: stamp(probe.images[-1]) > t_first, 20.0,
+                            "the next frame after the acknowledgement")
+        t_second = stamp(probe.images[-1])
+        assert np.isclose(t_second - t_first, 0.05, atol=1e-6)
         # The policy's answer acknowledges too: an action chunk stamped with the frame's time.
         chunk = JointTrajectory()
         chunk.header.stamp = probe.images[-1].header.stamp
-        n_images = len(probe.images)
-        probe.chunks.publish(chunk)
-        probe.spin_until(lambda: len(probe.images) > n_images, 20.0, "the next frame after an action chunk")
+        probe.publish_until(lambda: probe.chunks.publish(chunk), lambda: stamp(probe.images[-1]) > t_second, 20.0,
+                            "the next frame after an action chunk")
     finally:
         code = sim.stop()
     assert code == 0, sim.log()

@@ -3,7 +3,7 @@
 Unitree DDS (CycloneDDS, like the real robot): rt/lowcmd + rt/arm_sdk in, rt/lowstate out at 500 Hz.
 ROS: /camera/ego/image_raw (sensor_msgs/Image rgb8, sensor-data QoS), /camera/ego/camera_info, /clock
 (rosgraph_msgs/Clock: run the other nodes with use_sim_time:=true), /dit4dit/sim/task (std_msgs/String JSON
-TaskStatus, latched), service /dit4dit/sim/reset (std_srvs/Trigger: the k-th reset uses seed + k; the
+TaskStatus plus "robot": control mode and command counters, latched), service /dit4dit/sim/reset (std_srvs/Trigger: the k-th reset uses seed + k; the
 response message is the new TaskStatus JSON), and in lock-step mode the acknowledgements: a std_msgs/Header
 on /dit4dit/sim/frame_ack (the consumer republishes the header of the frame it took), or an action chunk on
 `lockstep_chunk_topic` (trajectory_msgs/JointTrajectory; the policy stamps each chunk with the time of the
@@ -14,6 +14,7 @@ clock carry the simulation time of the state they show.
 """
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
@@ -132,7 +133,9 @@ class SimRobotNode(Node):
             self._info_pub.publish(self._info)
 
     def on_task(self, status: TaskStatus) -> None:
-        self._task_pub.publish(String(data=status.to_json()))
+        data = json.loads(status.to_json())
+        data["robot"] = self.robot.robot_status()  # control mode + command counters (bad CRC, timeouts, ...)
+        self._task_pub.publish(String(data=json.dumps(data, sort_keys=True)))
 
     # ------------------------------------------------------------ ROS callbacks
     def _on_ack(self, msg: Header | JointTrajectory) -> None:

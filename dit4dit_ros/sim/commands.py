@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import threading
 
 LOG = logging.getLogger(__name__)
 

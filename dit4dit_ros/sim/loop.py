@@ -15,8 +15,11 @@ Lock-step (lockstep=True), the rule:
   3. does not start block k+1 until the consumer acknowledges frame k, i.e. `acknowledge(stamp)` is called
      with stamp >= frame k's stamp (the ROS node calls it for each std_msgs/Header received on the ack
      topic), or `lockstep_timeout` wall seconds have passed (0 = wait forever).
-  While paused, nothing is published: no LowState, no clock (time is frozen, so simulation-time timeouts do
-  not fire). Consumers that need the next frame simply acknowledge the last one.
+  While paused, nothing new is published: no LowState, no clock (time is frozen, so simulation-time timeouts
+  do not fire). Frame k itself is re-sent every `lockstep_resend` wall seconds (same image, same stamp), so
+  that a frame lost on a best-effort topic or sent before the consumer subscribed cannot stall the
+  simulation forever; consumers must treat a repeated stamp as the same frame. Consumers that need the next
+  frame simply acknowledge the last one.
 
 Sinks receive: `on_state(robot)` at the LowState rate, `on_clock(t)` at the clock rate, `on_frame(image, t)`,
 `on_task(status)` at the status rate and after every reset. All are called from the loop thread, except
@@ -30,7 +33,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -79,6 +82,7 @@ class LoopConfig:
     camera: CameraConfig | None = field(default_factory=CameraConfig)  # None: no rendering
     lockstep: bool = False
     lockstep_timeout: float = 5.0  # wall s to wait for a frame acknowledgement; 0 = forever
+    lockstep_resend: float = 1.0  # wall s between re-sends of an unacknowledged frame
     clock_rate_hz: float = 500.0  # /clock publication rate (must divide 500); 0 = none
     task_rate_hz: float = 5.0  # task status rate (sim time); 0 = only after resets
 
@@ -91,6 +95,8 @@ class LoopConfig:
             raise ValueError("lockstep needs the camera (it steps from frame to frame)")
         if self.lockstep_timeout < 0 or self.clock_rate_hz < 0 or self.task_rate_hz < 0:
             raise ValueError("lockstep_timeout, clock_rate_hz and task_rate_hz must be >= 0")
+        if self.lockstep_resend <= 0:
+            raise ValueError(f"lockstep_resend must be positive seconds, got {self.lockstep_resend}")
 
 
 @dataclass
@@ -98,6 +104,7 @@ class LoopStats:
     steps: int = 0
     frames: int = 0
     frames_skipped: int = 0  # real-time mode: renderer still busy
+    frames_resent: int = 0  # lock-step mode: unacknowledged frames sent again
     ack_timeouts: int = 0
     overruns: int = 0  # re-anchors after falling more than MAX_LAG behind
     render_seconds: float = 0.0
@@ -280,11 +287,20 @@ class SimLoop:
             sink.on_frame(image, stamp)
         timeout = self.config.lockstep_timeout
         wait_until = min(deadline, time.monotonic() + timeout) if timeout > 0 else deadline
-        with self._ack_lock:
-            while self._acked_stamp < stamp - 1e-9 and not self._stop.is_set():
-                remaining = wait_until - time.monotonic()
-                if remaining <= 0:
-                    if time.monotonic() < deadline:
+        next_resend = time.monotonic() + self.config.lockstep_resend
+        while not self._stop.is_set():
+            with self._ack_lock:
+                if self._acked_stamp >= stamp - 1e-9:
+                    return
+                now = time.monotonic()
+                if now >= wait_until:
+                    if now < deadline:
                         st.ack_timeouts += 1
-                    break
-                self._ack_lock.wait(timeout=min(remaining, 1.0))
+                    return
+                if now < next_resend:
+                    self._ack_lock.wait(timeout=min(wait_until, next_resend) - now)
+                    continue
+            for sink in self.sinks:  # outside the lock: sinks may be slow
+                sink.on_frame(image, stamp)
+            st.frames_resent += 1
+            next_resend = time.monotonic() + self.config.lockstep_resend

@@ -22,6 +22,8 @@ SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("lockstep", False, "pause the simulation at every frame until it is acknowledged (see sim/loop.py)"),
     ParamSpec("lockstep_timeout", 5.0, "lock-step: wall seconds to wait for a frame acknowledgement (0: forever)",
               minimum=0.0, maximum=3600.0),
+    ParamSpec("lockstep_resend", 1.0, "lock-step: wall seconds between re-sends of an unacknowledged frame",
+              minimum=0.05, maximum=60.0),
     ParamSpec("lockstep_chunk_topic", "/dit4dit/action_chunk",
               "lock-step: an action chunk (JointTrajectory) stamped >= a frame's stamp also acknowledges it "
               "('' = only /dit4dit/sim/frame_ack)"),
@@ -58,6 +60,7 @@ def configs_from_values(values: Mapping[str, Any]) -> tuple[SimRobotConfig, Loop
         camera=camera,
         lockstep=bool(values["lockstep"]),
         lockstep_timeout=float(values["lockstep_timeout"]),
+        lockstep_resend=float(values["lockstep_resend"]),
         clock_rate_hz=float(values["clock_rate_hz"]),
         task_rate_hz=float(values["task_rate_hz"]),
     )

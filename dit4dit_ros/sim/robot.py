@@ -29,9 +29,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
 
 import numpy as np
 
@@ -203,6 +202,10 @@ class SimRobot:
         success, metrics = self.task.evaluate(self.world)
         return TaskStatus(task=self.task.name, instruction=self.task.instruction, seed=self.seed, success=bool(success),
                           episode_time=round(float(self.data.time) - self.episode_start, 6), metrics=metrics)
+
+    def robot_status(self) -> dict:
+        """Control mode and command counters (JSON-ready), for status topics and tests."""
+        return {"mode": self.mode.value, "sim_time": round(self.time, 6), "counters": asdict(self.counters)}
 
     # ---------------------------------------------------------------- commands
     def submit(self, path: ControlPath | str, sample: LowCmdSample) -> bool:
