@@ -31,6 +31,8 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")),
+        # The small demo checkpoint (weights, config, normalization, prompt cache, model card).
+        (f"share/{PACKAGE}/models/g1_reach_small", glob("models/g1_reach_small/*")),
     ],
     python_requires=">=3.10",
     zip_safe=False,
