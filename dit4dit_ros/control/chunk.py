@@ -98,3 +98,29 @@ def validate_chunk(chunk: ActionChunk, controllable: "set[str] | frozenset[str]"
     if times[0] < 0:
         return Verdict(False, f"chunk point times must be >= 0 from the stamp, got first {times[0]}")
     return Verdict(True)
+
+
+def chunk_from_points(
+    joint_names: "list[str] | tuple[str, ...]",
+    stamp: float,
+    times_from_start: "list[float] | np.ndarray",
+    points: "list[list[float]] | list[np.ndarray]",
+    default_period: float,
+    source: ChunkSource = ChunkSource.POLICY,
+) -> "tuple[ActionChunk | None, str]":
+    """An ActionChunk from JointTrajectory-like fields, or (None, reason) when they cannot form one.
+
+    points[k] must hold one position per joint name. If every time_from_start is 0 (a publisher that does
+    not fill them) and there are several points, they are spaced by `default_period`.
+    """
+    n = len(joint_names)
+    bad = [k for k, p in enumerate(points) if len(p) != n]
+    if bad:
+        return None, f"trajectory point(s) {bad[:5]} have {len(points[bad[0]])} positions; expected {n} (one per joint name)"
+    if stamp <= 0:
+        return None, "chunk header.stamp is zero: it must be the observation time"
+    positions = np.array(points, dtype=np.float64).reshape(len(points), n)
+    times = np.asarray(times_from_start, dtype=np.float64)
+    if times.size > 1 and not np.any(times):
+        times = default_period * np.arange(times.size, dtype=np.float64)
+    return ActionChunk(tuple(joint_names), float(stamp), times, positions, source), ""

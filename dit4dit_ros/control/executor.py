@@ -112,10 +112,12 @@ class ExecutorCore:
         self._damping_deadline: float | None = None
         self._weight = 0.0
         self._weight_at_disable = 0.0
+        self._release_pending = False  # send one final weight-0 damping command when a disable completes
         self._last_tick: float | None = None
         self._last_valid: MeasuredState | None = None
-        self._last_seen_stamp: float | None = None
+        self._last_seen: MeasuredState | None = None
         self._crc_streak = 0
+        self._invalid_trip = 0
         self._teleop_q = np.zeros(NUM_JOINTS)
         self._teleop_mask = np.zeros(NUM_JOINTS, dtype=bool)  # joints whose reference is a teleop target
         self._teleop_until = np.full(NUM_JOINTS, -np.inf)  # policy chunks may not take them before this
@@ -138,11 +140,13 @@ class ExecutorCore:
             age = "none received" if state is None else f"newest valid sample {1e3 * (now - state.stamp):.1f} ms old"
             return Verdict(False, f"cannot enable without a fresh valid LowState ({age})")
         self._base = state.q.copy()
+        self._invalid_trip = 0
         self.filter.reset(state.q)
         self._clear_inputs()
         self._enable_time = now
         self._weight = 0.0
         self._damping_deadline = None
+        self._release_pending = False
         self._set_mode(Mode.SOFT_START, now, "enable requested")
         return Verdict(True, "soft start")
 
@@ -163,6 +167,7 @@ class ExecutorCore:
         """Latch ESTOP (damping) from any mode, immediately: the next tick is a damping command."""
         if self._mode is not Mode.ESTOP:
             self._damping_deadline = None
+            self._release_pending = False
             self._set_mode(Mode.ESTOP, now, reason)
         return Verdict(True, "e-stop latched")
 
@@ -223,13 +228,27 @@ class ExecutorCore:
         self._teleop_until[:] = -np.inf
 
     # ------------------------------------------------------------------ the tick
-    def tick(self, now: float, state: MeasuredState | None) -> JointCommand:
-        """Advance one control period and return the command to send (or send=False)."""
+    def observe_state(self, state: MeasuredState) -> None:
+        """Take every received LowState sample (call from the reader; between ticks). A CRC-invalid sample
+        is remembered even if a valid one follows before the next tick."""
         self._ingest(state)
+
+    def tick(self, now: float, state: MeasuredState | None = None) -> JointCommand:
+        """Advance one control period and return the command to send (or send=False).
+
+        `state`: the newest sample, if the caller does not feed every sample through observe_state.
+        """
+        if state is not None and state is not self._last_seen:
+            self._ingest(state)
         self._watchdogs(now)
         self.counts["ticks"] += 1
         mode = self._mode
-        if mode is Mode.DISABLED:
+        if mode is Mode.DISABLED and self._release_pending:
+            # the tick that ends a disable: one last damping command with arm_sdk weight exactly 0
+            self._release_pending = False
+            self._weight = 0.0
+            cmd = self._damping_command(now)
+        elif mode is Mode.DISABLED:
             self._weight = 0.0
             cmd = JointCommand(self._zeros, self._zeros, self._zeros, self._zeros, self._zeros, 0.0, mode, False, now)
         elif mode in (Mode.DAMPING, Mode.ESTOP):
@@ -249,25 +268,28 @@ class ExecutorCore:
                 q_ref[m] = self._teleop_q[m]
                 v_ref[m] = 0.0
         if self._mode is Mode.SOFT_START:
-            self._weight = min(1.0, (now - self._enable_time) / self.cfg.soft_start_time)
+            self._weight = min(1.0, max(0.0, (now - self._enable_time) / self.cfg.soft_start_time))
         else:
             self._weight = 1.0
         s = self._last_valid
         q, dq = self.filter.step(q_ref, v_ref, s.q, s.dq, self._kp, self._kd)
         return JointCommand(q, dq, self._kp, self._kd, self._zeros, self._weight, self._mode, True, now)
 
+    def damping_command(self, now: float) -> JointCommand:
+        """The damping command of this instant, without advancing the tick (to send an e-stop at once)."""
+        return self._damping_command(now)
+
     def _damping_command(self, now: float) -> JointCommand:
         if self._damping_deadline is not None and self.cfg.release_weight_on_disable:
-            left = max(0.0, self._damping_deadline - now) / self.cfg.disable_damping_time
+            # requests and ticks come from different threads: `now` may be a hair before the disable time
+            left = min(1.0, max(0.0, self._damping_deadline - now) / self.cfg.disable_damping_time)
             self._weight = self._weight_at_disable * left
         q = self._last_valid.q if self._last_valid is not None else self.filter.q
         return JointCommand(q.copy(), self._zeros, self._zeros, self._damping_kd, self._zeros, self._weight, self._mode, True, now)
 
     # ------------------------------------------------------------------ state and watchdogs
-    def _ingest(self, state: MeasuredState | None) -> None:
-        if state is None or state.stamp == self._last_seen_stamp:
-            return
-        self._last_seen_stamp = state.stamp
+    def _ingest(self, state: MeasuredState) -> None:
+        self._last_seen = state
         ok = state.crc_ok and state.q.shape == (NUM_JOINTS,) and state.dq.shape == (NUM_JOINTS,)
         ok = ok and bool(np.all(np.isfinite(state.q)) and np.all(np.isfinite(state.dq)))
         if ok:
@@ -276,13 +298,16 @@ class ExecutorCore:
         else:
             self._crc_streak += 1
             self.counts["invalid_states"] += 1
+            if self._crc_streak >= self.cfg.watchdog.crc_error_limit:
+                self._invalid_trip = self._crc_streak  # latched until the next watchdog check
 
     def _watchdogs(self, now: float) -> None:
         mode, wd = self._mode, self.cfg.watchdog
+        trip, self._invalid_trip = self._invalid_trip, 0
         if mode in ACTIVE_MODES:
             age = now - self._last_valid.stamp
-            if self._crc_streak >= wd.crc_error_limit:
-                self._set_mode(Mode.DAMPING, now, f"LowState invalid (CRC or non-finite) {self._crc_streak} time(s) in a row")
+            if trip:
+                self._set_mode(Mode.DAMPING, now, f"LowState invalid (CRC or non-finite) {trip} time(s) in a row")
             elif age > wd.state_timeout:
                 self._set_mode(Mode.DAMPING, now, f"LowState stale: newest valid sample {1e3 * age:.1f} ms old > {1e3 * wd.state_timeout:.0f} ms")
             elif mode is Mode.SOFT_START and now - self._enable_time >= self.cfg.soft_start_time:
@@ -294,6 +319,7 @@ class ExecutorCore:
                 self._set_mode(Mode.DAMPING, now, f"no chunk or teleop input for {now - self._last_input:.2f} s")
         elif mode is Mode.DAMPING and self._damping_deadline is not None and now >= self._damping_deadline:
             self._damping_deadline = None
+            self._release_pending = True
             self._set_mode(Mode.DISABLED, now, "disable complete")
 
     def _enter_hold(self, now: float) -> None:
@@ -315,6 +341,15 @@ class ExecutorCore:
         self._mode_since = now
         if target is not Mode.RUNNING:
             self.counts[f"entered_{target.value.lower()}"] += 1
+
+    def record_rejection(self, kind: str, reason: str) -> Verdict:
+        """Count an input the caller rejected before it reached the core (e.g. a malformed message)."""
+        return self._reject(kind, reason)
+
+    @property
+    def mode_since(self) -> float:
+        """Time (executor clock) of the last mode change."""
+        return self._mode_since
 
     def _reject(self, kind: str, reason: str) -> Verdict:
         self.counts[f"{kind}_rejected"] += 1

@@ -1,0 +1,165 @@
+"""The executor node in-process against a scripted LowState source (FakeLowStateRobot): teleop over ROS,
+CRC-invalid and stale LowState -> damping on the wire, and the ROS-clock mode that sits out a lock-step
+simulator's pause (frozen /clock and LowState) without timing out."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from rclpy.parameter import Parameter
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+
+from dit4dit_ros.control import Mode
+from dit4dit_ros.g1.joints import JOINT_INDEX
+from dit4dit_ros.nodes.executor_node import ExecutorNode
+from dit4dit_ros.nodes.qos import COMMANDS
+from dit4dit_ros.nodes.testing import FakeLowStateRobot, RosHarness
+from dit4dit_ros.utils.waiting import wait_until
+
+pytestmark = pytest.mark.slow
+
+ARM_SDK_SLOTS = np.arange(12, 29)
+ELBOW = JOINT_INDEX["left_elbow_joint"]
+
+
+class Wire:
+    """LowCmd_ on rt/arm_sdk, stored raw by the listener and parsed on demand."""
+
+    def __init__(self) -> None:
+        from unitree_sdk2py.core.channel import ChannelSubscriber
+        from unitree_sdk2py.idl.unitree_hg.msg.dds_ import LowCmd_
+
+        self._lock = threading.Lock()
+        self._raw: list = []
+        self._parsed: list = []
+        self.received = 0
+        self._sub = ChannelSubscriber("rt/arm_sdk", LowCmd_)
+        self._sub.Init(self._on_cmd, 0)
+
+    def _on_cmd(self, msg) -> None:
+        t = time.monotonic()
+        with self._lock:
+            self._raw.append((t, msg))
+            self.received += 1
+
+    def commands(self, start: int = 0) -> list:
+        from dit4dit_ros.g1.lowcmd import parse_lowcmd
+
+        with self._lock:
+            raw, self._raw = self._raw, []
+        self._parsed.extend(parse_lowcmd(m, t) for t, m in raw)
+        return self._parsed[start:]
+
+    def close(self) -> None:
+        self._sub.Close()
+
+
+@pytest.fixture
+def rig():
+    robot = FakeLowStateRobot(rate_hz=500.0, max_seconds=60.0)
+    robot.resume()
+    wire = Wire()
+    harness = RosHarness()
+    try:
+        yield harness, robot, wire
+    finally:
+        harness.shutdown()
+        wire.close()
+        robot.close()
+
+
+def _start(harness: RosHarness, **params) -> ExecutorNode:
+    base = {"soft_start_time": 0.1, "input_timeout": 5.0, "hold_timeout": 5.0, "disable_damping_time": 0.1,
+            "state_rate": 20.0}
+    base.update(params)
+    node = harness.make_node(ExecutorNode, parameter_overrides=[Parameter(k, value=v) for k, v in base.items()])
+    wait_until(lambda: node.state_dict()["lowstate_rate_hz"] > 100, 20.0, what="LowState at the executor")
+    # (with clock:=ros, enable is refused until /clock runs)
+    wait_until(lambda: node._srv_enable(Trigger.Request(), Trigger.Response()).success, 10.0, poll=0.05, what="enable")
+    try:
+        wait_until(lambda: node.core.mode is Mode.RUNNING, 5.0, what="RUNNING")
+    except Exception:
+        raise AssertionError(f"{node.state_dict()} {node.core.transitions}")
+    return node
+
+
+def test_teleop_then_invalid_and_stale_state_damp_on_the_wire(rig):
+    harness, robot, wire = rig
+    node = _start(harness, state_timeout=0.2)  # this process also plays the robot: allow GIL gaps
+    teleop = harness.probe.create_publisher(JointState, "/dit4dit/teleop/joint_command", COMMANDS)
+    wait_until(lambda: harness.probe.count_subscribers("/dit4dit/teleop/joint_command") > 0, 10.0, what="teleop sub")
+    start = robot.tick
+    target = float(robot.msg.motor_state[ELBOW].q) + 0.2  # this robot does not move: stay in the tracking window
+    n0 = wire.received
+
+    def elbow_commanded() -> bool:
+        teleop.publish(JointState(name=["left_elbow_joint"], position=[target]))
+        cmds = wire.commands(n0)
+        return bool(cmds) and abs(cmds[-1].q[ELBOW] - target) < 0.05
+
+    wait_until(elbow_commanded, 10.0, poll=0.05, what="the teleop target on the wire")
+    assert node.core.status()["counts"]["teleop_accepted"] > 0 and robot.tick > start
+    # a CRC-invalid LowState -> damping
+    n1 = wire.received
+    robot.send_bad(2)
+    wait_until(lambda: node.core.mode is Mode.DAMPING, 5.0, what="DAMPING after a bad CRC")
+    assert "CRC" in node.core.status()["mode_reason"]
+    wait_until(lambda: any(not c.kp[ARM_SDK_SLOTS].any() for c in wire.commands(n1)), 5.0, what="damping on the wire")
+    # re-enable, then the robot falls silent -> damping (and the damping commands keep coming)
+    assert node._srv_enable(Trigger.Request(), Trigger.Response()).success
+    wait_until(lambda: node.core.mode is Mode.RUNNING, 5.0, what="RUNNING again")
+    robot.pause()
+    wait_until(lambda: node.core.mode is Mode.DAMPING, 5.0, what="DAMPING on stale LowState")
+    assert "stale" in node.core.status()["mode_reason"]
+    n2 = wire.received
+    wait_until(lambda: wire.received > n2 + 20, 5.0, what="damping commands while the robot is silent")
+    assert all(not c.kp[ARM_SDK_SLOTS].any() for c in wire.commands(n2))
+
+
+def test_ros_clock_mode_waits_out_a_frozen_simulation(rig):
+    harness, robot, wire = rig
+    clock_pub = harness.probe.create_publisher(Clock, "/clock", 10)
+    frozen = threading.Event()
+    stop = threading.Event()
+    sim_time = [100.0]
+
+    def publish_clock() -> None:
+        last = time.monotonic()
+        while not stop.is_set():
+            now = time.monotonic()
+            if not frozen.is_set():
+                sim_time[0] += now - last
+                t = sim_time[0]
+                msg = Clock()
+                msg.clock.sec, msg.clock.nanosec = int(t), int((t - int(t)) * 1e9)
+                clock_pub.publish(msg)
+            last = now
+            stop.wait(0.002)
+
+    clock_thread = threading.Thread(target=publish_clock, daemon=True)
+    clock_thread.start()
+    try:
+        node = _start(harness, clock="ros", use_sim_time=True, state_timeout=0.1)
+        assert node.state_dict()["clock"] == "ros"
+        # the lock-step pause: /clock and LowState stop together for longer than every timeout
+        frozen.set()
+        robot.pause()
+        time.sleep(0.05)  # let in-flight messages land
+        n0 = wire.received
+        wait_until(lambda t=time.monotonic(): time.monotonic() - t > 0.6, 2.0, what="0.6 s of pause")
+        assert wire.received - n0 <= 3, "commands must stop while simulated time stands still"
+        assert node.core.mode is Mode.RUNNING, node.core.status()["mode_reason"]
+        # resume: commands flow again, still RUNNING, no damping
+        robot.resume()
+        frozen.clear()
+        n1 = wire.received
+        wait_until(lambda: wire.received > n1 + 100, 10.0, what="commands after the pause")
+        assert node.core.mode is Mode.RUNNING
+        assert all(c.kp[ARM_SDK_SLOTS].any() for c in wire.commands(n1))
+    finally:
+        stop.set()
+        clock_thread.join(2.0)
