@@ -163,3 +163,28 @@ def test_ros_clock_mode_waits_out_a_frozen_simulation(rig):
     finally:
         stop.set()
         clock_thread.join(2.0)
+
+
+def test_lowcmd_path_commands_all_29_motors_and_legs_hold_the_enable_pose(rig):
+    harness, robot, _ = rig
+    from unitree_sdk2py.core.channel import ChannelSubscriber
+    from unitree_sdk2py.idl.unitree_hg.msg.dds_ import LowCmd_
+
+    from dit4dit_ros.g1.lowcmd import parse_lowcmd
+
+    received: list = []
+    sub = ChannelSubscriber("rt/lowcmd", LowCmd_)
+    sub.Init(received.append, 0)
+    try:
+        node = _start(harness, control_path="lowcmd", state_timeout=0.2)
+        assert len(node.core.cfg.controllable_joints) == 29  # 'auto' on rt/lowcmd: every joint
+        enable_pose = node.core._base.copy()
+        n0 = len(received)
+        wait_until(lambda: len(received) > n0 + 50, 10.0, what="rt/lowcmd commands")
+        for msg in received[n0:n0 + 50]:
+            c = parse_lowcmd(msg)
+            assert c.crc_ok and np.all(c.motor_mode == 1) and np.all(c.kp > 0)
+            assert c.mode_machine == 5  # echoed from LowState
+            np.testing.assert_allclose(c.q[:12], enable_pose[:12], atol=1e-5)  # legs hold (no input for them)
+    finally:
+        sub.Close()

@@ -70,6 +70,34 @@ def bench_ticks(seconds: float, chunk_rate: float, horizon: int, ensemble: bool,
     }
 
 
+def bench_wire(n: int = 500) -> dict:
+    """What the node adds per tick around the core: LowCmd_ building (+CRC) and its CDR serialisation by
+    cyclonedds-python (what DataWriter.write does before handing bytes to DDS), and LowState_ decoding."""
+    from dit4dit_ros.g1.lowcmd import ControlPath, MotorCommand, build_lowcmd
+    from dit4dit_ros.g1.lowstate import fill_lowstate, new_lowstate, parse_lowstate
+
+    q = np.zeros(29)
+    cmd = MotorCommand.hold(q)
+    state = fill_lowstate(new_lowstate(), q, q, q, np.array([1.0, 0, 0, 0]), np.zeros(3), np.zeros(3), 1, 5)
+    state_bytes = state.serialize()
+
+    def median_us(fn) -> float:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return float(np.median(times) * 1e6)
+
+    msg = build_lowcmd(cmd, 5, path=ControlPath.ARM_SDK, arm_sdk_weight=1.0)
+    return {
+        "build_lowcmd_us": median_us(lambda: build_lowcmd(cmd, 5, path=ControlPath.ARM_SDK, arm_sdk_weight=1.0)),
+        "serialize_lowcmd_us": median_us(msg.serialize),
+        "deserialize_lowstate_us": median_us(lambda: type(state).deserialize(state_bytes)),
+        "parse_lowstate_us": median_us(lambda: parse_lowstate(state, 0.0)),
+    }
+
+
 def bench_thread(seconds: float) -> dict:
     """Run real ticks in the PeriodicThread at 500 Hz for `seconds` of wall time; return its RateReport."""
     core = _core(False)

@@ -15,11 +15,12 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
 def _bench(args: argparse.Namespace) -> int:
     import json
 
-    from dit4dit_ros.control.bench import bench_thread, bench_ticks
+    from dit4dit_ros.control.bench import bench_thread, bench_ticks, bench_wire
 
     results = {}
     for label, ensemble in (("chunks", False), ("chunks+ensemble", True)):
         results[label] = bench_ticks(args.seconds, args.chunk_rate, args.horizon, ensemble)
+    results["wire"] = bench_wire()
     if args.thread_seconds > 0:
         results["thread_500hz"] = bench_thread(args.thread_seconds)
     if args.json:
@@ -32,6 +33,12 @@ def _bench(args: argparse.Namespace) -> int:
             f"{label:<18} {r['ticks']:>6} {r['tick_p50_us']:>8.1f} {r['tick_p99_us']:>8.1f} {r['tick_max_us']:>8.1f}"
             f" {r['submit_p50_us']:>14.1f} {r['submit_max_us']:>14.1f}"
         )
+    w = results["wire"]
+    print(
+        f"per tick in the node besides the core: build LowCmd {w['build_lowcmd_us']:.0f} us + serialize "
+        f"{w['serialize_lowcmd_us']:.0f} us; per LowState: deserialize {w['deserialize_lowstate_us']:.0f} us + "
+        f"parse {w['parse_lowstate_us']:.0f} us (cyclonedds-python CDR)"
+    )
     if "thread_500hz" in results:
         t = results["thread_500hz"]
         print(
