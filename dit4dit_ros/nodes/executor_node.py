@@ -303,14 +303,15 @@ class ExecutorNode(Node):
             self._send_damping()
 
     def _send(self, cmd: JointCommand) -> bool:
-        from dit4dit_ros.g1.lowcmd import ControlPath, MotorCommand, build_lowcmd
+        from dit4dit_ros.g1.lowcmd import ControlPath, MotorCommand
 
         if self._mode_machine is None:
             return False  # no LowState yet: a command without the robot's mode_machine would be ignored anyway
         weight = float(cmd.arm_sdk_weight) if self.path is ControlPath.ARM_SDK else 1.0
-        msg = build_lowcmd(MotorCommand(cmd.q, cmd.dq, cmd.kp, cmd.kd, cmd.tau), self._mode_machine,
-                           mode_pr=self.p["mode_pr"], path=self.path, arm_sdk_weight=weight)
-        if self.writer.write(msg):
+        # write_command encodes the CDR bytes directly (~0.05 ms) instead of cyclonedds-python's ~0.23 ms
+        # serializer: at 500 Hz that is the difference between a loaded and an idle control thread.
+        if self.writer.write_command(MotorCommand(cmd.q, cmd.dq, cmd.kp, cmd.kd, cmd.tau), self._mode_machine,
+                                     mode_pr=self.p["mode_pr"], arm_sdk_weight=weight):
             self._sent += 1
             self._cmd_rate.tick(time.monotonic())
             return True
