@@ -9,7 +9,7 @@ log = logging.getLogger(__name__)
 
 # ---- collect-sim ------------------------------------------------------------------------------------------------
 def _collect_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", default="reach", help="sim task (reach; pick_place is experimental)")
+    p.add_argument("--task", default="reach", help="sim task with a scripted expert (reach)")
     p.add_argument("--episodes", type=int, required=True, help="successful demonstrations to write")
     p.add_argument("--out", required=True, help="LeRobot v2.1 dataset directory to create")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (then seed+1, ...)")
@@ -74,6 +74,24 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- ship-checkpoint --------------------------------------------------------------------------------------------
+def _ship_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="training checkpoint directory (checkpoints/step_XXXXXXX)")
+    p.add_argument("--out", required=True, help="inference-only copy (e.g. models/g1_reach_small)")
+    p.add_argument("--fp32", action="store_true", help="keep fp32 weights (default: fp16, half the size)")
+
+
+def _ship(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dit4dit_ros.demo.train import ship_checkpoint
+
+    out = ship_checkpoint(args.checkpoint, args.out, half=not args.fp32)
+    size = sum(f.stat().st_size for f in Path(out).iterdir() if f.is_file())
+    print(f"shipped {args.checkpoint} -> {out} ({size / 1e6:.1f} MB)")
+    return 0
+
+
 # ---- eval -------------------------------------------------------------------------------------------------------
 def _eval_arguments(p: argparse.ArgumentParser) -> None:
     from dit4dit_ros.demo.evaluate import DEFAULT_EVAL_SEED
@@ -117,5 +135,7 @@ def register(registry) -> None:
                          _collect_arguments, _collect)
     registry.add_command("train-demo", "train the small DiT4DiT preset on collect-sim demonstrations (CPU recipe)",
                          _train_arguments, _train)
+    registry.add_command("ship-checkpoint", "copy a training checkpoint for inference only (fp16 weights, no optimizer)",
+                         _ship_arguments, _ship)
     registry.add_command("eval", "seeded closed-loop success rate of a checkpoint in the simulator (Wilson 95%% CI)",
                          _eval_arguments, _eval)

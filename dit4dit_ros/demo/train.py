@@ -126,3 +126,27 @@ def train_demo(s: DemoTrainSettings):
     Path(s.out).mkdir(parents=True, exist_ok=True)
     (Path(s.out) / "demo_train_settings.json").write_text(json.dumps(s.__dict__, indent=1))
     return train(model, dataset, tc, normalization=dataset.normalization, prompt_cache=cache, device="cpu")
+
+
+def ship_checkpoint(src: Path | str, dst: Path | str, half: bool = True) -> Path:
+    """Copy a training checkpoint for inference only: weights (fp16 if `half`: load_checkpoint casts them back
+    to the model's fp32 parameters), config, normalization and prompt cache; no optimizer state."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from dit4dit_ros.model.checkpoint import (CONFIG_FILE, NORMALIZATION_FILE, PROMPT_CACHE_FILE, WEIGHTS_FILE,
+                                              read_weights)
+
+    src, dst = Path(src), Path(dst)
+    for name in (WEIGHTS_FILE, CONFIG_FILE, NORMALIZATION_FILE, PROMPT_CACHE_FILE):
+        if not (src / name).is_file():
+            raise FileNotFoundError(f"{src / name}: missing; ship_checkpoint needs a complete checkpoint directory")
+    dst.mkdir(parents=True, exist_ok=True)
+    weights = read_weights(src / WEIGHTS_FILE)
+    if half:
+        weights = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in weights.items()}
+    save_file(weights, str(dst / WEIGHTS_FILE))
+    for name in (CONFIG_FILE, NORMALIZATION_FILE, PROMPT_CACHE_FILE):
+        shutil.copyfile(src / name, dst / name)
+    return dst
