@@ -148,3 +148,23 @@ def test_shipped_checkpoint_runs_two_held_out_seeds():
     result = evaluate_direct(SHIPPED, seeds=[100000, 100001], duration=2.0)
     assert len(result.episodes) == 2
     assert 0.0 <= result.rate <= 1.0
+
+
+def test_ship_checkpoint_halves_weights_and_loads(tiny_engine, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from dit4dit_ros.demo.train import ship_checkpoint
+    from dit4dit_ros.engine.torch_engine import TorchEngine
+    from dit4dit_ros.model.checkpoint import WEIGHTS_FILE, save_checkpoint
+
+    src = tmp_path / "ckpt"
+    save_checkpoint(src, tiny_engine.model, tiny_engine.normalization, tiny_engine.prompt_cache)
+    dst = ship_checkpoint(src, tmp_path / "shipped")
+    weights = load_file(str(dst / WEIGHTS_FILE))
+    assert all(v.dtype == torch.float16 for v in weights.values() if v.is_floating_point())
+    assert (dst / WEIGHTS_FILE).stat().st_size < 0.6 * (src / WEIGHTS_FILE).stat().st_size
+    engine = TorchEngine(str(dst))
+    assert engine.instructions == (INSTRUCTION,) and engine.control_period == pytest.approx(0.1)
+    with pytest.raises(FileNotFoundError, match="complete checkpoint"):
+        ship_checkpoint(tmp_path / "nowhere", tmp_path / "x")

@@ -130,6 +130,28 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- bench collect-sim ------------------------------------------------------------------------------------------
+def _bench_collect_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--episodes", type=int, default=3)
+    p.add_argument("--image-size", type=int, nargs=2, default=(64, 64), metavar=("H", "W"))
+    p.add_argument("--fps", type=int, default=10)
+
+
+def _bench_collect(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from dit4dit_ros.demo.collect import collect
+
+    logging.getLogger("dit4dit_ros.control.executor").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="bench_collect_") as tmp:
+        _, stats = collect(Path(tmp) / "ds", episodes=args.episodes, fps=args.fps, image_size=tuple(args.image_size))
+    print(f"collect-sim: {stats.episodes} episodes, {stats.frames} frames in {stats.seconds:.1f} s -> "
+          f"{stats.episodes_per_minute:.1f} episodes/min, {stats.frames / stats.seconds:.1f} frames/s "
+          f"({args.image_size[0]}x{args.image_size[1]} at {args.fps} fps)")
+    return 0
+
+
 def register(registry) -> None:
     registry.add_command("collect-sim", "generate scripted-expert demonstrations in the simulator (LeRobot v2.1)",
                          _collect_arguments, _collect)
@@ -137,5 +159,7 @@ def register(registry) -> None:
                          _train_arguments, _train)
     registry.add_command("ship-checkpoint", "copy a training checkpoint for inference only (fp16 weights, no optimizer)",
                          _ship_arguments, _ship)
+    registry.add_bench("collect-sim", "episodes/min of scripted-expert data generation in the simulator",
+                       _bench_collect_arguments, _bench_collect)
     registry.add_command("eval", "seeded closed-loop success rate of a checkpoint in the simulator (Wilson 95%% CI)",
                          _eval_arguments, _eval)

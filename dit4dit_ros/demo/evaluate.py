@@ -186,11 +186,16 @@ def evaluate_direct(checkpoint: str | Path, task: str = "reach", seeds: Sequence
 
 def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[int] = (), blind: bool = False,
                    config: str | Path = "config/g1_sim.yaml", **_: Any) -> EvalResult:
-    """The same rollouts through the ROS graph (`dit4dit run` Supervisor + config/g1_sim.yaml).
+    """The same rollouts through the ROS graph (`dit4dit run` Supervisor + config/g1_sim.yaml). Not wired yet.
 
-    Needs, besides the sim robot, policy and g1_state nodes: the executor node (policy chunks -> rt/arm_sdk),
-    its section in the config, and a way to reset the simulator to a seed and read the task status from
-    outside the sim process. Raises NotImplementedError naming what this checkout lacks.
+    What exists: the sim robot node (lock-step on the policy's chunks, /dit4dit/sim/reset with seed + k,
+    latched /dit4dit/sim/task status), the policy node, the executor node (~/enable) and the Supervisor.
+    What is missing: the evaluator itself (start the graph once with the checkpoint and a 64x64 camera, then
+    per episode: reset, enable, wait `duration` of sim time on /clock, read the task status, disable), and two
+    parity gaps with the demonstrations, which would make graph numbers not comparable to direct ones:
+    (1) the executor node holds the waist without gravity compensation (the torso, and the head camera,
+    pitch ~0.2 rad when the arm reaches out; demo/runner.py compensates it), (2) the sim node renders with
+    shadows/reflections (demo/camera.py renders without them).
     """
     import importlib.util
 
@@ -201,10 +206,11 @@ def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[
             missing.append(what)
     config_path = Path(config)
     text = config_path.read_text() if config_path.is_file() else ""
-    for section in ("executor", "sim_robot"):
+    for section in ("executor", "sim_robot", "policy"):
         if f"\n{section}:" not in text:
             missing.append(f"a '{section}' section in {config_path}")
-    missing.append("a seeded reset + task-status interface of the sim robot usable from an evaluator "
-                   "(service or topic), and lock-step frame acknowledgement by the policy")
-    raise NotImplementedError("eval --mode graph is not wired yet; missing: " + "; ".join(missing)
+    missing.append("the graph evaluator (per-episode reset / enable / sim-time wait / task status read-out)")
+    missing.append("waist gravity compensation in the executor node and shadow-free rendering in the sim node "
+                   "(parity with the demonstrations)")
+    raise NotImplementedError("eval --mode graph is not implemented; missing: " + "; ".join(missing)
                               + ". Use --mode direct (same simulator, executor core and engine, in one process).")
