@@ -52,6 +52,7 @@ class Supervisor:
             apply_isolation(loopback_isolation_for(os.getpid()))  # a simulated robot never leaves loopback
         self.processes = GraphProcesses(options.log_dir)
         self._stop_requested = False
+        self.last_trigger_message = ""
 
     def overrides_for(self, name: str) -> dict:
         extra = dict(self.options.overrides.get(name, {}))
@@ -69,8 +70,14 @@ class Supervisor:
 
         previous = signal.signal(signal.SIGINT, self._request_stop)
         signal.signal(signal.SIGTERM, self._request_stop)
+        from rclpy.parameter import Parameter
+
+        from dit4dit_ros.bringup.graph import node_parameters
+
         rclpy.init(args=[])
-        node = rclpy.create_node("dit4dit_supervisor")
+        # Measure on the graph's clock: the simulator's /clock when the nodes run on sim time.
+        sim_time = bool(node_parameters(self.data, "dit4dit_supervisor").get("use_sim_time", False))
+        node = rclpy.create_node("dit4dit_supervisor", parameter_overrides=[Parameter("use_sim_time", value=sim_time)])
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         status = GraphStatus(node)
@@ -82,7 +89,14 @@ class Supervisor:
                     print(f"node {spec.name} did not come up; last log lines:\n{self.processes.tail(child)}", file=sys.stderr)
                     return 1
             if self.options.enable:
-                self._call_trigger(executor, node, "/executor/enable")
+                # Never enable the robot before the policy is actually producing chunks: the executor would
+                # time out into damping while the model is still loading.
+                if any(n.name == "policy" for n in self.nodes) and not self._wait_for_first_chunk(executor, status):
+                    print(f"no action chunk within {self.options.start_timeout:.0f} s; not enabling the executor",
+                          file=sys.stderr)
+                    return 1
+                if not self._enable_executor(executor, node):
+                    return 1
             print(f"graph up: {', '.join(n.name for n in self.nodes)} (logs in {self.options.log_dir})", flush=True)
             deadline = time.monotonic() + self.options.duration if self.options.duration else None
             next_print = time.monotonic()
@@ -123,7 +137,30 @@ class Supervisor:
             executor.spin_once(timeout_sec=0.1)
         return False
 
-    def _call_trigger(self, executor, node, service: str, timeout: float = 10.0) -> bool:
+    def _wait_for_first_chunk(self, executor, status) -> bool:
+        deadline = time.monotonic() + self.options.start_timeout
+        while time.monotonic() < deadline and not self._stop_requested and not self.processes.dead():
+            if status.chunk_count > 0:
+                return True
+            executor.spin_once(timeout_sec=0.1)
+        return status.chunk_count > 0
+
+    def _enable_executor(self, executor, node, timeout: float = 60.0, attempts: int = 60) -> bool:
+        """Call /executor/enable until it succeeds: the executor refuses while it has no robot state or clock."""
+        deadline = time.monotonic() + timeout
+        for _ in range(attempts):
+            if self._stop_requested or time.monotonic() > deadline:
+                break
+            if self._call_trigger(executor, node, "/executor/enable", quiet=True):
+                print("executor enabled", flush=True)
+                return True
+            end = time.monotonic() + 1.0
+            while time.monotonic() < end:
+                executor.spin_once(timeout_sec=0.1)
+        print(f"could not enable the executor within {timeout:.0f} s: {self.last_trigger_message}", file=sys.stderr)
+        return False
+
+    def _call_trigger(self, executor, node, service: str, timeout: float = 10.0, quiet: bool = False) -> bool:
         from std_srvs.srv import Trigger
 
         client = node.create_client(Trigger, service)
@@ -134,5 +171,7 @@ class Supervisor:
         executor.spin_until_future_complete(future, timeout_sec=timeout)
         result = future.result()
         ok = bool(result and result.success)
-        print(f"{service}: {'ok' if ok else 'FAILED'} {result.message if result else '(no reply)'}", flush=True)
+        self.last_trigger_message = result.message if result else "(no reply)"
+        if not quiet:
+            print(f"{service}: {'ok' if ok else 'FAILED'} {self.last_trigger_message}", flush=True)
         return ok

@@ -150,6 +150,8 @@ class PolicyNode(Node):
         self.get_logger().warning(f"no chunk: {reason}", throttle_duration_sec=2.0)
 
     def _publish_chunk(self, chunk: ChunkResult) -> None:
+        if not self.context.ok():
+            return  # shutting down: the inference thread finished a chunk after Ctrl-C; nobody listens
         self.chunk_pub.publish(chunk_to_msg(chunk))
 
     def _publish_status(self) -> None:

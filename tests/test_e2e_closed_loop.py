@@ -1,0 +1,181 @@
+"""End to end: the whole graph (`dit4dit run`) closed loop on the MuJoCo G1 with a small model.
+
+`dit4dit run` starts the sim robot, proprioception, policy, monitor and executor as child processes from a
+copy of config/g1_sim.yaml (real-time simulation, so that the executor streams on the wall clock like on the
+robot). This test process watches from outside, like an operator: ROS topics for chunks and executor state,
+and the Unitree DDS wire (rt/arm_sdk commands, rt/lowstate) with its own readers. Then it presses the e-stop.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from std_msgs.msg import Bool, String
+from trajectory_msgs.msg import JointTrajectory
+
+from dit4dit_ros.g1.joints import RIGHT_ARM, joint_indices, limits_array
+from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA
+from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.utils.waiting import wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.ros, pytest.mark.sim]
+INSTRUCTION = "touch the red cube with the right hand"
+POLICY_RATE = 3.0
+ARM_SDK_SLOTS = np.arange(12, 29)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from dit4dit_ros.model.checkpoint import save_checkpoint
+    from dit4dit_ros.model.dit4dit import DiT4DiT, load_preset
+    from dit4dit_ros.model.normalization import NormalizationStats
+    from dit4dit_ros.model.text_encoder import embed_prompts
+
+    torch.manual_seed(0)
+    cfg = load_preset("tiny")
+    cache = embed_prompts("tiny-random:0", [INSTRUCTION], max_length=cfg.video.prompt_max_length)
+    root = tmp_path_factory.mktemp("e2e_ckpt")
+    save_checkpoint(root, DiT4DiT(cfg), NormalizationStats.for_layout(cfg.layout), cache)
+    return root
+
+
+def realtime_sim_config(repo_root: str, out: Path) -> Path:
+    """config/g1_sim.yaml with a real-time (not lock-stepped) simulator and a small, cheap camera image."""
+    data = yaml.safe_load(Path(repo_root, "config", "g1_sim.yaml").read_text())
+    data["sim_robot"]["ros__parameters"].update(lockstep=False, camera_width=64, camera_height=64, camera_rate_hz=10.0)
+    data["policy"]["ros__parameters"].update(rate_hz=POLICY_RATE, max_image_age=1.0, max_state_age=0.5,
+                                             max_state_image_skew=0.5)
+    data["executor"]["ros__parameters"].update(clock="steady", soft_start_time=0.5, input_timeout=4.0,
+                                               hold_timeout=8.0, max_chunk_latency=3.0)
+    path = out / "g1_sim_realtime.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+class Wire:
+    """Every command on rt/arm_sdk and the newest joint positions on rt/lowstate, as the robot sees them."""
+
+    def __init__(self) -> None:
+        from dit4dit_ros.g1.dds import LowCmdReader, LowStateReader, init_unitree_dds
+
+        init_unitree_dds()
+        self.lock = threading.Lock()
+        self.commands: list = []
+        self.q_first: np.ndarray | None = None
+        self.q_last: np.ndarray | None = None
+        self.cmd_reader = LowCmdReader("rt/arm_sdk", self._on_cmd)
+        self.state_reader = LowStateReader(self._on_state)
+
+    def _on_cmd(self, sample) -> None:
+        with self.lock:
+            self.commands.append(sample)
+
+    def _on_state(self, sample) -> None:
+        if sample.crc_ok:
+            with self.lock:
+                if self.q_first is None:
+                    self.q_first = sample.q.copy()
+                self.q_last = sample.q.copy()
+
+    def snapshot(self) -> list:
+        with self.lock:
+            return list(self.commands)
+
+    def close(self) -> None:
+        self.cmd_reader.close()
+        self.state_reader.close()
+
+
+def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_checkpoint):
+    config = realtime_sim_config(repo_root, tmp_path)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "dit4dit_ros.cli", "run", "--config", str(config), "--checkpoint", str(tiny_checkpoint),
+         "--instruction", INSTRUCTION, "--enable", "--duration", "150", "--no-status", "--log-dir", str(tmp_path / "logs")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path,
+    )
+    wire = None
+    try:
+        with RosHarness() as ros:
+            chunks = ros.collect(JointTrajectory, "/dit4dit/action_chunk", COMMANDS)
+            states = ros.collect(String, "/dit4dit/executor/state", SENSOR_DATA)
+            policy_states = ros.collect(String, "/dit4dit/policy/state", COMMANDS)
+
+            def executor_state() -> dict:
+                snap = states.snapshot()
+                return json.loads(snap[-1][1].data) if snap else {}
+
+            wire = Wire()
+            wait_until(lambda: run.poll() is not None or executor_state().get("mode") == "RUNNING", 120,
+                       poll=0.2, what="the executor RUNNING under `dit4dit run`")
+            assert run.poll() is None, run.stdout.read().decode(errors="replace")[-3000:]
+            wait_until(lambda: len(chunks) >= 1, 60, poll=0.1, what="the first action chunk")
+
+            # Steady closed loop: measure over a fixed window.
+            window = 8.0
+            n_chunks0, n_cmds0, t0 = len(chunks), len(wire.snapshot()), time.monotonic()
+            wait_until(lambda: time.monotonic() - t0 >= window, window + 5, poll=0.1, what="the measurement window")
+            elapsed = time.monotonic() - t0
+            chunk_rate = (len(chunks) - n_chunks0) / elapsed
+            cmd_rate = (len(wire.snapshot()) - n_cmds0) / elapsed
+            state = executor_state()
+            print(f"closed loop: chunks {chunk_rate:.2f} Hz (target {POLICY_RATE}), commands on the wire "
+                  f"{cmd_rate:.0f} Hz, executor reports {state.get('command_rate_hz')} Hz")
+            policy = json.loads(policy_states.snapshot()[-1][1].data)
+            achievable = min(POLICY_RATE, 1000.0 / policy["inference_ms"])  # a loaded machine may be slower
+            print(f"policy inference {policy['inference_ms']:.0f} ms -> achievable {achievable:.2f} Hz")
+            assert chunk_rate >= 0.5 * achievable, f"chunks at {chunk_rate:.2f} Hz"
+            assert cmd_rate >= 300.0, f"only {cmd_rate:.0f} commands/s reached the robot (500 Hz loop)"
+            assert state["mode"] in ("RUNNING", "HOLD"), state
+
+            # Every command that reached the robot is well-formed and within the joint limits.
+            cmds = wire.snapshot()
+            lo, hi = limits_array("position_min"), limits_array("position_max")
+            for c in cmds:
+                assert c.crc_ok and not c.problems(), c.problems()
+                active = ARM_SDK_SLOTS[c.kp[ARM_SDK_SLOTS] > 0]
+                assert np.all(c.q[active] >= lo[active] - 1e-9) and np.all(c.q[active] <= hi[active] + 1e-9)
+            # The robot moved under the policy's commands.
+            arm = joint_indices(RIGHT_ARM)
+            assert np.max(np.abs(wire.q_last[arm] - wire.q_first[arm])) > 0.02
+
+            # E-stop in the middle of the run: damping reaches the robot within 10 ms of control time.
+            pub = ros.probe.create_publisher(Bool, "/dit4dit/estop", COMMANDS)
+            wait_until(lambda: pub.get_subscription_count() > 0, 10, what="the executor's e-stop subscription")
+            n_before = len(wire.snapshot())
+            pub.publish(Bool(data=True))
+            wait_until(lambda: executor_state().get("mode") == "ESTOP"
+                       and executor_state().get("estop_first_damping_sent_at") is not None,
+                       10, poll=0.05, what="the executor in ESTOP")
+            state = executor_state()
+            latency = state["estop_first_damping_sent_at"] - state["estop_latched_at"]
+            print(f"e-stop: latched -> first damping command written {latency * 1e3:.2f} ms")
+            assert 0.0 <= latency <= 0.010
+            wait_until(lambda: len(wire.snapshot()) > n_before + 50, 10, what="commands after the e-stop")
+            after = wire.snapshot()[n_before:]
+            first = next(i for i, c in enumerate(after) if np.all(after[i].kp[ARM_SDK_SLOTS] == 0))
+            assert after[first].receive_time - state["estop_latched_at"] < 0.25  # wire time, includes DDS delivery
+            assert all(np.all(c.kp[ARM_SDK_SLOTS] == 0) and np.all(c.kd[ARM_SDK_SLOTS] > 0) for c in after[first:]), \
+                "a non-damping command reached the robot after the e-stop"
+    finally:
+        if wire is not None:
+            wire.close()
+        if run.poll() is None:
+            run.send_signal(signal.SIGINT)
+            try:
+                run.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(run.pid, signal.SIGKILL)
+                run.wait(timeout=10)
+    out = run.stdout.read().decode(errors="replace")
+    assert "executor enabled" in out, out[-3000:]
+    assert "stopped" in out or run.returncode == 0, out[-3000:]
