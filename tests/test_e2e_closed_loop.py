@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
 
@@ -51,15 +50,11 @@ def tiny_checkpoint(tmp_path_factory):
 
 def realtime_sim_config(repo_root: str, out: Path) -> Path:
     """config/g1_sim.yaml with a real-time (not lock-stepped) simulator and a small, cheap camera image."""
-    data = yaml.safe_load(Path(repo_root, "config", "g1_sim.yaml").read_text())
-    data["sim_robot"]["ros__parameters"].update(lockstep=False, camera_width=64, camera_height=64, camera_rate_hz=10.0)
-    data["policy"]["ros__parameters"].update(rate_hz=POLICY_RATE, max_image_age=1.0, max_state_age=0.5,
-                                             max_state_image_skew=0.5)
-    data["executor"]["ros__parameters"].update(clock="steady", soft_start_time=0.5, input_timeout=4.0,
-                                               hold_timeout=8.0, max_chunk_latency=3.0)
-    path = out / "g1_sim_realtime.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
+    from dit4dit_ros.bringup.graph import load_parameter_yaml
+    from dit4dit_ros.bringup.profiles import realtime_sim, write_parameter_yaml
+
+    data = realtime_sim(load_parameter_yaml(Path(repo_root, "config", "g1_sim.yaml")), policy_rate_hz=POLICY_RATE)
+    return write_parameter_yaml(data, out / "g1_sim_realtime.yaml")
 
 
 class Wire:

@@ -28,3 +28,26 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(registry) -> None:
     registry.add_command("run", "start the whole graph from a parameter YAML (sim or real G1)", _run_arguments, _run)
+    registry.add_bench("loop", "closed-loop figures: policy rate, obs->command latency, executor jitter, CPU per node",
+                       _bench_loop_arguments, _bench_loop)
+
+
+def _bench_loop_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None, help="parameter YAML (default: the shipped config/g1_sim.yaml)")
+    p.add_argument("--checkpoint", help="policy checkpoint (default: a random model of --preset)")
+    p.add_argument("--preset", default="tiny", help="preset of the random model when no checkpoint is given")
+    p.add_argument("--task", default="reach", help="sim task whose instruction the policy gets")
+    p.add_argument("--instruction", help="override the task's instruction")
+    p.add_argument("--duration", type=float, default=20.0, help="measurement window [s]")
+    p.add_argument("--rate", type=float, default=6.0, help="policy rate_hz")
+    p.add_argument("--camera-size", type=int, default=64, help="simulated camera resolution (square)")
+    p.add_argument("--lockstep", action="store_true", help="keep the lock-stepped simulator of the YAML")
+
+
+def _bench_loop(args: argparse.Namespace) -> int:
+    from dit4dit_ros.bringup.bench_loop import run_bench
+    from dit4dit_ros.paths import config_file
+
+    if args.config is None:
+        args.config = config_file("g1_sim.yaml")
+    return run_bench(args)
