@@ -41,7 +41,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("max_image_age", 0.5, "seconds after which a camera frame is stale", minimum=0.001, maximum=60.0),
     ParamSpec("max_state_age", 0.1, "seconds after which joint states are stale", minimum=0.001, maximum=60.0),
     ParamSpec("max_state_image_skew", 0.05, "max |t_state - t_frame| [s] when pairing", minimum=0.0001, maximum=10.0),
+    ParamSpec("blind", False, "evaluation baseline: replace every camera image by a constant grey (same stamps)"),
 )
+BLIND_GREY = 128
 
 
 def _stamp_seconds(stamp) -> float:
@@ -80,6 +82,7 @@ class PolicyNode(Node):
             raise ValueError("parameter 'checkpoint' must name a checkpoint directory (see models/)")
         self.engine = make_engine(p["engine"], p["checkpoint"], device=p["device"])
         self.image_size = tuple(self.engine.image_size)  # (H, W)
+        self.blind = bool(p["blind"])
         obs_cfg = ObservationConfig(
             num_frames=self.engine.num_cond_frames,
             frame_stride=p["frame_stride"],
@@ -124,6 +127,8 @@ class PolicyNode(Node):
                 import cv2
 
                 image = cv2.resize(image, (self.image_size[1], self.image_size[0]), interpolation=cv2.INTER_AREA)
+            if self.blind:
+                image = np.full((*self.image_size, 3), BLIND_GREY, dtype=np.uint8)
             self.buffer.add_frame(_stamp_seconds(msg.header.stamp), np.ascontiguousarray(image))
         except ValueError as exc:
             self.input_errors += 1

@@ -289,6 +289,8 @@ class SimLoop:
         wait_until = min(deadline, time.monotonic() + timeout) if timeout > 0 else deadline
         next_resend = time.monotonic() + self.config.lockstep_resend
         while not self._stop.is_set():
+            if self.robot.reset_pending:
+                return  # the episode of this frame is being reset: nobody will answer it, step on to the reset
             with self._ack_lock:
                 if self._acked_stamp >= stamp - 1e-9:
                     return
@@ -298,7 +300,8 @@ class SimLoop:
                         st.ack_timeouts += 1
                     return
                 if now < next_resend:
-                    self._ack_lock.wait(timeout=min(wait_until, next_resend) - now)
+                    # Bounded waits so that a reset request (which does not notify this condition) is seen soon.
+                    self._ack_lock.wait(timeout=min(wait_until, next_resend, now + 0.05) - now)
                     continue
             for sink in self.sinks:  # outside the lock: sinks may be slow
                 sink.on_frame(image, stamp)

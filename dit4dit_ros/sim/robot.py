@@ -190,6 +190,11 @@ class SimRobot:
         self.counters.resets += 1
         return self.task_status()
 
+    @property
+    def reset_pending(self) -> bool:
+        """A reset was requested and the stepping thread has not carried it out yet."""
+        return self._reset_request is not None
+
     def request_reset(self, seed: int, timeout: float | None = None) -> bool:
         """Ask the stepping thread to reset at its next step; wait up to `timeout` s for it (None: don't wait)."""
         with self._lock:
