@@ -94,6 +94,8 @@ def recover_partial(store: EpisodeStore, partial: Path) -> RecoveryResult:
         info = store.read_info(partial)
     except (OSError, ValueError):
         info = EpisodeInfo(episode_index=index, error="episode.json missing or unreadable")
+    if partial.name.endswith(FAILED_SUFFIX) and info.error is None:
+        info.error = "the recording failed (directory marked .failed; the reason could not be written)"
     mcaps = sorted(partial.glob("*.mcap"))
     salvaged = read_salvageable(mcaps[0]) if mcaps else SalvagedMessages([], [], True, "no .mcap file")
     typestore = recording_typestore()

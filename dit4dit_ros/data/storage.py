@@ -123,15 +123,19 @@ class _BudgetedFile(io.RawIOBase):
         return self._inner.seek(offset, whence)
 
     def flush(self) -> None:
-        self._inner.flush()
+        if not self._inner.closed:
+            self._inner.flush()
 
     def fileno(self) -> int:
         return self._inner.fileno()
 
     def close(self) -> None:
-        if not self.closed:
+        if self.closed:
+            return
+        try:
+            super().close()  # flushes
+        finally:
             self._inner.close()
-        super().close()
 
 
 class FaultInjectingFileSystem(FileSystem):

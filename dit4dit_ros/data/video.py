@@ -110,7 +110,9 @@ class VideoFrameReader:
             self._container.close()
             raise ValueError(f"{self.path}: no video stream")
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
+        # No FFmpeg decoder threads: a DataLoader forks its workers, and a fork taken while decoder threads
+        # exist can deadlock the child. Parallelism comes from the workers instead.
+        self._stream.thread_count = 1
         self._time_base = float(self._stream.time_base)
         self._start = self._stream.start_time or 0
         self._decoder = None

@@ -264,6 +264,7 @@ class RecorderNode(Node):
 
     def _publish_status(self) -> None:
         status = self.recorder.status()
+        status["next_instruction"] = self._instruction_text  # what the next episode will be labelled with
         self.count_pub.publish(UInt32(data=int(status["episodes"])))
         self.status_pub.publish(String(data=json.dumps(status, sort_keys=True)))
 
