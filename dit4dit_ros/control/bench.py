@@ -23,20 +23,24 @@ def _chunk(rng: np.random.Generator, q: np.ndarray, now: float, horizon: int) ->
     return ActionChunk.uniform(_JOINTS, pos, stamp=now - 0.15, period=1 / 30)
 
 
-def _core(ensemble: bool) -> ExecutorCore:
+def _core(ensemble: bool, gravity=None) -> ExecutorCore:
     return ExecutorCore(
         ExecutorConfig(
             soft_start_time=0.1,
+            gravity_compensation=gravity is not None,
             scheduler=SchedulerConfig(ensemble=ensemble),
             watchdog=WatchdogConfig(input_timeout=5.0, hold_timeout=5.0, state_timeout=1.0),
-        )
+        ),
+        gravity=gravity,
     )
 
 
-def bench_ticks(seconds: float, chunk_rate: float, horizon: int, ensemble: bool, seed: int = 0) -> dict:
-    """Time ExecutorCore.tick (and submit_chunk) in simulated time against a lagging plant."""
+def bench_ticks(seconds: float, chunk_rate: float, horizon: int, ensemble: bool, seed: int = 0,
+                gravity=None) -> dict:
+    """Time ExecutorCore.tick (and submit_chunk) in simulated time against a lagging plant (`gravity`: a
+    gravity model for the feed-forward torque, or None)."""
     rng = np.random.default_rng(seed)
-    core = _core(ensemble)
+    core = _core(ensemble, gravity)
     plant = LagPlant(tau=0.01)
     dt = core.cfg.tick_period
     now = 100.0
@@ -68,6 +72,22 @@ def bench_ticks(seconds: float, chunk_rate: float, horizon: int, ensemble: bool,
         "submit_max_us": float(np.nanmax(s)),
         "final_mode": core.mode.value,
     }
+
+
+def bench_gravity_model(model, n: int = 2000, seed: int = 0) -> dict:
+    """Cost of one GravityModel call (g(q) of the 29 motors) at random poses."""
+    from dit4dit_ros.g1.joints import limits_array
+
+    rng = np.random.default_rng(seed)
+    poses = rng.uniform(limits_array("position_min"), limits_array("position_max"), size=(n, 29))
+    times = []
+    for q in poses:
+        t0 = time.perf_counter()
+        model(q)
+        times.append(time.perf_counter() - t0)
+    t = np.array(times) * 1e6
+    return {"calls": n, "p50_us": float(np.percentile(t, 50)), "p99_us": float(np.percentile(t, 99)),
+            "max_us": float(t.max())}
 
 
 def bench_wire(n: int = 500) -> dict:

@@ -1,4 +1,4 @@
-"""CLI of the control area: `dit4dit bench executor` (tick cost and 500 Hz thread jitter)."""
+"""CLI of the control area: `dit4dit bench executor` (tick cost, gravity model cost, 500 Hz thread jitter)."""
 from __future__ import annotations
 
 import argparse
@@ -15,11 +15,15 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
 def _bench(args: argparse.Namespace) -> int:
     import json
 
-    from dit4dit_ros.control.bench import bench_thread, bench_ticks, bench_wire
+    from dit4dit_ros.control.bench import bench_gravity_model, bench_thread, bench_ticks, bench_wire
+    from dit4dit_ros.control.gravity import GravityModel
 
+    gravity = GravityModel()
     results = {}
     for label, ensemble in (("chunks", False), ("chunks+ensemble", True)):
         results[label] = bench_ticks(args.seconds, args.chunk_rate, args.horizon, ensemble)
+    results["chunks+gravity"] = bench_ticks(args.seconds, args.chunk_rate, args.horizon, False, gravity=gravity)
+    results["gravity_model"] = bench_gravity_model(gravity)
     results["wire"] = bench_wire()
     if args.thread_seconds > 0:
         results["thread_500hz"] = bench_thread(args.thread_seconds)
@@ -27,12 +31,14 @@ def _bench(args: argparse.Namespace) -> int:
         print(json.dumps(results, indent=2))
         return 0
     print(f"{'case':<18} {'ticks':>6} {'p50 us':>8} {'p99 us':>8} {'max us':>8} {'submit p50 us':>14} {'submit max us':>14}")
-    for label in ("chunks", "chunks+ensemble"):
+    for label in ("chunks", "chunks+ensemble", "chunks+gravity"):
         r = results[label]
         print(
             f"{label:<18} {r['ticks']:>6} {r['tick_p50_us']:>8.1f} {r['tick_p99_us']:>8.1f} {r['tick_max_us']:>8.1f}"
             f" {r['submit_p50_us']:>14.1f} {r['submit_max_us']:>14.1f}"
         )
+    g = results["gravity_model"]
+    print(f"gravity model g(q) (MuJoCo, 29 motors): p50/p99/max {g['p50_us']:.1f}/{g['p99_us']:.1f}/{g['max_us']:.1f} us")
     w = results["wire"]
     print(
         f"per tick in the node besides the core: build LowCmd {w['build_lowcmd_us']:.0f} us + serialize "

@@ -124,6 +124,12 @@ class ExecutorConfig:
     controllable_joints: joints chunks/teleop may command (e.g. waist + arms on rt/arm_sdk); all others hold
         the pose captured at enable.
     kp_scale / kd_scale: multiply the G1 table's default gains; damping_kd is the kd used in DAMPING/ESTOP.
+    gravity_compensation: while tracking (SOFT_START, RUNNING, HOLD) send tau_ff = gravity_compensation_scale *
+        g(q_measured) on `gravity_joints` (the joints the control path commands), so that the PD law holds the
+        commanded pose instead of sagging; never in DAMPING/ESTOP/DISABLED (tau = 0 there). The safety filter
+        keeps kp (q_des - q) + kd (dq_des - dq) + tau_ff within the torque limit. The model comes from
+        ExecutorCore's `gravity` argument (default: `control.gravity.GravityModel`, MuJoCo).
+    gravity_compensation_scale: 0..1.5, for a robot whose masses differ from the model's.
     """
 
     tick_period: float = 0.002
@@ -134,6 +140,9 @@ class ExecutorConfig:
     kp_scale: float = 1.0
     kd_scale: float = 1.0
     damping_kd: float = 2.0
+    gravity_compensation: bool = False
+    gravity_compensation_scale: float = 1.0
+    gravity_joints: tuple[str, ...] = JOINT_NAMES
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
@@ -149,6 +158,11 @@ class ExecutorConfig:
         if len(set(self.controllable_joints)) != len(self.controllable_joints):
             raise ValueError(f"controllable_joints has duplicates: {list(self.controllable_joints)}")
         joint_indices(self.controllable_joints)  # raises on unknown names
+        if not (math.isfinite(self.gravity_compensation_scale) and 0.0 <= self.gravity_compensation_scale <= 1.5):
+            raise ValueError(f"gravity_compensation_scale must be in [0, 1.5], got {self.gravity_compensation_scale!r}")
+        if len(set(self.gravity_joints)) != len(self.gravity_joints):
+            raise ValueError(f"gravity_joints has duplicates: {list(self.gravity_joints)}")
+        joint_indices(self.gravity_joints)  # raises on unknown names
         if self.scheduler.blend_time < self.tick_period:
             raise ValueError(f"blend_time {self.scheduler.blend_time} must be at least one tick_period {self.tick_period}")
         if self.watchdog.state_timeout < self.tick_period:
@@ -160,6 +174,12 @@ class ExecutorConfig:
 
     def kd(self) -> np.ndarray:
         return np.array([j.kd for j in G1_JOINTS]) * self.kd_scale
+
+    def gravity_mask(self) -> np.ndarray:
+        """(29,) bool: joints that receive the gravity feed-forward torque."""
+        mask = np.zeros(NUM_JOINTS, dtype=bool)
+        mask[joint_indices(self.gravity_joints)] = True
+        return mask
 
     def controllable_mask(self) -> np.ndarray:
         mask = np.zeros(NUM_JOINTS, dtype=bool)

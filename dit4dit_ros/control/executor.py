@@ -23,11 +23,16 @@ Modes:
   DAMPING     kp = 0, dq = 0, kd > 0: after `hold_timeout` in HOLD, on stale/CRC-invalid LowState, or
               (for `disable_damping_time`) on disable, after which it goes to DISABLED.
   ESTOP       like DAMPING but latched: only `reset_estop` leaves it (to DISABLED).
+
+Gravity compensation (`ExecutorConfig.gravity_compensation`): in SOFT_START, RUNNING and HOLD the command
+carries tau = scale * g(q_measured) on the configured joints (clipped into the torque limit; the safety filter
+keeps the whole predicted torque within it). Damping commands always carry tau = 0.
 """
 from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -35,7 +40,7 @@ import numpy as np
 
 from dit4dit_ros.control.chunk import ActionChunk, ChunkSource, Verdict, validate_chunk
 from dit4dit_ros.control.config import ExecutorConfig
-from dit4dit_ros.control.safety import JointLimits, SafetyFilter
+from dit4dit_ros.control.safety import JointLimits, SafetyFilter, clip_feedforward
 from dit4dit_ros.control.scheduler import ChunkScheduler
 from dit4dit_ros.g1.joints import NUM_JOINTS, joint_indices
 
@@ -94,8 +99,19 @@ class Transition:
 class ExecutorCore:
     """Chunk scheduling + safety filter + watchdogs + modes. Not thread-safe: callers serialise calls."""
 
-    def __init__(self, cfg: ExecutorConfig | None = None) -> None:
+    def __init__(self, cfg: ExecutorConfig | None = None,
+                 gravity: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+        """`gravity`: q (29,) -> gravity torques (29,), used when cfg.gravity_compensation is set (default:
+        a `GravityModel` of the simulator's MuJoCo G1, built here; ~2 s to load)."""
         self.cfg = cfg = cfg or ExecutorConfig()
+        if gravity is not None and not cfg.gravity_compensation:
+            raise ValueError("a gravity model was given but ExecutorConfig.gravity_compensation is False")
+        if cfg.gravity_compensation and gravity is None:
+            from dit4dit_ros.control.gravity import GravityModel
+
+            gravity = GravityModel()
+        self._gravity = gravity
+        self._gravity_gain = cfg.gravity_compensation_scale * cfg.gravity_mask()
         self.limits = JointLimits.from_config(cfg.safety)
         self.filter = SafetyFilter(self.limits, cfg.tick_period, cfg.safety.send_velocity)
         self.scheduler = ChunkScheduler(cfg.scheduler)
@@ -272,8 +288,19 @@ class ExecutorCore:
         else:
             self._weight = 1.0
         s = self._last_valid
-        q, dq = self.filter.step(q_ref, v_ref, s.q, s.dq, self._kp, self._kd)
-        return JointCommand(q, dq, self._kp, self._kd, self._zeros, self._weight, self._mode, True, now)
+        tau = self._feedforward(s.q)
+        q, dq = self.filter.step(q_ref, v_ref, s.q, s.dq, self._kp, self._kd, tau)
+        return JointCommand(q, dq, self._kp, self._kd, self._zeros if tau is None else tau, self._weight, self._mode,
+                            True, now)
+
+    def _feedforward(self, q_meas: np.ndarray) -> np.ndarray | None:
+        """Gravity feed-forward torque at the measured pose, inside the torque limit (None: no feed-forward)."""
+        if self._gravity is None:
+            return None
+        tau = np.asarray(self._gravity(q_meas), dtype=np.float64)
+        if tau.shape != (NUM_JOINTS,) or not np.all(np.isfinite(tau)):
+            raise ValueError(f"the gravity model returned {tau!r}; expected {NUM_JOINTS} finite torques")
+        return clip_feedforward(self.limits, self._gravity_gain * tau)
 
     def damping_command(self, now: float) -> JointCommand:
         """The damping command of this instant, without advancing the tick (to send an e-stop at once)."""
@@ -364,6 +391,7 @@ class ExecutorCore:
             "mode": self._mode.value,
             "mode_reason": last.reason if last else "",
             "arm_sdk_weight": round(self._weight, 4),
+            "gravity_compensation": self._gravity is not None,
             "last_rejection": self.last_rejection,
             "last_chunk_latency_s": None if np.isnan(self.scheduler.last_latency) else round(self.scheduler.last_latency, 4),
             "scheduled_joints": int(self.scheduler.owned_mask.sum()),

@@ -5,13 +5,15 @@ because clipping position after rate limiting (or the reverse) silently breaks t
 
 1. The reference is clipped into the position limits (minus a margin); where clipped its velocity is 0.
 2. A window [lo, hi] for this tick's command is the intersection of the position limits, the tracking
-   window |q_des - q| <= max_tracking_error and the torque window |kp (q_des - q)| <= torque_scale * tau_max
-   (both around the measured position q).
+   window |q_des - q| <= max_tracking_error and the torque window |kp (q_des - q) + tau_ff| <= torque_scale *
+   tau_max (both around the measured position q). A feed-forward torque tau_ff (gravity compensation) is first
+   clipped into the torque limit, so the window always contains q and only shifts towards the side tau_ff
+   leaves room for.
 3. The command velocity aims at the reference (feed-forward reference velocity + braking-aware correction, so
    a step in the reference is approached without overshoot), then is limited by the acceleration bound, the
    velocity bound and finally by "can still stop inside [lo, hi]" (distance-to-edge braking bound).
 4. q_des = q_prev + v * dt, clamped into [lo, hi]; dq_des = v, limited so that the whole predicted PD torque
-   kp (q_des - q) + kd (dq_des - dq) stays within the torque limit.
+   kp (q_des - q) + kd (dq_des - dq) + tau_ff stays within the torque limit.
 
 Priority when limits conflict (only possible when the measured state moves the window, e.g. the robot is
 pushed): the state-related limits (torque, tracking, position) win over velocity/acceleration; such ticks are
@@ -121,17 +123,31 @@ class SafetyFilter:
         dq_meas: np.ndarray,
         kp: np.ndarray,
         kd: np.ndarray,
+        tau_ff: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """One tick: returns (q_des, dq_des) within every limit; updates the filter state."""
+        """One tick: returns (q_des, dq_des) within every limit; updates the filter state.
+
+        `tau_ff`: the feed-forward torque that will be sent with the command; it must already lie within
+        the torque limit (see `clip_feedforward`), so that the PD torque has room around it.
+        """
         lim, dt = self.limits, self.dt
         # 1. reference inside the position limits
         q_r = _clip(q_ref, lim.position_min, lim.position_max)
         clipped_ref = q_r != q_ref
         v_r = _clip(np.where(clipped_ref, 0.0, v_ref), -lim.velocity, lim.velocity)
         # 2. this tick's window
-        torque_span = lim.torque / np.maximum(kp, _EPS)
-        span = np.minimum(lim.tracking, torque_span)
-        dyn_lo, dyn_hi = q_meas - span, q_meas + span
+        if tau_ff is None:
+            torque_span = lim.torque / np.maximum(kp, _EPS)
+            span = np.minimum(lim.tracking, torque_span)
+            dyn_lo, dyn_hi = q_meas - span, q_meas + span
+            ff = 0.0
+        else:
+            ff = np.asarray(tau_ff, dtype=np.float64)
+            if np.any(np.abs(ff) > lim.torque):
+                raise ValueError("tau_ff exceeds the torque limit: clip it with clip_feedforward first")
+            inv_kp = 1.0 / np.maximum(kp, _EPS)
+            dyn_lo = q_meas - np.minimum(lim.tracking, (lim.torque + ff) * inv_kp)
+            dyn_hi = q_meas + np.minimum(lim.tracking, (lim.torque - ff) * inv_kp)
         lo = np.maximum(lim.position_min, dyn_lo)
         hi = np.minimum(lim.position_max, dyn_hi)
         disjoint = lo > hi  # measured pose beyond a position limit by more than the window: window wins
@@ -154,7 +170,7 @@ class SafetyFilter:
         dq = _clip(v, -lim.velocity, lim.velocity) if self.send_velocity else np.zeros(NUM_JOINTS)
         has_kd = kd > _EPS
         if has_kd.any():
-            p_term = kp * (q - q_meas)
+            p_term = kp * (q - q_meas) + ff
             safe_kd = np.where(has_kd, kd, 1.0)
             dq_lo = dq_meas + (-lim.torque - p_term) / safe_kd
             dq_hi = dq_meas + (lim.torque - p_term) / safe_kd
@@ -171,6 +187,11 @@ class SafetyFilter:
         self.a = (v - v0) / dt
         self.q, self.v = q, v
         return q, dq
+
+
+def clip_feedforward(limits: JointLimits, tau_ff: np.ndarray) -> np.ndarray:
+    """A feed-forward torque clipped into the filter's torque limit (what `SafetyFilter.step` accepts)."""
+    return _clip(np.asarray(tau_ff, dtype=np.float64), -limits.torque, limits.torque)
 
 
 def predicted_torque(q_des, dq_des, q_meas, dq_meas, kp, kd, tau_ff=0.0) -> np.ndarray:

@@ -103,6 +103,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("kp_scale", _E.kp_scale, "multiplier of the G1 table's default kp", minimum=0.01, maximum=5.0),
     ParamSpec("kd_scale", _E.kd_scale, "multiplier of the G1 table's default kd", minimum=0.0, maximum=5.0),
     ParamSpec("damping_kd", _E.damping_kd, "kd of damping commands [N*m*s/rad]", minimum=0.01, maximum=20.0),
+    ParamSpec("gravity_compensation", True, "send the gravity torque of the measured pose (MuJoCo G1 model) as "
+              "feed-forward tau while tracking, so that the PD law does not sag (never while damping)"),
+    ParamSpec("gravity_compensation_scale", _E.gravity_compensation_scale, "multiplier of the model's gravity torque",
+              minimum=0.0, maximum=1.5),
+    ParamSpec("gravity_compensation_joints", ["auto"], "G1 joint names that get the feed-forward torque; ['auto'] = "
+              "the joints the control path commands (waist+arms on arm_sdk, all 29 on lowcmd)", type="str_array"),
     # safety filter
     ParamSpec("position_margin", _S.position_margin, "distance kept from the joint position limits [rad]",
               minimum=0.0, maximum=0.5),
@@ -141,8 +147,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 def executor_config(p: dict) -> ExecutorConfig:
     """The ExecutorConfig of validated parameter values (raises ValueError naming what is inconsistent)."""
     controllable = tuple(p["controllable_joints"])
+    path_joints = WAIST + ARMS if p["control_path"] == "arm_sdk" else JOINT_NAMES
     if controllable == ("auto",):
-        controllable = WAIST + ARMS if p["control_path"] == "arm_sdk" else JOINT_NAMES
+        controllable = path_joints
+    gravity_joints = tuple(p["gravity_compensation_joints"])
+    if gravity_joints == ("auto",):
+        gravity_joints = path_joints
     return ExecutorConfig(
         tick_period=1.0 / p["tick_rate"],
         soft_start_time=p["soft_start_time"],
@@ -152,6 +162,9 @@ def executor_config(p: dict) -> ExecutorConfig:
         kp_scale=p["kp_scale"],
         kd_scale=p["kd_scale"],
         damping_kd=p["damping_kd"],
+        gravity_compensation=p["gravity_compensation"],
+        gravity_compensation_scale=p["gravity_compensation_scale"],
+        gravity_joints=gravity_joints,
         safety=SafetyConfig(
             position_margin=p["position_margin"],
             max_velocity=p["max_velocity"],
@@ -205,7 +218,8 @@ class ExecutorNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self.p = p = declare_parameters(self, PARAMETERS)
-        self.core = ExecutorCore(executor_config(p))
+        cfg = executor_config(p)
+        self.core = ExecutorCore(cfg, gravity=self._gravity_model() if cfg.gravity_compensation else None)
         core_log = logging.getLogger("dit4dit_ros.control")
         self._log_bridge = _RosLogBridge(self.get_logger())
         core_log.addHandler(self._log_bridge)
@@ -254,10 +268,23 @@ class ExecutorNode(Node):
 
         self.loop = PeriodicThread(self.core.cfg.tick_period, self._tick, name="executor-500hz")
         self.loop.start()
+        gravity = (f"x{cfg.gravity_compensation_scale:.2f} on {len(cfg.gravity_joints)} joints"
+                   if cfg.gravity_compensation else "off")
         self.get_logger().info(
             f"executor: {self.path.value} at {p['tick_rate']:.0f} Hz on Unitree DDS domain "
             f"{self.isolation.unitree_domain_id} ({self.isolation.unitree_interface}); "
-            f"{len(self.core.cfg.controllable_joints)} controllable joints; call ~/enable to start")
+            f"{len(self.core.cfg.controllable_joints)} controllable joints; gravity compensation {gravity}; "
+            "call ~/enable to start")
+
+    def _gravity_model(self):
+        """The MuJoCo G1 gravity model (~2 s to load), or a RuntimeError saying how to run without it."""
+        from dit4dit_ros.control.gravity import GravityModel
+
+        try:
+            return GravityModel()
+        except (OSError, ValueError) as exc:
+            raise RuntimeError(f"gravity_compensation needs the MuJoCo G1 model ({exc}); "
+                               "set gravity_compensation:=false to run without it") from exc
 
     def _now(self) -> float:
         """The core's clock (seconds): monotonic, or the ROS clock (sim time) with clock:=ros."""
