@@ -1,0 +1,238 @@
+"""Teleop node: a teleoperation source -> /dit4dit/teleop/joint_command at a fixed rate (a thin shell).
+
+The executor takes these sensor_msgs/JointState targets (name + position) through the same validation and
+safety filter as policy chunks, so teleoperation and the policy share one path to the robot. Sources
+(parameter `source`, logic in dit4dit_ros.teleop):
+- keyboard: palm jogs with IK from keys typed in this process's terminal (stdin must be a TTY); starts from the
+  measured arms on /joint_states; the e-stop key publishes std_msgs/Bool True on the e-stop topic.
+- replay: the recorded command targets of an episode bag (`bag`), in order, at their recorded times.
+- expert: the simulator's scripted expert, planned from the simulator's task status (seed) on `task_topic`.
+
+The current target is re-published at every tick even when it does not change: the executor treats a silent
+input as lost (HOLD after its input_timeout), and a steady stream is what a leader arm would send too.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, String
+
+from dit4dit_ros.config import ParamSpec
+from dit4dit_ros.data.topics import COMMAND_TOPIC
+from dit4dit_ros.g1.joints import JOINT_INDEX
+from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, STATE
+from dit4dit_ros.nodes.ros_params import declare_parameters
+from dit4dit_ros.teleop.jog import HANDS, JogConfig
+from dit4dit_ros.teleop.target import TeleopTarget
+
+NODE_NAME = "teleop"
+SOURCES = ("keyboard", "replay", "expert")
+TELEOP_TOPIC = "/dit4dit/teleop/joint_command"
+_J = JogConfig()
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec("source", "keyboard", "where targets come from: keyboard (terminal jogging), replay (a bag), expert "
+              "(the simulator's scripted expert)", choices=SOURCES),
+    ParamSpec("rate", 30.0, "publish rate of the joint targets [Hz]", minimum=1.0, maximum=500.0),
+    ParamSpec("command_topic", TELEOP_TOPIC, "sensor_msgs/JointState teleop joint targets (the executor's input)"),
+    ParamSpec("estop_topic", "/dit4dit/estop", "std_msgs/Bool e-stop (the keyboard's e-stop key publishes True)"),
+    ParamSpec("joint_states_topic", "/joint_states", "measured joints (sensor_msgs/JointState): keyboard start pose"),
+    ParamSpec("task_topic", "/dit4dit/sim/task", "the simulator's task status (std_msgs/String JSON, latched): expert"),
+    # keyboard
+    ParamSpec("hand", "right", "hand jogged first (h switches)", choices=HANDS),
+    ParamSpec("jog_step", _J.step, "palm displacement per key press [m]", minimum=0.001, maximum=0.05),
+    ParamSpec("jog_max_step", _J.max_step, "largest palm displacement per jog [m]", minimum=0.001, maximum=0.1),
+    ParamSpec("workspace_min", list(_J.workspace_min), "palm workspace lower corner, pelvis frame [m]",
+              type="float_array", length=3, minimum=-1.5, maximum=1.5),
+    ParamSpec("workspace_max", list(_J.workspace_max), "palm workspace upper corner, pelvis frame [m]",
+              type="float_array", length=3, minimum=-1.5, maximum=1.5),
+    ParamSpec("position_margin", _J.position_margin, "distance kept from the joint limits [rad]", minimum=0.0,
+              maximum=0.19),
+    ParamSpec("max_joint_step", _J.max_joint_step, "largest joint change per jog [rad]", minimum=0.01, maximum=1.0),
+    # replay
+    ParamSpec("bag", "", "replay: episode bag directory (rosbag2, from the recorder)"),
+    ParamSpec("replay_topic", COMMAND_TOPIC, "replay: recorded command topic (JointState, /lowcmd or /arm_sdk)"),
+    ParamSpec("replay_joints", ["auto"], "replay: joints to replay; ['auto'] = the recorded waist and arm joints",
+              type="str_array"),
+    ParamSpec("replay_speed", 1.0, "replay: playback speed factor", minimum=0.05, maximum=10.0),
+    ParamSpec("replay_loop", False, "replay: start over at the end"),
+    ParamSpec("exit_when_done", True, "replay: shut the node down after the last sample (unless replay_loop)"),
+    # expert
+    ParamSpec("expert_gravity_offset", False, "expert: send q + g(q)/kp (for an executor without gravity "
+              "feed-forward) instead of the IK positions"),
+)
+
+
+def target_to_msg(target: TeleopTarget, stamp) -> JointState:
+    msg = JointState()
+    msg.header.stamp = stamp
+    msg.name = list(target.joint_names)
+    msg.position = [float(v) for v in target.positions]
+    return msg
+
+
+class TeleopNode(Node):
+    """See module docstring. `key_fd`: the terminal to read keys from (default stdin; tests pass a pty)."""
+
+    def __init__(self, key_fd: int | None = None, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self.p = p = declare_parameters(self, PARAMETERS)
+        self.done = False
+        self.published = 0
+        self._target: TeleopTarget | None = None
+        self._measured: tuple[tuple[str, ...], np.ndarray] | None = None
+        self._reader = None
+        self._start: float | None = None
+        self.source = p["source"]
+        if self.source == "keyboard":
+            self._setup_keyboard(sys.stdin.fileno() if key_fd is None else key_fd)
+        elif self.source == "replay":
+            self._setup_replay()
+        else:
+            self._setup_expert()
+        self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_states, STATE)
+        self.pub = self.create_publisher(JointState, p["command_topic"], COMMANDS)
+        self.estop_pub = self.create_publisher(Bool, p["estop_topic"], COMMANDS)
+        self.create_timer(1.0 / p["rate"], self._on_timer)
+        self.get_logger().info(f"teleop: source {self.source}, {p['rate']:.0f} Hz on {p['command_topic']}")
+
+    # -- setup ----------------------------------------------------------------------------------------------
+    def _setup_keyboard(self, fd: int) -> None:
+        from dit4dit_ros.teleop.jog import ArmJogger
+        from dit4dit_ros.teleop.keys import KeyboardTeleop
+        from dit4dit_ros.teleop.terminal import TerminalKeyReader
+
+        p = self.p
+        reader = TerminalKeyReader(fd).__enter__()  # NotATerminalError (a RuntimeError) without a TTY
+        try:
+            cfg = JogConfig(step=p["jog_step"], max_step=p["jog_max_step"], workspace_min=tuple(p["workspace_min"]),
+                            workspace_max=tuple(p["workspace_max"]), position_margin=p["position_margin"],
+                            max_joint_step=p["max_joint_step"])
+            self.keyboard = KeyboardTeleop(ArmJogger(cfg, hand=p["hand"]))
+        except BaseException:
+            reader.close()
+            raise
+        self._reader = reader
+
+    def _setup_replay(self) -> None:
+        from dit4dit_ros.teleop.replay import ReplayConfig, ReplaySource
+
+        p = self.p
+        if not p["bag"]:
+            raise ValueError("source 'replay' needs the parameter bag (an episode bag directory)")
+        joints = None if list(p["replay_joints"]) == ["auto"] else tuple(p["replay_joints"])
+        self.replay = ReplaySource(p["bag"], ReplayConfig(topic=p["replay_topic"], joint_names=joints,
+                                                          speed=p["replay_speed"]))
+        self.get_logger().info(f"replay: {len(self.replay)} targets of {len(self.replay.joint_names)} joints over "
+                               f"{self.replay.duration:.2f} s from {self.replay.path}")
+
+    def _setup_expert(self) -> None:
+        from dit4dit_ros.teleop.expert import ExpertSource
+
+        self.expert = ExpertSource(gravity_offset=self.p["expert_gravity_offset"])
+        self.create_subscription(String, self.p["task_topic"], self._on_task, LATCHED)
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # -- callbacks ------------------------------------------------------------------------------------------
+    def _on_joint_states(self, msg: JointState) -> None:
+        if len(msg.name) != len(msg.position):
+            return
+        self._measured = (tuple(msg.name), np.asarray(msg.position, dtype=np.float64))
+        if self.source == "keyboard" and not self.keyboard.jogger.synced:
+            known = [(n, v) for n, v in zip(*self._measured) if n in JOINT_INDEX]
+            self.keyboard.jogger.sync([n for n, _ in known], [v for _, v in known])
+            self.get_logger().info("keyboard: targets start at the measured joints; keys: w/s a/d q/e jog, h hand, "
+                                   "space E-STOP")
+
+    def _on_task(self, msg: String) -> None:
+        from dit4dit_ros.teleop.expert import TaskUpdate
+
+        try:
+            if self.expert.update(TaskUpdate.from_json(msg.data), self._now()):
+                self.get_logger().info(f"expert: planned {self.expert.episode} ({self.expert.expert.duration:.1f} s)")
+        except ValueError as exc:
+            self.get_logger().error(f"expert: {exc}", throttle_duration_sec=5.0)
+
+    def _on_timer(self) -> None:
+        if self.done:
+            return
+        now = self._now()
+        if self.source == "keyboard":
+            self._keyboard_tick()
+        elif self.source == "replay":
+            self._replay_tick(now)
+        else:
+            self._target = self.expert.target_at(now)
+        if self._target is not None:  # also on the tick that finishes a replay: its last sample goes out
+            self.pub.publish(target_to_msg(self._target, self.get_clock().now().to_msg()))
+            self.published += 1
+
+    def _keyboard_tick(self) -> None:
+        from dit4dit_ros.teleop.keys import Action
+
+        for key in self._reader.read_keys(0.0):
+            event = self.keyboard.handle(key, self._measured)
+            if event.action is Action.ESTOP:
+                self.estop_pub.publish(Bool(data=True))
+                self.get_logger().error("E-STOP published")
+            elif event.action is Action.QUIT:
+                self.done = True
+                return  # nothing more after quit
+            elif event.message:
+                self.get_logger().info(event.message)
+        if self.keyboard.jogger.synced:
+            self._target = self.keyboard.jogger.target()
+
+    def _replay_tick(self, now: float) -> None:
+        if self._start is None:
+            self._start = now
+        elapsed = now - self._start
+        due = self.replay.due(elapsed)
+        if due:
+            self._target = due[-1][1]  # setpoints: the newest one due is what matters
+        if self.replay.finished(elapsed):
+            if self.p["replay_loop"]:
+                self.replay.rewind()
+                self._start = now
+            elif self.p["exit_when_done"]:
+                self.get_logger().info("replay finished")
+                self.done = True
+
+    def destroy_node(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """`ros2 run dit4dit_ros teleop_node` / `dit4dit teleop`."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = TeleopNode()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok() and not node.done:
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (ValueError, RuntimeError, OSError) as exc:  # no TTY, bad bag, bad parameters: one clear line
+        rclpy.logging.get_logger(NODE_NAME).error(f"teleop node cannot start: {exc}")
+        return 2
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
