@@ -63,7 +63,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("replay_loop", False, "replay: start over at the end"),
     ParamSpec("exit_when_done", True, "replay: shut the node down after the last sample (unless replay_loop)"),
     # expert
-    ParamSpec("expert_gravity_offset", False, "expert: send q + g(q)/kp (for an executor without gravity "
+    ParamSpec("expert_gravity_offset", True, "expert: send q + g(q)/kp (for an executor without gravity "
               "feed-forward) instead of the IK positions"),
 )
 

@@ -6,9 +6,9 @@ SimRobot (same default scene, reset with the same seed), plans the scripted expe
 (dit4dit_ros.sim.expert) and answers the arm targets at the simulator's episode time. It therefore assumes the
 simulator runs the default scene; another scene would need the same SceneConfig here.
 
-What is sent: with `gravity_offset=False` the IK joint positions (for an executor that sends gravity
-feed-forward torque, its default); with True the expert's offset commands q + g(q)/kp (for an executor
-without feed-forward, whose PD equilibrium is then the IK pose).
+What is sent: with `gravity_offset=False` the IK joint positions (for an executor that sends arm gravity
+feed-forward torque); with True (default) the expert's offset commands q + g(q)/kp (for an executor
+without arm feed-forward, as config/g1_sim.yaml runs it; the PD equilibrium is then the IK pose).
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class TaskUpdate:
 class ExpertSource:
     """Plans the expert for each new episode of the simulator and gives its arm targets over time."""
 
-    def __init__(self, gravity_offset: bool = False, expert_config=None) -> None:
+    def __init__(self, gravity_offset: bool = True, expert_config=None) -> None:
         self.gravity_offset = gravity_offset
         self.expert_config = expert_config
         self._robot = None
