@@ -19,6 +19,7 @@ NODE_EXECUTABLES = {
     "monitor_node": "dit4dit_ros.nodes.monitor_node:main",
     "recorder_node": "dit4dit_ros.nodes.recorder_node:main",
     "sim_robot_node": "dit4dit_ros.nodes.sim_robot_node:main",
+    "teleop_node": "dit4dit_ros.nodes.teleop_node:main",
 }
 
 setup(

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
 
@@ -104,6 +105,7 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             chunks = ros.collect(JointTrajectory, "/dit4dit/action_chunk", COMMANDS)
             states = ros.collect(String, "/dit4dit/executor/state", SENSOR_DATA)
             policy_states = ros.collect(String, "/dit4dit/policy/state", COMMANDS)
+            sent = ros.collect(JointState, "/dit4dit/executor/command", SENSOR_DATA)
 
             def executor_state() -> dict:
                 snap = states.snapshot()
@@ -131,6 +133,11 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             assert chunk_rate >= 0.5 * achievable, f"chunks at {chunk_rate:.2f} Hz"
             assert cmd_rate >= 300.0, f"only {cmd_rate:.0f} commands/s reached the robot (500 Hz loop)"
             assert state["mode"] in ("RUNNING", "HOLD"), state
+            # The commands sent are also published for the recorder (the dataset's action stream).
+            recorded = sent.snapshot()
+            assert len(recorded) / elapsed > 20, f"{len(recorded)} command messages in {elapsed:.1f} s"
+            names = list(recorded[-1][1].name)
+            assert set(RIGHT_ARM) <= set(names) and len(names) == len(recorded[-1][1].position)
 
             # Every command that reached the robot is well-formed and within the joint limits.
             cmds = wire.snapshot()
@@ -161,6 +168,9 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             assert after[first].receive_time - state["estop_latched_at"] < 0.25  # wire time, includes DDS delivery
             assert all(np.all(c.kp[ARM_SDK_SLOTS] == 0) and np.all(c.kd[ARM_SDK_SLOTS] > 0) for c in after[first:]), \
                 "a non-damping command reached the robot after the e-stop"
+            n_recorded = len(sent)
+            wait_until(lambda: len(wire.snapshot()) > n_before + 150, 10, what="more damping commands")
+            assert len(sent) <= n_recorded + 1  # damping is not a tracking command: nothing more is recorded
     finally:
         if wire is not None:
             wire.close()

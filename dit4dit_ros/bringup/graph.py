@@ -27,6 +27,7 @@ KNOWN_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("camera", "dit4dit_ros.nodes.camera_node", "camera_node"),
     NodeSpec("g1_state", "dit4dit_ros.nodes.g1_state_node", "g1_state_node"),
     NodeSpec("recorder", "dit4dit_ros.nodes.recorder_node", "recorder_node"),
+    NodeSpec("teleop", "dit4dit_ros.nodes.teleop_node", "teleop_node"),  # replay/expert sources (keyboard needs a TTY)
     NodeSpec("policy", "dit4dit_ros.nodes.policy_node", "policy_node"),
     NodeSpec("monitor", "dit4dit_ros.nodes.monitor_node", "monitor_node"),
     NodeSpec("executor", "dit4dit_ros.nodes.executor_node", "executor_node"),

@@ -25,9 +25,12 @@ def realtime_sim(data: dict, camera_size: int = 64, policy_rate_hz: float = 3.0,
     out["sim_robot"]["ros__parameters"].update(lockstep=False, camera_width=camera_size, camera_height=camera_size,
                                                camera_rate_hz=10.0)
     out["policy"]["ros__parameters"].update(rate_hz=policy_rate_hz, max_image_age=1.0, max_state_age=0.5,
-                                            max_state_image_skew=0.5)
+                                            max_state_image_skew=0.5, num_threads=1)
+    # state_timeout: the simulator shares 2 cores with the model; its 500 Hz LowState stream can pause for
+    # a few 100 ms under load, which on the robot would be a fault but here is only CPU contention.
     out["executor"]["ros__parameters"].update(clock="steady", soft_start_time=0.5, input_timeout=input_timeout,
-                                              hold_timeout=hold_timeout, max_chunk_latency=max_chunk_latency)
+                                              hold_timeout=hold_timeout, max_chunk_latency=max_chunk_latency,
+                                              state_timeout=0.5)
     return out
 
 

@@ -89,6 +89,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("teleop_topic", "/dit4dit/teleop/joint_command", "sensor_msgs/JointState teleop joint targets"),
     ParamSpec("estop_topic", "/dit4dit/estop", "std_msgs/Bool: True latches the e-stop"),
     ParamSpec("state_topic", "/dit4dit/executor/state", "std_msgs/String JSON executor state"),
+    ParamSpec("command_topic", "/dit4dit/executor/command",
+              "sensor_msgs/JointState of the tracking commands actually sent (position=q, velocity=dq, effort=tau) "
+              "for recording; empty = off"),
+    ParamSpec("command_topic_rate", 100.0, "rate of command_topic [Hz], decimated from the control rate",
+              minimum=1.0, maximum=1000.0),
     ParamSpec("default_action_period", 1.0 / 30.0, "spacing of chunk points whose time_from_start are all 0 [s]",
               minimum=0.001, maximum=1.0),
     ParamSpec("state_rate", 10.0, "rate of the state topic [Hz]", minimum=0.5, maximum=100.0),
@@ -262,6 +267,12 @@ class ExecutorNode(Node):
                               ("~/estop", self._srv_estop), ("~/reset_estop", self._srv_reset_estop)):
             self.create_service(Trigger, name, handler, callback_group=safety_group)
         self.state_pub = self.create_publisher(String, p["state_topic"], state_qos())
+        # What the robot was told, for the recorder (the dataset's action): decimated, tracking commands only.
+        self.command_pub = self.create_publisher(JointState, p["command_topic"], state_qos()) if p["command_topic"] else None
+        self._command_every = max(1, int(round(p["tick_rate"] / p["command_topic_rate"])))
+        self._command_ticks = 0
+        self._command_idx = np.array([JOINT_NAMES.index(n) for n in self.core.cfg.controllable_joints])
+        self._command_names = [JOINT_NAMES[i] for i in self._command_idx]
         self.diag_pub = self.create_publisher(DiagnosticArray, diag.DIAGNOSTICS_TOPIC, DIAGNOSTICS)
         self.create_timer(1.0 / p["state_rate"], self._publish_state)
         self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
@@ -322,12 +333,24 @@ class ExecutorNode(Node):
                 cmd = self.core.tick(now)
                 if cmd.send:
                     self._send(cmd)
+            if cmd.send and not cmd.is_damping:
+                self._publish_command(cmd)
         except Exception as exc:  # never leave the robot with a stale command: latch damping, keep ticking
             self._tick_errors += 1
             self.get_logger().error(f"control tick failed ({exc!r}); e-stop latched", throttle_duration_sec=1.0)
             with self._lock:
                 self.core.estop(now, f"control tick failed: {exc!r}")
             self._send_damping()
+
+    def _publish_command(self, cmd: JointCommand) -> None:
+        self._command_ticks += 1
+        if self.command_pub is None or self._command_ticks % self._command_every:
+            return
+        idx = self._command_idx
+        msg = JointState(name=self._command_names, position=cmd.q[idx].tolist(), velocity=cmd.dq[idx].tolist(),
+                         effort=cmd.tau[idx].tolist())
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.command_pub.publish(msg)
 
     def _send(self, cmd: JointCommand) -> bool:
         from dit4dit_ros.g1.lowcmd import ControlPath, MotorCommand

@@ -41,6 +41,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("max_image_age", 0.5, "seconds after which a camera frame is stale", minimum=0.001, maximum=60.0),
     ParamSpec("max_state_age", 0.1, "seconds after which joint states are stale", minimum=0.001, maximum=60.0),
     ParamSpec("max_state_image_skew", 0.05, "max |t_state - t_frame| [s] when pairing", minimum=0.0001, maximum=10.0),
+    ParamSpec("num_threads", 0, "torch intra-op threads of the torch engine on CPU (0 = torch's default); 1 leaves "
+              "cores to the simulator and the 500 Hz executor on a small machine", minimum=0, maximum=256),
     ParamSpec("blind", False, "evaluation baseline: replace every camera image by a constant grey (same stamps)"),
 )
 BLIND_GREY = 128
@@ -80,6 +82,10 @@ class PolicyNode(Node):
 
         if not p["checkpoint"]:
             raise ValueError("parameter 'checkpoint' must name a checkpoint directory (see models/)")
+        if p["num_threads"] > 0:
+            import torch
+
+            torch.set_num_threads(p["num_threads"])
         self.engine = make_engine(p["engine"], p["checkpoint"], device=p["device"])
         self.image_size = tuple(self.engine.image_size)  # (H, W)
         self.blind = bool(p["blind"])
