@@ -310,3 +310,12 @@ def test_fault_injector_raises_enospc_at_the_budget(tmp_path):
         fs.write_atomic(tmp_path / "x.json", b"0123456789abc")
     assert info.value.errno == errno.ENOSPC
     assert fs.free_bytes(tmp_path) == 0
+
+
+def test_recorder_params_file_matches_the_node_declaration(repo_root):
+    from dit4dit_ros.config import check_parameter_file
+    from dit4dit_ros.nodes.recorder_node import NODE_NAME, PARAMETERS
+
+    effective = check_parameter_file(Path(repo_root, "config", "recorder.yaml"), {NODE_NAME: PARAMETERS},
+                                     require_all_nodes=True)
+    assert effective["recorder"]["command_topic"] == "/dit4dit/executor/command"

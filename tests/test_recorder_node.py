@@ -260,3 +260,26 @@ def test_kill_9_mid_episode_then_recover(recorded):
     with Reader(out / "episode_000001") as reader:
         assert {c.topic: c.msgcount for c in reader.connections}[IMAGE_TOPIC] == info.message_counts[IMAGE_TOPIC]
     assert not partial.exists()
+
+
+def test_ctrl_c_mid_episode_finishes_it(tmp_path):
+    out = tmp_path / "episodes"
+    with open(tmp_path / "recorder.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dit4dit_ros.nodes.recorder_node", "--ros-args", "-p", f"output_dir:={out}",
+             "-p", "min_free_mb:=0.0", "-p", "reserve_free_mb:=0.0", "-p", "auto_start:=true",
+             "-p", "instruction:=wave"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            started = out / ".partial" / "episode_000000" / "episode.json"
+            wait_until(lambda: started.is_file() or proc.poll() is not None, 30.0, what="the auto-started episode")
+            assert proc.poll() is None, (tmp_path / "recorder.log").read_text()[-2000:]
+        finally:
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+    info = EpisodeStore.read_info(out / "episode_000000")
+    assert info.status == "complete" and info.instruction == "wave"
+    assert not (out / ".partial" / "episode_000000").exists()
+    with Reader(out / "episode_000000") as reader:
+        assert {c.topic for c in reader.connections} >= {IMAGE_TOPIC, JOINT_STATES_TOPIC, COMMAND_TOPIC}

@@ -21,6 +21,9 @@ from typing import BinaryIO
 class StorageError(OSError):
     """A recording could not be written; the message names the path and what to do."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 def describe_os_error(path: Path | str, exc: OSError, action: str = "write to") -> str:
     """A one-line explanation of `exc` for an operator (disk full, permissions, read-only, ...)."""

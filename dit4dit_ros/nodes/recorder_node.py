@@ -18,6 +18,7 @@ output_dir/.partial/ for `dit4dit record --recover`.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -154,8 +155,9 @@ class RecorderNode(Node):
             f"recorder ready: {config.output_dir.resolve()} ({self.recorder.store.count()} episodes), streams "
             f"{[s.topic for s in streams]}; services {SERVICE_PREFIX}/{{start,stop,discard,mark_success}}"
         )
-        if p["auto_start"]:
-            self._start("auto_start")
+        # auto_start happens on the first tick, not here: a Ctrl-C during construction must not leave an
+        # episode that no node object exists to finish
+        self._auto_start_pending = p["auto_start"]
 
     # -- message paths ----------------------------------------------------------------------------------
     def _now_ns(self) -> int:
@@ -250,6 +252,9 @@ class RecorderNode(Node):
     def _tick(self) -> None:
         """Automatic stop/restart (max_episode_s, auto_start, max_episodes) and status on change."""
         p = self.p
+        if self._auto_start_pending:
+            self._auto_start_pending = False
+            self._start("auto_start")
         if self.recorder.recording and p["max_episode_s"] > 0:
             if self._now_ns() - self._episode_started_ns >= p["max_episode_s"] * 1e9:
                 ok, message = self._stop()
@@ -281,16 +286,24 @@ class RecorderNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    """`ros2 run dit4dit_ros recorder_node` / `python -m dit4dit_ros.nodes.recorder_node`."""
-    rclpy.init(args=args)
+    """`ros2 run dit4dit_ros recorder_node` / `python -m dit4dit_ros.nodes.recorder_node`.
+
+    SIGINT/SIGTERM only set a flag (rclpy's own handlers are off): an interrupt can then never land in the
+    middle of starting or finishing an episode; the loop ends and the running episode is finished.
+    """
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     node = None
     try:
         node = RecorderNode()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and not node.shutdown_requested:
+        while rclpy.ok() and not node.shutdown_requested and not stop.is_set():
             executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except ExternalShutdownException:
         pass
     except (ValueError, StorageError) as exc:  # bad parameters, unwritable output: one clear line
         rclpy.logging.get_logger(NODE_NAME).error(f"recorder cannot start: {exc}")
@@ -300,6 +313,8 @@ def main(args: list[str] | None = None) -> int:
             node.destroy_node()
         if rclpy.ok():
             rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 
