@@ -124,8 +124,8 @@ class LeRobotDataset(Dataset):
             table = pq.read_table(path, columns=[fmt.STATE_KEY, fmt.ACTION_KEY, "task_index", "frame_index"])
             if table.num_rows != lengths[ep]:
                 raise ValueError(f"{path}: {table.num_rows} rows, episodes.jsonl says {lengths[ep]}")
-            states.append(np.asarray(table.column(fmt.STATE_KEY).to_pylist(), np.float64)[:, self.state_columns])
-            actions.append(np.asarray(table.column(fmt.ACTION_KEY).to_pylist(), np.float64)[:, self.action_columns])
+            states.append(_vectors(table, fmt.STATE_KEY, path)[:, self.state_columns])
+            actions.append(_vectors(table, fmt.ACTION_KEY, path)[:, self.action_columns])
             tasks.append(table.column("task_index").to_numpy())
             ep_index.append(np.full(table.num_rows, ep, np.int64))
             frame_index.append(table.column("frame_index").to_numpy())
@@ -244,6 +244,91 @@ class LeRobotDataset(Dataset):
             "episode_index": ep,
             "frame_index": f,
         }
+
+
+def _vectors(table, key: str, path: Path) -> np.ndarray:
+    """A list column (fixed or variable size, equal lengths) as an (N, D) float64 array, without Python lists."""
+    import pyarrow.compute as pc
+
+    column = table.column(key)
+    n = table.num_rows
+    flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+    if n == 0 or flat.size % n:
+        raise ValueError(f"{path}: column {key!r} does not hold equal-length vectors")
+    return flat.astype(np.float64).reshape(n, flat.size // n)
+
+
+class TrainingDataset(Dataset):
+    """The trainer's view (model/train.py `TrainDataset`): tensors only, "task" replaced by "prompt_embeds".
+
+    Every task of the dataset must be in the prompt cache (checked once here, so a missing embedding is an
+    error at start-up listing the instructions to embed, not a crash hours into training).
+    """
+
+    def __init__(self, reader: LeRobotDataset, prompt_cache: Any) -> None:
+        self.reader = reader
+        self.prompt_cache = prompt_cache
+        missing = [t for t in reader.tasks.values() if t not in prompt_cache]
+        if missing:
+            raise ValueError(
+                f"{reader.root}: tasks {missing} have no prompt embedding in the cache (it has "
+                f"{list(prompt_cache.instructions)}); embed them with `dit4dit embed-prompts --instruction ...`"
+            )
+        self._embeddings = {t: prompt_cache.get(t) for t in reader.tasks.values()}
+
+    @property
+    def normalization(self) -> NormalizationStats:
+        """The statistics the samples were normalized with (saved with the checkpoint)."""
+        return self.reader.stats
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        sample = self.reader[i]
+        return {
+            "video": sample["video"],
+            "state": sample["state"],
+            "action": sample["action"],
+            "action_mask": sample["action_mask"],
+            "prompt_embeds": self._embeddings[sample["task"]],
+        }
+
+
+def reader_config_for_model(cfg: Any, **overrides: Any) -> LeRobotReaderConfig:
+    """Reader settings that match a DiT4DiTConfig: clip frames and stride, image size, horizon, dims, layout."""
+    video, action = cfg.video, cfg.action
+    settings = dict(
+        video_delta_indices=tuple(range((video.num_frames - 1) * video.frame_stride + 1)),
+        video_subsample=video.frame_stride,
+        image_size=tuple(video.image_size),
+        action_horizon=action.horizon,
+        state_dim=action.state_dim,
+        action_dim=action.action_dim,
+        layout=cfg.layout,
+    )
+    settings.update(overrides)
+    return LeRobotReaderConfig(**settings)
+
+
+def open_training_dataset(path: str | Path, cfg: Any, prompt_cache: Any = None, **overrides: Any) -> TrainingDataset:
+    """The LeRobot dataset at `path` as the trainer's dataset for model config `cfg`.
+
+    `prompt_cache` (a PromptEmbeddingCache) maps task texts to prompt embeddings; when None, the cache file
+    `meta/prompt_embeddings.safetensors` of the dataset is used if it exists.
+    """
+    from dit4dit_ros.model.prompt_cache import FILENAME, PromptEmbeddingCache
+
+    reader = LeRobotDataset(path, reader_config_for_model(cfg, **overrides))
+    if prompt_cache is None:
+        default = Path(path) / "meta" / FILENAME
+        if not default.is_file():
+            raise FileNotFoundError(
+                f"{path}: no prompt cache given and {default} does not exist; embed the tasks "
+                f"{sorted(reader.tasks.values())} with `dit4dit embed-prompts --out {default}` or pass prompt_cache"
+            )
+        prompt_cache = PromptEmbeddingCache.load(default)
+    return TrainingDataset(reader, prompt_cache)
 
 
 def _worker_init(_: int) -> None:
