@@ -1,7 +1,8 @@
 """`dit4dit bench dataloader`: training samples per second from a LeRobot dataset with the training loader.
 
 Without --dataset a synthetic dataset is written first (episodes recorded through the real recorder and
-exported, 640x480 H.264 like the ego camera), so the figure includes real video decoding and resizing.
+exported, 640x480 H.264 like the ego camera, half of each frame a moving noise texture so that decoding costs
+what camera content costs), so the figure includes real video decoding and resizing.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def make_synthetic_dataset(root: Path, episodes: int = 3, duration_s: float = 10
 
     bags_root = Path(tempfile.mkdtemp(prefix="dit4dit_synth_bags_"))
     try:
-        specs = [SyntheticEpisodeSpec(duration_s=duration_s, width=width, height=height,
+        specs = [SyntheticEpisodeSpec(duration_s=duration_s, width=width, height=height, texture=24.0,
                                       start_ns=(1000 + 100 * i) * 1_000_000_000) for i in range(episodes)]
         bags = write_synthetic_episodes(bags_root, specs)
         export_episodes(bags, root, ExportConfig(fps=30))

@@ -36,14 +36,37 @@ def ramp_positions(t: float | np.ndarray, num_joints: int = len(JOINT_NAMES)) ->
     return 0.01 * np.arange(num_joints) + RAMP_SLOPE * t
 
 
-def encode_frame_number(k: int, height: int, width: int) -> np.ndarray:
-    """An RGB frame (H, W, 3) uint8 whose left half encodes k mod 32 and right half (k // 32) mod 32."""
+def encode_frame_number(k: int, height: int, width: int, texture: float = 0.0) -> np.ndarray:
+    """An RGB frame (H, W, 3) uint8 whose left half encodes k mod 32 and right half (k // 32) mod 32.
+
+    `texture` > 0 adds a moving noise pattern of that amplitude to the bottom half (camera-like content for
+    codec and decoder benchmarks); the code is read from the top half, which stays flat.
+    """
     if not 0 <= k < 2 ** (2 * _BITS):
         raise ValueError(f"frame number {k} out of range 0..{2 ** (2 * _BITS) - 1}")
     img = np.empty((height, width, 3), np.uint8)
     img[:, : width // 2] = 4 + _LEVEL * (k % 32)
     img[:, width // 2 :] = 4 + _LEVEL * (k // 32)
+    if texture > 0:
+        half = height // 2
+        pattern = _texture(height - half + 16, width + 16)
+        dy, dx = (3 * k) % 16, (5 * k) % 16
+        bottom = img[half:].astype(np.float32) + texture * pattern[dy : dy + height - half, dx : dx + width, None]
+        img[half:] = np.clip(bottom, 0, 255).astype(np.uint8)
     return img
+
+
+_TEXTURES: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _texture(height: int, width: int) -> np.ndarray:
+    """A fixed unit-amplitude pattern: 8x8 blobs plus fine grain (deterministic, cached per size)."""
+    key = (height, width)
+    if key not in _TEXTURES:
+        rng = np.random.default_rng(0)
+        blobs = np.kron(rng.normal(size=(height // 8 + 1, width // 8 + 1)), np.ones((8, 8)))[:height, :width]
+        _TEXTURES[key] = (0.75 * blobs + 0.25 * rng.normal(size=(height, width))).astype(np.float32)
+    return _TEXTURES[key]
 
 
 def decode_frame_number(img: np.ndarray) -> int:
@@ -54,9 +77,9 @@ def decode_frame_number(img: np.ndarray) -> int:
     if arr.shape[0] == 3 and arr.ndim == 3 and arr.shape[-1] != 3:
         arr = np.moveaxis(arr, 0, -1)
     h, w = arr.shape[:2]
-    # sample the centre of each half, away from the edge where chroma subsampling blurs the step
-    lo = arr[h // 4 : 3 * h // 4, w // 8 : 3 * w // 8].mean()
-    hi = arr[h // 4 : 3 * h // 4, 5 * w // 8 : 7 * w // 8].mean()
+    # sample the top half (never textured), away from the edges where chroma subsampling blurs the step
+    lo = arr[h // 8 : 3 * h // 8, w // 8 : 3 * w // 8].mean()
+    hi = arr[h // 8 : 3 * h // 8, 5 * w // 8 : 7 * w // 8].mean()
     return int(round((lo - 4) / _LEVEL)) + 32 * int(round((hi - 4) / _LEVEL))
 
 
@@ -135,6 +158,7 @@ class SyntheticEpisodeSpec:
     start_ns: int = 1_000_000_000_000
     instruction: str = "pick up the red cup"
     first_frame_number: int = 0
+    texture: float = 0.0  # moving noise in the bottom half of each frame (see encode_frame_number)
 
     def __post_init__(self) -> None:
         if self.duration_s <= 0 or min(self.image_rate, self.state_rate, self.command_rate) <= 0:
@@ -149,7 +173,7 @@ def synthetic_messages(spec: SyntheticEpisodeSpec) -> list[tuple[str, int, bytes
     n_img = int(spec.duration_s * spec.image_rate) + 1
     for k in range(n_img):
         t = spec.start_ns + round(k * 1e9 / spec.image_rate)
-        img = encode_frame_number(spec.first_frame_number + k, spec.height, spec.width)
+        img = encode_frame_number((spec.first_frame_number + k) % 1024, spec.height, spec.width, spec.texture)
         out.append((t, 0, IMAGE_TOPIC, image_cdr(img, t)))
     for rate, topic, offset, prio in (
         (spec.state_rate, JOINT_STATES_TOPIC, 0.0, 1),
