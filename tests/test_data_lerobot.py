@@ -247,3 +247,32 @@ def test_validate_cli_exit_codes(dataset, tmp_path, capsys):
     (bad / fmt.INFO_PATH).unlink()
     assert main(["validate-lerobot", str(bad)]) == 1
     assert "meta/info.json: missing" in capsys.readouterr().out
+
+
+def test_export_takes_actions_from_recorded_unitree_arm_sdk_commands(tmp_path):
+    from dit4dit_ros.data.lowcmd_cdr import lowcmd_to_cdr
+    from dit4dit_ros.data.recorder import EpisodeRecorder, RecorderConfig
+    from dit4dit_ros.data.synthetic import synthetic_messages
+    from dit4dit_ros.data.topics import default_streams
+    from dit4dit_ros.g1.lowcmd import ControlPath, MotorCommand, build_lowcmd
+
+    spec = SyntheticEpisodeSpec(duration_s=1.0, start_ns=10**12)
+    streams = default_streams(command_topic="", dds_command_topics=("rt/arm_sdk",))
+    rec = EpisodeRecorder(RecorderConfig(tmp_path / "bags", streams, min_free_mb=0.0, reserve_free_mb=0.0))
+    rec.start(spec.instruction)
+    messages = [m for m in synthetic_messages(spec) if m[0] != "/dit4dit/executor/command"]
+    for k in range(101):  # rt/arm_sdk at 100 Hz, q = ramp + 0.02 (timestamps = the recorder's receive time)
+        t = spec.start_ns + k * 10_000_000
+        cmd = build_lowcmd(MotorCommand.hold(ramp_positions(k / 100) + 0.02), mode_machine=5, path=ControlPath.ARM_SDK)
+        messages.append(("/arm_sdk", t, lowcmd_to_cdr(cmd)))
+    for topic, t, data in sorted(messages, key=lambda m: m[1]):
+        assert rec.offer(topic, t, data)
+    rec.stop()
+    rec.close()
+    out = tmp_path / "ds"
+    export_episodes(find_bags([tmp_path / "bags"]), out, ExportConfig(action_topic="/arm_sdk"))
+    assert validate_dataset(out) == []
+    action = np.asarray(pq.read_table(out / "data/chunk-000/episode_000000.parquet").column("action").to_pylist())
+    t = np.arange(len(action)) / 30
+    held = np.floor(t * 100 + 1e-6) / 100
+    np.testing.assert_allclose(action, ramp_positions(held)[:, ARM_IDX] + 0.02, atol=1e-6)  # float32 on the wire
