@@ -8,10 +8,7 @@ and the Unitree DDS wire (rt/arm_sdk commands, rt/lowstate) with its own readers
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,6 +20,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
 
+from dit4dit_ros.bringup.processes import start_run, stop_run
 from dit4dit_ros.g1.joints import RIGHT_ARM, joint_indices, limits_array
 from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA
 from dit4dit_ros.nodes.testing import RosHarness
@@ -94,11 +92,8 @@ class Wire:
 
 def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_checkpoint):
     config = realtime_sim_config(repo_root, tmp_path)
-    run = subprocess.Popen(
-        [sys.executable, "-m", "dit4dit_ros.cli", "run", "--config", str(config), "--checkpoint", str(tiny_checkpoint),
-         "--instruction", INSTRUCTION, "--enable", "--duration", "150", "--no-status", "--log-dir", str(tmp_path / "logs")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path,
-    )
+    run = start_run(config, "--checkpoint", str(tiny_checkpoint), "--instruction", INSTRUCTION, "--enable",
+                    "--duration", "150", "--no-status", "--log-dir", str(tmp_path / "logs"), stdout=subprocess.PIPE)
     wire = None
     try:
         with RosHarness() as ros:
@@ -131,7 +126,10 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             achievable = min(POLICY_RATE, 1000.0 / policy["inference_ms"])  # a loaded machine may be slower
             print(f"policy inference {policy['inference_ms']:.0f} ms -> achievable {achievable:.2f} Hz")
             assert chunk_rate >= 0.5 * achievable, f"chunks at {chunk_rate:.2f} Hz"
-            assert cmd_rate >= 300.0, f"only {cmd_rate:.0f} commands/s reached the robot (500 Hz loop)"
+            sent_rate = float(state["command_rate_hz"])
+            # 500 Hz loop: on 2 shared cores (sim + 5 nodes + the model) it skips late ticks rather than bursting.
+            assert sent_rate >= 300.0, f"the executor sent only {sent_rate:.0f} commands/s"
+            assert cmd_rate >= 0.8 * sent_rate, f"{cmd_rate:.0f} of {sent_rate:.0f} commands/s reached the robot"
             assert state["mode"] in ("RUNNING", "HOLD"), state
             # The commands sent are also published for the recorder (the dataset's action stream).
             recorded = sent.snapshot()
@@ -174,13 +172,7 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
     finally:
         if wire is not None:
             wire.close()
-        if run.poll() is None:
-            run.send_signal(signal.SIGINT)
-            try:
-                run.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(run.pid, signal.SIGKILL)
-                run.wait(timeout=10)
+        stop_run(run)
     out = run.stdout.read().decode(errors="replace")
     assert "executor enabled" in out, out[-3000:]
     assert "stopped" in out or run.returncode == 0, out[-3000:]

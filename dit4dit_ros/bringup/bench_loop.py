@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -103,12 +100,10 @@ def measure_loop(config: Path, checkpoint: Path, instruction: str, duration: flo
 
     from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA
 
-    run = subprocess.Popen(
-        [sys.executable, "-m", "dit4dit_ros.cli", "run", "--config", str(config), "--checkpoint", str(checkpoint),
-         "--instruction", instruction, "--enable", "--no-status", "--duration", str(duration + start_timeout + 30),
-         "--log-dir", str(log_dir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    from dit4dit_ros.bringup.processes import start_run, stop_run
+
+    run = start_run(config, "--checkpoint", str(checkpoint), "--instruction", instruction, "--enable", "--no-status",
+                    "--duration", str(duration + start_timeout + 30), "--log-dir", str(log_dir))
     context = rclpy.Context()
     rclpy.init(args=[], context=context)
     node = rclpy.create_node("dit4dit_bench_loop", context=context)
@@ -154,12 +149,7 @@ def measure_loop(config: Path, checkpoint: Path, instruction: str, duration: flo
             cpu_percent=cpu,
         )
     finally:
-        if run.poll() is None:
-            run.send_signal(signal.SIGINT)
-            try:
-                run.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(run.pid, signal.SIGKILL)
+        stop_run(run)
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=context)

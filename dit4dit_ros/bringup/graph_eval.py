@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dit4dit_ros.utils.waiting import WaitTimeout, wait_until
+from dit4dit_ros.utils.waiting import wait_until
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +155,7 @@ def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[
                    replan_every: int = 4, video_path: str | Path | None = None, video_episodes: int = 4,
                    episode_wall_timeout: float = 300.0, progress: bool = False, log_dir: str | Path | None = None):
     """Evaluate `checkpoint` on consecutive `seeds` through `dit4dit run`; returns demo.evaluate.EvalResult."""
+    from dit4dit_ros.bringup.processes import start_run, stop_run
     from dit4dit_ros.bringup.profiles import write_parameter_yaml
     from dit4dit_ros.demo.evaluate import EpisodeResult, EvalResult
     from dit4dit_ros.engine.torch_engine import TorchEngine
@@ -180,10 +179,7 @@ def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[
         params = graph_parameters(Path(config) if config else config_file("g1_sim.yaml"), Path(checkpoint), task,
                                   seeds[0], tuple(engine.image_size), camera_hz, blind)
         params_file = write_parameter_yaml(params, Path(tmp) / "params.yaml")
-        run = subprocess.Popen(
-            [sys.executable, "-m", "dit4dit_ros.cli", "run", "--config", str(params_file), "--instruction", instruction,
-             "--no-status", "--log-dir", str(logs)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        run = start_run(params_file, "--instruction", instruction, "--no-status", "--log-dir", str(logs))
         evaluator = None
         video = None
         try:
@@ -210,11 +206,6 @@ def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[
                 video.close()
             if evaluator is not None:
                 evaluator.close()
-            if run.poll() is None:
-                run.send_signal(signal.SIGINT)
-                try:
-                    run.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(run.pid, signal.SIGKILL)
+            stop_run(run)
     result.wall_seconds = time.perf_counter() - start
     return result

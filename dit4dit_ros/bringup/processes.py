@@ -106,3 +106,23 @@ class GraphProcesses:
             return "\n".join(child.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+def start_run(config: Path, *args: str, stdout=subprocess.DEVNULL) -> subprocess.Popen:
+    """`dit4dit run --config CONFIG ARGS...` as a child in its own session (benches, evaluations, tests)."""
+    return subprocess.Popen([sys.executable, "-m", "dit4dit_ros.cli", "run", "--config", str(config), *args],
+                            stdout=stdout, stderr=subprocess.STDOUT if stdout is not subprocess.DEVNULL else subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def stop_run(run: subprocess.Popen, grace: float = 30.0) -> int | None:
+    """Ctrl-C a `dit4dit run` child (it stops its graph executor-first), killing its process group if it hangs."""
+    if run.poll() is None:
+        run.send_signal(signal.SIGINT)
+        try:
+            run.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            log.warning("`dit4dit run` (pid %d) did not stop in %.0f s; killing its process group", run.pid, grace)
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(timeout=10)
+    return run.returncode
