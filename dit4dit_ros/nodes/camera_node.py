@@ -12,10 +12,8 @@ from __future__ import annotations
 import sys
 import time
 
-import rclpy
 from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, Image
@@ -33,6 +31,7 @@ from dit4dit_ros.camera import (
 )
 from dit4dit_ros.camera.calibration import DEFAULT_HORIZONTAL_FOV_DEG
 from dit4dit_ros.config import ParamSpec
+from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.image_conversion import camera_info_msg, image_to_msg
 from dit4dit_ros.nodes.qos import DIAGNOSTICS, sensor_data_qos
@@ -221,24 +220,7 @@ class CameraNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """`ros2 run dit4dit_ros camera_node` / `python -m dit4dit_ros.nodes.camera_node`."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = CameraNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, FileNotFoundError) as exc:  # bad parameters / calibration: one clear line, no traceback
-        rclpy.logging.get_logger(NODE_NAME).error(f"camera node cannot start: {exc}")
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(CameraNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":

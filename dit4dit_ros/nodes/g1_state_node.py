@@ -20,15 +20,14 @@ import time
 from array import array
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState
 
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.g1.joints import JOINT_NAMES
+from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.qos import DIAGNOSTICS, state_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
@@ -214,24 +213,7 @@ class G1StateNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """`ros2 run dit4dit_ros g1_state_node` / `python -m dit4dit_ros.nodes.g1_state_node`."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = G1StateNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, RuntimeError) as exc:  # bad parameters / DDS already bound elsewhere: one clear line
-        rclpy.logging.get_logger(NODE_NAME).error(f"g1_state node cannot start: {exc}")
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(G1StateNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ import time
 from collections import deque
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
 from rclpy.node import Node
@@ -21,6 +20,7 @@ from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dit4dit_ros.monitor.kinematics import PALM_SITES, HandKinematics
+from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
 
@@ -121,18 +121,8 @@ class MonitorNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = None
-    try:
-        node = MonitorNode()
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """`ros2 run dit4dit_ros monitor_node` / `python -m dit4dit_ros.nodes.monitor_node`."""
+    return run_node(MonitorNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ import json
 import sys
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.image_conversion import msg_to_image
 from dit4dit_ros.engine.base import ENGINE_KINDS, UnknownInstructionError
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
@@ -191,19 +191,8 @@ class PolicyNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = None
-    try:
-        node = PolicyNode()
-        rclpy.spin(node)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
-    return 0
+    """`ros2 run dit4dit_ros policy_node` / `python -m dit4dit_ros.nodes.policy_node`."""
+    return run_node(PolicyNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":

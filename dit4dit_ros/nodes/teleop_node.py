@@ -16,8 +16,6 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
@@ -25,6 +23,7 @@ from std_msgs.msg import Bool, String
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.data.topics import COMMAND_TOPIC
 from dit4dit_ros.g1.joints import JOINT_INDEX
+from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, STATE
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.teleop.jog import HANDS, JogConfig
@@ -213,25 +212,7 @@ class TeleopNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """`ros2 run dit4dit_ros teleop_node` / `dit4dit teleop`."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = TeleopNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while rclpy.ok() and not node.done:
-            executor.spin_once(timeout_sec=0.1)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (ValueError, RuntimeError, OSError) as exc:  # no TTY, bad bag, bad parameters: one clear line
-        rclpy.logging.get_logger(NODE_NAME).error(f"teleop node cannot start: {exc}")
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+    return run_node(TeleopNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,40 @@
+"""The `main()` of every node: init, build, spin until Ctrl-C (or the node says it is done), clean shutdown.
+
+A node that cannot start because of its configuration (bad parameter, missing file, no device) logs one clear
+line naming the node and exits with code 2 instead of a traceback: `dit4dit run` and launch files then show
+the reason at a glance.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+
+STARTUP_ERRORS: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OSError)
+
+
+def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None,
+             startup_errors: tuple[type[BaseException], ...] = STARTUP_ERRORS) -> int:
+    """Run the node built by `factory` until shutdown; `node.done` (if the node has it) also ends the spin."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        try:
+            node = factory()
+        except startup_errors as exc:
+            rclpy.logging.get_logger(name).error(f"{name} node cannot start: {exc}")
+            return 2
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok() and not getattr(node, "done", False):
+            executor.spin_once(timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0
