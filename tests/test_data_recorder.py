@@ -27,7 +27,6 @@ from dit4dit_ros.data.synthetic import (
     SyntheticEpisodeSpec,
     encode_frame_number,
     image_cdr,
-    string_cdr,
     synthetic_messages,
     write_synthetic_episodes,
 )

@@ -201,31 +201,44 @@ def test_episode_bag_holds_every_stream(recorded):
     assert decoded == counts
 
 
+def _header_stamps_s(bag_dir, topic: str) -> np.ndarray:
+    from dit4dit_ros.data.bag_reader import header_stamp_ns
+
+    with Reader(bag_dir) as reader:
+        conns = [c for c in reader.connections if c.topic == topic]
+        return np.array([header_stamp_ns(d) * 1e-9 for _, _, d in reader.messages(conns)])
+
+
 def test_export_validates_and_reader_is_aligned_with_the_publisher_clock(recorded):
+    """Checked against what the publisher stamped, so CPU stalls of the publisher cannot fail it."""
     tmp, out, sent = recorded["tmp"], recorded["out"], recorded["sent"]
     dataset = tmp / "dataset"
     (report,) = export_episodes([out / "episode_000000"], dataset, ExportConfig(fps=30))
     assert validate_dataset(dataset) == []
-    assert report.frames >= 50 and report.max_image_offset_ms <= 1000 / 30
+    assert report.frames >= 50
     table = pq.read_table(dataset / "data/chunk-000/episode_000000.parquet")
     state = np.asarray(table.column("observation.state").to_pylist())
     action = np.asarray(table.column("action").to_pylist())
-    slope, base = sent["ramp_slope"], sent["base_ns"]
+    slope, base = sent["ramp_slope"], sent["base_ns"] * 1e-9
+    joint_offset = 0.01 * ARM_IDX
     # the state is the ramp at each frame time: recover the frame times, they are exactly 1/30 s apart
-    grid_s = (state[:, 0] - 0.01 * ARM_IDX[0]) / slope + base * 1e-9
+    grid_s = (state - joint_offset) / slope + base
+    np.testing.assert_allclose(grid_s - grid_s[:, :1], 0.0, atol=2e-5)
+    grid_s = grid_s[:, 0]
     np.testing.assert_allclose(np.diff(grid_s), 1 / 30, atol=5e-5)
-    np.testing.assert_allclose(state - state[:, :1], (0.01 * (ARM_IDX - ARM_IDX[0]))[None].repeat(len(state), 0), atol=1e-5)
-    # the action is the last 100 Hz command sent before the frame time
-    lag = (state - (action - COMMAND_OFFSET)) / slope
-    assert lag.min() >= -1e-4 and lag.max() <= 0.03, (lag.min(), lag.max())
-    # each video frame is the camera frame published nearest to the frame time
-    stamps_s = np.asarray(sent["image_stamps"]) * 1e-9
+    # the action is the command with the last stamp at or before each frame time
+    command_stamps = _header_stamps_s(out / "episode_000000", COMMAND_TOPIC)
+    used = (action[:, 0] - COMMAND_OFFSET - joint_offset[0]) / slope + base
+    expected = command_stamps[np.searchsorted(command_stamps, grid_s + 1e-6, side="right") - 1]
+    np.testing.assert_allclose(used, expected, atol=2e-5)
+    # each video frame is the recorded camera frame stamped nearest to the frame time
+    image_stamps = _header_stamps_s(out / "episode_000000", IMAGE_TOPIC)
+    published = np.asarray(sent["image_stamps"]) * 1e-9
     ds = LeRobotDataset(dataset, LeRobotReaderConfig(image_size=(240, 320)))
     numbers = np.array([decode_frame_number(f) for f in ds.frames_at(0, range(len(grid_s)))])
-    offsets = np.abs(stamps_s[numbers] - grid_s)
-    assert offsets.max() <= 1 / 30 + 0.005, offsets.max()
-    truth = np.abs(stamps_s[None, :] - grid_s[:, None]).argmin(1)
-    assert np.mean(numbers == truth) >= 0.95, (numbers, truth)
+    nearest = image_stamps[np.abs(image_stamps[None, :] - grid_s[:, None]).argmin(1)]
+    np.testing.assert_allclose(published[numbers], nearest, atol=1e-6)
+    assert report.max_image_offset_ms == pytest.approx(np.abs(nearest - grid_s).max() * 1e3, abs=0.01)
     # the training reader: contract shapes, frames f, f+2, ..., actions f..f+15 from the same rows
     train = LeRobotDataset(dataset)
     s = train[5]

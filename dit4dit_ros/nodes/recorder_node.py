@@ -125,6 +125,7 @@ class RecorderNode(Node):
         self._episodes_this_run = 0
         self._episode_started_ns = 0
         self.shutdown_requested = False
+        self._last_error_logged: str | None = None
 
         qos_for = {
             StreamRole.IMAGE: qos_by_name(p["image_qos"], p["image_depth"]),
@@ -265,6 +266,10 @@ class RecorderNode(Node):
                     self._start("auto_start")
         if self._changed.is_set():
             self._changed.clear()
+            error = self.recorder.last_error
+            if error and error != self._last_error_logged:  # e.g. disk full, raised in the writer thread
+                self.get_logger().error(error)
+            self._last_error_logged = error
             self._publish_status()
 
     def _publish_status(self) -> None:
