@@ -26,7 +26,8 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=("joint", "video", "action"), help="which branches train (default: preset)")
     p.add_argument("--resume", help="checkpoint dir to resume from, or 'auto' for the newest under --out")
     p.add_argument("--init-from", help="start from the weights of this checkpoint directory (fine-tuning)")
-    p.add_argument("--prompt-cache", help="prompt embedding cache to store with the checkpoints")
+    p.add_argument("--prompt-cache", help="prompt embedding cache: maps the dataset's task texts to embeddings "
+                   "and is stored with the checkpoints (default for --dataset: <dataset>/meta/prompt_embeddings.safetensors)")
     p.add_argument("--device", default=None, help="cpu, cuda (default: cuda if available)")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto")
     p.add_argument("--gradient-checkpointing", action="store_true")
@@ -56,14 +57,12 @@ def load_model_config(preset: str | None, config: str | None):
     return load_preset(config)
 
 
-def _open_dataset(path: str, cfg):
-    """The LeRobot reader lives in the data area; it must implement model.train.TrainDataset."""
-    try:
-        from dit4dit_ros.data.lerobot_dataset import open_training_dataset  # type: ignore[attr-defined]
-    except ImportError as exc:
-        raise SystemExit(f"--dataset needs dit4dit_ros.data.lerobot_dataset.open_training_dataset ({exc}); "
-                         "use --synthetic N until the LeRobot reader is available") from exc
-    return open_training_dataset(path, cfg)
+def _open_dataset(path: str, cfg, prompt_cache=None):
+    """A LeRobot v2.1 dataset as a model.train.TrainDataset; task texts map to embeddings of `prompt_cache`
+    (default: <dataset>/meta/prompt_embeddings.safetensors)."""
+    from dit4dit_ros.data.lerobot_dataset import open_training_dataset
+
+    return open_training_dataset(path, cfg, prompt_cache=prompt_cache)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -86,17 +85,17 @@ def _train(args: argparse.Namespace) -> int:
         check_state_dict(path, model, state)
         model.load_state_dict(state)
         log.info("initialised from %s (%s must match: it does)", path, CONFIG_FILE)
-    normalization = None
-    if args.synthetic is not None:
-        dataset = SyntheticDataset(cfg, args.synthetic, seed=args.seed)
-    else:
-        dataset = _open_dataset(args.dataset, cfg)
-        normalization = getattr(dataset, "normalization", None)
     cache = None
     if args.prompt_cache:
         from dit4dit_ros.model.prompt_cache import PromptEmbeddingCache
 
         cache = PromptEmbeddingCache.load(args.prompt_cache)
+    normalization = None
+    if args.synthetic is not None:
+        dataset = SyntheticDataset(cfg, args.synthetic, seed=args.seed)
+    else:
+        dataset = _open_dataset(args.dataset, cfg, prompt_cache=cache)
+        normalization = getattr(dataset, "normalization", None)
     lr = args.lr
     tc = TrainConfig.from_model_defaults(
         cfg, args.out, steps=args.steps, batch_size=args.batch_size,
