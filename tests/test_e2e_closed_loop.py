@@ -115,18 +115,19 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             # Steady closed loop: measure over a fixed window.
             window = 8.0
             n_chunks0, n_cmds0, t0 = len(chunks), len(wire.snapshot()), time.monotonic()
+            sent0 = executor_state()["commands_sent"]
             wait_until(lambda: time.monotonic() - t0 >= window, window + 5, poll=0.1, what="the measurement window")
             elapsed = time.monotonic() - t0
             chunk_rate = (len(chunks) - n_chunks0) / elapsed
             cmd_rate = (len(wire.snapshot()) - n_cmds0) / elapsed
             state = executor_state()
             print(f"closed loop: chunks {chunk_rate:.2f} Hz (target {POLICY_RATE}), commands on the wire "
-                  f"{cmd_rate:.0f} Hz, executor reports {state.get('command_rate_hz')} Hz")
+                  f"{cmd_rate:.0f} Hz, executor tick {state.get('tick')}")
             policy = json.loads(policy_states.snapshot()[-1][1].data)
             achievable = min(POLICY_RATE, 1000.0 / policy["inference_ms"])  # a loaded machine may be slower
             print(f"policy inference {policy['inference_ms']:.0f} ms -> achievable {achievable:.2f} Hz")
             assert chunk_rate >= 0.5 * achievable, f"chunks at {chunk_rate:.2f} Hz"
-            sent_rate = float(state["command_rate_hz"])
+            sent_rate = (state["commands_sent"] - sent0) / elapsed  # the executor's own count over the window
             # 500 Hz loop: on 2 shared cores (sim + 5 nodes + the model) it skips late ticks rather than bursting.
             assert sent_rate >= 300.0, f"the executor sent only {sent_rate:.0f} commands/s"
             assert cmd_rate >= 0.8 * sent_rate, f"{cmd_rate:.0f} of {sent_rate:.0f} commands/s reached the robot"

@@ -69,6 +69,12 @@ class GraphProcesses:
             )
         finally:
             out.close()  # the child holds its own descriptor
+        if spec.nice:
+            # Set right after the spawn, before the interpreter starts its threads, which inherit it.
+            try:
+                os.setpriority(os.PRIO_PROCESS, proc.pid, spec.nice)
+            except OSError as exc:  # not root / no CAP_SYS_NICE: runs at normal priority
+                log.info("could not give %s priority %d (%s); it runs at normal priority", spec.name, spec.nice, exc)
         child = ChildNode(spec, proc, log_path)
         self.children.append(child)
         log.info("started %s (pid %d, log %s)", spec.name, proc.pid, log_path)
