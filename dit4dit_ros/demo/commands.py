@@ -53,7 +53,8 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-every", type=int, default=100, help="checkpoint period (steps)")
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--encoder", default="tiny-random:0", help="text encoder for the prompt cache")
-    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's; use 1 on a shared, busy "
+                   "CPU: two threads fighting a third process ran 10x slower here)")
     p.add_argument("--resume", help="checkpoint dir, or 'auto' for the newest under --out")
     p.add_argument("--seed", type=int, default=0)
 
@@ -109,6 +110,7 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video", help="write the first --video-episodes rollouts to this mp4")
     p.add_argument("--video-episodes", type=int, default=4)
     p.add_argument("--json", help="also write the result (per episode) to this JSON file")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (1 is far faster on a shared, busy CPU)")
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -119,6 +121,10 @@ def _eval(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise SystemExit(f"--episodes must be >= 1, got {args.episodes}")
     logging.getLogger("dit4dit_ros.control.executor").setLevel(logging.WARNING)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     seeds = range(args.seed, args.seed + args.episodes)
     run = evaluate_direct if args.mode == "direct" else evaluate_graph
     result = run(args.checkpoint, task=args.task, seeds=seeds, blind=args.blind, replan_every=args.replan_every,
