@@ -138,9 +138,10 @@ def test_direct_eval_rejects_bad_replan_period(tiny_engine):
         evaluate_direct("<tiny>", seeds=[0], engine=tiny_engine, replan_every=0)
 
 
-def test_graph_eval_names_what_is_missing():
-    with pytest.raises(NotImplementedError, match="missing"):
-        evaluate_graph("ckpt", seeds=[0], config=REPO / "config" / "g1_sim.yaml")
+def test_graph_eval_checks_its_inputs_before_starting_the_graph():
+    """`eval --mode graph` runs bringup/graph_eval.py (the full run is tests/test_e2e_graph_eval.py)."""
+    with pytest.raises(ValueError, match="consecutive seeds"):
+        evaluate_graph("ckpt", seeds=[0, 2], config=REPO / "config" / "g1_sim.yaml")
 
 
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").is_file(), reason="no shipped checkpoint in models/")

@@ -185,32 +185,17 @@ def evaluate_direct(checkpoint: str | Path, task: str = "reach", seeds: Sequence
 
 
 def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[int] = (), blind: bool = False,
-                   config: str | Path = "config/g1_sim.yaml", **_: Any) -> EvalResult:
-    """The same rollouts through the ROS graph (`dit4dit run` Supervisor + config/g1_sim.yaml). Not wired yet.
+                   config: str | Path | None = None, replan_every: int = 4, duration: float = 5.0,
+                   hold_time: float = 0.5, video_path: str | Path | None = None, video_episodes: int = 4,
+                   progress: bool = False, **_: Any) -> EvalResult:
+    """The same rollouts through the ROS graph (`dit4dit run` + config/g1_sim.yaml): bringup/graph_eval.py.
 
-    What exists: the sim robot node (lock-step on the policy's chunks, /dit4dit/sim/reset with seed + k,
-    latched /dit4dit/sim/task status), the policy node, the executor node (~/enable) and the Supervisor.
-    What is missing: the evaluator itself (start the graph once with the checkpoint and a 64x64 camera, then
-    per episode: reset, enable, wait `duration` of sim time on /clock, read the task status, disable), and two
-    parity gaps with the demonstrations, which would make graph numbers not comparable to direct ones:
-    (1) the executor node holds the waist without gravity compensation (the torso, and the head camera,
-    pitch ~0.2 rad when the arm reaches out; demo/runner.py compensates it), (2) the sim node renders with
-    shadows/reflections (demo/camera.py renders without them).
+    Differences from direct mode that remain: the executor node compensates the waist's gravity with a
+    feed-forward torque (direct mode offsets the waist targets), and the sim node renders with its own camera
+    settings (skybox on); the policy gets the camera at the model's image size and one frame per replan.
     """
-    import importlib.util
+    from dit4dit_ros.bringup.graph_eval import evaluate_graph as run_graph_evaluation
 
-    missing = []
-    for module, what in (("dit4dit_ros.nodes.executor_node", "the executor node (nodes/executor_node.py)"),
-                         ("dit4dit_ros.bringup.supervisor", "the bringup Supervisor (bringup/supervisor.py)")):
-        if importlib.util.find_spec(module) is None:
-            missing.append(what)
-    config_path = Path(config)
-    text = config_path.read_text() if config_path.is_file() else ""
-    for section in ("executor", "sim_robot", "policy"):
-        if f"\n{section}:" not in text:
-            missing.append(f"a '{section}' section in {config_path}")
-    missing.append("the graph evaluator (per-episode reset / enable / sim-time wait / task status read-out)")
-    missing.append("waist gravity compensation in the executor node and shadow-free rendering in the sim node "
-                   "(parity with the demonstrations)")
-    raise NotImplementedError("eval --mode graph is not implemented; missing: " + "; ".join(missing)
-                              + ". Use --mode direct (same simulator, executor core and engine, in one process).")
+    return run_graph_evaluation(checkpoint, task=task, seeds=seeds, blind=blind, config=config, duration=duration,
+                                hold_time=hold_time, replan_every=replan_every, video_path=video_path,
+                                video_episodes=video_episodes, progress=progress)
