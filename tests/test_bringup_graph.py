@@ -34,7 +34,7 @@ def test_parameter_yaml_errors_name_the_file(tmp_path):
         load_parameter_yaml(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("policy:\n  rate_hz: 6\n")
-    with pytest.raises(ValueError, match=r"bad.yaml: section 'policy' must contain 'ros__parameters'"):
+    with pytest.raises(ValueError, match=r"bad.yaml: 'policy/rate_hz' must map to 'ros__parameters'"):
         load_parameter_yaml(bad)
     bad.write_text("policy: [unclosed\n")
     with pytest.raises(ValueError, match="not valid YAML"):

@@ -39,20 +39,16 @@ KNOWN_BY_NAME = {n.name: n for n in KNOWN_NODES}
 
 
 def load_parameter_yaml(path: str | Path) -> dict:
-    """Read a ROS 2 parameter YAML; errors name the file and what was expected."""
+    """Read a ROS 2 parameter YAML as written (nested `node: {ros__parameters: ...}`), so that variants of it
+    can be written back; its structure is checked by dit4dit_ros.config (errors name the file and the key)."""
+    from dit4dit_ros.config import parse_parameter_yaml
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"parameter file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"parameter file {path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"parameter file {path} must map node names to {{ros__parameters: ...}}")
-    for key, section in data.items():
-        if not isinstance(section, dict) or "ros__parameters" not in section:
-            raise ValueError(f"parameter file {path}: section {key!r} must contain 'ros__parameters'")
-    return data
+    text = path.read_text()
+    parse_parameter_yaml(text, str(path))
+    return yaml.safe_load(text) or {}
 
 
 def graph_from_yaml(data: dict, exclude: "set[str] | None" = None) -> list[NodeSpec]:
