@@ -13,6 +13,7 @@ from dit4dit_ros.nodes.qos import COMMANDS, STATE
 from dit4dit_ros.nodes.teleop_node import TELEOP_TOPIC, TeleopNode
 from dit4dit_ros.nodes.testing import RosHarness
 from dit4dit_ros.sim.robot import hold_pose_array
+from dit4dit_ros.teleop.jog import ArmJogger
 from dit4dit_ros.utils.waiting import wait_until
 from test_teleop_core import write_command_bag
 
@@ -57,7 +58,9 @@ def test_keyboard_node_jogs_from_pty_keys_and_publishes_the_estop():
                 return len(got) > 0
 
             wait_until(synced, 15.0, what="targets after the first /joint_states")
-            jogger = node.keyboard.jogger
+            # The node's jogger runs IK on its own MjData in the executor thread; measuring with it from this
+            # thread would race with the node. A separate instance gives the same kinematics.
+            jogger = ArmJogger()
             first = np.asarray(got.snapshot()[-1][1].position)
             np.testing.assert_allclose(first, hold_pose_array()[joint_indices(ARMS)], atol=1e-9)
             start = jogger.palm_for(ARMS, first, "right")
