@@ -50,61 +50,47 @@ ELBOW = JOINT_INDEX["left_elbow_joint"]
 
 
 class WireLog:
-    """Every LowCmd_ on rt/arm_sdk and the newest LowState_, recorded with unitree_sdk2py in this process.
+    """Every LowCmd_ on rt/arm_sdk and the newest LowState_, recorded in this process.
 
-    The listener callbacks only stamp and store the raw message (parsing and the pure-Python CRC happen
-    when a test reads them): a slow callback would delay the receive stamps and fake a latency.
+    Uses the project's raw-CDR readers (g1/dds.py: the CDR is decoded in ~30 us): the SDK's Python
+    deserializer (~0.4 ms a message) could not keep up with 500 Hz in a busy test process and lost messages.
+    Receive stamps are taken before decoding, so a decode never fakes a latency.
     """
 
     def __init__(self) -> None:
-        from unitree_sdk2py.core.channel import ChannelSubscriber
-        from unitree_sdk2py.idl.unitree_hg.msg.dds_ import LowCmd_, LowState_
-
-        from dit4dit_ros.g1.dds import init_unitree_dds
+        from dit4dit_ros.g1.dds import LowCmdReader, LowStateReader, init_unitree_dds
 
         init_unitree_dds()
         self._lock = threading.Lock()
-        self._raw: list = []
         self._parsed: list = []
-        self._received = 0
-        self._state_raw = None
-        self._cmd_sub = ChannelSubscriber("rt/arm_sdk", LowCmd_)
-        self._cmd_sub.Init(self._on_cmd, 0)
-        self._state_sub = ChannelSubscriber("rt/lowstate", LowState_)
-        self._state_sub.Init(self._on_state, 0)
+        self._state = None
+        self._cmd_reader = LowCmdReader("rt/arm_sdk", self._on_cmd)
+        self._state_reader = LowStateReader(self._on_state)
 
-    def _on_cmd(self, msg) -> None:
-        t = time.monotonic()
+    def _on_cmd(self, sample) -> None:
         with self._lock:
-            self._raw.append((t, msg))
-            self._received += 1
+            self._parsed.append(sample)
 
-    def _on_state(self, msg) -> None:
-        self._state_raw = (time.monotonic(), msg)
+    def _on_state(self, sample) -> None:
+        self._state = sample
 
     @property
     def state(self):
-        from dit4dit_ros.g1.lowstate import parse_lowstate
-
-        raw = self._state_raw
-        return None if raw is None else parse_lowstate(raw[1], raw[0])
+        return self._state
 
     def count(self) -> int:
         """Commands received so far (an index for commands())."""
-        return self._received
+        with self._lock:
+            return len(self._parsed)
 
     def commands(self, start: int = 0) -> list:
-        """Parsed commands in arrival order from index `start` (a previous count()). Test thread only."""
-        from dit4dit_ros.g1.lowcmd import parse_lowcmd
-
+        """Received commands (LowCmdSample) in arrival order from index `start` (a previous count())."""
         with self._lock:
-            raw, self._raw = self._raw, []
-        self._parsed.extend(parse_lowcmd(m, rt) for rt, m in raw)  # outside the lock: never block the listener
-        return self._parsed[start:]
+            return list(self._parsed[start:])
 
     def close(self) -> None:
-        self._cmd_sub.Close()
-        self._state_sub.Close()
+        self._cmd_reader.close()
+        self._state_reader.close()
 
 
 class Executor:
