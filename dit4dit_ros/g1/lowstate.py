@@ -81,6 +81,14 @@ def quat_to_rpy(quat_wxyz: np.ndarray) -> np.ndarray:
     return np.array([roll, pitch, yaw])
 
 
+def _check_state_shapes(q, dq, tau_est, imu_quat, imu_gyro, imu_acc) -> None:
+    """One robot state for fill_lowstate and encode_lowstate_cdr: each field with its expected shape."""
+    for name, arr, n in (("q", q, NUM_JOINTS), ("dq", dq, NUM_JOINTS), ("tau_est", tau_est, NUM_JOINTS),
+                         ("imu_quat", imu_quat, 4), ("imu_gyro", imu_gyro, 3), ("imu_acc", imu_acc, 3)):
+        if np.shape(arr) != (n,):
+            raise ValueError(f"LowState field {name} must have shape ({n},), got {np.shape(arr)}")
+
+
 def fill_lowstate(
     msg: Any,
     q: np.ndarray,
@@ -99,10 +107,7 @@ def fill_lowstate(
     Used by the simulator, which must publish exactly what the robot publishes. Motors 0..28 are reported
     as enabled (mode 1); slots 29..34 stay zero.
     """
-    for name, arr, n in (("q", q, NUM_JOINTS), ("dq", dq, NUM_JOINTS), ("tau_est", tau_est, NUM_JOINTS),
-                         ("imu_quat", imu_quat, 4), ("imu_gyro", imu_gyro, 3), ("imu_acc", imu_acc, 3)):
-        if np.shape(arr) != (n,):
-            raise ValueError(f"LowState field {name} must have shape ({n},), got {np.shape(arr)}")
+    _check_state_shapes(q, dq, tau_est, imu_quat, imu_gyro, imu_acc)
     ddq_list = [0.0] * NUM_JOINTS if ddq is None else np.asarray(ddq, dtype=np.float64).tolist()
     q_l, dq_l, tau_l = (np.asarray(a, dtype=np.float64).tolist() for a in (q, dq, tau_est))
     for i in range(NUM_JOINTS):
@@ -142,10 +147,7 @@ def encode_lowstate_cdr(
     LowState_ here), a quarter of a core at 500 Hz. Two struct.pack calls do it in ~0.05 ms. The result is
     byte-identical to `fill_lowstate(...).serialize()` (tested), and the CRC is computed over the C layout.
     """
-    for name, arr, n in (("q", q, NUM_JOINTS), ("dq", dq, NUM_JOINTS), ("tau_est", tau_est, NUM_JOINTS),
-                         ("imu_quat", imu_quat, 4), ("imu_gyro", imu_gyro, 3), ("imu_acc", imu_acc, 3)):
-        if np.shape(arr) != (n,):
-            raise ValueError(f"LowState field {name} must have shape ({n},), got {np.shape(arr)}")
+    _check_state_shapes(q, dq, tau_est, imu_quat, imu_gyro, imu_acc)
     ddq_arr = np.zeros(NUM_JOINTS) if ddq is None else np.asarray(ddq, dtype=np.float64)
     quat = np.asarray(imu_quat, dtype=np.float64)
     values: list = [0, 0, int(mode_pr), int(mode_machine), int(tick) & 0xFFFFFFFF]
