@@ -146,6 +146,50 @@ def test_camera_renders_table_and_cube_where_camera_info_projects_it(fresh: SimR
     assert px[0] > 120 and px[0] > 2 * px[1] and px[0] > 2 * px[2], f"pixel ({u:.0f}, {v:.0f}) is {px}, not the red cube"
 
 
+@pytest.mark.parametrize("task", ["reach", "pick_place"])
+def test_every_object_placement_is_inside_the_ego_image(fresh: SimRobot, task: str):
+    """A policy cannot reach what it cannot see: the cube's corners at every corner of the placement region,
+    at any yaw, project inside the 64x64 ego image the demo policy is trained on."""
+    from dit4dit_ros.sim.scene import camera_intrinsics
+
+    region = make_task(task).region
+    model = fresh.model
+    cam = fresh.data.cam(HEAD_CAMERA)
+    k = camera_intrinsics(64, 64, float(model.cam_fovy[cam.id]))
+    half = fresh.world.scene.cube_half_size
+    z = fresh.world.scene.cube_rest_z
+    reach = half * np.sqrt(2.0)  # a cube corner at any yaw stays within this planar radius of the centre
+    us, vs = [], []
+    for cx in region.x:
+        for cy in region.y:
+            for ang in np.linspace(0, 2 * np.pi, 16, endpoint=False):
+                for dz in (-half, half):
+                    world = np.array([cx + reach * np.cos(ang), cy + reach * np.sin(ang), z + dz])
+                    p = cam.xmat.reshape(3, 3).T @ (world - cam.xpos)
+                    x, y, depth = p[0], -p[1], -p[2]
+                    us.append(k[0, 0] * x / depth + k[0, 2])
+                    vs.append(k[1, 1] * y / depth + k[1, 2])
+    assert 0 <= min(us) and max(us) < 64, f"{task}: cube columns {min(us):.1f}..{max(us):.1f} leave the image"
+    assert 0 <= min(vs) and max(vs) < 64, f"{task}: cube rows {min(vs):.1f}..{max(vs):.1f} leave the image"
+
+
+def test_demo_camera_renders_exactly_what_the_sim_node_camera_renders(fresh: SimRobot):
+    """Demonstrations and direct evaluation use demo/camera.py; the ROS graph uses the sim node's EgoCamera.
+    A policy trained on one must see identical pixels from the other (same state, same size)."""
+    from dit4dit_ros.demo.camera import DemoCamera
+
+    fresh.reset(100003)
+    ego = EgoCamera(fresh.model, CameraConfig(width=64, height=64))
+    demo = DemoCamera(fresh.model, (64, 64), fast=True)
+    try:
+        a, b = ego.render(fresh.data), demo.render(fresh.data)
+    finally:
+        ego.close()
+        demo.close()
+    assert a.std() > 10
+    np.testing.assert_array_equal(a, b)
+
+
 class _FrameLog(NullSink):
     def __init__(self) -> None:
         self.frames: list[float] = []

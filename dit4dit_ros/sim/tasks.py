@@ -2,8 +2,11 @@
 
 A task only moves objects (cube, target disc) and reads positions; it never touches the robot. Placement is
 a pure function of the seed, so `reset(seed)` reproduces an episode exactly. Regions are chosen inside the
-right arm's reach from the stand (checked by IK in the tests): x 0.26..0.36 m in front of the pelvis,
-y -0.30..-0.02 m (right of the midline), on a table whose top is at 0.80 m.
+right arm's reach from the stand (checked by IK in the tests) and inside the ego camera's view (checked by
+projection in the tests): x 0.26..0.36 m in front of the pelvis, y -0.19..-0.02 m (right of the midline), on a
+table whose top is at 0.80 m. The head D435 mount looks 47.6 deg down with a 58 deg field of view: a cube further
+right than y ~ -0.19 m (at x 0.26) is no longer entirely in the image, and a policy cannot reach what it
+cannot see.
 
 - reach: move the right hand (site `right_palm`) within `success_distance` of the cube centre.
 - pick_place: bring the cube onto the green disc (centre within the disc radius, resting on the table). The
@@ -40,7 +43,7 @@ class Region:
         return np.array([rng.uniform(*self.x), rng.uniform(*self.y)])
 
 
-RIGHT_HAND_REGION = Region(x=(0.26, 0.36), y=(-0.30, -0.02))
+RIGHT_HAND_REGION = Region(x=(0.26, 0.36), y=(-0.19, -0.02))
 
 
 @dataclass(frozen=True)
