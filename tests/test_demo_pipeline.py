@@ -97,6 +97,27 @@ def test_training_reader_reads_collected_demos(dataset):
     assert err < 0.1
 
 
+def test_state_noise_perturbs_only_the_encoded_state(dataset):
+    import torch
+
+    from dit4dit_ros.demo.train import DemoTrainDataset, build_prompt_cache, demo_model_config
+
+    cfg = demo_model_config(dataset, "small")
+    cache = build_prompt_cache([INSTRUCTION], "tiny-random:0", cfg.video.prompt_max_length)
+    clean = DemoTrainDataset(dataset, cfg, cache)[10]
+    noisy_ds = DemoTrainDataset(dataset, cfg, cache, state_noise=0.1)
+    torch.manual_seed(0)
+    noisy = noisy_ds[10]
+    width = cfg.layout.encoded_state_width
+    diff = (noisy["state"] - clean["state"]).flatten()
+    assert 0.05 < float(diff[:width].std()) < 0.2  # noise of the requested std on the 28 sin/cos values
+    assert torch.all(diff[width:] == 0)  # padding untouched
+    for key in ("video", "action", "action_mask"):
+        assert torch.equal(noisy[key], clean[key])
+    with pytest.raises(ValueError, match="state_noise"):
+        DemoTrainDataset(dataset, cfg, cache, state_noise=-0.1)
+
+
 # ---- evaluation -------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_engine():

@@ -52,9 +52,13 @@ class DemoTrainDataset(Dataset):
 
     KEYS = ("video", "state", "action", "action_mask")
 
-    def __init__(self, root: Path | str, cfg: Any, prompt_cache: Any, episodes=None) -> None:
+    def __init__(self, root: Path | str, cfg: Any, prompt_cache: Any, episodes=None, state_noise: float = 0.0) -> None:
         from dit4dit_ros.data.lerobot_dataset import LeRobotDataset
 
+        if state_noise < 0:
+            raise ValueError(f"state_noise must be >= 0 (std of the state noise, radians), got {state_noise}")
+        self.state_noise = float(state_noise)
+        self.state_width = cfg.layout.encoded_state_width
         self.reader = LeRobotDataset(root, reader_config(cfg), episodes=episodes)
         missing = [t for t in self.reader.tasks.values() if t not in prompt_cache]
         if missing:
@@ -69,6 +73,14 @@ class DemoTrainDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         item = self.reader[i]
         out = {k: item[k] for k in self.KEYS}
+        if self.state_noise > 0:
+            # Gaussian noise on the encoded joint state (with the sin/cos encoding, for a small std, the same as
+            # noise of that std in radians on the joint angles). Without it the policy copies the arm's progress along the demonstrated path from the
+            # state (in a scripted reach the arm's position says where the cube is) instead of looking at the image;
+            # once its first move is off, it continues the wrong path. Padding dims stay zero.
+            state = out["state"].clone()
+            state[..., : self.state_width] += self.state_noise * torch.randn_like(state[..., : self.state_width])
+            out["state"] = state
         out["prompt_embeds"] = self._prompts[item["task"]]
         return out
 
@@ -91,6 +103,7 @@ class DemoTrainSettings:
     warmup_steps: int | None = 100
     repeated_diffusion_steps: int | None = 4  # extra noise draws for the (cheap) action loss
     action_loss_weight: float | None = None
+    state_noise: float = 0.0  # std (radians) of training-time noise on the joint state (see DemoTrainDataset)
     save_every: int = 100
     log_every: int = 10
     encoder: str = DEFAULT_ENCODER
@@ -115,7 +128,7 @@ def train_demo(s: DemoTrainSettings):
     tasks = [json.loads(line)["task"] for line in (Path(s.dataset) / "meta" / "tasks.jsonl").read_text().splitlines()
              if line.strip()]
     cache = build_prompt_cache(tasks, s.encoder, cfg.video.prompt_max_length)
-    dataset = DemoTrainDataset(s.dataset, cfg, cache)
+    dataset = DemoTrainDataset(s.dataset, cfg, cache, state_noise=s.state_noise)
     log.info("demo training: %d samples, %d episodes, control period %.3f s", len(dataset),
              len(dataset.reader._episode_length), cfg.layout.control_period)
     model = DiT4DiT(cfg, load_weights=False)
