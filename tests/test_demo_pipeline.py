@@ -118,6 +118,37 @@ def test_state_noise_perturbs_only_the_encoded_state(dataset):
         DemoTrainDataset(dataset, cfg, cache, state_noise=-0.1)
 
 
+def test_latent_calibration_normalises_the_random_vae_and_survives_resume(dataset, tmp_path):
+    import json
+
+    import torch
+
+    from dit4dit_ros.demo.train import DemoTrainDataset, DemoTrainSettings, train_demo
+    from dit4dit_ros.model.checkpoint import load_checkpoint
+
+    out = tmp_path / "run"
+    train_demo(DemoTrainSettings(dataset=str(dataset), out=str(out), steps=2, batch_size=2, save_every=2, threads=1))
+    first = json.loads((out / "checkpoints" / "step_0000002" / "config.json").read_text())["video"]["vae"]
+    assert first["latents_std"] != [1.0] * 16 and all(0 < v < 1 for v in first["latents_std"])
+    # An engine loading the checkpoint normalises like training did: unit-scale latents on the demo frames.
+    model = load_checkpoint(out / "checkpoints" / "step_0000002")[0]
+    ds = DemoTrainDataset(dataset, model.cfg, _prompt_cache(model.cfg))
+    clips = torch.stack([ds.reader[i]["video"] for i in range(0, len(ds), 5)])
+    z = model.video.encode(model.video._pixels(clips, "clips", clips.shape[1]))
+    assert 0.6 < float(z.std()) < 1.6 and abs(float(z.mean())) < 0.3
+    # A resumed run keeps the statistics its weights were trained with (the VAE is loaded, not re-drawn).
+    train_demo(DemoTrainSettings(dataset=str(dataset), out=str(out), steps=4, batch_size=2, save_every=2, threads=1,
+                                 resume="auto", seed=1))
+    resumed = json.loads((out / "checkpoints" / "step_0000004" / "config.json").read_text())["video"]["vae"]
+    assert resumed["latents_std"] == first["latents_std"] and resumed["latents_mean"] == first["latents_mean"]
+
+
+def _prompt_cache(cfg):
+    from dit4dit_ros.demo.train import build_prompt_cache
+
+    return build_prompt_cache([INSTRUCTION], "tiny-random:0", cfg.video.prompt_max_length)
+
+
 # ---- evaluation -------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_engine():

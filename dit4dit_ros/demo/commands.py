@@ -50,6 +50,8 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-steps", type=int, default=100)
     p.add_argument("--repeated-diffusion-steps", type=int, default=4, help="noise draws per sample (action loss)")
     p.add_argument("--action-loss-weight", type=float, help="override the preset's action loss weight")
+    p.add_argument("--no-latent-calibration", action="store_true",
+                   help="keep the preset's latent mean/std instead of measuring them on the dataset")
     p.add_argument("--state-noise", type=float, default=0.0,
                    help="std (radians) of Gaussian noise on the training joint state (default 0: none)")
     p.add_argument("--save-every", type=int, default=100, help="checkpoint period (steps)")
@@ -67,7 +69,8 @@ def _train(args: argparse.Namespace) -> int:
     settings = DemoTrainSettings(
         dataset=args.dataset, out=args.out, preset=args.preset, steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, warmup_steps=args.warmup_steps, repeated_diffusion_steps=args.repeated_diffusion_steps,
-        action_loss_weight=args.action_loss_weight, state_noise=args.state_noise, save_every=args.save_every, log_every=args.log_every,
+        action_loss_weight=args.action_loss_weight, state_noise=args.state_noise,
+        calibrate_latents=not args.no_latent_calibration, save_every=args.save_every, log_every=args.log_every,
         encoder=args.encoder, seed=args.seed, threads=args.threads, resume=args.resume)
     result = train_demo(settings)
     if result.history:

@@ -7,7 +7,11 @@ What this adds on top of model/train.py (which it calls unchanged):
   f+16 -> 9 frames; 16 actions; 64x64), every decoded frame kept in memory (a few tens of MB for a demo set),
   and the task text mapped to its cached prompt embedding (the trainer wants tensors only);
 - a prompt cache from the `tiny-random:<seed>` text encoder (no multi-GB Qwen2.5-VL here), saved with every
-  checkpoint so engines can look the instruction up.
+  checkpoint so engines can look the instruction up;
+- latent normalisation calibrated on the dataset (`calibrate_latent_normalization`): the demo VAE is random, so
+  the preset's mean 0 / std 1 is wrong for it (its latents have a std of ~0.1, the cube moves them by ~0.01).
+  Diffusion noise would drown the video signal and the action DiT would see a tiny cube signal; the real
+  Cosmos VAE ships calibrated statistics in exactly these config fields.
 """
 from __future__ import annotations
 
@@ -85,6 +89,43 @@ class DemoTrainDataset(Dataset):
         return out
 
 
+@torch.no_grad()
+def calibrate_latent_normalization(model: Any, dataset: "DemoTrainDataset", samples: int = 64, seed: int = 0) -> None:
+    """Set the video backbone's per-channel latent mean/std (config and buffers) from `samples` dataset clips.
+
+    The values go into `model.cfg.video.vae` (latents_mean / latents_std), so every checkpoint's config.json
+    carries them and an engine loading it normalises exactly as training did.
+    """
+    video = model.video
+    if video.cfg.weights_dir:
+        raise ValueError("latent calibration is for a randomly initialised VAE; pretrained weights ship their statistics")
+    if samples < 2:
+        raise ValueError(f"samples must be >= 2, got {samples}")
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(dataset), generator=g)[: samples].tolist()
+    clips = torch.stack([dataset.reader[i]["video"] for i in idx])  # (N, T, 3, H, W) in [0, 1]
+    pixels = video._pixels(clips, "calibration clips", clips.shape[1])
+    latents = video.vae.encode(pixels).latent_dist.mean.float()  # (N, z, T', h, w), raw
+    mean = latents.mean(dim=(0, 2, 3, 4))
+    std = latents.std(dim=(0, 2, 3, 4)).clamp_min(1e-6)
+    video.cfg.vae["latents_mean"] = [round(float(v), 6) for v in mean]
+    video.cfg.vae["latents_std"] = [round(float(v), 6) for v in std]
+    z = mean.numel()
+    video.latents_mean.copy_(torch.tensor(video.cfg.vae["latents_mean"]).view(1, z, 1, 1, 1))
+    video.latents_std.copy_(torch.tensor(video.cfg.vae["latents_std"]).view(1, z, 1, 1, 1))
+
+
+def _resumed_latent_normalization(out: Path, resume: str) -> dict | None:
+    """latents_mean/std of the checkpoint a resume will load (its config.json), or None if there is none."""
+    from dit4dit_ros.model.train import latest_checkpoint
+
+    ckpt = latest_checkpoint(out) if resume == "auto" else Path(resume)
+    if ckpt is None or not (ckpt / "config.json").is_file():
+        return None
+    vae = json.loads((ckpt / "config.json").read_text())["video"]["vae"]
+    return {k: vae[k] for k in ("latents_mean", "latents_std")}
+
+
 def build_prompt_cache(instructions: list[str], encoder: str, max_length: int, out_path: Path | str | None = None):
     """Prompt embeddings of `instructions` from `encoder` (default the tiny random Qwen2.5-VL)."""
     from dit4dit_ros.model.text_encoder import embed_prompts
@@ -104,6 +145,7 @@ class DemoTrainSettings:
     repeated_diffusion_steps: int | None = 4  # extra noise draws for the (cheap) action loss
     action_loss_weight: float | None = None
     state_noise: float = 0.0  # std (radians) of training-time noise on the joint state (see DemoTrainDataset)
+    calibrate_latents: bool = True  # latent mean/std from the data (see calibrate_latent_normalization)
     save_every: int = 100
     log_every: int = 10
     encoder: str = DEFAULT_ENCODER
@@ -131,7 +173,14 @@ def train_demo(s: DemoTrainSettings):
     dataset = DemoTrainDataset(s.dataset, cfg, cache, state_noise=s.state_noise)
     log.info("demo training: %d samples, %d episodes, control period %.3f s", len(dataset),
              len(dataset.reader._episode_length), cfg.layout.control_period)
+    torch.manual_seed(s.seed)  # the random, frozen VAE is part of the model: make it a function of the seed
+    resumed = _resumed_latent_normalization(Path(s.out), s.resume) if s.resume else None
+    if s.calibrate_latents and resumed is not None:
+        cfg.video.vae.update(resumed)  # the resumed weights were trained with these statistics
     model = DiT4DiT(cfg, load_weights=False)
+    if s.calibrate_latents and resumed is None:
+        calibrate_latent_normalization(model, dataset, seed=s.seed)
+        log.info("latent normalisation from the data: std %s", [round(v, 3) for v in cfg.video.vae["latents_std"]])
     tc = TrainConfig.from_model_defaults(
         cfg, s.out, steps=s.steps, batch_size=s.batch_size, backbone_lr=s.lr, action_lr=s.lr,
         warmup_steps=s.warmup_steps, repeated_diffusion_steps=s.repeated_diffusion_steps, save_every=s.save_every,
