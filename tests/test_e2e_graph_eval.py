@@ -27,6 +27,10 @@ def test_graph_parameters_set_task_seed_camera_and_checkpoint(repo_root, tiny_ch
     assert sim["seed"] == 499 and sim["task"] == "reach" and (sim["camera_height"], sim["camera_width"]) == (32, 48)
     assert sim["lockstep"] is True and sim["camera_rate_hz"] == 2.5
     assert data["policy"]["ros__parameters"]["blind"] is True
+    assert data["policy"]["ros__parameters"]["num_threads"] == 0  # the YAML's (torch's default)
+    threads = graph_parameters(Path(repo_root, "config", "g1_sim.yaml"), tiny_checkpoint, "reach", 0, (32, 32), 2.5,
+                               False, num_threads=1)
+    assert threads["policy"]["ros__parameters"]["num_threads"] == 1
     with pytest.raises(ValueError, match="no sim_robot section"):
         graph_parameters(Path(repo_root, "config", "g1_real.yaml"), tiny_checkpoint, "reach", 0, (32, 32), 2.5, False)
 

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def graph_parameters(config: Path, checkpoint: Path, task: str, first_seed: int, image_size: tuple[int, int],
-                     replan_hz: float, blind: bool) -> dict:
+                     replan_hz: float, blind: bool, num_threads: int = 0) -> dict:
     """The deployment YAML adapted for evaluation: task, seeds, camera at the model's size, replan rate."""
     from dit4dit_ros.bringup.graph import load_parameter_yaml
 
@@ -39,6 +39,8 @@ def graph_parameters(config: Path, checkpoint: Path, task: str, first_seed: int,
     sim.update(task=task, seed=first_seed - 1, camera_height=image_size[0], camera_width=image_size[1],
                camera_rate_hz=replan_hz, lockstep=True)
     data["policy"]["ros__parameters"].update(checkpoint=str(checkpoint), blind=blind, rate_hz=0.0)
+    if num_threads:
+        data["policy"]["ros__parameters"]["num_threads"] = int(num_threads)
     return data
 
 
@@ -153,7 +155,8 @@ class GraphEvaluator:
 def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[int] = (), blind: bool = False,
                    config: str | Path | None = None, duration: float = 5.0, hold_time: float = 0.5,
                    replan_every: int = 4, video_path: str | Path | None = None, video_episodes: int = 4,
-                   episode_wall_timeout: float = 300.0, progress: bool = False, log_dir: str | Path | None = None):
+                   episode_wall_timeout: float = 300.0, progress: bool = False, log_dir: str | Path | None = None,
+                   num_threads: int = 0):
     """Evaluate `checkpoint` on consecutive `seeds` through `dit4dit run`; returns demo.evaluate.EvalResult."""
     from dit4dit_ros.bringup.processes import start_run, stop_run
     from dit4dit_ros.bringup.profiles import write_parameter_yaml
@@ -177,7 +180,7 @@ def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[
     with tempfile.TemporaryDirectory(prefix="dit4dit_graph_eval_") as tmp:
         logs = Path(log_dir) if log_dir else Path(tmp) / "logs"
         params = graph_parameters(Path(config) if config else config_file("g1_sim.yaml"), Path(checkpoint), task,
-                                  seeds[0], tuple(engine.image_size), camera_hz, blind)
+                                  seeds[0], tuple(engine.image_size), camera_hz, blind, num_threads)
         params_file = write_parameter_yaml(params, Path(tmp) / "params.yaml")
         run = start_run(params_file, "--instruction", instruction, "--no-status", "--log-dir", str(logs))
         evaluator = None
