@@ -30,6 +30,13 @@ def fresh(robot: SimRobot) -> SimRobot:
     return robot
 
 
+def _project(cam, k: np.ndarray, world: np.ndarray) -> tuple[float, float]:
+    """Pixel (u, v) of a world point for a MuJoCo camera `cam` (data.cam(...)) with pinhole matrix `k`."""
+    p = cam.xmat.reshape(3, 3).T @ (world - cam.xpos)  # MuJoCo camera frame: x right, y up, -z forward
+    x, y, z = p[0], -p[1], -p[2]  # optical frame: x right, y down, z forward
+    return k[0, 0] * x / z + k[0, 2], k[1, 1] * y / z + k[1, 2]
+
+
 def _lowcmd(q, kp=None, kd=None, mode_machine=5):
     return parse_lowcmd(build_lowcmd(MotorCommand.hold(q, kp=kp, kd=kd), mode_machine))
 
@@ -138,10 +145,7 @@ def test_camera_renders_table_and_cube_where_camera_info_projects_it(fresh: SimR
     table = (r > 120) & (r > g + 20) & (g > b + 20) & (r < 250)  # the brown table top (not saturated)
     assert table.mean() > 0.2, f"table covers only {table.mean():.0%} of the image"
     # Project the cube centre with the published intrinsics: the pixel there is red.
-    cam = fresh.data.cam(HEAD_CAMERA)
-    p = cam.xmat.reshape(3, 3).T @ (fresh.world.cube_pos() - cam.xpos)  # MuJoCo camera frame: x right, y up, -z fwd
-    x, y, z = p[0], -p[1], -p[2]  # optical frame: x right, y down, z forward
-    u, v = k[0, 0] * x / z + k[0, 2], k[1, 1] * y / z + k[1, 2]
+    u, v = _project(fresh.data.cam(HEAD_CAMERA), k, fresh.world.cube_pos())
     px = image[int(round(v)), int(round(u))].astype(int)
     assert px[0] > 120 and px[0] > 2 * px[1] and px[0] > 2 * px[2], f"pixel ({u:.0f}, {v:.0f}) is {px}, not the red cube"
 
@@ -164,11 +168,9 @@ def test_every_object_placement_is_inside_the_ego_image(fresh: SimRobot, task: s
         for cy in region.y:
             for ang in np.linspace(0, 2 * np.pi, 16, endpoint=False):
                 for dz in (-half, half):
-                    world = np.array([cx + reach * np.cos(ang), cy + reach * np.sin(ang), z + dz])
-                    p = cam.xmat.reshape(3, 3).T @ (world - cam.xpos)
-                    x, y, depth = p[0], -p[1], -p[2]
-                    us.append(k[0, 0] * x / depth + k[0, 2])
-                    vs.append(k[1, 1] * y / depth + k[1, 2])
+                    u, v = _project(cam, k, np.array([cx + reach * np.cos(ang), cy + reach * np.sin(ang), z + dz]))
+                    us.append(u)
+                    vs.append(v)
     assert 0 <= min(us) and max(us) < 64, f"{task}: cube columns {min(us):.1f}..{max(us):.1f} leave the image"
     assert 0 <= min(vs) and max(vs) < 64, f"{task}: cube rows {min(vs):.1f}..{max(vs):.1f} leave the image"
 
