@@ -79,9 +79,10 @@ class DemoTrainDataset(Dataset):
         out = {k: item[k] for k in self.KEYS}
         if self.state_noise > 0:
             # Gaussian noise on the encoded joint state (with the sin/cos encoding, for a small std, the same as
-            # noise of that std in radians on the joint angles). Without it the policy copies the arm's progress along the demonstrated path from the
-            # state (in a scripted reach the arm's position says where the cube is) instead of looking at the image;
-            # once its first move is off, it continues the wrong path. Padding dims stay zero.
+            # noise of that std in radians on the joint angles). Without it the policy copies the arm's progress
+            # along the demonstrated path from the state (in a scripted reach the arm's position says where the
+            # cube is) instead of looking at the image; once its first move is off, it continues the wrong path.
+            # Padding dims stay zero.
             state = out["state"].clone()
             state[..., : self.state_width] += self.state_noise * torch.randn_like(state[..., : self.state_width])
             out["state"] = state
@@ -89,30 +90,14 @@ class DemoTrainDataset(Dataset):
         return out
 
 
-@torch.no_grad()
 def calibrate_latent_normalization(model: Any, dataset: "DemoTrainDataset", samples: int = 64, seed: int = 0) -> None:
-    """Set the video backbone's per-channel latent mean/std (config and buffers) from `samples` dataset clips.
-
-    The values go into `model.cfg.video.vae` (latents_mean / latents_std), so every checkpoint's config.json
-    carries them and an engine loading it normalises exactly as training did.
-    """
-    video = model.video
-    if video.cfg.weights_dir:
-        raise ValueError("latent calibration is for a randomly initialised VAE; pretrained weights ship their statistics")
+    """Measure the video backbone's latent mean/std on `samples` random dataset clips (see
+    VideoBackbone.calibrate_latent_statistics); every checkpoint's config.json then carries them."""
     if samples < 2:
         raise ValueError(f"samples must be >= 2, got {samples}")
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(dataset), generator=g)[: samples].tolist()
-    clips = torch.stack([dataset.reader[i]["video"] for i in idx])  # (N, T, 3, H, W) in [0, 1]
-    pixels = video._pixels(clips, "calibration clips", clips.shape[1])
-    latents = video.vae.encode(pixels).latent_dist.mean.float()  # (N, z, T', h, w), raw
-    mean = latents.mean(dim=(0, 2, 3, 4))
-    std = latents.std(dim=(0, 2, 3, 4)).clamp_min(1e-6)
-    video.cfg.vae["latents_mean"] = [round(float(v), 6) for v in mean]
-    video.cfg.vae["latents_std"] = [round(float(v), 6) for v in std]
-    z = mean.numel()
-    video.latents_mean.copy_(torch.tensor(video.cfg.vae["latents_mean"]).view(1, z, 1, 1, 1))
-    video.latents_std.copy_(torch.tensor(video.cfg.vae["latents_std"]).view(1, z, 1, 1, 1))
+    model.video.calibrate_latent_statistics(torch.stack([dataset.reader[i]["video"] for i in idx]))
 
 
 def _resumed_latent_normalization(out: Path, resume: str) -> dict | None:

@@ -261,14 +261,34 @@ class VideoBackbone(nn.Module):
         return (x - self.latents_mean) * self.latents_std
 
     @torch.no_grad()
-    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """(B,3,T,H,W) in [-1,1] -> normalized posterior-mean latents (B,z,T',h,w). Deterministic.
+    def raw_latents(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B,3,T,H,W) in [-1,1] -> posterior-mean latents (B,z,T',h,w) before normalisation. Deterministic.
 
         The posterior mean (not a sample) so that the same observation always yields the same features.
         """
         vae_dtype = next(self.vae.parameters()).dtype
-        posterior = self.vae.encode(pixels.to(vae_dtype)).latent_dist
-        return self.normalize_latents(posterior.mean.float())
+        return self.vae.encode(pixels.to(vae_dtype)).latent_dist.mean.float()
+
+    @torch.no_grad()
+    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(B,3,T,H,W) in [-1,1] -> normalized posterior-mean latents (B,z,T',h,w)."""
+        return self.normalize_latents(self.raw_latents(pixels))
+
+    @torch.no_grad()
+    def calibrate_latent_statistics(self, frames: torch.Tensor) -> None:
+        """Per-channel latent mean/std measured on `frames` (B,T,3,H,W) in [0,1], written to the config (so a
+        saved config.json carries them) and to the normalisation buffers. For a randomly initialised VAE only:
+        pretrained Cosmos/Wan weights ship calibrated statistics in the same config fields."""
+        if self.cfg.weights_dir:
+            raise ValueError("latent calibration is for a randomly initialised VAE; pretrained weights ship their statistics")
+        if frames.shape[0] < 2:
+            raise ValueError(f"calibration needs at least 2 clips, got {frames.shape[0]}")
+        latents = self.raw_latents(self._pixels(frames, "calibration clips", frames.shape[1]))
+        dims = (0, 2, 3, 4)
+        self.cfg.vae["latents_mean"] = [round(float(v), 6) for v in latents.mean(dim=dims)]
+        self.cfg.vae["latents_std"] = [round(float(v), 6) for v in latents.std(dim=dims).clamp_min(1e-6)]
+        self.latents_mean.copy_(torch.tensor(self.cfg.vae["latents_mean"]).view_as(self.latents_mean))
+        self.latents_std.copy_(torch.tensor(self.cfg.vae["latents_std"]).view_as(self.latents_std))
 
     # ---- conditioning ------------------------------------------------------------------------------------
     def _masks(self, batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
