@@ -141,6 +141,11 @@ def test_latent_calibration_normalises_the_random_vae_and_survives_resume(datase
                                  resume="auto", seed=1))
     resumed = json.loads((out / "checkpoints" / "step_0000004" / "config.json").read_text())["video"]["vae"]
     assert resumed["latents_std"] == first["latents_std"] and resumed["latents_mean"] == first["latents_mean"]
+    # ... also when the resumed run is told not to calibrate: the weights and their statistics belong together.
+    train_demo(DemoTrainSettings(dataset=str(dataset), out=str(out), steps=6, batch_size=2, save_every=2, threads=1,
+                                 resume="auto", calibrate_latents=False))
+    kept = json.loads((out / "checkpoints" / "step_0000006" / "config.json").read_text())["video"]["vae"]
+    assert kept["latents_std"] == first["latents_std"]
 
 
 def _prompt_cache(cfg):

@@ -160,8 +160,8 @@ def train_demo(s: DemoTrainSettings):
              len(dataset.reader._episode_length), cfg.layout.control_period)
     torch.manual_seed(s.seed)  # the random, frozen VAE is part of the model: make it a function of the seed
     resumed = _resumed_latent_normalization(Path(s.out), s.resume) if s.resume else None
-    if s.calibrate_latents and resumed is not None:
-        cfg.video.vae.update(resumed)  # the resumed weights were trained with these statistics
+    if resumed is not None:  # the resumed weights were trained with these statistics, calibrated or not
+        cfg.video.vae.update(resumed)
     model = DiT4DiT(cfg, load_weights=False)
     if s.calibrate_latents and resumed is None:
         calibrate_latent_normalization(model, dataset, seed=s.seed)
