@@ -121,3 +121,30 @@ def test_config_validation_and_round_trip():
         ActionDiTConfig.from_dict({**cfg.to_dict(), "bogus": 1})
     default = ActionDiTConfig()
     assert default.inner_dim == 768 and default.num_layers == 16
+
+
+def test_visual_tokens_are_a_set_unless_the_head_learns_their_positions():
+    """Cross-attention pools a set: without context_tokens, permuting the visual tokens cannot change the chunk,
+    so a head over position-free features cannot tell where an object is. With it, the same permutation does."""
+    vis, state, _, _ = inputs(tiny_cfg())
+    perm = torch.randperm(vis.shape[1], generator=torch.Generator().manual_seed(3))
+    for context_tokens, should_change in ((0, False), (vis.shape[1], True)):
+        torch.manual_seed(0)
+        m = ActionDiT(tiny_cfg(context_tokens=context_tokens), VIS).eval()
+        a = m.sample(vis, state, generator=torch.Generator().manual_seed(2))
+        b = m.sample(vis[:, perm], state, generator=torch.Generator().manual_seed(2))
+        assert (not torch.allclose(a, b, atol=1e-5)) == should_change, context_tokens
+
+
+def test_context_position_is_trained_and_token_count_is_checked():
+    cfg = tiny_cfg(context_tokens=10)
+    m = ActionDiT(cfg, VIS)
+    vis, state, actions, mask = inputs(cfg)
+    m.loss(vis, state, actions, mask, generator=torch.Generator().manual_seed(1)).backward()
+    assert m.context_position is not None and m.context_position.shape == (10, VIS)
+    assert m.context_position.grad is not None and m.context_position.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="context_tokens=10"):
+        m.sample(vis[:, :7], state)
+    with pytest.raises(ValueError, match="context_tokens"):
+        tiny_cfg(context_tokens=-1)
+    assert ActionDiT(tiny_cfg(), VIS).context_position is None  # official layout: no extra parameter

@@ -128,3 +128,13 @@ def test_predict_shape_and_determinism():
     assert model.training  # predict restored the training mode
     with pytest.raises(KeyError, match="frames"):
         model.predict({"state": b["state"], "prompt_embeds": b["prompt_embeds"]})
+
+
+def test_action_context_tokens_must_match_the_video_token_count():
+    small = load_preset("small")
+    assert small.action.context_tokens == small.video.num_tokens  # the demo head learns one position per token
+    d = small.to_dict()
+    d["action"]["context_tokens"] = small.video.num_tokens - 1
+    with pytest.raises(ValueError, match="context_tokens"):
+        DiT4DiTConfig.from_dict(d)
+    assert load_preset("cosmos-predict2.5-2b").action.context_tokens == 0  # official head: none

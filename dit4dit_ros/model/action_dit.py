@@ -48,6 +48,11 @@ class ActionDiTConfig:
     num_timestep_buckets: int = 1000
     max_seq_len: int = 1024
     repeated_diffusion_steps: int = 1  # training: each sample is noised this many times per step
+    # > 0: a learned embedding per visual token (this many tokens), added to the video features before
+    # cross-attention. 0 (official): the features must carry their own position, which a pretrained Cosmos
+    # trunk's do; the small demo trunk's (RoPE only, 4 blocks, random VAE) do not, and attention pools a set:
+    # without it the head could see *that* there is a cube but not *where*.
+    context_tokens: int = 0
 
     def __post_init__(self) -> None:
         positive = ("state_dim", "action_dim", "horizon", "num_heads", "head_dim", "hidden_size", "num_layers",
@@ -59,6 +64,8 @@ class ActionDiTConfig:
                 raise ValueError(f"ActionDiTConfig.{name} must be a positive int, got {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ActionDiTConfig.dropout must be in [0, 1), got {self.dropout}")
+        if not isinstance(self.context_tokens, int) or isinstance(self.context_tokens, bool) or self.context_tokens < 0:
+            raise ValueError(f"ActionDiTConfig.context_tokens must be an int >= 0, got {self.context_tokens!r}")
         if self.horizon > self.max_seq_len:
             raise ValueError(f"ActionDiTConfig.horizon {self.horizon} exceeds max_seq_len {self.max_seq_len}")
         if self.tau_alpha <= 0 or self.tau_beta <= 0 or not 0 < self.tau_scale <= 1:
@@ -194,6 +201,11 @@ class ActionDiT(nn.Module):
         self.action_decoder = MLP(cfg.output_dim, cfg.hidden_size, cfg.action_dim)
         self.position_embedding = nn.Embedding(cfg.max_seq_len, width)
         nn.init.normal_(self.position_embedding.weight, mean=0.0, std=0.02)
+        self.context_position: nn.Parameter | None = None
+        if cfg.context_tokens:
+            # unit scale (not 0.02): the video features are O(1), and a tiny embedding would take thousands of
+            # steps to let attention tell the tokens apart
+            self.context_position = nn.Parameter(torch.randn(cfg.context_tokens, cross_attention_dim))
 
     # -- pieces ------------------------------------------------------------------------------------------------
     def set_gradient_checkpointing(self, enabled: bool) -> None:
@@ -214,6 +226,8 @@ class ActionDiT(nn.Module):
         a = self.action_encoder(noisy_actions, time_bucket)
         a = a + self.position_embedding.weight[:h][None].to(a.dtype)
         tokens = torch.cat([state_token.to(a.dtype), a], dim=1)
+        if self.context_position is not None:
+            visual_tokens = visual_tokens + self.context_position.to(visual_tokens.dtype)
         out = self.model(tokens, visual_tokens, time_bucket)
         return self.action_decoder(out)[:, -h:]
 
@@ -226,6 +240,11 @@ class ActionDiT(nn.Module):
             raise ValueError(
                 f"ActionDiT: visual_tokens has shape {tuple(visual_tokens.shape)}, "
                 f"expected (B, N, {self.cross_attention_dim})"
+            )
+        if self.cfg.context_tokens and visual_tokens.shape[1] != self.cfg.context_tokens:
+            raise ValueError(
+                f"ActionDiT: visual_tokens has {visual_tokens.shape[1]} tokens, but the head learned a position "
+                f"embedding for context_tokens={self.cfg.context_tokens}; the video backbone's token count changed"
             )
         return visual_tokens.shape[0]
 

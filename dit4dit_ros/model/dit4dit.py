@@ -100,6 +100,11 @@ class DiT4DiTConfig:
                 f"layout has {self.layout.num_action_joints} action joints, more than action.action_dim"
                 f" {self.action.action_dim}"
             )
+        if self.action.context_tokens and self.action.context_tokens != self.video.num_tokens:
+            raise ValueError(
+                f"action.context_tokens ({self.action.context_tokens}) must be 0 or the video backbone's token count"
+                f" {self.video.num_tokens} (num_frames, image_size and patch size set it)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {
