@@ -61,6 +61,7 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
                    "CPU: two threads fighting a third process ran 10x slower here)")
     p.add_argument("--resume", help="checkpoint dir, or 'auto' for the newest under --out")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda[:N] to train on a GPU")
 
 
 def _train(args: argparse.Namespace) -> int:

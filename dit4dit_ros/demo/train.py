@@ -137,10 +137,13 @@ class DemoTrainSettings:
     seed: int = 0
     threads: int | None = None
     resume: str | None = None
+    device: str = "cpu"  # "cuda" trains on a GPU (the demo fits any); the checkpoint loads on either
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1:
             raise ValueError("steps, batch_size and save_every must be >= 1")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
 
 
 def train_demo(s: DemoTrainSettings):
@@ -172,7 +175,7 @@ def train_demo(s: DemoTrainSettings):
         log_every=s.log_every, num_workers=0, seed=s.seed, resume=s.resume, progress=False)
     Path(s.out).mkdir(parents=True, exist_ok=True)
     (Path(s.out) / "demo_train_settings.json").write_text(json.dumps(s.__dict__, indent=1))
-    return train(model, dataset, tc, normalization=dataset.normalization, prompt_cache=cache, device="cpu")
+    return train(model, dataset, tc, normalization=dataset.normalization, prompt_cache=cache, device=s.device)
 
 
 def ship_checkpoint(src: Path | str, dst: Path | str, half: bool = True) -> Path:
