@@ -79,3 +79,37 @@ def test_expert_succeeds_on_95_percent_of_20_seeds(blind_runner):
     results = [_run(blind_runner, seed) for seed in range(500, 520)]
     successes = sum(ok for ok, _ in results)
     assert successes >= 19, f"expert succeeded on {successes}/20 seeds: {results}"
+
+
+def test_joint_perturbation_is_a_stationary_smooth_process():
+    from dit4dit_ros.demo.collect import JointPerturbation
+
+    noise = JointPerturbation(14, std=0.05, tau=0.3, period=0.1, rng=np.random.default_rng(0))
+    x = np.stack([noise.step() for _ in range(4000)])
+    assert abs(x.std() - 0.05) < 0.005  # stationary std
+    lag1 = np.mean([np.corrcoef(x[:-1, j], x[1:, j])[0, 1] for j in range(14)])
+    assert abs(lag1 - np.exp(-0.1 / 0.3)) < 0.05  # correlated over tau, not white
+    assert not JointPerturbation(3, std=0.0, tau=0.3, period=0.1, rng=np.random.default_rng(0)).step().any()
+    with pytest.raises(ValueError, match="tau > 0"):
+        JointPerturbation(3, std=0.1, tau=0.0, period=0.1, rng=np.random.default_rng(0))
+
+
+def test_perturbed_episode_records_the_clean_plan_from_off_path_states(blind_runner):
+    """DART: the arm is pushed off the path (states differ) but the recorded actions are the clean expert plan
+    (identical to an unperturbed run of the same seed), and the noise fades so the episode still succeeds."""
+    from dit4dit_ros.demo.collect import run_expert_episode
+
+    clean = run_expert_episode(blind_runner, 11)
+    noisy = run_expert_episode(blind_runner, 11, perturb=0.08)
+    assert np.allclose(noisy.action, clean.action, atol=1e-9)
+    off_path = np.abs(noisy.state - clean.state).max(axis=1)
+    assert off_path[5:20].mean() > 0.02  # radians, mid-reach
+    assert noisy.success, f"perturbed expert ended {noisy.min_distance:.3f} m from the cube"
+
+
+def test_collect_rejects_negative_perturbation_before_writing(tmp_path):
+    from dit4dit_ros.demo.collect import collect
+
+    with pytest.raises(ValueError, match="perturb must be >= 0"):
+        collect(tmp_path / "ds", episodes=1, perturb=-0.1)
+    assert not (tmp_path / "ds").exists()

@@ -7,6 +7,13 @@ No ROS, no DDS, no real-time pacing: physics and the ego camera are lock-stepped
     observation.images.ego_view = the ego image at frame k (fps video)
 and the expert submits the next `horizon` points of its plan as a chunk, exactly as a policy would.
 Episodes where the expert fails are dropped (counted), so the dataset holds successful demonstrations only.
+
+`perturb` > 0 collects DART-style demonstrations (Laskey et al. 2017, "DART: Noise Injection for Robust Imitation
+Learning"): what is *sent* is the plan plus a smooth random joint offset (an Ornstein-Uhlenbeck process, std
+`perturb` rad, time constant `perturb_tau` s), what is *recorded* as the action is the clean plan. The arm, and so the
+state and the image, then visit poses off the demonstrated path, labelled with the command that leads back to it.
+Why: a policy trained on clean demos only never saw its own small errors; in closed loop it reads an off-path arm as
+"a different cube" and wanders off after reaching (seen on the reach task: the hand got within 4 cm, then left).
 """
 from __future__ import annotations
 
@@ -48,8 +55,32 @@ class CollectStats:
         return 60.0 * self.episodes / self.seconds if self.seconds > 0 else 0.0
 
 
-def run_expert_episode(runner: SimEpisodeRunner, seed: int, horizon: int = 16, expert_config=None) -> EpisodeRecord:
-    """One expert episode from `seed`: images, measured states and commanded actions at every frame."""
+class JointPerturbation:
+    """Ornstein-Uhlenbeck joint offsets: stationary std `std` rad, correlation time `tau` s, sampled every `period`."""
+
+    def __init__(self, joints: int, std: float, tau: float, period: float, rng: np.random.Generator) -> None:
+        if std < 0 or tau <= 0 or period <= 0:
+            raise ValueError(f"perturbation needs std >= 0, tau > 0, period > 0; got {std}, {tau}, {period}")
+        self.std, self.rng = float(std), rng
+        self.decay = float(np.exp(-period / tau))
+        self.offset = rng.normal(0.0, self.std, joints) if self.std > 0 else np.zeros(joints)
+
+    def step(self) -> np.ndarray:
+        """The offset for this frame; advances the process by one period."""
+        current = self.offset.copy()
+        if self.std > 0:
+            self.offset = self.decay * self.offset + np.sqrt(1.0 - self.decay ** 2) * self.rng.normal(
+                0.0, self.std, self.offset.shape)
+        return current
+
+
+def run_expert_episode(runner: SimEpisodeRunner, seed: int, horizon: int = 16, expert_config=None,
+                       perturb: float = 0.0, perturb_tau: float = 0.3) -> EpisodeRecord:
+    """One expert episode from `seed`: images, measured states and commanded actions at every frame.
+
+    With `perturb` > 0 the sent chunk carries a smooth random offset and the recorded action is the clean plan (see
+    the module docstring); the offset fades out over the last second so the episode still ends at the touch pose.
+    """
     from dit4dit_ros.sim.expert import make_expert
 
     obs = runner.reset(seed)
@@ -58,12 +89,15 @@ def run_expert_episode(runner: SimEpisodeRunner, seed: int, horizon: int = 16, e
     period = runner.period
     images, states, actions = [], [], []
     success, best = False, np.inf
-    for _ in range(frames):
+    noise = JointPerturbation(len(obs.arm_q), perturb, perturb_tau, period, np.random.default_rng([seed, 7]))
+    fade_frames = max(1, int(round(1.0 / period)))
+    for k in range(frames):
         plan = expert.command(obs.time + period * np.arange(horizon))
         images.append(obs.image)
         states.append(obs.arm_q)
         actions.append(plan[0])
-        verdict = runner.submit(plan)
+        fade = float(np.clip((frames - fade_frames - k) / fade_frames, 0.0, 1.0))
+        verdict = runner.submit(plan + fade * noise.step()[None, :])
         if not verdict:
             raise RuntimeError(f"seed {seed}: the executor rejected the expert's chunk: {verdict.reason}")
         obs = runner.advance()
@@ -76,7 +110,8 @@ def run_expert_episode(runner: SimEpisodeRunner, seed: int, horizon: int = 16, e
 
 def collect(out: Path | str, task: str = "reach", episodes: int = 10, seed: int = 0, fps: int = 10,
             image_size: tuple[int, int] = (64, 64), horizon: int = 16, overwrite: bool = False,
-            max_failures: int | None = None, progress: bool = False) -> tuple[Path, CollectStats]:
+            max_failures: int | None = None, progress: bool = False, perturb: float = 0.0,
+            perturb_tau: float = 0.3) -> tuple[Path, CollectStats]:
     """Write `episodes` successful expert demonstrations (seeds seed, seed+1, ...) to a LeRobot dataset at `out`.
 
     Failed expert episodes are skipped; more than `max_failures` (default: episodes // 10 + 2) is an error,
@@ -86,6 +121,8 @@ def collect(out: Path | str, task: str = "reach", episodes: int = 10, seed: int 
 
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if perturb < 0 or perturb_tau <= 0:
+        raise ValueError(f"perturb must be >= 0 rad and perturb_tau > 0 s, got {perturb}, {perturb_tau}")
     max_failures = episodes // 10 + 2 if max_failures is None else max_failures
     runner = SimEpisodeRunner(RunnerConfig(task=task, fps=fps, image_size=image_size))
     h, w = runner.config.image_size
@@ -96,7 +133,7 @@ def collect(out: Path | str, task: str = "reach", episodes: int = 10, seed: int 
     next_seed = seed
     try:
         while stats.episodes < episodes:
-            record = run_expert_episode(runner, next_seed, horizon)
+            record = run_expert_episode(runner, next_seed, horizon, perturb=perturb, perturb_tau=perturb_tau)
             next_seed += 1
             if not record.success:
                 stats.failed += 1

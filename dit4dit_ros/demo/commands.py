@@ -17,6 +17,10 @@ def _collect_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, nargs=2, default=(64, 64), metavar=("H", "W"))
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset at --out")
     p.add_argument("--no-validate", action="store_true", help="skip the LeRobot format check at the end")
+    p.add_argument("--perturb", type=float, default=0.0, metavar="RAD",
+                   help="DART noise: std (rad) of a smooth offset added to the sent commands; the clean expert command "
+                        "is recorded (default 0: clean demos)")
+    p.add_argument("--perturb-tau", type=float, default=0.3, metavar="S", help="correlation time of that offset (s)")
 
 
 def _collect(args: argparse.Namespace) -> int:
@@ -24,7 +28,8 @@ def _collect(args: argparse.Namespace) -> int:
 
     logging.getLogger("dit4dit_ros.control.executor").setLevel(logging.WARNING)  # a mode change per episode
     root, stats = collect(args.out, task=args.task, episodes=args.episodes, seed=args.seed, fps=args.fps,
-                          image_size=tuple(args.image_size), overwrite=args.overwrite, progress=True)
+                          image_size=tuple(args.image_size), overwrite=args.overwrite, progress=True,
+                          perturb=args.perturb, perturb_tau=args.perturb_tau)
     print(f"wrote {stats.episodes} episodes ({stats.frames} frames) to {root} in {stats.seconds:.1f} s: "
           f"{stats.episodes_per_minute:.1f} episodes/min; expert failures dropped: {stats.failed} {stats.failed_seeds}")
     if not args.no_validate:
@@ -72,7 +77,8 @@ def _train(args: argparse.Namespace) -> int:
         lr=args.lr, warmup_steps=args.warmup_steps, repeated_diffusion_steps=args.repeated_diffusion_steps,
         action_loss_weight=args.action_loss_weight, state_noise=args.state_noise,
         calibrate_latents=not args.no_latent_calibration, save_every=args.save_every, log_every=args.log_every,
-        encoder=args.encoder, seed=args.seed, threads=args.threads, resume=args.resume)
+        encoder=args.encoder, seed=args.seed, threads=args.threads, resume=args.resume,
+        device=args.device)
     result = train_demo(settings)
     if result.history:
         last = result.history[-1]
