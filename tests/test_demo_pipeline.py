@@ -226,3 +226,11 @@ def test_ship_checkpoint_halves_weights_and_loads(tiny_engine, tmp_path):
     assert engine.instructions == (INSTRUCTION,) and engine.control_period == pytest.approx(0.1)
     with pytest.raises(FileNotFoundError, match="complete checkpoint"):
         ship_checkpoint(tmp_path / "nowhere", tmp_path / "x")
+
+
+def test_demo_train_settings_reject_an_unknown_device():
+    from dit4dit_ros.demo.train import DemoTrainSettings
+
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda"):
+        DemoTrainSettings(dataset="d", out="o", device="tpu")
+    assert DemoTrainSettings(dataset="d", out="o", device="cuda:1").device == "cuda:1"
