@@ -43,6 +43,10 @@ def test_two_seeded_episodes_through_the_graph(tiny_checkpoint, tmp_path):
     assert [e.seed for e in result.episodes] == [7, 8]
     for e in result.episodes:
         assert np.isfinite(e.min_distance) and e.min_distance > 0 and e.frames >= 1
+        # the policy gets `duration` of control: the executor's soft start (chunks refused) is not counted
+        assert e.policy_start_time is not None and e.policy_start_time > 0.5
+        if not e.success:
+            assert e.episode_time >= e.policy_start_time + 1.0 - 0.25  # task status comes at 5 Hz
     assert 0.0 <= result.rate <= 1.0
     lo, hi = result.interval
     assert 0.0 <= lo <= result.rate <= hi <= 1.0

@@ -5,7 +5,9 @@ the simulated camera at the model's image size). Then, per episode, from this pr
 graph's public interfaces: disable the executor (the robot damps, then is released), reset the simulator
 (`/dit4dit/sim/reset`: the k-th reset uses seed + k), enable the executor (soft start from the measured
 pose), and follow the latched task status until the task has reported success for `hold_time` of
-simulation time or the episode's simulation time is up. Rollout frames for the video come from the ego
+simulation time or the policy has had `duration` seconds of simulation time in control. The policy's time starts
+when the executor reports RUNNING: its soft start (about 2 s with the deployment config, chunks are refused
+meanwhile) is not the policy's time, and counting it cut the policy's share of a 5 s episode to 3 s. Rollout frames for the video come from the ego
 camera topic. Success is judged exactly as in the in-process evaluation (demo/evaluate.py).
 """
 from __future__ import annotations
@@ -101,6 +103,8 @@ class GraphEvaluator:
         self.spin_until(lambda: future.done(), timeout, f"a reply from {client.srv_name}")
         return future.result()
 
+    STARTUP_LIMIT = 10.0  # s of simulation time the executor may take to reach RUNNING before the episode fails
+
     def episode(self, seed: int, duration: float, hold_time: float, wall_timeout: float) -> dict:
         if self.executor_state.get("mode") not in (None, "DISABLED"):
             self.call("disable")
@@ -119,12 +123,14 @@ class GraphEvaluator:
                 raise RuntimeError("the executor refused to enable for 60 s")
             self.spin_until(lambda: True, 1, "a spin")
         success_since, first_success, best = None, None, np.inf
-        seen_time = -1.0
+        seen_time, policy_start = -1.0, None
         wall_deadline = time.monotonic() + wall_timeout
 
         def finished() -> bool:
-            nonlocal success_since, first_success, best, seen_time
+            nonlocal success_since, first_success, best, seen_time, policy_start
             st = self.task_status
+            if policy_start is None and self.executor_state.get("mode") == "RUNNING":
+                policy_start = max(seen_time, 0.0)
             if st.get("seed") != seed or st.get("episode_time", -1.0) == seen_time:
                 return time.monotonic() > wall_deadline
             seen_time = st["episode_time"]
@@ -135,13 +141,15 @@ class GraphEvaluator:
                     first_success = success_since
             else:
                 success_since = None
-            return first_success is not None or seen_time >= duration or time.monotonic() > wall_deadline
+            end = (self.STARTUP_LIMIT if policy_start is None else policy_start) + duration
+            return first_success is not None or seen_time >= end or time.monotonic() > wall_deadline
 
         self.spin_until(finished, wall_timeout + 10, f"the end of episode {seed}")
         st = self.task_status
         return {"seed": seed, "success": first_success is not None, "final_success": bool(st.get("success")),
                 "min_distance": float(best), "final_distance": float(st.get("metrics", {}).get("hand_cube_distance", np.nan)),
                 "first_success_time": first_success, "episode_time": float(st.get("episode_time", np.nan)),
+                "policy_start_time": policy_start,
                 "timed_out": time.monotonic() > wall_deadline, "frames": list(self.frames)}
 
     def close(self) -> None:
@@ -199,7 +207,9 @@ def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[
                         video.write(frame, False)
                 result.episodes.append(EpisodeResult(seed, ep["success"], ep["final_success"], round(ep["min_distance"], 4),
                                                      round(ep["final_distance"], 4), len(ep["frames"]),
-                                                     ep["first_success_time"], float("nan")))
+                                                     ep["first_success_time"], float("nan"),
+                                                     policy_start_time=ep["policy_start_time"],
+                                                     episode_time=ep["episode_time"]))
                 if progress:
                     print(f"seed {seed}: {'success' if ep['success'] else 'failure'}  min distance "
                           f"{ep['min_distance']:.3f} m  sim time {ep['episode_time']:.1f} s"

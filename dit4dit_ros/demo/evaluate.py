@@ -54,6 +54,10 @@ class EpisodeResult:
     frames: int
     first_success_time: float | None
     inference_seconds: float  # mean per chunk
+    # simulation time at which the policy took control (graph: the executor's soft start ends; direct: 0) and at
+    # which the episode ended: every episode gives the policy `duration` seconds of control
+    policy_start_time: float = 0.0
+    episode_time: float = float("nan")
 
 
 @dataclass
@@ -171,7 +175,8 @@ def evaluate_direct(checkpoint: str | Path, task: str = "reach", seeds: Sequence
                 best = min(best, float(obs.status.metrics.get(distance_key, np.inf)))
             final = float(obs.status.metrics.get(distance_key, np.nan))
             episode = EpisodeResult(int(seed), success, bool(obs.status.success), round(best, 4), round(final, 4),
-                                    frames, first, float(np.mean(inference)) if inference else 0.0)
+                                    frames, first, float(np.mean(inference)) if inference else 0.0,
+                                    episode_time=round(float(obs.time), 3))
             result.episodes.append(episode)
             if progress:
                 print(f"seed {seed}: {'success' if success else 'failure'}  min distance {best:.3f} m  "
