@@ -1,8 +1,6 @@
 """ROS-free camera sources: video files (pacing, loop, resize, colour), device failures, bounded retries."""
 from __future__ import annotations
 
-import threading
-import time
 
 import cv2
 import numpy as np

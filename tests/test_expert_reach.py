@@ -43,7 +43,7 @@ def test_unknown_task_has_no_expert():
 def _run(runner: SimEpisodeRunner, seed: int) -> tuple[bool, float]:
     obs = runner.reset(seed)
     expert = make_expert("reach", runner.robot)
-    streak, best = 0, np.inf
+    best = np.inf
     for _ in range(int(round(expert.duration * runner.config.fps))):
         assert runner.submit(expert.command(obs.time + runner.period * np.arange(16)))
         obs = runner.advance()

@@ -8,7 +8,6 @@ from the torchrun environment (nccl on CUDA, gloo on CPU) and each rank reads it
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import logging
 import math
