@@ -5,10 +5,11 @@ the simulated camera at the model's image size). Then, per episode, from this pr
 graph's public interfaces: disable the executor (the robot damps, then is released), reset the simulator
 (`/dit4dit/sim/reset`: the k-th reset uses seed + k), enable the executor (soft start from the measured
 pose), and follow the latched task status until the task has reported success for `hold_time` of
-simulation time or the policy has had `duration` seconds of simulation time in control. The policy's time starts
-when the executor reports RUNNING: its soft start (about 2 s with the deployment config, chunks are refused
-meanwhile) is not the policy's time, and counting it cut the policy's share of a 5 s episode to 3 s. Rollout frames for the video come from the ego
-camera topic. Success is judged exactly as in the in-process evaluation (demo/evaluate.py).
+simulation time or the policy has had `duration` seconds of simulation time in control. The policy's time
+starts when the executor reports RUNNING: its soft start (about 2 s with the deployment config, chunks are
+refused meanwhile) is not the policy's time, and counting it cut the policy's share of a 5 s episode to 3 s.
+Rollout frames for the video come from the ego camera topic. Success is judged exactly as in the in-process
+evaluation (demo/evaluate.py).
 """
 from __future__ import annotations
 

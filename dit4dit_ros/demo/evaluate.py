@@ -54,9 +54,9 @@ class EpisodeResult:
     frames: int
     first_success_time: float | None
     inference_seconds: float  # mean per chunk
-    # simulation time at which the policy took control (graph: the executor's soft start ends; direct: 0) and at
-    # which the episode ended: every episode gives the policy `duration` seconds of control
-    policy_start_time: float = 0.0
+    # simulation time at which the policy took control (graph: the executor's soft start ends, None if it never
+    # did; direct: 0) and at which the episode ended: every episode gives the policy `duration` seconds of control
+    policy_start_time: float | None = 0.0
     episode_time: float = float("nan")
 
 
