@@ -1,7 +1,6 @@
 """ROS-free camera sources: video files (pacing, loop, resize, colour), device failures, bounded retries."""
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 import pytest
