@@ -148,6 +148,47 @@ def test_latent_calibration_normalises_the_random_vae_and_survives_resume(datase
     assert kept["latents_std"] == first["latents_std"]
 
 
+def test_action_stage_from_a_checkpoint_trains_only_the_head(dataset, tmp_path):
+    """`--mode action --init-from CKPT`: the trunk and the random VAE are the checkpoint's, untouched; the head
+    moves; the latent statistics come with the weights (no re-calibration on a re-drawn VAE)."""
+    import json
+
+    import torch
+
+    from dit4dit_ros.demo.train import DemoTrainSettings, train_demo
+    from dit4dit_ros.model.checkpoint import read_weights
+
+    first = tmp_path / "joint"
+    train_demo(DemoTrainSettings(dataset=str(dataset), out=str(first), steps=2, batch_size=2, save_every=2, threads=1))
+    init = first / "checkpoints" / "step_0000002"
+    second = tmp_path / "action"
+    train_demo(DemoTrainSettings(dataset=str(dataset), out=str(second), steps=3, batch_size=2, save_every=3,
+                                 threads=1, lr=1e-3, mode="action", init_from=str(init), seed=7))
+    out = second / "checkpoints" / "step_0000003"
+    before, after = read_weights(init / "model.safetensors"), read_weights(out / "model.safetensors")
+    assert before.keys() == after.keys()
+    frozen = [k for k in before if k.startswith("video.")]
+    head = [k for k in before if k.startswith("action.")]
+    assert frozen and head
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert any(not torch.equal(before[k], after[k]) for k in head)
+    cfg_before = json.loads((init / "config.json").read_text())
+    cfg_after = json.loads((out / "config.json").read_text())
+    assert cfg_after["video"]["vae"]["latents_std"] == cfg_before["video"]["vae"]["latents_std"]
+    assert cfg_after["mode"] == "action"
+
+
+def test_action_stage_settings_are_checked(tmp_path):
+    from dit4dit_ros.demo.train import DemoTrainSettings
+
+    with pytest.raises(ValueError, match="mode must be one of"):
+        DemoTrainSettings(dataset="d", out="o", mode="vision")
+    with pytest.raises(FileNotFoundError, match=r"init_from .*no config.json, model.safetensors"):
+        DemoTrainSettings(dataset="d", out="o", init_from=str(tmp_path))
+    with pytest.raises(ValueError, match="give one of them"):
+        DemoTrainSettings(dataset="d", out="o", init_from=str(tmp_path), resume="auto")
+
+
 def _prompt_cache(cfg):
     from dit4dit_ros.demo.train import build_prompt_cache
 

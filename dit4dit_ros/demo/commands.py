@@ -67,6 +67,11 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", help="checkpoint dir, or 'auto' for the newest under --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu, or cuda[:N] to train on a GPU")
+    p.add_argument("--mode", choices=("joint", "video", "action"),
+                   help="which branches train (default: the preset's, joint); 'action' freezes the video trunk")
+    p.add_argument("--init-from", metavar="CHECKPOINT",
+                   help="start a new run (fresh optimizer and schedule) from this checkpoint's weights and latent "
+                   "statistics, e.g. an action-only second stage on a jointly trained checkpoint")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -78,7 +83,7 @@ def _train(args: argparse.Namespace) -> int:
         action_loss_weight=args.action_loss_weight, state_noise=args.state_noise,
         calibrate_latents=not args.no_latent_calibration, save_every=args.save_every, log_every=args.log_every,
         encoder=args.encoder, seed=args.seed, threads=args.threads, resume=args.resume,
-        device=args.device)
+        device=args.device, mode=args.mode, init_from=args.init_from)
     result = train_demo(settings)
     if result.history:
         last = result.history[-1]

@@ -100,15 +100,29 @@ def calibrate_latent_normalization(model: Any, dataset: "DemoTrainDataset", samp
     model.video.calibrate_latent_statistics(torch.stack([dataset.reader[i]["video"] for i in idx]))
 
 
-def _resumed_latent_normalization(out: Path, resume: str) -> dict | None:
-    """latents_mean/std of the checkpoint a resume will load (its config.json), or None if there is none."""
-    from dit4dit_ros.model.train import latest_checkpoint
-
-    ckpt = latest_checkpoint(out) if resume == "auto" else Path(resume)
+def _checkpoint_latent_normalization(ckpt: Path | None) -> dict | None:
+    """latents_mean/std of a checkpoint (its config.json), or None if there is none."""
     if ckpt is None or not (ckpt / "config.json").is_file():
         return None
     vae = json.loads((ckpt / "config.json").read_text())["video"]["vae"]
     return {k: vae[k] for k in ("latents_mean", "latents_std")}
+
+
+def _resumed_latent_normalization(out: Path, resume: str) -> dict | None:
+    """latents_mean/std of the checkpoint a resume will load, or None if there is none."""
+    from dit4dit_ros.model.train import latest_checkpoint
+
+    return _checkpoint_latent_normalization(latest_checkpoint(out) if resume == "auto" else Path(resume))
+
+
+def _load_initial_weights(model: Any, ckpt: Path) -> None:
+    """Copy a checkpoint's weights (all of them: the random frozen VAE included) into `model`; shapes must match."""
+    from dit4dit_ros.model.checkpoint import WEIGHTS_FILE, check_state_dict, read_weights
+
+    path = ckpt / WEIGHTS_FILE
+    state = read_weights(path)
+    check_state_dict(path, model, state)
+    model.load_state_dict(state)
 
 
 def build_prompt_cache(instructions: list[str], encoder: str, max_length: int, out_path: Path | str | None = None):
@@ -138,12 +152,27 @@ class DemoTrainSettings:
     threads: int | None = None
     resume: str | None = None
     device: str = "cpu"  # "cuda" trains on a GPU (the demo fits any); the checkpoint loads on either
+    mode: str | None = None  # joint / video / action; None: the preset's (joint)
+    init_from: str | None = None  # a training checkpoint whose weights (and latent statistics) to start from
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1:
             raise ValueError("steps, batch_size and save_every must be >= 1")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {self.device!r}")
+        from dit4dit_ros.model.dit4dit import MODES
+
+        if self.mode is not None and self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.init_from is not None and self.resume is not None:
+            raise ValueError("init_from starts a new run from a checkpoint's weights and resume continues one: "
+                             "give one of them")
+        if self.init_from is not None:
+            ckpt = Path(self.init_from)
+            missing = [f for f in ("config.json", "model.safetensors") if not (ckpt / f).is_file()]
+            if missing:
+                raise FileNotFoundError(f"init_from {ckpt}: no {', '.join(missing)} (expected a checkpoint "
+                                        "directory written by train-demo, e.g. <out>/checkpoints/step_0005000)")
 
 
 def train_demo(s: DemoTrainSettings):
@@ -154,6 +183,8 @@ def train_demo(s: DemoTrainSettings):
     if s.threads:
         torch.set_num_threads(s.threads)
     overrides = {} if s.action_loss_weight is None else {"action_loss_weight": s.action_loss_weight}
+    if s.mode is not None:
+        overrides["mode"] = s.mode
     cfg = demo_model_config(s.dataset, s.preset, **overrides)
     tasks = [json.loads(line)["task"] for line in (Path(s.dataset) / "meta" / "tasks.jsonl").read_text().splitlines()
              if line.strip()]
@@ -162,10 +193,16 @@ def train_demo(s: DemoTrainSettings):
     log.info("demo training: %d samples, %d episodes, control period %.3f s", len(dataset),
              len(dataset.reader._episode_length), cfg.layout.control_period)
     torch.manual_seed(s.seed)  # the random, frozen VAE is part of the model: make it a function of the seed
-    resumed = _resumed_latent_normalization(Path(s.out), s.resume) if s.resume else None
-    if resumed is not None:  # the resumed weights were trained with these statistics, calibrated or not
+    if s.init_from:
+        resumed = _checkpoint_latent_normalization(Path(s.init_from))
+    else:
+        resumed = _resumed_latent_normalization(Path(s.out), s.resume) if s.resume else None
+    if resumed is not None:  # the loaded weights were trained with these statistics, calibrated or not
         cfg.video.vae.update(resumed)
     model = DiT4DiT(cfg, load_weights=False)
+    if s.init_from:
+        _load_initial_weights(model, Path(s.init_from))
+        log.info("initialised from %s (mode %s)", s.init_from, cfg.mode)
     if s.calibrate_latents and resumed is None:
         calibrate_latent_normalization(model, dataset, seed=s.seed)
         log.info("latent normalisation from the data: std %s", [round(v, 3) for v in cfg.video.vae["latents_std"]])
