@@ -176,6 +176,17 @@ def test_action_stage_from_a_checkpoint_trains_only_the_head(dataset, tmp_path):
     cfg_after = json.loads((out / "config.json").read_text())
     assert cfg_after["video"]["vae"]["latents_std"] == cfg_before["video"]["vae"]["latents_std"]
     assert cfg_after["mode"] == "action"
+    # A checkpoint of another architecture with the same tensor shapes (here: another hooked block) is refused.
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in init.iterdir():
+        if f.is_file():
+            (other / f.name).write_bytes(f.read_bytes())
+    cfg_other = dict(cfg_before, video={**cfg_before["video"], "extract_layer": 2})
+    (other / "config.json").write_text(json.dumps(cfg_other))
+    with pytest.raises(ValueError, match=r"differs from this run's model config in \['video.extract_layer'\]"):
+        train_demo(DemoTrainSettings(dataset=str(dataset), out=str(tmp_path / "refused"), steps=1, batch_size=2,
+                                     threads=1, mode="action", init_from=str(other)))
 
 
 def test_action_stage_settings_are_checked(tmp_path):

@@ -115,10 +115,30 @@ def _resumed_latent_normalization(out: Path, resume: str) -> dict | None:
     return _checkpoint_latent_normalization(latest_checkpoint(out) if resume == "auto" else Path(resume))
 
 
+# Training/sampling settings that may change between stages (the trainer writes its noise draws per sample).
+_STAGE_SETTINGS = {"action.repeated_diffusion_steps", "action.num_inference_steps"}
+
+
+def _check_same_architecture(cfg: Any, ckpt: Path) -> None:
+    """The run's model config must be the checkpoint's, bar the mode, the losses' weights and _STAGE_SETTINGS:
+    equal tensor shapes alone would let e.g. another hooked block or control period through, and the head would
+    read other features. Call after the checkpoint's latent statistics went into `cfg`."""
+    saved = json.loads((ckpt / "config.json").read_text())
+    ours = json.loads(json.dumps(cfg.to_dict()))  # tuples -> lists, as in the saved file
+    differing = [f"{section}.{key}" for section in ("video", "action", "layout")
+                 for key in sorted(set(ours.get(section, {})) | set(saved.get(section, {})))
+                 if f"{section}.{key}" not in _STAGE_SETTINGS
+                 and ours.get(section, {}).get(key) != saved.get(section, {}).get(key)]
+    if differing:
+        raise ValueError(f"init_from {ckpt}: its config.json differs from this run's model config in {differing}; "
+                         "start from a checkpoint of the same preset trained on data with the same fps")
+
+
 def _load_initial_weights(model: Any, ckpt: Path) -> None:
     """Copy a checkpoint's weights (all of them: the random frozen VAE included) into `model`; shapes must match."""
     from dit4dit_ros.model.checkpoint import WEIGHTS_FILE, check_state_dict, read_weights
 
+    _check_same_architecture(model.cfg, ckpt)
     path = ckpt / WEIGHTS_FILE
     state = read_weights(path)
     check_state_dict(path, model, state)
