@@ -40,6 +40,22 @@ def test_wilson_interval_contains_the_rate_and_narrows_with_n():
         wilson_interval(3, 2)
 
 
+def test_success_hold_needs_an_unbroken_run_of_hold_time():
+    from dit4dit_ros.demo.evaluate import SuccessHold
+
+    samples = [i / 10 for i in range(20)]  # 10 Hz status
+    hold = SuccessHold(0.5)
+    # 5 successes (0.4 s from first to last), a break, then 6 (0.5 s): the episode succeeds at the second run.
+    pattern = [False] * 3 + [True] * 5 + [False] + [True] * 6 + [False] * 5
+    verdicts = [hold.update(t, ok) for t, ok in zip(samples, pattern)]
+    assert verdicts.index(True) == 14 and all(verdicts[14:])  # and it stays a success after the run ends
+    assert hold.first == pytest.approx(0.9)
+    never = SuccessHold(0.5)
+    assert not any(never.update(t, ok) for t, ok in zip(samples, [True, False] * 10))
+    with pytest.raises(ValueError, match="hold_time"):
+        SuccessHold(-0.1)
+
+
 def test_eval_result_summary_reports_rate_and_interval():
     eps = [EpisodeResult(s, s % 2 == 0, s % 2 == 0, 0.03, 0.03, 50, 1.0, 0.1) for s in range(4)]
     r = EvalResult("reach", "direct", False, "ckpt", eps)

@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from dit4dit_ros.demo.evaluate import SuccessHold
 from dit4dit_ros.utils.waiting import wait_until
 
 log = logging.getLogger(__name__)
@@ -123,12 +124,12 @@ class GraphEvaluator:
             if time.monotonic() > deadline:
                 raise RuntimeError("the executor refused to enable for 60 s")
             self.spin_until(lambda: True, 1, "a spin")
-        success_since, first_success, best = None, None, np.inf
+        hold, best = SuccessHold(hold_time), np.inf
         seen_time, policy_start = -1.0, None
         wall_deadline = time.monotonic() + wall_timeout
 
         def finished() -> bool:
-            nonlocal success_since, first_success, best, seen_time, policy_start
+            nonlocal best, seen_time, policy_start
             st = self.task_status
             if policy_start is None and self.executor_state.get("mode") == "RUNNING":
                 policy_start = max(seen_time, 0.0)
@@ -136,20 +137,15 @@ class GraphEvaluator:
                 return time.monotonic() > wall_deadline
             seen_time = st["episode_time"]
             best = min(best, float(st.get("metrics", {}).get("hand_cube_distance", np.inf)))
-            if st["success"]:
-                success_since = seen_time if success_since is None else success_since
-                if seen_time - success_since >= hold_time and first_success is None:
-                    first_success = success_since
-            else:
-                success_since = None
+            succeeded = hold.update(seen_time, bool(st["success"]))
             end = (self.STARTUP_LIMIT if policy_start is None else policy_start) + duration
-            return first_success is not None or seen_time >= end or time.monotonic() > wall_deadline
+            return succeeded or seen_time >= end or time.monotonic() > wall_deadline
 
         self.spin_until(finished, wall_timeout + 10, f"the end of episode {seed}")
         st = self.task_status
-        return {"seed": seed, "success": first_success is not None, "final_success": bool(st.get("success")),
+        return {"seed": seed, "success": hold.first is not None, "final_success": bool(st.get("success")),
                 "min_distance": float(best), "final_distance": float(st.get("metrics", {}).get("hand_cube_distance", np.nan)),
-                "first_success_time": first_success, "episode_time": float(st.get("episode_time", np.nan)),
+                "first_success_time": hold.first, "episode_time": float(st.get("episode_time", np.nan)),
                 "policy_start_time": policy_start,
                 "timed_out": time.monotonic() > wall_deadline, "frames": list(self.frames)}
 

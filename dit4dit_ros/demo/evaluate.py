@@ -3,9 +3,10 @@
 `--mode direct` (evaluate_direct): simulator + TorchEngine + ExecutorCore in one process, lock-stepped
 (demo/runner.py): every `replan_every` frames the engine predicts a chunk from the current ego image and arm
 joints, the executor blends it in, physics runs on. Inference time does not advance simulation time.
-An episode succeeds when the task reports success on `hold_frames` consecutive frames (the reach task: the
-right palm within 6 cm of the cube centre for 0.5 s at 10 fps), so an arm that flails through the cube
-does not count; the final-frame success is reported too.
+An episode succeeds when the task reports success without a break for `hold_time` of simulation time
+(SuccessHold, the same rule in both modes; the reach task: the right palm within 6 cm of the cube centre for
+0.5 s, i.e. 6 consecutive 10 Hz samples), so an arm that flails through the cube does not count; the
+final-frame success is reported too.
 
 `--blind` feeds a constant mid-grey image instead of the camera (same model, same seeds): the baseline that
 shows how much the policy relies on vision (the cube position is only visible in the image).
@@ -28,6 +29,29 @@ BLIND_GREY = 128
 DEFAULT_EVAL_SEED = 100_000  # held out: collect-sim demos use small seeds (the shipped set: 1000..1239)
 
 
+class SuccessHold:
+    """The episode success rule of both evaluation modes: the task reported success on every status sample from
+    t0 to t with t - t0 >= hold_time (simulation seconds). One rule, so that graph and direct results compare:
+    they used to differ (5 frames = 0.4 s in direct, >= 0.5 s of 5 Hz samples = 0.6 s through the graph)."""
+
+    def __init__(self, hold_time: float) -> None:
+        if hold_time < 0:
+            raise ValueError(f"hold_time must be >= 0 s, got {hold_time}")
+        self.hold_time = float(hold_time)
+        self.since: float | None = None  # start of the current unbroken success run
+        self.first: float | None = None  # start of the first run that lasted hold_time
+
+    def update(self, time_s: float, success: bool) -> bool:
+        """Feed one status sample (in time order); True once the episode has succeeded."""
+        if not success:
+            self.since = None
+        else:
+            self.since = time_s if self.since is None else self.since
+            if self.first is None and time_s - self.since >= self.hold_time - 1e-6:
+                self.first = self.since
+        return self.first is not None
+
+
 def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (default 95 %). (0, 1) for no trials."""
     if trials < 0 or not 0 <= successes <= trials:
@@ -47,7 +71,7 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959963984540054) -
 @dataclass
 class EpisodeResult:
     seed: int
-    success: bool  # task success held for hold_frames consecutive frames
+    success: bool  # task success held for hold_time (SuccessHold)
     final_success: bool
     min_distance: float
     final_distance: float
@@ -149,7 +173,6 @@ def evaluate_direct(checkpoint: str | Path, task: str = "reach", seeds: Sequence
     engine.check_instruction(instruction)
     grey = np.full((*engine.image_size, 3), BLIND_GREY, dtype=np.uint8)
     frames = int(round(duration * fps))
-    hold_frames = max(1, int(round(hold_time * fps)))
     result = EvalResult(task=task, mode="direct", blind=blind, checkpoint=str(checkpoint))
     video = _VideoSink(video_path, tuple(engine.image_size), fps) if video_path else None
     start = time.perf_counter()
@@ -157,7 +180,7 @@ def evaluate_direct(checkpoint: str | Path, task: str = "reach", seeds: Sequence
     try:
         for n, seed in enumerate(seeds):
             obs = runner.reset(int(seed))
-            success, first, best, inference, streak = False, None, np.inf, [], 0
+            hold, best, inference = SuccessHold(hold_time), np.inf, []
             for k in range(frames):
                 if k % replan_every == 0:
                     image = grey if blind else obs.image
@@ -167,15 +190,14 @@ def evaluate_direct(checkpoint: str | Path, task: str = "reach", seeds: Sequence
                     if not verdict:
                         raise RuntimeError(f"seed {seed}: the executor rejected the policy chunk: {verdict.reason}")
                 if video is not None and n < video_episodes:
-                    video.write(obs.image, success)
+                    video.write(obs.image, hold.first is not None)
                 obs = runner.advance()
-                streak = streak + 1 if obs.status.success else 0
-                if streak >= hold_frames and not success:
-                    success, first = True, obs.time
+                hold.update(obs.time, obs.status.success)
                 best = min(best, float(obs.status.metrics.get(distance_key, np.inf)))
             final = float(obs.status.metrics.get(distance_key, np.nan))
+            success = hold.first is not None
             episode = EpisodeResult(int(seed), success, bool(obs.status.success), round(best, 4), round(final, 4),
-                                    frames, first, float(np.mean(inference)) if inference else 0.0,
+                                    frames, hold.first, float(np.mean(inference)) if inference else 0.0,
                                     episode_time=round(float(obs.time), 3))
             result.episodes.append(episode)
             if progress:
