@@ -39,14 +39,19 @@ def test_two_seeded_episodes_through_the_graph(tiny_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="consecutive seeds"):
         evaluate_graph(tiny_checkpoint, seeds=[3, 5])
     video = tmp_path / "rollout.mp4"
-    result = evaluate_graph(tiny_checkpoint, seeds=[7, 8], duration=1.0, video_path=video, log_dir=tmp_path / "logs")
+    from dit4dit_ros.demo.evaluate import evaluate_graph as evaluate_graph_via_demo
+
+    # through the `dit4dit eval` entry point, which must forward the node logs and the policy's threads
+    result = evaluate_graph_via_demo(tiny_checkpoint, seeds=[7, 8], duration=1.0, video_path=video,
+                                     log_dir=tmp_path / "logs", num_threads=1)
+    assert {"sim_robot.log", "policy.log", "executor.log"} <= {f.name for f in (tmp_path / "logs").iterdir()}
     assert [e.seed for e in result.episodes] == [7, 8]
     for e in result.episodes:
         assert np.isfinite(e.min_distance) and e.min_distance > 0 and e.frames >= 1
         # the policy gets `duration` of control: the executor's soft start (chunks refused) is not counted
         assert e.policy_start_time is not None and e.policy_start_time > 0.5
         if not e.success:
-            assert e.episode_time >= e.policy_start_time + 1.0 - 0.25  # task status comes at 5 Hz
+            assert e.episode_time >= e.policy_start_time + 1.0 - 0.25  # task status samples
     assert 0.0 <= result.rate <= 1.0
     lo, hi = result.interval
     assert 0.0 <= lo <= result.rate <= hi <= 1.0

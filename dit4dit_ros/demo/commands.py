@@ -128,6 +128,7 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--video", help="write the first --video-episodes rollouts to this mp4")
     p.add_argument("--video-episodes", type=int, default=4)
     p.add_argument("--json", help="also write the result (per episode) to this JSON file")
+    p.add_argument("--log-dir", help="graph mode: keep each node's log in this directory (default: deleted)")
     p.add_argument("--threads", type=int, help="torch intra-op threads of the policy (1 is far faster on a shared, busy CPU)")
 
 
@@ -147,9 +148,11 @@ def _eval(args: argparse.Namespace) -> int:
     common = dict(task=args.task, seeds=seeds, blind=args.blind, replan_every=args.replan_every, duration=args.duration,
                   video_path=args.video, video_episodes=args.video_episodes, progress=True)
     if args.mode == "direct":
+        if args.log_dir:
+            raise SystemExit("--log-dir is for --mode graph (direct mode runs no nodes)")
         result = evaluate_direct(args.checkpoint, **common)
     else:
-        result = evaluate_graph(args.checkpoint, num_threads=args.threads or 0, **common)
+        result = evaluate_graph(args.checkpoint, num_threads=args.threads or 0, log_dir=args.log_dir, **common)
     print(result.summary())
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:

@@ -214,15 +214,18 @@ def evaluate_direct(checkpoint: str | Path, task: str = "reach", seeds: Sequence
 def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[int] = (), blind: bool = False,
                    config: str | Path | None = None, replan_every: int = 4, duration: float = 5.0,
                    hold_time: float = 0.5, video_path: str | Path | None = None, video_episodes: int = 4,
-                   progress: bool = False, **_: Any) -> EvalResult:
+                   progress: bool = False, num_threads: int = 0, log_dir: str | Path | None = None) -> EvalResult:
     """The same rollouts through the ROS graph (`dit4dit run` + config/g1_sim.yaml): bringup/graph_eval.py.
 
     Differences from direct mode that remain: the executor node compensates the waist's gravity with a
     feed-forward torque (direct mode offsets the waist targets), and the sim node renders with its own camera
     settings (skybox on); the policy gets the camera at the model's image size and one frame per replan.
+    `num_threads` (0: torch's default) is the policy node's; `log_dir` keeps every node's log (default: a
+    temporary directory, deleted).
     """
     from dit4dit_ros.bringup.graph_eval import evaluate_graph as run_graph_evaluation
 
     return run_graph_evaluation(checkpoint, task=task, seeds=seeds, blind=blind, config=config, duration=duration,
                                 hold_time=hold_time, replan_every=replan_every, video_path=video_path,
-                                video_episodes=video_episodes, progress=progress)
+                                video_episodes=video_episodes, progress=progress, num_threads=num_threads,
+                                log_dir=log_dir)
