@@ -136,13 +136,10 @@ def _check_same_architecture(cfg: Any, ckpt: Path) -> None:
 
 def _load_initial_weights(model: Any, ckpt: Path) -> None:
     """Copy a checkpoint's weights (all of them: the random frozen VAE included) into `model`; shapes must match."""
-    from dit4dit_ros.model.checkpoint import WEIGHTS_FILE, check_state_dict, read_weights
+    from dit4dit_ros.model.checkpoint import load_weights_into
 
     _check_same_architecture(model.cfg, ckpt)
-    path = ckpt / WEIGHTS_FILE
-    state = read_weights(path)
-    check_state_dict(path, model, state)
-    model.load_state_dict(state)
+    load_weights_into(model, ckpt)
 
 
 def build_prompt_cache(instructions: list[str], encoder: str, max_length: int, out_path: Path | str | None = None):

@@ -148,3 +148,12 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
             raise CheckpointError(f"{cache_path}: cannot read the prompt cache: {exc}") from exc
     return model, cfg, normalization, prompt_cache
 
+
+def load_weights_into(model: torch.nn.Module, directory: str | os.PathLike) -> Path:
+    """Copy a checkpoint directory's weights into `model` (fine-tuning starts); names and shapes must match.
+    Returns the weights file read."""
+    path = Path(directory) / WEIGHTS_FILE
+    state = read_weights(path)
+    check_state_dict(path, model, state)
+    model.load_state_dict(state)
+    return path

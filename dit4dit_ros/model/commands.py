@@ -68,7 +68,7 @@ def _open_dataset(path: str, cfg, prompt_cache=None):
 def _train(args: argparse.Namespace) -> int:
     import torch
 
-    from dit4dit_ros.model.checkpoint import CONFIG_FILE, WEIGHTS_FILE, check_state_dict, read_weights
+    from dit4dit_ros.model.checkpoint import CONFIG_FILE, load_weights_into
     from dit4dit_ros.model.dit4dit import DiT4DiT
     from dit4dit_ros.model.train import SyntheticDataset, TrainConfig, train
 
@@ -78,12 +78,7 @@ def _train(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = DiT4DiT(cfg, load_weights=args.init_from is None and args.resume is None)
     if args.init_from:
-        from pathlib import Path
-
-        path = Path(args.init_from) / WEIGHTS_FILE
-        state = read_weights(path)
-        check_state_dict(path, model, state)
-        model.load_state_dict(state)
+        path = load_weights_into(model, args.init_from)
         log.info("initialised from %s (%s must match: it does)", path, CONFIG_FILE)
     cache = None
     if args.prompt_cache:
