@@ -11,7 +11,7 @@ import pytest
 
 from dit4dit_ros.demo.evaluate import EvalResult, EpisodeResult, evaluate_direct, evaluate_graph, wilson_interval
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models" / "g1_reach_small"
 INSTRUCTION = "touch the red cube with the right hand"
 
