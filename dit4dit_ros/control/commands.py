@@ -16,7 +16,7 @@ def _bench(args: argparse.Namespace) -> int:
     import json
 
     from dit4dit_ros.control.bench import bench_gravity_model, bench_thread, bench_ticks, bench_wire
-    from dit4dit_ros.control.gravity import GravityModel
+    from dit4dit_ros.g1.gravity import GravityModel
 
     gravity = GravityModel()
     results = {}

@@ -107,7 +107,7 @@ class ExecutorCore:
         if gravity is not None and not cfg.gravity_compensation:
             raise ValueError("a gravity model was given but ExecutorConfig.gravity_compensation is False")
         if cfg.gravity_compensation and gravity is None:
-            from dit4dit_ros.control.gravity import GravityModel
+            from dit4dit_ros.g1.gravity import GravityModel
 
             gravity = GravityModel()
         self._gravity = gravity

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from dit4dit_ros.sim.scene import HEAD_CAMERA
+from dit4dit_ros.g1.model import HEAD_CAMERA
 
 
 class DemoCamera:
@@ -21,7 +21,7 @@ class DemoCamera:
         height, width = image_size
         self._camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, HEAD_CAMERA)
         if self._camera_id < 0:
-            raise ValueError(f"the model has no camera named {HEAD_CAMERA!r} (build it with sim.scene.build_model)")
+            raise ValueError(f"the model has no camera named {HEAD_CAMERA!r} (dit4dit_ros.g1.model builds it)")
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, height)
         self._renderer = mujoco.Renderer(model, height=height, width=width)

@@ -289,7 +289,7 @@ class ExecutorNode(Node):
 
     def _gravity_model(self):
         """The MuJoCo G1 gravity model (~2 s to load), or a RuntimeError saying how to run without it."""
-        from dit4dit_ros.control.gravity import GravityModel
+        from dit4dit_ros.g1.gravity import GravityModel
 
         try:
             return GravityModel()

@@ -19,7 +19,7 @@ from std_msgs.msg import ColorRGBA
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
-from dit4dit_ros.monitor.kinematics import PALM_SITES, HandKinematics
+from dit4dit_ros.g1.kinematics import PALM_SITES, HandKinematics
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters

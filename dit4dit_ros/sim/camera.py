@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from dit4dit_ros.sim.scene import HEAD_CAMERA, camera_intrinsics
+from dit4dit_ros.g1.model import HEAD_CAMERA
+from dit4dit_ros.sim.scene import camera_intrinsics
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class EgoCamera:
         self._model = model
         self._camera_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, HEAD_CAMERA)
         if self._camera_id < 0:
-            raise ValueError(f"the model has no camera named {HEAD_CAMERA!r} (build it with sim.scene.build_model)")
+            raise ValueError(f"the model has no camera named {HEAD_CAMERA!r} (dit4dit_ros.g1.model builds it)")
         # The offscreen framebuffer must be at least as large as the image.
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.config.width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, self.config.height)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dit4dit_ros.g1.joints import ARMS, JOINT_INDEX, RIGHT_ARM, limits_array
-from dit4dit_ros.sim.ik import solve_site_position
+from dit4dit_ros.g1.ik import solve_site_position
 
 RIGHT_PALM = "right_palm"
 # The IK moves the shoulder and the elbow; the wrist keeps its hold angles (a natural, unique solution).

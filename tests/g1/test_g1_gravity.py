@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dit4dit_ros.control import ExecutorConfig, ExecutorCore, MeasuredState, Mode, WatchdogConfig, check_command
-from dit4dit_ros.control.gravity import GravityModel
+from dit4dit_ros.g1.gravity import GravityModel
 from dit4dit_ros.control.harness import LagPlant
 from dit4dit_ros.control.safety import JointLimits, SafetyFilter, clip_feedforward, predicted_torque
 from dit4dit_ros.control.config import SafetyConfig
