@@ -9,9 +9,9 @@ import os
 
 import pytest
 
-from dit4dit_ros.utils.dds_env import apply_isolation, loopback_isolation_for
+from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
 
-_ISOLATION = loopback_isolation_for(os.getpid())
+_ISOLATION = claim_loopback_isolation()
 apply_isolation(_ISOLATION)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("MUJOCO_GL", "egl")

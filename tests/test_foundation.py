@@ -77,3 +77,22 @@ def test_registry_rejects_duplicate_commands():
     reg.add_command("x", "h", lambda p: None, lambda a: 0)
     with pytest.raises(ValueError, match="registered twice"):
         reg.add_command("x", "h", lambda p: None, lambda a: 0)
+
+
+def test_claimed_loopback_slots_are_exclusive_across_processes():
+    """A slot held by another live process is skipped; it is free again once that process is gone."""
+    from dit4dit_ros.utils.dds_env import claim_loopback_isolation
+
+    code = ("import sys, time; from dit4dit_ros.utils.dds_env import claim_loopback_isolation as c; "
+            "print(c(seed=37).ros_domain_id, flush=True); sys.stdin.read()")
+    holder = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        held = int(holder.stdout.readline())
+        mine = claim_loopback_isolation(seed=37)
+        assert mine.ros_domain_id != held
+        assert mine.unitree_interface == "lo"
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    again = claim_loopback_isolation(seed=37)  # the holder exited: its slot is free for a new claim
+    assert again.ros_domain_id == held

@@ -159,10 +159,10 @@ def run_bench(args) -> int:
     from dit4dit_ros.bringup.graph import load_parameter_yaml
     from dit4dit_ros.bringup.profiles import realtime_sim, write_parameter_yaml
     from dit4dit_ros.sim.tasks import make_task
-    from dit4dit_ros.utils.dds_env import apply_isolation, loopback_isolation_for
+    from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
 
     if "ROS_DOMAIN_ID" not in os.environ:
-        apply_isolation(loopback_isolation_for(os.getpid()))
+        apply_isolation(claim_loopback_isolation())
     instruction = args.instruction or make_task(args.task).instruction
     with tempfile.TemporaryDirectory(prefix="dit4dit_bench_loop_") as tmp:
         tmp = Path(tmp)

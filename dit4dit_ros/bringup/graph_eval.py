@@ -169,13 +169,13 @@ def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[
     from dit4dit_ros.engine.torch_engine import TorchEngine
     from dit4dit_ros.paths import config_file
     from dit4dit_ros.sim.tasks import make_task
-    from dit4dit_ros.utils.dds_env import apply_isolation, loopback_isolation_for
+    from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
 
     seeds = [int(s) for s in seeds]
     if not seeds or seeds != list(range(seeds[0], seeds[0] + len(seeds))):
         raise ValueError(f"graph evaluation needs consecutive seeds (the simulator's k-th reset uses seed + k), got {seeds}")
     if "ROS_DOMAIN_ID" not in os.environ:
-        apply_isolation(loopback_isolation_for(os.getpid()))
+        apply_isolation(claim_loopback_isolation())
     engine = TorchEngine(str(checkpoint), device="cpu")  # only to read the model's I/O facts
     camera_hz = (1.0 / engine.control_period) / replan_every
     instruction = make_task(task).instruction

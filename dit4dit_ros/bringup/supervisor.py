@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dit4dit_ros.bringup.graph import graph_from_yaml, load_parameter_yaml
 from dit4dit_ros.bringup.processes import GraphProcesses
-from dit4dit_ros.utils.dds_env import apply_isolation, loopback_isolation_for
+from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class Supervisor:
             raise ValueError(f"{options.config} names no node to start")
         self.simulated = any(n.name == "sim_robot" for n in self.nodes)
         if self.simulated and "ROS_DOMAIN_ID" not in os.environ:
-            apply_isolation(loopback_isolation_for(os.getpid()))  # a simulated robot never leaves loopback
+            apply_isolation(claim_loopback_isolation())  # a simulated robot never leaves loopback
         self.processes = GraphProcesses(options.log_dir)
         self._stop_requested = False
         self.last_trigger_message = ""

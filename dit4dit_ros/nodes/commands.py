@@ -15,10 +15,10 @@ import time
 
 def _ensure_loopback_isolation() -> None:
     """Default to a private loopback isolation so that a bench never talks to a real robot or network."""
-    from dit4dit_ros.utils.dds_env import UNITREE_DOMAIN_ENV, apply_isolation, loopback_isolation_for
+    from dit4dit_ros.utils.dds_env import UNITREE_DOMAIN_ENV, apply_isolation, claim_loopback_isolation
 
     if "ROS_DOMAIN_ID" not in os.environ or UNITREE_DOMAIN_ENV not in os.environ:
-        apply_isolation(loopback_isolation_for(os.getpid()))
+        apply_isolation(claim_loopback_isolation())
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     profile = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                            "config", "fastdds_lo_shm.xml")

@@ -11,8 +11,11 @@ Environment variables (read by every process of the graph, so child processes in
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 UNITREE_DOMAIN_ENV = "DIT4DIT_UNITREE_DOMAIN"
 UNITREE_INTERFACE_ENV = "DIT4DIT_UNITREE_INTERFACE"
@@ -48,6 +51,34 @@ def loopback_isolation_for(seed: int) -> DdsIsolation:
     """A loopback isolation derived from `seed` (e.g. a pid): ROS domain 1..100, Unitree domain 120..219."""
     slot = seed % 100
     return DdsIsolation(ros_domain_id=1 + slot, unitree_domain_id=120 + slot, unitree_interface="lo")
+
+
+_claimed: list = []  # lock files held for this process's lifetime (closing one would release its slot)
+LOOPBACK_SLOTS = 100
+
+
+def claim_loopback_isolation(seed: int | None = None) -> DdsIsolation:
+    """A loopback isolation no other live process on this machine holds (tests, demos, `dit4dit run` in sim).
+
+    Why: `loopback_isolation_for(pid)` alone maps two concurrent runs onto the same domains whenever their
+    pids agree modulo 100, and then each run sees the other's robot. Each slot is claimed with an exclusive
+    flock on a file in the temp directory, held until this process exits (the kernel drops it even on
+    kill -9); the search starts at the slot of `seed` (default: the pid) and takes the first free one.
+    """
+    start = os.getpid() if seed is None else seed
+    lock_dir = Path(tempfile.gettempdir()) / "dit4dit_dds_slots"
+    lock_dir.mkdir(exist_ok=True)
+    for k in range(LOOPBACK_SLOTS):
+        slot = (start + k) % LOOPBACK_SLOTS
+        handle = open(lock_dir / f"slot{slot:03d}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _claimed.append(handle)
+        return loopback_isolation_for(slot)
+    raise RuntimeError(f"all {LOOPBACK_SLOTS} loopback DDS slots are held by other processes ({lock_dir})")
 
 
 def isolation_from_env(default_interface: str = "lo") -> DdsIsolation:
