@@ -62,9 +62,11 @@ def load_trainer_state(path: Path) -> dict[str, Any]:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
-            first = str(exc).strip().splitlines()[-1][:300]
+            detail = _unpickler_detail(str(exc))
+            if "global" not in detail.lower():
+                raise ValueError(f"{path}: not a readable trainer state ({detail})") from None
             raise ValueError(f"{path}: refused: it holds Python objects other than tensors and plain data, which "
-                             f"loading would have to run as code ({first}); a file written by `dit4dit train` "
+                             f"loading would have to run as code ({detail}); a file written by `dit4dit train` "
                              "never does: do not use it") from None
         except (RuntimeError, EOFError, OSError) as exc:
             raise ValueError(f"{path}: not a readable trainer state ({type(exc).__name__}: {exc})") from None
@@ -72,3 +74,11 @@ def load_trainer_state(path: Path) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{path}: not a trainer state written by `dit4dit train` (missing {missing})")
     return state
+
+
+def _unpickler_detail(message: str) -> str:
+    """The line of torch's weights_only error that says what was found (its other lines are boilerplate)."""
+    boilerplate = ("Weights only load failed", "Please file an issue", "Check the documentation", "WeightsUnpickler")
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(boilerplate)]
+    return (useful or lines or ["unknown error"])[0][:300]
