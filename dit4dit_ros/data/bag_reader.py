@@ -16,9 +16,19 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 
 from dit4dit_ros.data.episode_store import EpisodeInfo, EpisodeStore
+from dit4dit_ros.data.handcmd_cdr import handcmd_q_from_cdr
 from dit4dit_ros.data.lowcmd_cdr import lowcmd_from_cdr
-from dit4dit_ros.data.topics import IMAGE_TYPE, JOINT_STATE_TYPE, LOWCMD_TYPE, STRING_TYPE, recording_typestore
-from dit4dit_ros.g1.joints import joint_indices
+from dit4dit_ros.data.topics import (
+    HAND_COMMAND_BAG_TOPICS,
+    HANDCMD_TYPE,
+    IMAGE_TYPE,
+    JOINT_STATE_TYPE,
+    LOWCMD_TYPE,
+    STRING_TYPE,
+    recording_typestore,
+)
+from dit4dit_ros.g1.hands import GRIPPERS, hand_joint_names
+from dit4dit_ros.g1.joints import JOINT_INDEX, joint_indices
 
 TIME_SOURCES = ("header", "receive")
 
@@ -109,12 +119,17 @@ class EpisodeBag:
         return log_time
 
     def joint_series(self, topic: str, joint_names: Sequence[str]) -> TimeSeries:
-        """Positions of `joint_names` (in that order) from a JointState or Unitree LowCmd stream.
+        """Positions of `joint_names` (in that order) from a JointState, Unitree LowCmd or Dex3 HandCmd stream.
 
-        JointState messages may name joints in any order or carry a subset: every message must contain all
-        requested joints. LowCmd is indexed by G1 motor slot. Messages with non-increasing times are dropped.
+        JointState messages may name joints (or gripper channels) in any order or carry a subset: every
+        message must contain all requested names. LowCmd is indexed by G1 motor slot, HandCmd by Dex3 motor
+        (the side from the topic, /dex3/<side>/cmd). Messages with non-increasing times are dropped.
         """
-        msgtype = self._require(topic, (JOINT_STATE_TYPE, LOWCMD_TYPE))
+        msgtype = self._require(topic, (JOINT_STATE_TYPE, LOWCMD_TYPE, HANDCMD_TYPE))
+        missing = [n for n in joint_names if n not in self.channels_of(topic)] if msgtype != JOINT_STATE_TYPE else []
+        if missing:
+            raise BagContentError(f"{self.path}: {topic} ({msgtype}) does not carry {missing}; it carries "
+                                  f"{list(self.channels_of(topic))}")
         times: list[int] = []
         rows: list[np.ndarray] = []
         if msgtype == LOWCMD_TYPE:
@@ -122,6 +137,18 @@ class EpisodeBag:
             for t, data in self._raw(topic):
                 times.append(t)
                 rows.append(lowcmd_from_cdr(data).q[slots])
+        elif msgtype == HANDCMD_TYPE:
+            order = {n: i for i, n in enumerate(self.channels_of(topic))}
+            slots = np.array([order[n] for n in joint_names], dtype=np.int64)
+            for t, data in self._raw(topic):
+                try:
+                    q = handcmd_q_from_cdr(data)
+                except ValueError as exc:
+                    raise BagContentError(f"{self.path}: {topic}: {exc}") from None
+                if q.size <= slots.max(initial=-1):
+                    raise BagContentError(f"{self.path}: a {topic} message has {q.size} motors, expected 7")
+                times.append(t)
+                rows.append(q[slots])
         else:
             index_cache: dict[tuple[str, ...], np.ndarray] = {}
             for log_t, data in self._raw(topic):
@@ -143,6 +170,48 @@ class EpisodeBag:
                 times.append(self._time(log_t, data, True))
                 rows.append(np.asarray(msg.position, dtype=np.float64)[idx])
         return _monotonic(TimeSeries(np.asarray(times, np.int64), np.asarray(rows, np.float64).reshape(len(rows), -1)))
+
+    def channels_of(self, topic: str) -> tuple[str, ...]:
+        """The channel names a command/state stream carries: LowCmd the 29 G1 joints, /dex3/<side>/cmd that
+        hand's 7 joints, JointState the names of its first message."""
+        msgtype = self._require(topic, (JOINT_STATE_TYPE, LOWCMD_TYPE, HANDCMD_TYPE))
+        if msgtype == LOWCMD_TYPE:
+            return tuple(JOINT_INDEX)
+        if msgtype == HANDCMD_TYPE:
+            side = HAND_COMMAND_BAG_TOPICS.get(topic)
+            if side is None:
+                raise BagContentError(f"{self.path}: {topic} holds {HANDCMD_TYPE} but is not one of "
+                                      f"{sorted(HAND_COMMAND_BAG_TOPICS)}: which hand it drives is unknown")
+            return hand_joint_names(side)
+        for _, data in self._raw(topic):
+            return tuple(self._typestore.deserialize_cdr(data, JOINT_STATE_TYPE).name)
+        return ()
+
+    def channel_series(self, topics: Sequence[str], names: Sequence[str]) -> list[tuple[str, TimeSeries, np.ndarray]]:
+        """`names` gathered from several streams: each name from the first of `topics` that carries it.
+
+        Returns (topic, series, columns) per stream used: the series' values are the vector's `columns`. A
+        name no stream carries is a BagContentError saying what each stream has.
+        """
+        remaining = list(names)
+        parts = []
+        carried: dict[str, tuple[str, ...]] = {}
+        for topic in topics:
+            carried[topic] = self.channels_of(topic)
+            take = [n for n in remaining if n in carried[topic]]
+            if take:
+                columns = np.array([list(names).index(n) for n in take], dtype=np.int64)
+                parts.append((topic, self.joint_series(topic, take), columns))
+                remaining = [n for n in remaining if n not in take]
+        if remaining:
+            hint = ""
+            if any(n in GRIPPERS for n in remaining):
+                hint = (f"; a gripper value is a channel of its own: record it as a JointState name "
+                        f"({list(GRIPPERS)}) or export the hand joints (groups left_hand/right_hand)")
+            counts = {t: len(c) for t, c in carried.items()}
+            raise BagContentError(f"{self.path}: no stream of {list(topics)} carries {remaining} "
+                                  f"(channels per stream: {counts}){hint}")
+        return parts
 
     def image_times(self, topic: str) -> np.ndarray:
         """Capture times (ns) of every image of `topic`, in bag order."""
