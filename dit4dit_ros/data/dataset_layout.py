@@ -9,8 +9,8 @@ all. `ColumnSelection` says explicitly what the columns are, from command-line f
     state_key: observation.state        # optional, default observation.state
     action_key: action                  # optional, default action
     video_key: observation.images.ego   # optional, default: the only camera (or modality.json's ego_view)
-    state: {left_arm: "0:7", right_arm: "7:14", left_gripper: "14"}   # group: columns [start:end) or one column
-    action: {left_arm: "0:7", right_arm: "7:14", left_gripper: "14"}
+    state: {left_arm: 0:7, right_arm: 7:14, left_gripper: 14, right_gripper: 15}   # [start:end) or one column
+    action: {left_arm: 0:7, right_arm: 7:14, left_gripper: 14, right_gripper: 15}
 
 Group names are those of g1/channels.py (the official DiT4DiT G1 keys left_arm, right_arm, left_gripper,
 right_gripper, or left_hand/right_hand, waist, legs); a group's span must have as many columns as it has
@@ -40,7 +40,10 @@ def parse_span(text: str | int | Sequence[int]) -> tuple[int, int]:
     if isinstance(text, int):
         numbers = [text]
     elif isinstance(text, (list, tuple)):
-        numbers = list(text)
+        try:
+            numbers = [n if isinstance(n, int) and not isinstance(n, bool) else int(str(n)) for n in text]
+        except ValueError:
+            raise bad from None
     else:
         try:
             numbers = [int(part) for part in str(text).split(":")]
@@ -109,15 +112,31 @@ class ColumnSelection:
 
     @classmethod
     def load(cls, path: str | Path) -> "ColumnSelection":
-        """A layout file (YAML or JSON, see the module docstring)."""
+        """A layout file (YAML or JSON, see the module docstring). Plain `7:14` means columns 7..13 here: YAML
+        1.1 would read it as the base-60 integer 434, so numbers stay text and parse_span reads them."""
         import yaml
 
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text())
+            data = yaml.load(path.read_text(), Loader=_LayoutLoader)
         except (OSError, yaml.YAMLError) as exc:
             raise ValueError(f"{path}: cannot read the layout file ({exc})") from None
         return cls.from_mapping(data or {}, str(path))
+
+
+def _layout_loader():
+    import yaml
+
+    class LayoutLoader(yaml.SafeLoader):
+        """SafeLoader without YAML 1.1's implicit integers (which turn `7:14` into 434)."""
+
+    LayoutLoader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:int"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    return LayoutLoader
+
+
+_LayoutLoader = _layout_loader()
 
 
 @dataclass(frozen=True)
