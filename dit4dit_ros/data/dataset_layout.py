@@ -16,7 +16,8 @@ Group names are those of g1/channels.py (the official DiT4DiT G1 keys left_arm, 
 right_gripper, or left_hand/right_hand, waist, legs); a group's span must have as many columns as it has
 channels. `resolve_dataset_channels` turns a selection into channel names and column indices, in this order:
 explicit columns; explicit modality.json groups; info.json names that are all G1 channels; all of
-modality.json's groups when they are G1 groups; else an error that says which flag to use.
+modality.json's groups when they are G1 groups; else an error that says which flag to use (docs/data.md
+"Training on datasets written by other tools").
 """
 from __future__ import annotations
 

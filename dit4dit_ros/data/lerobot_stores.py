@@ -6,7 +6,7 @@ for every format and hands the pieces to a store:
 - `V30Store`: episodes appended to shared parquet and mp4 files, a new file once the current one passes
   the size limit (checked between episodes, as LeRobot does); meta/episodes/*.parquet, meta/tasks.parquet.
   A v3.0 mp4 is one continuous stream: episode e's frames are frames [from, to) of the file, so its
-  from/to timestamps are exact multiples of 1 / fps.
+  from/to timestamps are exact multiples of 1 / fps (docs/data.md "LeRobot v3.0").
 """
 from __future__ import annotations
 

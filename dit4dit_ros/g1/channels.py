@@ -4,7 +4,7 @@ A channel is one scalar of a robot vector: a body joint (joints.py, 29), a Dex3-
 or a gripper scalar (hands.py, 2: 0 open .. 1 closed). Datasets (meta/modality.json), the model's
 RobotLayout and the exporter all describe their vectors as a sequence of these groups, so that the
 official DiT4DiT G1 keys (left_arm, right_arm, left_gripper, right_gripper) mean the same everywhere.
-This module is the one table of groups; everything else asks it.
+This module is the one table of groups; everything else asks it (docs/data.md "G1 channels and groups").
 """
 from __future__ import annotations
 
