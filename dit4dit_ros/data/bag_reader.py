@@ -27,7 +27,7 @@ from dit4dit_ros.data.topics import (
     STRING_TYPE,
     recording_typestore,
 )
-from dit4dit_ros.g1.hands import GRIPPERS, hand_joint_names
+from dit4dit_ros.g1.hands import ALL_GRIPPER_NAMES, HAND_JOINT_NAMES, hand_side
 from dit4dit_ros.g1.joints import JOINT_INDEX, joint_indices
 
 TIME_SOURCES = ("header", "receive")
@@ -182,7 +182,7 @@ class EpisodeBag:
             if side is None:
                 raise BagContentError(f"{self.path}: {topic} holds {HANDCMD_TYPE} but is not one of "
                                       f"{sorted(HAND_COMMAND_BAG_TOPICS)}: which hand it drives is unknown")
-            return hand_joint_names(side)
+            return HAND_JOINT_NAMES[hand_side(side)]
         for _, data in self._raw(topic):
             return tuple(self._typestore.deserialize_cdr(data, JOINT_STATE_TYPE).name)
         return ()
@@ -205,9 +205,9 @@ class EpisodeBag:
                 remaining = [n for n in remaining if n not in take]
         if remaining:
             hint = ""
-            if any(n in GRIPPERS for n in remaining):
+            if any(n in ALL_GRIPPER_NAMES for n in remaining):
                 hint = (f"; a gripper value is a channel of its own: record it as a JointState name "
-                        f"({list(GRIPPERS)}) or export the hand joints (groups left_hand/right_hand)")
+                        f"({list(ALL_GRIPPER_NAMES)}) or export the hand joints (groups left_hand/right_hand)")
             counts = {t: len(c) for t, c in carried.items()}
             raise BagContentError(f"{self.path}: no stream of {list(topics)} carries {remaining} "
                                   f"(channels per stream: {counts}){hint}")

@@ -13,21 +13,22 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from dit4dit_ros.g1.hands import GRIPPER_CLOSED, GRIPPER_OPEN, GRIPPERS, HAND_POSITION_LIMITS, LEFT_HAND, RIGHT_HAND
+from dit4dit_ros.g1.hands import ALL_GRIPPER_NAMES, ALL_HAND_JOINT_NAMES, HAND_JOINT_NAMES, HAND_JOINTS, HandSide
 from dit4dit_ros.g1.joints import JOINT_INDEX, JOINT_NAMES, LEFT_ARM, LEGS, RIGHT_ARM, WAIST, limits_array
 
-# Body-part groups, each in its channels' canonical order (SDK motor order for the body, Dex3 motor order
-# for the hands).
+GRIPPER_RANGE = (0.0, 1.0)  # open .. closed
+# Body-part groups, each in its channels' canonical order (SDK motor order for the body, Dex3-1 wire order for
+# the hands).
 BODY_GROUPS: MappingProxyType = MappingProxyType({
     "left_leg": LEGS[:6],
     "right_leg": LEGS[6:],
     "waist": WAIST,
     "left_arm": LEFT_ARM,
     "right_arm": RIGHT_ARM,
-    "left_hand": LEFT_HAND,
-    "right_hand": RIGHT_HAND,
-    "left_gripper": (GRIPPERS[0],),
-    "right_gripper": (GRIPPERS[1],),
+    "left_hand": HAND_JOINT_NAMES[HandSide.LEFT],
+    "right_hand": HAND_JOINT_NAMES[HandSide.RIGHT],
+    "left_gripper": (ALL_GRIPPER_NAMES[0],),
+    "right_gripper": (ALL_GRIPPER_NAMES[1],),
 })
 ARMS_ONLY_GROUPS: tuple[str, ...] = ("left_arm", "right_arm")  # the rubber-hand G1: arms only
 OFFICIAL_G1_GROUPS: tuple[str, ...] = ("left_arm", "right_arm", "left_gripper", "right_gripper")  # DiT4DiT G1
@@ -35,7 +36,7 @@ DEX3_G1_GROUPS: tuple[str, ...] = ("left_arm", "right_arm", "left_hand", "right_
 # Groups that describe the same hand; a vector holds at most one of each pair.
 _SAME_HAND = (("left_hand", "left_gripper"), ("right_hand", "right_gripper"))
 
-CHANNEL_NAMES: tuple[str, ...] = JOINT_NAMES + LEFT_HAND + RIGHT_HAND + GRIPPERS
+CHANNEL_NAMES: tuple[str, ...] = JOINT_NAMES + ALL_HAND_JOINT_NAMES + ALL_GRIPPER_NAMES
 
 
 def check_groups(groups: Iterable[str]) -> tuple[str, ...]:
@@ -84,7 +85,7 @@ def check_channel_names(names: Iterable[str]) -> None:
     unknown = [n for n in names if n not in _CHANNEL_SET]
     if unknown:
         raise ValueError(f"unknown G1 channel name(s) {unknown}; expected G1 joint names {list(JOINT_NAMES)}, "
-                         f"Dex3-1 hand joints {list(LEFT_HAND + RIGHT_HAND)} or grippers {list(GRIPPERS)}")
+                         f"Dex3-1 hand joints {list(ALL_HAND_JOINT_NAMES)} or grippers {list(ALL_GRIPPER_NAMES)}")
 
 
 def channel_position_limits(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -95,11 +96,12 @@ def channel_position_limits(names: Sequence[str]) -> tuple[np.ndarray, np.ndarra
     for i, name in enumerate(names):
         if name in JOINT_INDEX:
             lo[i], hi[i] = limits_array("position_min", [name])[0], limits_array("position_max", [name])[0]
-        elif name in HAND_POSITION_LIMITS:
-            lo[i], hi[i] = HAND_POSITION_LIMITS[name]
+        elif name in _HAND_SPECS:
+            lo[i], hi[i] = _HAND_SPECS[name].position_min, _HAND_SPECS[name].position_max
         else:
-            lo[i], hi[i] = GRIPPER_OPEN, GRIPPER_CLOSED
+            lo[i], hi[i] = GRIPPER_RANGE
     return lo, hi
 
 
 _CHANNEL_SET = frozenset(CHANNEL_NAMES)
+_HAND_SPECS = {j.name: j for joints in HAND_JOINTS.values() for j in joints}

@@ -30,18 +30,25 @@ from dit4dit_ros.g1.channels import (
     check_groups,
     groups_of_channels,
 )
-from dit4dit_ros.g1.hands import GRIPPERS, LEFT_HAND, RIGHT_HAND, hand_joint_names
+from dit4dit_ros.g1.hands import ALL_GRIPPER_NAMES as GRIPPERS
+from dit4dit_ros.g1.hands import HAND_JOINT_NAMES, HandSide, hand_side
 from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES
 from dit4dit_ros.model.normalization import NormalizationStats, RobotLayout
 
 OFFICIAL = ARMS + ("left_gripper", "right_gripper")
 
 
-def test_channel_table_has_the_official_keys_and_dex3_motor_order():
+LEFT_HAND, RIGHT_HAND = HAND_JOINT_NAMES[HandSide.LEFT], HAND_JOINT_NAMES[HandSide.RIGHT]
+
+
+def test_channel_table_has_the_official_keys_and_dex3_wire_order():
+    # Unitree's Dex3-1 motor slots: the right module is the left one turned over, so slots 3-4 hold its index finger
     assert LEFT_HAND == ("left_hand_thumb_0_joint", "left_hand_thumb_1_joint", "left_hand_thumb_2_joint",
                          "left_hand_middle_0_joint", "left_hand_middle_1_joint", "left_hand_index_0_joint",
                          "left_hand_index_1_joint")
-    assert RIGHT_HAND == hand_joint_names("right") and RIGHT_HAND[0] == "right_hand_thumb_0_joint"
+    assert RIGHT_HAND == ("right_hand_thumb_0_joint", "right_hand_thumb_1_joint", "right_hand_thumb_2_joint",
+                          "right_hand_index_0_joint", "right_hand_index_1_joint", "right_hand_middle_0_joint",
+                          "right_hand_middle_1_joint")
     names, slices = channels_of_groups(OFFICIAL_G1_GROUPS)
     assert names == OFFICIAL
     assert slices == {"left_arm": (0, 7), "right_arm": (7, 14), "left_gripper": (14, 15), "right_gripper": (15, 16)}
@@ -58,8 +65,8 @@ def test_channel_table_has_the_official_keys_and_dex3_motor_order():
         check_groups(["left_hand", "left_gripper"])
     with pytest.raises(ValueError, match="listed twice"):
         check_groups(["left_arm", "left_arm"])
-    with pytest.raises(ValueError, match="hand side 'middle'"):
-        hand_joint_names("middle")
+    with pytest.raises(ValueError, match="hand side must be 'left' or 'right', got 'middle'"):
+        hand_side("middle")
 
 
 def test_robot_layout_takes_hands_and_grippers():

@@ -16,12 +16,13 @@ from dit4dit_ros.data.lerobot_dataset import LeRobotDataset, LeRobotReaderConfig
 from dit4dit_ros.data.lerobot_validate import validate
 from dit4dit_ros.data.synthetic import COMMAND_OFFSET, decode_frame_number, ramp_positions
 from dit4dit_ros.g1.channels import OFFICIAL_G1_GROUPS, channels_of_groups
-from dit4dit_ros.g1.hands import GRIPPERS, LEFT_HAND, RIGHT_HAND
+from dit4dit_ros.g1.hands import ALL_GRIPPER_NAMES as GRIPPERS
+from dit4dit_ros.g1.hands import ALL_HAND_JOINT_NAMES
 from dit4dit_ros.g1.joints import JOINT_NAMES
 from dit4dit_ros.model.normalization import RobotLayout
 
 FIXTURE = Path(__file__).parent / "fixtures" / "lerobot_v30_converted"
-RECORDED = JOINT_NAMES + LEFT_HAND + RIGHT_HAND + GRIPPERS  # the synthetic streams' channel order
+RECORDED = JOINT_NAMES + ALL_HAND_JOINT_NAMES + GRIPPERS  # the synthetic streams' channel order
 OFFICIAL = channels_of_groups(OFFICIAL_G1_GROUPS)[0]
 
 
