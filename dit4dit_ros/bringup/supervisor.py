@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dit4dit_ros.bringup.graph import graph_from_yaml, load_parameter_yaml
+from dit4dit_ros.bringup.graph import check_unitree_domains, graph_from_yaml, load_parameter_yaml
 from dit4dit_ros.bringup.processes import GraphProcesses
 from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
 
@@ -50,6 +50,7 @@ class Supervisor:
         self.simulated = any(n.name == "sim_robot" for n in self.nodes)
         if self.simulated and "ROS_DOMAIN_ID" not in os.environ:
             apply_isolation(claim_loopback_isolation())  # a simulated robot never leaves loopback
+        check_unitree_domains(self.data, self.nodes)  # ROS and Unitree DDS on one domain break each other
         self.processes = GraphProcesses(options.log_dir)
         self._stop_requested = False
         self.last_trigger_message = ""

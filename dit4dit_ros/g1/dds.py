@@ -29,7 +29,7 @@ from dit4dit_ros.g1.lowcmd import (
     parse_lowcmd,
 )
 from dit4dit_ros.g1.lowstate import LowStateSample, decode_lowstate_cdr, parse_lowstate
-from dit4dit_ros.utils.dds_env import DdsIsolation, isolation_from_env
+from dit4dit_ros.utils.dds_env import DdsIsolation, isolation_from_env, require_no_domain_clash
 
 LOG = logging.getLogger(__name__)
 LOWSTATE_TOPIC = "rt/lowstate"
@@ -43,10 +43,11 @@ def init_unitree_dds(isolation: DdsIsolation | None = None) -> DdsIsolation:
     """Initialise the SDK's DDS domain once per process (domain/interface from the environment by default).
 
     Returns the isolation in effect. Raises RuntimeError if the process was already initialised with a
-    different Unitree domain or interface.
+    different Unitree domain or interface, and DomainClashError if the Unitree domain is the ROS domain.
     """
     global _initialized
     iso = isolation if isolation is not None else isolation_from_env()
+    require_no_domain_clash(iso)
     with _init_lock:
         if _initialized is not None:
             if (iso.unitree_domain_id, iso.unitree_interface) != (_initialized.unitree_domain_id, _initialized.unitree_interface):
