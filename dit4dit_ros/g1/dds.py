@@ -99,6 +99,10 @@ class _RawWriter:
         self._writer.write(msg)
         return True
 
+    def matched_readers(self) -> int:
+        """How many DDS readers currently match this writer (publication-matched status); 0 = nobody listens."""
+        return int(self._writer.get_publication_matched_status().current_count)
+
     def write_serialized(self, payload: bytes) -> bool:
         """Send CDR bytes with their 4-byte encapsulation header (e.g. from encode_lowcmd_cdr)."""
         from cyclonedds._clayer import ddspy_write
@@ -158,6 +162,10 @@ class LowCmdWriter:
     def write_serialized(self, payload: bytes) -> bool:
         """Send a LowCmd_ already serialized by g1.lowcmd.encode_lowcmd_cdr (~0.05 ms instead of ~0.7 ms)."""
         return self._raw.write_serialized(payload)
+
+    def matched_readers(self) -> int:
+        """Readers of this path now (the robot's controller, a simulator): 0 means commands reach nobody."""
+        return self._raw.matched_readers()
 
     def write_command(self, cmd: MotorCommand, mode_machine: int, mode_pr: int = 0, arm_sdk_weight: float = 1.0) -> bool:
         """Encode and send `cmd` on this writer's path (the fast way to stream commands at 500 Hz)."""
