@@ -20,6 +20,8 @@ NODE_EXECUTABLES = {
     "recorder_node": "dit4dit_ros.nodes.recorder_node:main",
     "sim_robot_node": "dit4dit_ros.nodes.sim_robot_node:main",
     "teleop_node": "dit4dit_ros.nodes.teleop_node:main",
+    "clock_server_node": "dit4dit_ros.nodes.clock_server_node:main",
+    "clock_offset_node": "dit4dit_ros.nodes.clock_offset_node:main",
 }
 
 setup(
@@ -31,7 +33,8 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")
+         + glob("config/*.sh")),
         # The small demo checkpoint (weights, config, normalization, prompt cache, model card).
         (f"share/{PACKAGE}/models/g1_reach_small", glob("models/g1_reach_small/*")),
     ],

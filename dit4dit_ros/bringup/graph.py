@@ -33,8 +33,10 @@ KNOWN_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("sim_robot", "dit4dit_ros.nodes.sim_robot_node", "sim_robot_node", nice=-5),
     NodeSpec("camera", "dit4dit_ros.nodes.camera_node", "camera_node"),
     NodeSpec("g1_state", "dit4dit_ros.nodes.g1_state_node", "g1_state_node"),
+    NodeSpec("clock_server", "dit4dit_ros.nodes.clock_server_node", "clock_server_node"),  # robot host's clock
     NodeSpec("recorder", "dit4dit_ros.nodes.recorder_node", "recorder_node"),
     NodeSpec("teleop", "dit4dit_ros.nodes.teleop_node", "teleop_node"),  # replay/expert sources (keyboard needs a TTY)
+    NodeSpec("clock_offset", "dit4dit_ros.nodes.clock_offset_node", "clock_offset_node"),  # policy host vs robot
     NodeSpec("policy", "dit4dit_ros.nodes.policy_node", "policy_node"),
     NodeSpec("monitor", "dit4dit_ros.nodes.monitor_node", "monitor_node"),
     NodeSpec("executor", "dit4dit_ros.nodes.executor_node", "executor_node", nice=-10),
