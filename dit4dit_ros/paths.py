@@ -23,7 +23,7 @@ def _ament_share_dir() -> Path | None:
         return None
     try:
         return Path(get_package_share_directory(PACKAGE))
-    except (PackageNotFoundError, ValueError, LookupError):
+    except (PackageNotFoundError, ValueError, LookupError, OSError):  # OSError: AMENT_PREFIX_PATH unset
         return None
 
 

@@ -201,3 +201,13 @@ def test_launch_file_nodes_parameters_and_arguments(colcon_install, repo_root, l
         assert env["DIT4DIT_UNITREE_INTERFACE"] == "lo" and 0 < int(env["DIT4DIT_UNITREE_DOMAIN"]) <= 232
         sim = load_parameter_file(config)
         assert sim["/**"]["use_sim_time"] is True
+
+
+def test_paths_work_without_an_ament_environment(monkeypatch, repo_root):
+    from dit4dit_ros import paths
+
+    monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
+    assert paths.shared_dir("config") == Path(repo_root, "config")
+    assert paths._ament_share_dir() is None
+    with pytest.raises(ValueError, match="kind must be"):
+        paths.shared_dir("weights")
