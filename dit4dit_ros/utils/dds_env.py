@@ -1,8 +1,8 @@
 """DDS isolation: which ROS domain, Unitree DDS domain and network interface a process uses.
 
 Tests and demos must keep all traffic on loopback and must not see other runs' traffic. ROS 2 (FastDDS)
-and the Unitree SDK (CycloneDDS) use *different* domain ids: RUNTIME.md found that both stacks on one
-domain without a special profile either do not match or crash the Cyclone side.
+and the Unitree SDK (CycloneDDS) use *different* domain ids: both stacks on one
+domain without a special profile either do not match or crash the Cyclone side (docs/platform.md).
 
 The clash is checked, not only documented: `domain_clash` / `require_no_domain_clash` refuse a ROS domain
 equal to the Unitree domain (the G1 and ROS both default to 0) unless the FastDDS profile in effect disables
