@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
