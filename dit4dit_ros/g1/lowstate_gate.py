@@ -79,14 +79,13 @@ class LowStateGate:
         self.expected_mode_machine = int(expected_mode_machine)
         self.counts = GateCounts()
         self.variant_error: str | None = None  # the last refusal of the reported mode_machine
-        self.last_mode_machine: int | None = None
+        self.last_mode_machine: int | None = None  # of the last sample that passed the CRC policy
         self._mode_machine_ok: dict[int, str | None] = {}
 
     def check(self, sample: _Sample) -> DropReason | None:
         """None if `sample` may be used, else the reason it was dropped (counted)."""
         c = self.counts
         c.received += 1
-        self.last_mode_machine = int(sample.mode_machine)
         unverified = not sample.crc_ok
         if unverified and self.crc_policy is not CrcPolicy.OFF:
             if sample.crc == 0 and self.crc_policy is CrcPolicy.VERIFY:
@@ -95,6 +94,7 @@ class LowStateGate:
             if sample.crc != 0:
                 c.crc_mismatch += 1
                 return DropReason.CRC_MISMATCH
+        self.last_mode_machine = int(sample.mode_machine)  # only from a sample whose bytes are trusted
         error = self._variant_error(int(sample.mode_machine))
         if error is not None:
             self.variant_error = error
