@@ -148,3 +148,32 @@ for _ in range(100):
     env = {**os.environ, "CYCLONEDDS_URI": f"file://{config}"}
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert "tick 4242" in proc.stdout, proc.stderr
+
+
+def test_server_reply_text_is_checked():
+    from dit4dit_ros.utils.clock_offset import format_server_times, parse_server_times
+
+    assert parse_server_times(format_server_times(12, 34)) == (12, 34)
+    for bad in ("", "12", "12 x", "1.5 2", "1 2 3"):
+        with pytest.raises(ValueError, match="two integers"):
+            parse_server_times(bad)
+
+
+def test_clock_offset_node_without_a_server_reports_an_error():
+    from rclpy.parameter import Parameter
+
+    from dit4dit_ros.nodes.clock_offset_node import ClockOffsetNode
+
+    with RosHarness() as harness:
+        node = harness.make_node(ClockOffsetNode, parameter_overrides=[
+            Parameter("service_name", value="/dit4dit/test/no_such_clock"), Parameter("period_s", value=0.1)])
+        status = wait_until(lambda: node.last_error and node.diagnostic(), 10.0, what="the missing-server error")
+        assert diag.status_level(status) == diag.ERROR and "no clock server on /dit4dit/test/no_such_clock" in status.message
+        assert node.estimate is None
+
+
+def test_run_only_names_unknown_nodes_clearly(repo_root):
+    proc = subprocess.run([sys.executable, "-m", "dit4dit_ros.cli", "run", "--config",
+                           str(Path(repo_root, "config", "g1_real.yaml")), "--only", "g1_state", "polcy"],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 2 and "--only names unknown node(s) ['polcy']" in proc.stderr

@@ -165,6 +165,11 @@ def test_every_button_decodes_alone(button):
     assert decode_remote(encode_remote({button})).buttons == {button}
 
 
+def test_unknown_button_cannot_be_encoded():
+    with pytest.raises(ValueError, match="unknown remote button 'Z'"):
+        encode_remote({"Z"})
+
+
 def test_remote_garbage_is_refused():
     with pytest.raises(ValueError, match="40 bytes"):
         decode_remote(bytes(39))
