@@ -6,7 +6,10 @@ feeds them to ClockOffsetEstimator (utils/clock_offset.py: NTP-style, minimum-de
   measurement, time_ref = the robot's time at that instant, source = the server's service name. So
   robot_clock - this_clock = time_ref - header.stamp. The executor reads it to refuse enable when the offset
   (plus its uncertainty) exceeds its chunk-age tolerance;
-- /diagnostics: offset, uncertainty, delay; WARN above `max_offset_s`, ERROR when the server does not answer.
+- `offset_topic`/status (diagnostic_msgs/DiagnosticStatus, latched) and /diagnostics: offset_s,
+  uncertainty_s (|true offset - offset_s| <= uncertainty_s), delay_s, samples, age_s; WARN above
+  `max_offset_s`, ERROR when the server does not answer. The executor's enable check needs the uncertainty
+  (refuse when |offset_s| + uncertainty_s exceeds the chunk-age tolerance), which TimeReference cannot carry.
 """
 from __future__ import annotations
 
@@ -56,6 +59,7 @@ class ClockOffsetNode(Node):
         self._group = MutuallyExclusiveCallbackGroup()
         self._client = self.create_client(Trigger, p["service_name"], callback_group=self._group)
         self._pub = self.create_publisher(TimeReference, p["offset_topic"], LATCHED)
+        self._status_pub = self.create_publisher(diag.DiagnosticStatus, p["offset_topic"] + "/status", LATCHED)
         self._diag = self.create_publisher(diag.DiagnosticArray, diag.DIAGNOSTICS_TOPIC, DIAGNOSTICS)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._measure_loop, name="clock-offset", daemon=True)
@@ -125,7 +129,9 @@ class ClockOffsetNode(Node):
         return diag.diagnostic_status(f"{NODE_NAME}: robot clock", level, text, values=values)
 
     def _publish_diagnostics(self) -> None:
-        self._diag.publish(diag.diagnostic_array(self.get_clock().now().to_msg(), self.diagnostic()))
+        status = self.diagnostic()
+        self._status_pub.publish(status)
+        self._diag.publish(diag.diagnostic_array(self.get_clock().now().to_msg(), status))
 
     def destroy_node(self) -> None:
         self._stop.set()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import TimeReference
 
 from dit4dit_ros.bringup.processes import stop_run
@@ -98,6 +98,7 @@ def test_policy_host_measures_the_injected_offset_of_the_robot_host(repo_root, t
         with RosHarness() as harness:
             offsets = harness.collect(TimeReference, "/dit4dit/clock_offset", LATCHED)
             diagnostics = harness.collect(DiagnosticArray, "/diagnostics")
+            latched_status = harness.collect(DiagnosticStatus, "/dit4dit/clock_offset/status", LATCHED)
             wait_until(lambda: len(offsets) >= 2 or any(h.poll() is not None for h in hosts), 90.0,
                        what="two offset measurements")
             assert all(h.poll() is None for h in hosts), [(tmp_path / f"{n}.out").read_text() for n in ("robot", "policy")]
@@ -117,6 +118,9 @@ def test_policy_host_measures_the_injected_offset_of_the_robot_host(repo_root, t
             values = diag.status_values(status)
             assert "exceeds max_offset_s 0.05" in status.message
             assert abs(float(values["offset_s"]) - INJECTED) <= float(values["uncertainty_s"]) + 1e-3
+            wait_until(lambda: len(latched_status) >= 1, 10.0, what="the latched offset status")
+            latched = diag.status_values(latched_status.snapshot()[-1][1])
+            assert abs(float(latched["offset_s"]) - INJECTED) < 0.01 and float(latched["uncertainty_s"]) >= 0.0
     finally:
         for host in hosts:
             stop_run(host, grace=20.0)
