@@ -6,6 +6,9 @@ A thin shell around dit4dit_ros.g1.dds.LowStateReader and dit4dit_ros.g1.lowstat
   accept_zero for Unitree's own simulators, which publish crc 0), or a `mode_machine` that is not a
   `robot_variant` robot (a 23-DoF G1 has no wrist pitch in slot 20); /diagnostics and the log say why, with
   counts, instead of "waiting";
+- the wireless remote report carried in LowState is decoded (g1/remote.py) and published as sensor_msgs/Joy on
+  `remote_topic` at the same rate, so the operator can see the remote's buttons in ROS (undecodable reports
+  are counted);
 - valid samples are decimated to `publish_rate` (deadline schedule, see utils.streams.Decimator) and
   published from the DDS listener thread at once, stamped with the receive time on the ROS clock, so
   /joint_states adds no timer latency;
@@ -26,11 +29,12 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from sensor_msgs.msg import Imu, JointState
+from sensor_msgs.msg import Imu, JointState, Joy
 
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.g1.joints import JOINT_NAMES
 from dit4dit_ros.g1.lowstate_gate import CRC_POLICIES, LowStateGate
+from dit4dit_ros.g1.remote import BUTTONS, RemoteState, decode_remote
 from dit4dit_ros.g1.variants import ANY_MODE_MACHINE, SUPPORTED_VARIANTS
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes import diagnostics as diag
@@ -64,6 +68,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("publish_imu", True, "publish the pelvis IMU of LowState on imu_topic"),
     ParamSpec("imu_frame_id", "imu_in_pelvis", "header.frame_id of the IMU message (G1 URDF link)"),
     ParamSpec("joint_states_frame_id", "", "header.frame_id of JointState (empty, as robot_state_publisher expects)"),
+    ParamSpec("remote_topic", "/dit4dit/remote", "sensor_msgs/Joy of the G1 wireless remote from LowState (axes lx, "
+              "ly, rx, ry, L2; buttons in g1/remote.py BUTTONS order); empty = not published"),
     ParamSpec("qos_depth", 10, "KEEP_LAST depth of the (reliable) state QoS", minimum=1, maximum=1000),
     ParamSpec("stale_timeout_s", 0.2, "no valid LowState for this long -> robot silent (log + diagnostic)",
               minimum=0.01, maximum=60.0),
@@ -81,6 +87,8 @@ class G1StateNode(Node):
         qos = state_qos(p["qos_depth"])
         self.joint_pub = self.create_publisher(JointState, p["joint_states_topic"], qos)
         self.imu_pub = self.create_publisher(Imu, p["imu_topic"], qos) if p["publish_imu"] else None
+        self.remote_pub = self.create_publisher(Joy, p["remote_topic"], qos) if p["remote_topic"] else None
+        self.remote_invalid = 0
         self.diag_pub = self.create_publisher(DiagnosticArray, diag.DIAGNOSTICS_TOPIC, DIAGNOSTICS)
         self.decimator = Decimator(p["publish_rate"])
         self.watch = StreamWatch(p["stale_timeout_s"])
@@ -168,6 +176,11 @@ class G1StateNode(Node):
             ax, ay, az = (float(v) for v in sample.imu_acc)
             imu.linear_acceleration.x, imu.linear_acceleration.y, imu.linear_acceleration.z = ax, ay, az
             self.imu_pub.publish(imu)
+        if self.remote_pub is not None:
+            try:
+                self.remote_pub.publish(remote_to_joy(decode_remote(sample.wireless_remote), stamp))
+            except ValueError:
+                self.remote_invalid += 1  # not a remote report: counted in /diagnostics, never published
         self.published += 1
         self.output_rate.tick(sample.receive_time)
 
@@ -219,6 +232,7 @@ class G1StateNode(Node):
                 "lowstate_crc_policy": self.gate.crc_policy.value,
                 "robot_variant": self.gate.variant,
                 "published": self.published,
+                "remote_invalid": self.remote_invalid,
                 "input_rate_hz": self.input_rate.rate(now),
                 "publish_rate_hz": self.output_rate.rate(now),
                 "target_rate_hz": self.p["publish_rate"],
@@ -253,6 +267,15 @@ class G1StateNode(Node):
             reader.close()
             self.reader = None
         super().destroy_node()
+
+
+def remote_to_joy(state: RemoteState, stamp) -> Joy:
+    """sensor_msgs/Joy of a decoded remote report: axes (lx, ly, rx, ry, L2), buttons in BUTTONS order."""
+    joy = Joy()
+    joy.header.stamp = stamp
+    joy.axes = [float(state.lx), float(state.ly), float(state.rx), float(state.ry), float(state.l2)]
+    joy.buttons = [int(name in state.buttons) for name in BUTTONS]
+    return joy
 
 
 def main(args: list[str] | None = None) -> int:
