@@ -223,3 +223,24 @@ def test_validator_decodes_every_frame_and_quick_says_it_did_not(tmp_path, versi
     assert quick.ok and quick.notes == ["videos not decoded (quick): headers, sizes and packet counts only"]
     assert main(["validate-lerobot", str(root), "--quick"]) == 0
     assert "(videos not decoded (quick)" in capsys.readouterr().out
+
+
+def test_export_cli_writes_v3_with_repeated_topic_flags(bags, datasets, tmp_path, capsys):
+    from dit4dit_ros.cli import main
+
+    out = tmp_path / "cli_v3"
+    # every listed stream must exist (a channel comes from the first stream that carries it)
+    with pytest.raises(ValueError, match="topic '/missing_first' is not in the bag"):
+        main(["export-lerobot", str(bags), "-o", str(out), "--format", "v3.0", "--action-topic", "/missing_first",
+              "--action-topic", "/dit4dit/executor/command"])
+    assert not out.exists()
+    assert main(["export-lerobot", str(bags), "-o", str(out), "--format", "v3.0", "--state-topic", "/joint_states",
+                 "--action-topic", "/dit4dit/executor/command", "--action-topic", "/joint_states"]) == 0
+    assert "valid LeRobot v3.0 dataset" in capsys.readouterr().out
+    assert json.loads((out / fmt.INFO_PATH).read_text())["codebase_version"] == "v3.0"
+    # the command stream carries every arm joint, so /joint_states (listed second) gave none of the actions:
+    # the same actions as the default export, which reads the command stream only
+    ds = LeRobotDataset(out, LeRobotReaderConfig(image_size=(48, 64)))
+    reference = LeRobotDataset(datasets["v3.0"], LeRobotReaderConfig(image_size=(48, 64)))
+    np.testing.assert_array_equal(ds.action, reference.action)
+    assert not np.array_equal(ds.action, ds.state)
