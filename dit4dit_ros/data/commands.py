@@ -143,8 +143,11 @@ def _export(args: argparse.Namespace) -> int:
         image_size=args.image_size, codec=args.codec, crf=args.crf, gop=args.gop, time_source=args.time_source,
         only_success=args.only_success, task=args.task, max_gap_s=args.max_gap, format_version=args.format_version,
     )
-    bags = find_bags(args.inputs)
-    reports = export_episodes(bags, args.output, config, overwrite=args.overwrite)
+    try:
+        reports = export_episodes(find_bags(args.inputs), args.output, config, overwrite=args.overwrite)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:  # bad input: one line naming it, nothing written
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for r in reports:
         if r.skipped:
             print(f"{r.bag}: skipped ({r.skipped})")
