@@ -7,6 +7,7 @@ use the log time, which the recorder takes from the same ROS clock.
 """
 from __future__ import annotations
 
+import logging
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from dit4dit_ros.g1.hands import ALL_GRIPPER_NAMES, HAND_JOINT_NAMES, hand_side
 from dit4dit_ros.g1.joints import JOINT_INDEX, joint_indices
 
 TIME_SOURCES = ("header", "receive")
+LOG = logging.getLogger(__name__)
 
 
 class BagContentError(ValueError):
@@ -84,6 +86,7 @@ class EpisodeBag:
         if not (self.path / "metadata.yaml").is_file():
             raise BagContentError(f"{self.path} is not a rosbag2 bag directory (no metadata.yaml)")
         self._typestore = recording_typestore()
+        self._channels: dict[str, tuple[str, ...]] = {}
         with Reader(self.path) as reader:
             self.topics: dict[str, tuple[str, int]] = {}
             for c in reader.connections:
@@ -121,8 +124,9 @@ class EpisodeBag:
     def joint_series(self, topic: str, joint_names: Sequence[str]) -> TimeSeries:
         """Positions of `joint_names` (in that order) from a JointState, Unitree LowCmd or Dex3 HandCmd stream.
 
-        JointState messages may name joints (or gripper channels) in any order or carry a subset: every
-        message must contain all requested names. LowCmd is indexed by G1 motor slot, HandCmd by Dex3 motor
+        JointState messages may name joints (or gripper channels) in any order or carry a subset: messages
+        without all requested names are left out (and counted in a warning), e.g. /joint_states while the hands'
+        state is not there yet; none with them is an error. LowCmd is indexed by G1 motor slot, HandCmd by Dex3 motor
         (the side from the topic, /dex3/<side>/cmd). Messages with non-increasing times are dropped.
         """
         msgtype = self._require(topic, (JOINT_STATE_TYPE, LOWCMD_TYPE, HANDCMD_TYPE))
@@ -150,30 +154,39 @@ class EpisodeBag:
                 times.append(t)
                 rows.append(q[slots])
         else:
-            index_cache: dict[tuple[str, ...], np.ndarray] = {}
+            index_cache: dict[tuple[str, ...], np.ndarray | None] = {}
+            skipped, total = 0, 0
             for log_t, data in self._raw(topic):
                 msg = self._typestore.deserialize_cdr(data, JOINT_STATE_TYPE)
                 key = tuple(msg.name)
-                idx = index_cache.get(key)
-                if idx is None:
+                total += 1
+                if key not in index_cache:
                     lookup = {n: i for i, n in enumerate(key)}
-                    missing = [n for n in joint_names if n not in lookup]
-                    if missing:
-                        raise BagContentError(
-                            f"{self.path}: a {topic} message lacks joints {missing}; it names {list(key)}"
-                        )
-                    idx = index_cache[key] = np.array([lookup[n] for n in joint_names], dtype=np.int64)
+                    found = all(n in lookup for n in joint_names)
+                    index_cache[key] = np.array([lookup[n] for n in joint_names], np.int64) if found else None
+                idx = index_cache[key]
+                if idx is None:  # e.g. /joint_states before the hands' state arrived: not a sample of these joints
+                    skipped += 1
+                    continue
                 if len(msg.position) != len(key):
                     raise BagContentError(
                         f"{self.path}: a {topic} message has {len(key)} names but {len(msg.position)} positions"
                     )
                 times.append(self._time(log_t, data, True))
                 rows.append(np.asarray(msg.position, dtype=np.float64)[idx])
+            if not rows:
+                seen = sorted({n for key in index_cache for n in key})
+                missing = [n for n in joint_names if n not in seen]
+                raise BagContentError(f"{self.path}: no {topic} message names all of {list(joint_names)} (never named: "
+                                      f"{missing}; named: {seen})")
+            if skipped:
+                LOG.warning("%s: %d of %d %s messages lack some of the exported joints and are left out (the export's "
+                            "gap check covers the time they span)", self.path, skipped, total, topic)
         return _monotonic(TimeSeries(np.asarray(times, np.int64), np.asarray(rows, np.float64).reshape(len(rows), -1)))
 
     def channels_of(self, topic: str) -> tuple[str, ...]:
         """The channel names a command/state stream carries: LowCmd the 29 G1 joints, /dex3/<side>/cmd that
-        hand's 7 joints, JointState the names of its first message."""
+        hand's 7 joints, JointState every name of any of its messages."""
         msgtype = self._require(topic, (JOINT_STATE_TYPE, LOWCMD_TYPE, HANDCMD_TYPE))
         if msgtype == LOWCMD_TYPE:
             return tuple(JOINT_INDEX)
@@ -183,9 +196,12 @@ class EpisodeBag:
                 raise BagContentError(f"{self.path}: {topic} holds {HANDCMD_TYPE} but is not one of "
                                       f"{sorted(HAND_COMMAND_BAG_TOPICS)}: which hand it drives is unknown")
             return HAND_JOINT_NAMES[hand_side(side)]
-        for _, data in self._raw(topic):
-            return tuple(self._typestore.deserialize_cdr(data, JOINT_STATE_TYPE).name)
-        return ()
+        if topic not in self._channels:  # one pass over the stream per topic
+            names: dict[str, None] = {}  # every name any message has, in first-seen order
+            for _, data in self._raw(topic):
+                names.update(dict.fromkeys(self._typestore.deserialize_cdr(data, JOINT_STATE_TYPE).name))
+            self._channels[topic] = tuple(names)
+        return self._channels[topic]
 
     def channel_series(self, topics: Sequence[str], names: Sequence[str]) -> list[tuple[str, TimeSeries, np.ndarray]]:
         """`names` gathered from several streams: each name from the first of `topics` that carries it.

@@ -237,3 +237,40 @@ def test_export_takes_hand_actions_from_recorded_dex3_commands(tmp_path):
         export_episodes(find_bags([tmp_path / "bags"]), tmp_path / "bad",
                         ExportConfig(state_groups=DEX3_G1_GROUPS, action_groups=("right_hand",),
                                      action_topics=("/dex3/left/cmd",)))
+
+
+def test_export_leaves_out_joint_states_from_before_the_hands_arrived(tmp_path, caplog):
+    """g1_state appends the hand joints to /joint_states only while the hands' state is fresh: the first 0.3 s
+    of this episode name the 29 body joints only. Those messages are left out (with a warning) and the
+    frame grid starts where every exported channel has data."""
+    from dit4dit_ros.data.recorder import EpisodeRecorder, RecorderConfig
+    from dit4dit_ros.data.synthetic import joint_state_cdr, synthetic_messages
+    from dit4dit_ros.data.topics import JOINT_STATES_TOPIC, default_streams
+
+    spec = SyntheticEpisodeSpec(duration_s=1.0, start_ns=10**12, channels=HANDS_AND_GRIPPERS)
+    rec = EpisodeRecorder(RecorderConfig(tmp_path / "bags", default_streams(), min_free_mb=0.0, reserve_free_mb=0.0))
+    rec.start(spec.instruction)
+    late = spec.start_ns + 300_000_000
+    for topic, t, data in synthetic_messages(spec):
+        if topic == JOINT_STATES_TOPIC and t < late:
+            data = joint_state_cdr(JOINT_NAMES, ramp_positions((t - spec.start_ns) * 1e-9), t)
+        assert rec.offer(topic, t, data)
+    rec.stop()
+    rec.close()
+    with caplog.at_level("WARNING", logger="dit4dit_ros.data.bag_reader"):
+        (report,) = export_episodes(find_bags([tmp_path / "bags"]), tmp_path / "ds",
+                                    ExportConfig(state_groups=DEX3_G1_GROUPS, action_groups=DEX3_G1_GROUPS))
+    assert any("150 of 501 /joint_states messages lack some of the exported joints" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
+    assert report.frames == 22  # 0.3 .. 1.0 s at 30 fps
+    ds = LeRobotDataset(tmp_path / "ds", LeRobotReaderConfig(layout=RobotLayout.from_groups(DEX3_G1_GROUPS),
+                                                             image_size=(48, 64)))
+    t = 0.3 + np.arange(22) / 30
+    idx = np.array([HANDS_AND_GRIPPERS.index(n) for n in channels_of_groups(DEX3_G1_GROUPS)[0]])
+    np.testing.assert_allclose(ds.state, ramp_positions(t, len(HANDS_AND_GRIPPERS))[:, idx], atol=2e-6)
+    # a stream that never names the hands is still an error that says so
+    with pytest.raises(ValueError, match="no /joint_states message names all of"):
+        from dit4dit_ros.data.bag_reader import EpisodeBag
+
+        EpisodeBag(find_bags([tmp_path / "bags"])[0]).joint_series("/joint_states", ["left_hand_thumb_0_joint",
+                                                                                    "no_such_joint"])
