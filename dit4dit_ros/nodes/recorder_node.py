@@ -45,6 +45,7 @@ from dit4dit_ros.data.topics import (
 )
 from dit4dit_ros.nodes.qos import QOS_NAMES, latched_qos, qos_by_name
 from dit4dit_ros.nodes.ros_params import declare_parameters
+from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
 
 NODE_NAME = "recorder"
 SERVICE_PREFIX = "/dit4dit/recorder"
@@ -301,9 +302,11 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> the episode is finished
     node = None
     try:
         node = RecorderNode()
+        beat_from(node, link)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while rclpy.ok() and not node.shutdown_requested and not stop.is_set():
