@@ -100,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from dit4dit_ros.utils.dds_transport import configure_ros_transport
+
+    configure_ros_transport()  # every command and bench: the stack's DDS transport, not the shell's
     return int(args._run(args) or 0)
 
 

@@ -17,13 +17,21 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import sys
+
     from dit4dit_ros.bringup.supervisor import RunOptions, Supervisor
+    from dit4dit_ros.config import ParameterFileError
 
     opts = RunOptions(
         config=args.config, checkpoint=args.checkpoint, instruction=args.instruction, duration=args.duration,
         enable=args.enable, exclude=set(args.exclude), log_dir=args.log_dir, status=not args.no_status,
     )
-    return Supervisor(opts).run()
+    try:
+        supervisor = Supervisor(opts)  # checks the whole parameter file before any process starts
+    except (ParameterFileError, FileNotFoundError) as exc:
+        print(f"dit4dit run: {exc}", file=sys.stderr)
+        return 2
+    return supervisor.run()
 
 
 def register(registry) -> None:

@@ -98,6 +98,10 @@ class Supervisor:
 
         # Ctrl-C / SIGTERM only ask the loop to stop (handlers above): rclpy's own handlers would shut the context
         # down under the running loop instead of letting it stop the nodes in order.
+        from dit4dit_ros.utils.dds_transport import LOOPBACK_ADDRESSES, configure_ros_transport
+
+        # The deployment's ROS transport for this process and every node it starts (they inherit it).
+        configure_ros_transport(node_parameters(self.data, SUPERVISOR_NODE).get("ros_addresses", list(LOOPBACK_ADDRESSES)))
         rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
         # Measure on the graph's clock: the simulator's /clock when the nodes run on sim time.
         sim_time = bool(node_parameters(self.data, SUPERVISOR_NODE).get("use_sim_time", False))

@@ -46,6 +46,7 @@ from dit4dit_ros.data.topics import (
 from dit4dit_ros.nodes.qos import QOS_NAMES, latched_qos, qos_by_name
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
+from dit4dit_ros.utils.dds_transport import configure_ros_transport
 
 NODE_NAME = "recorder"
 SERVICE_PREFIX = "/dit4dit/recorder"
@@ -299,6 +300,7 @@ def main(args: list[str] | None = None) -> int:
     """
     from rclpy.signals import SignalHandlerOptions
 
+    configure_ros_transport()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -39,6 +39,7 @@ from dit4dit_ros.nodes.image_conversion import camera_info_msg, image_to_msg
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
+from dit4dit_ros.utils.dds_transport import configure_ros_transport
 from dit4dit_ros.sim.dds_bridge import SimDdsBridge
 from dit4dit_ros.sim.loop import LoopStats, SimLoop
 from dit4dit_ros.sim.params import SIM_ROBOT_PARAMETERS, configs_from_values
@@ -158,6 +159,7 @@ class SimRobotNode(Node):
 def run(parameter_overrides: list[Parameter] | None = None, args: list[str] | None = None) -> int:
     """Start rclpy, run the node until SIGINT/SIGTERM or its `duration`, shut down cleanly. Returns 0."""
     stop = threading.Event()
+    configure_ros_transport()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> stop

@@ -16,6 +16,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
+from dit4dit_ros.utils.dds_transport import configure_ros_transport
 
 STARTUP_ERRORS: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OSError)
 
@@ -23,6 +24,7 @@ STARTUP_ERRORS: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OSE
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None,
              startup_errors: tuple[type[BaseException], ...] = STARTUP_ERRORS) -> int:
     """Run the node built by `factory` until shutdown; `node.done` (if the node has it) also ends the spin."""
+    configure_ros_transport()
     rclpy.init(args=args)
     link = connect_supervisor(name)
     node = None

@@ -46,7 +46,10 @@ class WireSummary:
 
 
 class RobotWire:
-    """Reads every LowCmd_ on both control paths (this process's Unitree DDS domain) until closed."""
+    """Reads every LowCmd_ on both control paths (this process's Unitree DDS domain) until closed.
+
+    Each command is classified once, on receipt (damping or tracking, unsafe or not), so that summaries stay
+    cheap while a test polls them at 500 commands per second."""
 
     def __init__(self) -> None:
         from dit4dit_ros.g1.dds import LowCmdReader, init_unitree_dds
@@ -54,11 +57,19 @@ class RobotWire:
         init_unitree_dds()
         self._lock = threading.Lock()
         self.commands: list[LowCmdSample] = []
+        self._marks: list[tuple[float, bool, str]] = []  # (receive_time, damping, first unsafe reason or "")
         self._readers = [LowCmdReader(path, self._on_command) for path in (ControlPath.ARM_SDK, ControlPath.LOWCMD)]
 
     def _on_command(self, sample: LowCmdSample) -> None:
+        problems = limit_violations(sample)
+        mark = (sample.receive_time, is_damping(sample), "; ".join(problems))
         with self._lock:
             self.commands.append(sample)
+            self._marks.append(mark)
+
+    def _marks_since(self, since: float) -> list[tuple[float, bool, str]]:
+        with self._lock:
+            return [m for m in self._marks if m[0] >= since]
 
     def snapshot(self, since: float = float("-inf")) -> list[LowCmdSample]:
         """Commands received at or after `since` (time.monotonic)."""
@@ -70,22 +81,21 @@ class RobotWire:
             return len(self.commands)
 
     def summary(self, since: float = float("-inf")) -> WireSummary:
-        cmds = self.snapshot(since)
-        unsafe = [(c, v) for c in cmds if (v := limit_violations(c))]
-        damping = sum(is_damping(c) for c in cmds)
-        return WireSummary(len(cmds), len(cmds) - damping, damping, len(unsafe),
-                           "; ".join(unsafe[0][1]) if unsafe else "")
+        marks = self._marks_since(since)
+        damping = sum(1 for m in marks if m[1])
+        unsafe = [m[2] for m in marks if m[2]]
+        return WireSummary(len(marks), len(marks) - damping, damping, len(unsafe), unsafe[0] if unsafe else "")
 
     def tracking_after_damping(self, since: float) -> int:
         """Tracking commands that reached the robot after the first damping command at or after `since`."""
-        cmds = self.snapshot(since)
-        first = next((i for i, c in enumerate(cmds) if is_damping(c)), None)
-        return 0 if first is None else sum(not is_damping(c) for c in cmds[first:])
+        marks = self._marks_since(since)
+        first = next((i for i, m in enumerate(marks) if m[1]), None)
+        return 0 if first is None else sum(not m[1] for m in marks[first:])
 
     def quiet_for(self, seconds: float) -> bool:
         """No command for `seconds` (the stream has stopped)."""
         with self._lock:
-            last = self.commands[-1].receive_time if self.commands else float("-inf")
+            last = self._marks[-1][0] if self._marks else float("-inf")
         return time.monotonic() - last >= seconds
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.supervision.lifeline import LifelineTiming
+from dit4dit_ros.utils.dds_transport import TRANSPORT_PARAMETERS
 
 SUPERVISOR_NODE = "dit4dit_supervisor"
 
@@ -55,6 +56,7 @@ SUPERVISOR_PARAMETERS: tuple[ParamSpec, ...] = (
                 f"what happens when {node} dies or hangs: {' | '.join(r.value for r in allowed)}",
                 choices=tuple(r.value for r in allowed))
       for node, allowed in ALLOWED_REACTIONS.items()),
+    *TRANSPORT_PARAMETERS,
 )
 
 

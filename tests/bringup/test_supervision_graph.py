@@ -55,12 +55,11 @@ def test_nodes_shut_down_to_safety_when_the_supervisor_dies_or_hangs(repo_root, 
         _assert_damped_then_silent(graph, t_attack)
         n = graph.wire.count()
         assert graph.wire.quiet_for(1.0) and graph.wire.count() == n
-        for name in NO_POLICY:
-            assert "supervisor lost" in Path(graph.log_dir, f"{name}.log").read_text(errors="replace"), name
-        if how == "kill9":
+        if how == "kill9":  # the kernel's parent-death SIGTERM may end a node before its watcher logs anything
             assert elapsed < 10.0
-        else:  # noticed after supervisor_timeout_s (3 s) of silence, not at once
-            assert "hung or stopped" in Path(graph.log_dir, "executor.log").read_text(errors="replace")
+        else:  # noticed by every node after supervisor_timeout_s (3 s) of silence
+            for name in NO_POLICY:
+                assert "hung or stopped" in Path(graph.log_dir, f"{name}.log").read_text(errors="replace"), name
     finally:
         graph.close()
 
