@@ -37,6 +37,10 @@ def ros_value(value) -> str:
 def node_command(spec: NodeSpec, params_file: Path, overrides: dict | None = None) -> list[str]:
     cmd = [sys.executable, "-m", spec.module, "--ros-args", "--params-file", str(params_file),
            "-r", f"__node:={spec.name}"]
+    if os.environ.get("ROS_SECURITY_ENABLE", "").lower() == "true":  # SROS2: each node in its own enclave
+        from dit4dit_ros.security.policy import ENCLAVE_ROOT
+
+        cmd += ["--enclave", f"{ENCLAVE_ROOT}/{spec.name}"]
     # With a params file, rclpy applies a `-p` override only in the node-qualified form `-p node:name:=v`.
     for key, value in (overrides or {}).items():
         cmd += ["-p", f"{spec.name}:{key}:={ros_value(value)}"]

@@ -102,7 +102,9 @@ class Supervisor:
 
         # The deployment's ROS transport for this process and every node it starts (they inherit it).
         configure_ros_transport(node_parameters(self.data, SUPERVISOR_NODE).get("ros_addresses", list(LOOPBACK_ADDRESSES)))
-        rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
+        secure = os.environ.get("ROS_SECURITY_ENABLE", "").lower() == "true"
+        rclpy.init(args=["--ros-args", "--enclave", "/dit4dit/supervisor"] if secure else [],
+                   signal_handler_options=SignalHandlerOptions.NO)
         # Measure on the graph's clock: the simulator's /clock when the nodes run on sim time.
         sim_time = bool(node_parameters(self.data, SUPERVISOR_NODE).get("use_sim_time", False))
         node = rclpy.create_node(SUPERVISOR_NODE, parameter_overrides=[Parameter("use_sim_time", value=sim_time)])
