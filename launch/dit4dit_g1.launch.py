@@ -8,7 +8,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -21,13 +21,21 @@ REAL_GRAPH = (
 )
 
 
-def generate_launch_description():
-    share = get_package_share_directory("dit4dit_ros")
-    config = LaunchConfiguration("config")
-    nodes = [
+def _graph(context):
+    """Check the whole parameter file before any node starts, then start the nodes with the stack's transport."""
+    from dit4dit_ros.bringup.launch_support import prepare_launch
+
+    config = LaunchConfiguration("config").perform(context)
+    env = prepare_launch(config)  # raises with the node and key named: nothing is started
+    return [SetEnvironmentVariable(key, value) for key, value in env.items()] + [
         Node(package="dit4dit_ros", executable=exe, name=name, parameters=[config], output="screen")
         for exe, name in REAL_GRAPH
     ]
-    return LaunchDescription(
-        [DeclareLaunchArgument("config", default_value=os.path.join(share, "config", "g1_real.yaml"))] + nodes
-    )
+
+
+def generate_launch_description():
+    share = get_package_share_directory("dit4dit_ros")
+    return LaunchDescription([
+        DeclareLaunchArgument("config", default_value=os.path.join(share, "config", "g1_real.yaml")),
+        OpaqueFunction(function=_graph),
+    ])

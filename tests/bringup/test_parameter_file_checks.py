@@ -61,3 +61,25 @@ def test_dit4dit_run_refuses_a_typo_before_starting_any_node(repo_root, tmp_path
     assert f"dit4dit run: {path}: node 'monitor': unknown parameter 'expected_rate'" in done.stderr
     assert "Traceback" not in done.stderr
     assert not logs.exists() or not any(logs.iterdir())  # no node was started (each would have a log file)
+
+
+@pytest.mark.parametrize("launch_file", ["dit4dit_sim.launch.py", "dit4dit_g1.launch.py"])
+def test_launch_files_check_the_file_and_set_the_transport_before_any_node(repo_root, tmp_path, launch_file):
+    """launch_ros is not installable here: the launch files' own code is read, and the function they call is run."""
+    import ast
+
+    from dit4dit_ros.bringup.launch_support import prepare_launch
+
+    tree = ast.parse(Path(repo_root, "launch", launch_file).read_text())
+    graph_fn = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "_graph")
+    calls = [c.func.id for c in ast.walk(graph_fn) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)]
+    assert calls.index("prepare_launch") < calls.index("Node")  # checked before any node is built
+    launch_fn = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "generate_launch_description")
+    assert any(isinstance(k, ast.keyword) and k.arg == "function" and getattr(k.value, "id", "") == "_graph"
+               for c in ast.walk(launch_fn) if isinstance(c, ast.Call) for k in c.keywords)
+    config = "g1_sim.yaml" if "sim" in launch_file else "g1_real.yaml"
+    env = prepare_launch(Path(repo_root, "config", config))
+    assert Path(env["FASTDDS_DEFAULT_PROFILES_FILE"]).is_file() and env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SUBNET"
+    bad = _variant(repo_root, tmp_path, lambda d: d["executor"]["ros__parameters"].update(max_velocty=3.0))
+    with pytest.raises(ParameterFileError, match="max_velocty"):
+        prepare_launch(bad)
