@@ -150,3 +150,21 @@ def test_judge_gives_a_starting_node_its_start_timeout():
     late = judge("p", None, None, started=0.0, now=61.0, hang_timeout=2.0, start_timeout=60.0)
     assert late.kind is Failure.HUNG and "after its start" in late.detail
     assert judge("p", 2, 10.0, 0.0, 10.5, 2.0, 60.0).detail == "exit code 2"
+
+
+def test_the_new_safety_modules_are_ros_free():
+    """supervision/, safety/, security/, the transport and action-limit checks import without rclpy or nodes/."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('rclpy', 'rosidl_runtime_py') or name.startswith(('dit4dit_ros.nodes', "
+        "'dit4dit_ros.bringup')):\n"
+        "            raise ImportError(f'blocked: {name}')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import dit4dit_ros.supervision.lifeline, dit4dit_ros.supervision.health, dit4dit_ros.supervision.reactions\n"
+        "import dit4dit_ros.safety.wire, dit4dit_ros.safety.sockets, dit4dit_ros.security.keystore\n"
+        "import dit4dit_ros.utils.dds_transport, dit4dit_ros.policy.action_limits, dit4dit_ros.monitor.chunk_input\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
