@@ -23,6 +23,9 @@ def _specs():
     known_names = {n.name for n in KNOWN_NODES}
     assert set(specs) <= known_names, f"NODE_NAME of a node module is not its graph name: {set(specs) - known_names}"
     unchecked = known_names - set(specs)
+    from dit4dit_ros.supervision.reactions import SUPERVISOR_NODE, SUPERVISOR_PARAMETERS
+
+    specs[SUPERVISOR_NODE] = SUPERVISOR_PARAMETERS  # `dit4dit run`'s own section
     return specs, unchecked
 
 
