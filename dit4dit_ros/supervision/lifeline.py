@@ -145,6 +145,9 @@ class SupervisorLink:
         self.timing = timing
         self._sock = socket.socket(fileno=fd)
         self._sock.setblocking(False)
+        # A process this node starts (the executor's real-time loop) must not hold the node's end: the
+        # supervisor would then miss the node's death on the lifeline (it still sees the exit code).
+        self._sock.set_inheritable(False)
         self._lost = threading.Event()
         self.lost_reason: str | None = None
         self._thread: threading.Thread | None = None
