@@ -2,9 +2,10 @@
 
 Steps: validate the whole YAML (every node's keys, types and ranges, before any process starts) -> choose DDS
 isolation (a private loopback domain pair for a simulated robot, the environment's settings for a real one)
--> start the nodes in order, each on a lifeline to this process and waited for in the ROS graph (bounded) ->
-optionally publish the instruction and enable the executor -> print the status once a second until Ctrl-C,
---duration, or a node failure that stops the graph -> stop: executor first (robot to damping), then the rest.
+and refuse a ROS/Unitree domain clash -> publish the instruction (latched, bringup/instruction.py; a line typed
+on stdin replaces it) -> start the nodes in order, each on a lifeline to this process and waited for in the ROS
+graph (bounded) -> optionally enable the executor -> print the status once a second until Ctrl-C, --duration,
+or a node failure that stops the graph -> stop: executor first (robot to damping), then the rest.
 
 Supervision (dit4dit_ros/supervision/): a heartbeat thread beats every child's lifeline while this process's
 main loop makes progress, so the nodes shut down to their safe state when it dies or hangs; the main loop
@@ -22,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dit4dit_ros.bringup.graph import graph_from_yaml, load_parameter_yaml, node_parameters
+from dit4dit_ros.bringup.graph import check_unitree_domains, graph_from_yaml, load_parameter_yaml, node_parameters
 from dit4dit_ros.bringup.processes import GraphProcesses
 from dit4dit_ros.supervision.health import judge
 from dit4dit_ros.supervision.reactions import SUPERVISOR_NODE, Reaction, SupervisionConfig
@@ -69,6 +70,7 @@ class Supervisor:
         self.simulated = any(n.name == "sim_robot" for n in self.nodes)
         if self.simulated and "ROS_DOMAIN_ID" not in os.environ:
             apply_isolation(claim_loopback_isolation())  # a simulated robot never leaves loopback
+        check_unitree_domains(self.data, self.nodes)  # ROS and Unitree DDS on one domain break each other
         self.processes = GraphProcesses(options.log_dir, lifeline=self.supervision.supervisor_timing())
         self._stop_requested = False
         self._progress = time.monotonic()  # the main loop's last sign of life (read by the heartbeat thread)
@@ -81,8 +83,6 @@ class Supervisor:
         extra = dict(self.options.overrides.get(name, {}))
         if name == "policy" and self.options.checkpoint:
             extra["checkpoint"] = self.options.checkpoint
-        if name == "policy" and self.options.instruction:
-            extra["instruction"] = self.options.instruction
         return extra
 
     def run(self) -> int:
@@ -110,7 +110,13 @@ class Supervisor:
         node = rclpy.create_node(SUPERVISOR_NODE, parameter_overrides=[Parameter("use_sim_time", value=sim_time)])
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        status = GraphStatus(node)
+        from dit4dit_ros.bringup.instruction import DEFAULT_INSTRUCTION_TOPIC, InstructionPublisher
+
+        topic = node_parameters(self.data, "policy").get("instruction_topic", DEFAULT_INSTRUCTION_TOPIC)
+        self.instruction = InstructionPublisher(node, topic)
+        if self.options.instruction:
+            self.instruction.publish(self.options.instruction)  # latched: the policy gets it when it starts
+        status = GraphStatus(node, instruction_topic=topic)
         code = 0
         heartbeat = threading.Thread(target=self._heartbeat, name="supervisor-heartbeat", daemon=True)
         heartbeat.start()
@@ -135,6 +141,9 @@ class Supervisor:
             while not self._stop_requested and (deadline is None or time.monotonic() < deadline):
                 self._progress = time.monotonic()
                 executor.spin_once(timeout_sec=0.1)
+                changed = self.instruction.poll_input()
+                if changed is not None:
+                    print(f"\ninstruction: {changed!r}", flush=True)
                 if not self._supervise():
                     code = 1
                     break

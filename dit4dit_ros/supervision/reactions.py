@@ -34,8 +34,10 @@ ALLOWED_REACTIONS: dict[str, tuple[Reaction, ...]] = {
     "sim_robot": (_S,),
     "camera": (_S, _H),
     "g1_state": (_S, _H),
+    "clock_server": (_R, _S, _H),  # time service for a split host's clock check: no motion depends on it directly
     "recorder": (_R, _S, _H),
     "teleop": (_S, _H),
+    "clock_offset": (_R, _S, _H),
     "policy": (_S, _H),
     "monitor": (_R, _S, _H),
     "executor": (_S,),

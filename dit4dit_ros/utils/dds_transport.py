@@ -10,8 +10,9 @@ CLI, each node's main, the launch files) calls `configure_ros_transport` before 
   computer's address for a remote RViz), discovery on those interfaces only, initial peers on loopback.
   ROS_AUTOMATIC_DISCOVERY_RANGE is SUBNET under this profile: the whitelist already confines it, whereas
   LOCALHOST makes rmw_fastrtps open extra sockets bound to 0.0.0.0 and to the host's external address.
-  The choice is handed to child processes in the environment (DIT4DIT_DDS_TRANSPORT marks it as the stack's);
-  a FASTDDS_DEFAULT_PROFILES_FILE from the user's shell is replaced, with a log line.
+  The choice is handed to child processes in the environment (DIT4DIT_DDS_TRANSPORT marks it as the stack's).
+  A profile the user deliberately exported (an existing FASTDDS_DEFAULT_PROFILES_FILE, e.g. docs/split_host.md)
+  is kept; one naming a missing file (FastDDS would fall back to all interfaces) is replaced, with a warning.
 - Unitree SDK (CycloneDDS): `cyclonedds_config(interface)` for g1/dds.py: only the named interface; on
   loopback no multicast, unicast discovery to 127.0.0.1 with deterministic ports. CycloneDDS binds its unicast
   receive sockets to INADDR_ANY whatever the configuration (ddsi_udp.c: bind_to_any for unicast receive), so
@@ -33,6 +34,7 @@ from dit4dit_ros.config import ParamSpec
 LOG = logging.getLogger(__name__)
 
 TRANSPORT_ENV = "DIT4DIT_DDS_TRANSPORT"  # the addresses the stack chose for this process tree
+USER_PROFILE_MARK = "profile:"  # ... or the user's own profile file, kept
 PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
 DISCOVERY_RANGE_ENV = "ROS_AUTOMATIC_DISCOVERY_RANGE"
 LOOPBACK_ADDRESSES: tuple[str, ...] = ("127.0.0.1",)
@@ -119,20 +121,29 @@ def configure_ros_transport(addresses: Sequence[str] | None = None,
                             environ: MutableMapping[str, str] | None = None) -> Path:
     """Set this process's (and its children's) FastDDS transport before rclpy starts; returns the profile path.
 
-    `addresses` from the deployment config (`dit4dit run`, launch files) always apply. Without them, a choice
-    the stack already made in a parent process is kept, otherwise loopback is used.
+    Precedence: a FastDDS profile the user deliberately exported (FASTDDS_DEFAULT_PROFILES_FILE naming an
+    existing file, e.g. the split-host profile of docs/split_host.md) is kept as it is; otherwise `addresses`
+    from the deployment config (`dit4dit run`, launch files); otherwise a choice the stack already made in a
+    parent process; otherwise loopback. A profile variable naming a missing file would silently give FastDDS's
+    defaults (all interfaces): it is replaced, with a warning.
     """
     env = os.environ if environ is None else environ
-    inherited = env.get(TRANSPORT_ENV)
-    if addresses is None and inherited and Path(env.get(PROFILE_ENV, "")).is_file():
+    inherited = env.get(TRANSPORT_ENV, "")
+    current = env.get(PROFILE_ENV, "")
+    if inherited.startswith(USER_PROFILE_MARK) or (current and not inherited and Path(current).is_file()):
+        if not inherited:
+            LOG.info("using the FastDDS profile %s from the environment instead of the stack's (%s)", current,
+                     "its interfaces and discovery are that file's")
+            env[TRANSPORT_ENV] = USER_PROFILE_MARK + current
+        return Path(current)
+    if current and not inherited:
+        LOG.warning("%s=%s does not exist: using the stack's transport profile instead", PROFILE_ENV, current)
+    if addresses is None and inherited and Path(current).is_file():
         env[DISCOVERY_RANGE_ENV] = "SUBNET"
-        return Path(env[PROFILE_ENV])
+        return Path(current)
     chosen = check_addresses(addresses if addresses is not None else
                              (inherited.split(",") if inherited else LOOPBACK_ADDRESSES))
     path = write_profile(fastdds_profile(chosen))
-    previous = env.get(PROFILE_ENV)
-    if previous and previous != str(path) and not inherited:
-        LOG.info("replacing %s=%s from the environment with the stack's transport profile %s", PROFILE_ENV, previous, path)
     env[PROFILE_ENV] = str(path)
     env[TRANSPORT_ENV] = ",".join(chosen)
     env[DISCOVERY_RANGE_ENV] = "SUBNET"

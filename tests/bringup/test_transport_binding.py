@@ -44,14 +44,26 @@ def test_profile_whitelists_the_named_addresses_and_refuses_wildcards(tmp_path):
     assert "AllowMulticast" not in cyclonedds_config("eth0")  # the robot network keeps the SDK's multicast
 
 
-def test_the_stack_replaces_a_shell_profile_and_children_inherit_its_choice(tmp_path):
-    env = {PROFILE_ENV: "/home/user/my_profile.xml", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
+def test_a_plain_shell_gets_the_stack_profile_and_children_inherit_the_deployment_choice(tmp_path):
+    env = {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     path = configure_ros_transport(environ=env)
     assert env[PROFILE_ENV] == str(path) and "<address>127.0.0.1</address>" in path.read_text()
     assert env[TRANSPORT_ENV] == "127.0.0.1" and env["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "SUBNET"
     chosen = configure_ros_transport(["127.0.0.1", "10.0.0.2"], environ=env)  # dit4dit run, from the config
     child = dict(env)
     assert configure_ros_transport(environ=child) == chosen  # a node it starts keeps the deployment's choice
+
+
+def test_a_deliberate_profile_is_kept_and_a_missing_one_replaced(tmp_path):
+    mine = tmp_path / "split_host.xml"
+    mine.write_text("<dds/>")
+    env = {PROFILE_ENV: str(mine), "ROS_AUTOMATIC_DISCOVERY_RANGE": "SUBNET", "ROS_STATIC_PEERS": "10.0.0.9"}
+    assert configure_ros_transport(["127.0.0.1"], environ=env) == mine  # the user's file wins over the config
+    assert env[PROFILE_ENV] == str(mine) and env["ROS_STATIC_PEERS"] == "10.0.0.9"
+    assert configure_ros_transport(environ=dict(env)) == mine  # and children keep it
+    env = {PROFILE_ENV: str(tmp_path / "missing.xml")}
+    path = configure_ros_transport(environ=env)
+    assert path != tmp_path / "missing.xml" and env[PROFILE_ENV] == str(path) and path.is_file()
 
 
 @pytest.mark.slow
