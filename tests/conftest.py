@@ -10,13 +10,15 @@ import os
 import pytest
 
 from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
+from dit4dit_ros.utils.dds_transport import configure_ros_transport
 
 _ISOLATION = claim_loopback_isolation()
 apply_isolation(_ISOLATION)
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("MUJOCO_GL", "egl")
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(_REPO_ROOT, "config", "fastdds_lo_shm.xml"))
+# The stack's own loopback transport (shared memory + UDP on 127.0.0.1), exactly as every entry point sets it:
+# in-process test nodes use it, and processes the tests start inherit it.
+configure_ros_transport()
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ def _run(args: argparse.Namespace) -> int:
     import sys
 
     from dit4dit_ros.bringup.supervisor import RunOptions, Supervisor
+    from dit4dit_ros.config import ParameterFileError
     from dit4dit_ros.utils.dds_env import DomainClashError
 
     from dit4dit_ros.bringup.graph import KNOWN_BY_NAME
@@ -39,7 +40,10 @@ def _run(args: argparse.Namespace) -> int:
         enable=args.enable, exclude=exclude, log_dir=args.log_dir, status=not args.no_status,
     )
     try:
-        supervisor = Supervisor(opts)
+        supervisor = Supervisor(opts)  # checks the whole parameter file before any process starts
+    except (ParameterFileError, FileNotFoundError) as exc:
+        print(f"dit4dit run: {exc}", file=sys.stderr)
+        return 2
     except DomainClashError as exc:
         print(f"dit4dit run: refusing to start: {exc}", file=sys.stderr)
         return 2
@@ -52,6 +56,34 @@ def register(registry) -> None:
                          "(success rate + rollout video)", _demo_arguments, _demo)
     registry.add_bench("loop", "closed-loop figures: policy rate, obs->command latency, executor jitter, CPU per node",
                        _bench_loop_arguments, _bench_loop)
+    registry.add_bench("safety", "replay issue 19's trials against the simulated graph: input, what reached the robot, "
+                       "pass/fail", _bench_safety_arguments, _bench_safety)
+
+
+def _bench_safety_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None, help="parameter YAML (default: the shipped config/g1_sim.yaml)")
+    p.add_argument("--only", default="", help="comma-separated trial names (default: all)")
+    p.add_argument("--list", action="store_true", help="list the trials and exit")
+
+
+def _bench_safety(args: argparse.Namespace) -> int:
+    import os
+
+    from dit4dit_ros.bringup.safety_trials import TRIALS, run_trials
+    from dit4dit_ros.paths import config_file
+    from dit4dit_ros.utils.dds_env import UNITREE_DOMAIN_ENV, apply_isolation, claim_loopback_isolation
+
+    if args.list:
+        for trial in TRIALS:
+            print(f"{trial.name:20s} {trial.input}")
+        return 0
+    if "ROS_DOMAIN_ID" not in os.environ or UNITREE_DOMAIN_ENV not in os.environ:
+        apply_isolation(claim_loopback_isolation())  # the trials attack a simulated robot on loopback only
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    results = run_trials(args.config or config_file("g1_sim.yaml"), names or None)
+    failed = [t.name for t, o in results if not o.passed]
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
 
 
 def _bench_loop_arguments(p: argparse.ArgumentParser) -> None:

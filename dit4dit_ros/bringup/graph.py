@@ -14,6 +14,7 @@ from typing import Mapping
 
 import yaml
 
+from dit4dit_ros.supervision.reactions import SUPERVISOR_NODE
 from dit4dit_ros.utils.dds_env import UNITREE_DOMAIN_ENV, UNITREE_INTERFACE_ENV, DdsIsolation, require_no_domain_clash
 
 
@@ -58,9 +59,10 @@ def load_parameter_yaml(path: str | Path) -> dict:
 
 
 def graph_from_yaml(data: dict, exclude: "set[str] | None" = None) -> list[NodeSpec]:
-    """The nodes to start, in start order. Unknown sections (other than '/**') are an error."""
+    """The nodes to start, in start order. Unknown sections (other than '/**' and the supervisor's own) are an
+    error."""
     exclude = exclude or set()
-    unknown = [k for k in data if k not in KNOWN_BY_NAME and k != "/**"]
+    unknown = [k for k in data if k not in KNOWN_BY_NAME and k not in ("/**", SUPERVISOR_NODE)]
     if unknown:
         raise ValueError(f"unknown node section(s) {unknown}; known nodes: {[n.name for n in KNOWN_NODES]}")
     bad_excl = exclude - set(KNOWN_BY_NAME)

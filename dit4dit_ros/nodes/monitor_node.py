@@ -20,6 +20,7 @@ from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dit4dit_ros.g1.kinematics import PALM_SITES, HandKinematics
+from dit4dit_ros.monitor.chunk_input import chunk_positions
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
@@ -59,7 +60,8 @@ class MonitorNode(Node):
         self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)
 
     def _on_joint_state(self, msg: JointState) -> None:
-        self.measured = dict(zip(msg.name, msg.position))
+        # Only finite values: one NaN in the base pose would turn every drawn path into NaN.
+        self.measured = {n: float(v) for n, v in zip(msg.name, msg.position) if np.isfinite(v)}
 
     def _on_chunk(self, msg: JointTrajectory) -> None:
         now = self.get_clock().now().nanoseconds * 1e-9
@@ -67,8 +69,8 @@ class MonitorNode(Node):
         self.latencies.append(now - _seconds(msg.header.stamp))
         if not msg.points:
             return
-        positions = np.array([pt.positions for pt in msg.points])
         try:
+            positions = chunk_positions(list(msg.joint_names), [pt.positions for pt in msg.points])
             paths = self.kinematics.site_paths(list(msg.joint_names), positions, base=self.measured)
         except ValueError as exc:
             self.get_logger().error(f"cannot draw chunk: {exc}", throttle_duration_sec=5.0)

@@ -7,6 +7,7 @@ by the checkpoint's control period; the executor places it on the robot clock fr
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 
@@ -22,6 +23,7 @@ from dit4dit_ros.nodes.image_conversion import msg_to_image
 from dit4dit_ros.engine.base import ENGINE_KINDS, UnknownInstructionError
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
+from dit4dit_ros.policy.action_limits import ACTION_RANGE_CHECKS, ActionLimitGuard
 from dit4dit_ros.policy.observation import ObservationBuffer, ObservationConfig
 from dit4dit_ros.policy.runner import ChunkResult, PolicyRunner
 
@@ -44,6 +46,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("num_threads", 0, "torch intra-op threads of the torch engine on CPU (0 = torch's default); 1 leaves "
               "cores to the simulator and the 500 Hz executor on a small machine", minimum=0, maximum=256),
     ParamSpec("blind", False, "evaluation baseline: replace every camera image by a constant grey (same stamps)"),
+    ParamSpec("action_range_check", "refuse", "when the checkpoint's action range exceeds the joint limits: refuse "
+              "to start, or clamp every chunk to the limits (and say so loudly)", choices=ACTION_RANGE_CHECKS),
+    ParamSpec("action_range_tolerance", 0.1, "how far [rad] the action range may exceed a joint's limits",
+              minimum=0.0, maximum=1.0),
 )
 BLIND_GREY = 128
 
@@ -87,6 +93,7 @@ class PolicyNode(Node):
 
             torch.set_num_threads(p["num_threads"])
         self.engine = make_engine(p["engine"], p["checkpoint"], device=p["device"])
+        self.action_guard = self._action_guard(p)
         self.image_size = tuple(self.engine.image_size)  # (H, W)
         self.blind = bool(p["blind"])
         obs_cfg = ObservationConfig(
@@ -118,6 +125,23 @@ class PolicyNode(Node):
             f"horizon={self.engine.horizon} period={self.engine.control_period:.4f}s "
             f"instructions={list(self.engine.instructions)}"
         )
+
+    def _action_guard(self, p: dict) -> ActionLimitGuard:
+        """The checkpoint's action range against the joint limits (ValueError in refuse mode: no start)."""
+        from pathlib import Path
+
+        from dit4dit_ros.model.checkpoint import NORMALIZATION_FILE
+        from dit4dit_ros.model.normalization import NormalizationStats
+
+        path = Path(p["checkpoint"]) / NORMALIZATION_FILE
+        stats = NormalizationStats.load(path)
+        guard = ActionLimitGuard(self.engine.action_joint_names, stats.action.min, stats.action.max,
+                                 mode=p["action_range_check"], tolerance=p["action_range_tolerance"], source=str(path))
+        if guard.clamping:
+            self.get_logger().error(
+                f"{path}: the action range exceeds the joint limits ({'; '.join(guard.problems)}); "
+                "action_range_check=clamp: every chunk is clamped to the joint limits")
+        return guard
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -163,6 +187,8 @@ class PolicyNode(Node):
     def _publish_chunk(self, chunk: ChunkResult) -> None:
         if not self.context.ok():
             return  # shutting down: the inference thread finished a chunk after Ctrl-C; nobody listens
+        if self.action_guard.clamping:
+            chunk = dataclasses.replace(chunk, positions=self.action_guard.apply(chunk.positions))
         self.chunk_pub.publish(chunk_to_msg(chunk))
 
     def _publish_status(self) -> None:
@@ -180,6 +206,10 @@ class PolicyNode(Node):
             status.level, status.message = DiagnosticStatus.WARN, s.last_skip_reason or "no chunk yet"
         else:
             status.level, status.message = DiagnosticStatus.OK, "running"
+        if self.action_guard.clamping:  # the whole run: a checkpoint that needs clamping is never "OK"
+            status.level = DiagnosticStatus.ERROR
+            status.message = f"action range exceeds the joint limits: chunks clamped ({status.message})"
+            state["clamped_points"] = self.action_guard.clamped_points
         status.values = [KeyValue(key=k, value=str(v)) for k, v in state.items()]
         arr = DiagnosticArray(status=[status])
         arr.header.stamp = self.get_clock().now().to_msg()

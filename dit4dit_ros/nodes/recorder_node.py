@@ -49,6 +49,8 @@ from dit4dit_ros.data.topics import (
 )
 from dit4dit_ros.nodes.qos import QOS_NAMES, latched_qos, qos_by_name
 from dit4dit_ros.nodes.ros_params import declare_parameters
+from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
+from dit4dit_ros.utils.dds_transport import configure_ros_transport
 
 NODE_NAME = "recorder"
 SERVICE_PREFIX = "/dit4dit/recorder"
@@ -305,12 +307,15 @@ def main(args: list[str] | None = None) -> int:
     """
     from rclpy.signals import SignalHandlerOptions
 
+    configure_ros_transport()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> the episode is finished
     node = None
     try:
         node = RecorderNode()
+        beat_from(node, link)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while rclpy.ok() and not node.shutdown_requested and not stop.is_set():

@@ -38,6 +38,8 @@ from trajectory_msgs.msg import JointTrajectory
 from dit4dit_ros.nodes.image_conversion import camera_info_msg, image_to_msg
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import declare_parameters
+from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
+from dit4dit_ros.utils.dds_transport import configure_ros_transport
 from dit4dit_ros.sim.dds_bridge import SimDdsBridge
 from dit4dit_ros.sim.loop import LoopStats, SimLoop
 from dit4dit_ros.sim.params import SIM_ROBOT_PARAMETERS, bridge_config_from_values, configs_from_values
@@ -157,11 +159,14 @@ class SimRobotNode(Node):
 def run(parameter_overrides: list[Parameter] | None = None, args: list[str] | None = None) -> int:
     """Start rclpy, run the node until SIGINT/SIGTERM or its `duration`, shut down cleanly. Returns 0."""
     stop = threading.Event()
+    configure_ros_transport()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> stop
     node = None
     try:
         node = SimRobotNode(parameter_overrides=parameter_overrides or [])
+        beat_from(node, link)
         executor = rclpy.executors.SingleThreadedExecutor()
         executor.add_node(node)
         while not stop.is_set() and node.running:
