@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 # Areas whose `commands` module is loaded, in help order.
-COMMAND_AREAS: tuple[str, ...] = ("model", "engine", "g1", "sim", "control", "data", "nodes", "bringup", "demo", "teleop")
+COMMAND_AREAS: tuple[str, ...] = ("model", "engine", "g1", "sim", "control", "data", "nodes", "bringup", "demo", "evaluation", "teleop")
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]

@@ -15,6 +15,7 @@ from launch_ros.actions import Node
 SIM_GRAPH = (
     ("sim_robot_node", "sim_robot"),
     ("g1_state_node", "g1_state"),
+    ("robot_state_node", "robot_state"),
     ("policy_node", "policy"),
     ("executor_node", "executor"),
     ("monitor_node", "monitor"),

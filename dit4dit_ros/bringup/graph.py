@@ -29,6 +29,7 @@ KNOWN_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("sim_robot", "dit4dit_ros.nodes.sim_robot_node", "sim_robot_node", nice=-5),
     NodeSpec("camera", "dit4dit_ros.nodes.camera_node", "camera_node"),
     NodeSpec("g1_state", "dit4dit_ros.nodes.g1_state_node", "g1_state_node"),
+    NodeSpec("robot_state", "dit4dit_ros.nodes.robot_state_node", "robot_state_node"),  # URDF + TF for viewers
     NodeSpec("recorder", "dit4dit_ros.nodes.recorder_node", "recorder_node"),
     NodeSpec("teleop", "dit4dit_ros.nodes.teleop_node", "teleop_node"),  # replay/expert sources (keyboard needs a TTY)
     NodeSpec("policy", "dit4dit_ros.nodes.policy_node", "policy_node"),

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dit4dit_ros.demo.evaluate import EvalResult, EpisodeResult, evaluate_direct, evaluate_graph, wilson_interval
+from dit4dit_ros.evaluation.direct import evaluate_direct
+from dit4dit_ros.evaluation.graph import evaluate_graph
+from dit4dit_ros.evaluation.results import EpisodeResult, EvalResult, wilson_interval
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models" / "g1_reach_small"
@@ -41,7 +43,7 @@ def test_wilson_interval_contains_the_rate_and_narrows_with_n():
 
 
 def test_success_hold_needs_an_unbroken_run_of_hold_time():
-    from dit4dit_ros.demo.evaluate import SuccessHold
+    from dit4dit_ros.evaluation.results import SuccessHold
 
     samples = [i / 10 for i in range(20)]  # 10 Hz status
     hold = SuccessHold(0.5)
@@ -240,17 +242,37 @@ def tiny_engine():
 
 
 def test_direct_eval_runs_rollouts_and_writes_video(tiny_engine, tmp_path):
+    """The rollout video shows the scene view beside the ego view at the control rate (10 fps), every frame of the
+    episode including the final state; rendering the scene view does not change the rollout."""
     import av
 
+    from dit4dit_ros.evaluation.observers import VideoObserver
+    from dit4dit_ros.evaluation.video import BAND_HEIGHT, SCENE_SIZE, RolloutVideos
+
     video = tmp_path / "rollout.mp4"
-    result = evaluate_direct("<tiny>", seeds=[100000], engine=tiny_engine, duration=1.0, video_path=video)
+    observer = VideoObserver(RolloutVideos(10, video, tmp_path / "videos", episodes=1))
+    result = evaluate_direct("<tiny>", seeds=[100000], engine=tiny_engine, duration=1.0, observers=[observer],
+                             scene_episodes=1)
     assert len(result.episodes) == 1
     ep = result.episodes[0]
     assert ep.frames == 10 and math.isfinite(ep.min_distance) and ep.inference_seconds > 0
     assert 0.0 <= result.rate <= 1.0
-    with av.open(str(video)) as container:
-        frames = sum(1 for _ in container.decode(video=0))
-    assert frames == 10
+    assert len(ep.distance_trace) == 11 and len(ep.inference_trace) == 3  # frames 0..10; replans at 0, 4, 8
+    assert ep.video == str(tmp_path / "videos" / "seed_100000.mp4")
+    for path in (video, ep.video):
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            assert float(stream.average_rate) == 10
+            decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        assert len(decoded) == 11  # frame 0 (reset) .. frame 10 (final state)
+    frame = decoded[0]
+    assert frame.shape == (SCENE_SIZE[0] + BAND_HEIGHT, SCENE_SIZE[1] + SCENE_SIZE[0], 3)
+    assert frame[:SCENE_SIZE[0], :SCENE_SIZE[1]].std() > 10  # the scene view
+    assert frame[:SCENE_SIZE[0], SCENE_SIZE[1]:].std() > 10  # the ego view
+    assert frame[SCENE_SIZE[0] + 5:].max() > 150  # text in the band
+    plain = evaluate_direct("<tiny>", seeds=[100000], engine=tiny_engine, duration=1.0)
+    assert [e.min_distance for e in plain.episodes] == [ep.min_distance]
+    assert plain.episodes[0].distance_trace == ep.distance_trace
 
 
 def test_blind_eval_uses_the_same_seeds(tiny_engine):
@@ -264,7 +286,7 @@ def test_direct_eval_rejects_bad_replan_period(tiny_engine):
 
 
 def test_graph_eval_checks_its_inputs_before_starting_the_graph():
-    """`eval --mode graph` runs bringup/graph_eval.py (the full run is tests/test_e2e_graph_eval.py)."""
+    """`eval --mode graph` runs evaluation/graph.py (the full run is tests/e2e/test_e2e_graph_eval.py)."""
     with pytest.raises(ValueError, match="consecutive seeds"):
         evaluate_graph("ckpt", seeds=[0, 2], config=REPO / "config" / "g1_sim.yaml")
 

@@ -9,7 +9,7 @@ import pytest
 from dit4dit_ros.g1.crc import lowcmd_crc
 from dit4dit_ros.g1.joints import JOINT_INDEX, RIGHT_ARM, limits_array
 from dit4dit_ros.g1.lowcmd import MotorCommand, build_lowcmd, parse_lowcmd
-from dit4dit_ros.sim.camera import CameraConfig, EgoCamera
+from dit4dit_ros.sim.camera import CameraConfig, SimCamera
 from dit4dit_ros.g1.ik import RIGHT_ARM_IK_SEED, solve_site_position
 from dit4dit_ros.sim.loop import LoopConfig, NullSink, SimLoop
 from dit4dit_ros.sim.robot import ControlMode, SimRobot, SimRobotConfig
@@ -133,7 +133,7 @@ def test_disabled_motor_and_rejected_commands(fresh: SimRobot):
 
 def test_camera_renders_table_and_cube_where_camera_info_projects_it(fresh: SimRobot):
     fresh.reset(0)
-    camera = EgoCamera(fresh.model, CameraConfig(width=128, height=128))
+    camera = SimCamera(fresh.model, CameraConfig(width=128, height=128))
     try:
         image = camera.render(fresh.data)
         k = camera.intrinsics()
@@ -176,12 +176,12 @@ def test_every_object_placement_is_inside_the_ego_image(fresh: SimRobot, task: s
 
 
 def test_demo_camera_renders_exactly_what_the_sim_node_camera_renders(fresh: SimRobot):
-    """Demonstrations and direct evaluation use demo/camera.py; the ROS graph uses the sim node's EgoCamera.
+    """Demonstrations and direct evaluation use demo/camera.py; the ROS graph uses the sim node's SimCamera.
     A policy trained on one must see identical pixels from the other (same state, same size)."""
     from dit4dit_ros.demo.camera import DemoCamera
 
     fresh.reset(100003)
-    ego = EgoCamera(fresh.model, CameraConfig(width=64, height=64))
+    ego = SimCamera(fresh.model, CameraConfig(width=64, height=64))
     demo = DemoCamera(fresh.model, (64, 64), fast=True)
     try:
         a, b = ego.render(fresh.data), demo.render(fresh.data)
