@@ -6,6 +6,11 @@ and /tf (every joint's transform, stamped with the /joint_states stamp, at most 
 RobotModel and TF displays, and anything else that wants frames, read these. Joints /joint_states does not name
 keep their last value (zero at start).
 
+The commanded pose as a ghost: the joint targets the executor sends (/dit4dit/executor/command, JointState) are
+published as a second copy of the tree under `command_frame_prefix` (commanded/pelvis at the pelvis, joints the
+command does not name at their measured value); RViz shows it with a second RobotModel whose TF Prefix is
+"commanded" (config/dit4dit.rviz).
+
 Meshes: the URDF references STL files written from the MuJoCo model into `description_dir` (default: a cache
 directory keyed by the model) as file:// URIs, readable by an RViz on this machine; set `mesh_uri_prefix` (e.g.
 package://... or http://...) where the viewer runs elsewhere.
@@ -17,6 +22,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import String
@@ -36,6 +42,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               maximum=1000.0),
     ParamSpec("description_dir", "", "where the URDF and its meshes are written (empty: a per-user cache)"),
     ParamSpec("mesh_uri_prefix", "", "URI prefix of the meshes in the URDF (empty: file:// of description_dir)"),
+    ParamSpec("command_topic", "/dit4dit/executor/command", "commanded joints (JointState) drawn as a ghost; '' = none"),
+    ParamSpec("command_frame_prefix", "commanded/", "frame prefix of the commanded (ghost) tree"),
 )
 
 
@@ -72,16 +80,22 @@ class RobotStateNode(Node):
 
         model = build_robot_model()
         self.frames = RobotFrames(model)
+        self.commanded = RobotFrames(model)
+        self.prefix = p["command_frame_prefix"]
+        self._measured: dict[str, float] = {}
         urdf, directory = prepare_description(model, p["description_dir"], p["mesh_uri_prefix"])
         self.description_pub = self.create_publisher(String, DESCRIPTION_TOPIC, LATCHED)
         self.description_pub.publish(String(data=urdf))
         self.static_pub = self.create_publisher(TFMessage, TF_STATIC_TOPIC, TF_STATIC_QOS)
-        self.static_pub.publish(tf_message(self.frames.static_transforms(), self.get_clock().now().to_msg()))
+        self.static_pub.publish(tf_message(self.static_transforms(), self.get_clock().now().to_msg()))
         self.tf_pub = self.create_publisher(TFMessage, TF_TOPIC, TF_QOS)
         self.min_period = 1.0 / p["publish_rate_hz"] if p["publish_rate_hz"] > 0 else 0.0
         self._last_stamp = -float("inf")
         self._warned: set[str] = set()
         self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_states, SENSOR_DATA)
+        if p["command_topic"]:
+            self.create_subscription(JointState, p["command_topic"], self._on_command, SENSOR_DATA)
+            self._last_command = -float("inf")
         self.get_logger().info(f"robot description: {len(self.frames.moving)} joints, meshes in {directory}")
 
     def _on_joint_states(self, msg: JointState) -> None:
@@ -93,11 +107,37 @@ class RobotStateNode(Node):
                                     "dropped", throttle_duration_sec=5.0)
             return
         self._last_stamp = stamp
-        unknown = self.frames.set_joints(dict(zip(msg.name, msg.position)))
+        self._measured = dict(zip(msg.name, msg.position))
+        unknown = self.frames.set_joints(self._measured)
         for name in set(unknown) - self._warned:
             self._warned.add(name)
             self.get_logger().warning(f"joint {name!r} is not in the robot model: ignored")
         self.tf_pub.publish(tf_message(self.frames.moving_transforms(), msg.header.stamp))
+
+    def static_transforms(self) -> list:
+        """The measured tree's static transforms, and the ghost's: its root at the robot's root, its welded links."""
+        from dit4dit_ros.g1.description import FrameTransform
+
+        out = self.frames.static_transforms()
+        if self.p["command_topic"]:
+            root = self.frames.description.root
+            out.append(FrameTransform(root, self.prefix + root, np.zeros(3), np.array([1.0, 0.0, 0.0, 0.0])))
+            out += [self._prefixed(t) for t in self.commanded.static_transforms()]
+        return out
+
+    def _prefixed(self, t):
+        from dit4dit_ros.g1.description import FrameTransform
+
+        return FrameTransform(self.prefix + t.parent, self.prefix + t.child, t.xyz, t.wxyz)
+
+    def _on_command(self, msg: JointState) -> None:
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        if (stamp - self._last_command < self.min_period - 1e-9 and stamp >= self._last_command) \
+                or len(msg.name) != len(msg.position):
+            return
+        self._last_command = stamp
+        self.commanded.set_joints({**self._measured, **dict(zip(msg.name, msg.position))})
+        self.tf_pub.publish(tf_message([self._prefixed(t) for t in self.commanded.moving_transforms()], msg.header.stamp))
 
 
 def main(args: list[str] | None = None) -> int:
