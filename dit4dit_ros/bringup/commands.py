@@ -26,8 +26,31 @@ def _run(args: argparse.Namespace) -> int:
     return Supervisor(opts).run()
 
 
+def _monitor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rerun", action="store_true", help="bridge the live graph into a Rerun viewer")
+    p.add_argument("--web", action="store_true", help="serve Rerun's web viewer on 127.0.0.1 instead of a window")
+    p.add_argument("--port", type=int, default=9876, help="gRPC port of the Rerun viewer (127.0.0.1)")
+    p.add_argument("--web-port", type=int, default=9090, help="HTTP port of the web viewer (127.0.0.1)")
+    p.add_argument("--save", type=Path, help="record into this .rrd instead of showing it")
+    p.add_argument("--scene", choices=("sim", "robot"), default="sim",
+                   help="sim: the robot at the simulator's table; robot: the robot alone (real G1)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from dit4dit_ros.bringup.rerun_monitor import RerunMonitorOptions, run_rerun_monitor
+
+    if not args.rerun:
+        raise SystemExit("dit4dit monitor: choose a viewer: --rerun (RViz: rviz2 -d config/dit4dit.rviz)")
+    opts = RerunMonitorOptions(web=args.web, grpc_port=args.port, web_port=args.web_port, save=args.save,
+                               scene=args.scene, duration=args.duration)
+    return run_rerun_monitor(opts)
+
+
 def register(registry) -> None:
     registry.add_command("run", "start the whole graph from a parameter YAML (sim or real G1)", _run_arguments, _run)
+    registry.add_command("monitor", "watch the live graph in Rerun (robot meshes, chunks, cameras, plots), in a "
+                         "window or the browser", _monitor_arguments, _monitor)
     registry.add_bench("loop", "closed-loop figures: policy rate, obs->command latency, executor jitter, CPU per node",
                        _bench_loop_arguments, _bench_loop)
 

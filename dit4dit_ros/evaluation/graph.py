@@ -50,6 +50,9 @@ def graph_parameters(config: Path, checkpoint: Path, task: str, first_seed: int,
         from dit4dit_ros.evaluation.video import SCENE_SIZE
 
         sim.update(scene_camera_enabled=True, scene_camera_height=SCENE_SIZE[0], scene_camera_width=SCENE_SIZE[1])
+    # Viewers' TF is not needed here (this evaluator reads /joint_states itself): no robot_state node taking CPU from
+    # the lock-stepped graph on a small machine, so results compare with runs made before it existed.
+    data.pop("robot_state", None)
     data["policy"]["ros__parameters"].update(checkpoint=str(checkpoint), blind=blind, rate_hz=0.0)
     if num_threads:
         data["policy"]["ros__parameters"]["num_threads"] = int(num_threads)

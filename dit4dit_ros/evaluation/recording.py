@@ -33,8 +33,10 @@ class EvalRecording:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._rr = rr
+        from dit4dit_ros.monitor.rerun_view import default_blueprint
+
         self.rec = rr.RecordingStream(APPLICATION_ID)
-        self.rec.save(str(self.path))
+        self.rec.save(str(self.path), default_blueprint=default_blueprint())
         self.view = RerunRobotView(self.rec, build_model())
         self._static_done = False
         self._offset = 0.0

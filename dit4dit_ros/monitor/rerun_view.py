@@ -107,17 +107,25 @@ class RerunRobotView:
                 elif kind == mj.mjtGeom.mjGEOM_CYLINDER and b not in self.robot_bodies:
                     self.rec.log(path, pose, rr.Cylinders3D(lengths=[2 * m.geom_size[g][1]], radii=[m.geom_size[g][0]],
                                                             colors=[rgba], fill_mode="solid"), static=True)
-        if self.camera is not None and image_size is not None:
-            from dit4dit_ros.g1.description import MJ_CAMERA_TO_LINK, CAMERA_TO_OPTICAL_WXYZ, matrix_to_quat, quat_to_matrix
+        if image_size is not None:
+            self.log_camera(image_size)
 
-            c = self.camera
-            optical = quat_to_matrix(m.cam_quat[c]) @ MJ_CAMERA_TO_LINK.T @ quat_to_matrix(CAMERA_TO_OPTICAL_WXYZ)
-            h, w = image_size
-            f = (h / 2.0) / np.tan(np.radians(m.cam_fovy[c]) / 2.0)
-            self.rec.log(self.camera_path, rr.Transform3D(translation=m.cam_pos[c],
-                                                          quaternion=rr.Quaternion(xyzw=np.roll(matrix_to_quat(optical), -1))),
-                         rr.Pinhole(focal_length=float(f), width=w, height=h, camera_xyz=rr.ViewCoordinates.RDF,
-                                    image_plane_distance=0.25), static=True)
+    def log_camera(self, image_size: tuple[int, int]) -> None:
+        """The ego camera's optical frame and pinhole (the frustum), for images of `image_size` = (H, W)."""
+        import rerun as rr
+
+        from dit4dit_ros.g1.description import CAMERA_TO_OPTICAL_WXYZ, MJ_CAMERA_TO_LINK, matrix_to_quat, quat_to_matrix
+
+        m, c = self.model, self.camera
+        if c is None:
+            return
+        optical = quat_to_matrix(m.cam_quat[c]) @ MJ_CAMERA_TO_LINK.T @ quat_to_matrix(CAMERA_TO_OPTICAL_WXYZ)
+        h, w = image_size
+        f = (h / 2.0) / np.tan(np.radians(m.cam_fovy[c]) / 2.0)
+        self.rec.log(self.camera_path,
+                     rr.Transform3D(translation=m.cam_pos[c], quaternion=rr.Quaternion(xyzw=np.roll(matrix_to_quat(optical), -1))),
+                     rr.Pinhole(focal_length=float(f), width=w, height=h, camera_xyz=rr.ViewCoordinates.RDF,
+                                image_plane_distance=0.25), static=True)
 
     # ---- poses over time ----------------------------------------------------------------------------------------
     def pose(self, joints: Mapping[str, float],
@@ -153,3 +161,17 @@ class RerunRobotView:
 
         if self.camera_path is not None:
             self.rec.log(self.camera_path, rr.Image(image))
+
+
+def default_blueprint(with_scene_camera: bool = True):
+    """The layout a viewer opens with: the 3D world large on the left; the camera views, plots and logs beside it."""
+    import rerun.blueprint as rrb
+
+    side = [rrb.Spatial2DView(name="ego camera", origin=f"{ROBOT_ROOT}/torso_link/{HEAD_CAMERA}")]
+    if with_scene_camera:
+        side.append(rrb.Spatial2DView(name="scene camera", origin="/camera/scene"))
+    side += [rrb.TimeSeriesView(name="plots", origin="/plots"), rrb.TextLogView(name="log", origin="/log")]
+    # Looking at the robot from its front right, above the table (world: x forward from the robot, z up).
+    eye = rrb.EyeControls3D(position=(1.6, -1.3, 1.6), look_target=(0.2, 0.0, 0.9), eye_up=(0.0, 0.0, 1.0))
+    world = rrb.Spatial3DView(name="world", origin="/world", eye_controls=eye)
+    return rrb.Blueprint(rrb.Horizontal(world, rrb.Vertical(*side), column_shares=[3, 2]), collapse_panels=True)

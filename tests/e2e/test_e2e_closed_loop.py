@@ -140,6 +140,19 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             names = list(recorded[-1][1].name)
             assert set(RIGHT_ARM) <= set(names) and len(names) == len(recorded[-1][1].position)
 
+            # RViz (config/dit4dit.rviz) would find every display's topic in this graph, with its type.
+            from dit4dit_ros.monitor.rviz_config import display_topics
+            from dit4dit_ros.paths import config_file
+
+            wanted = display_topics(config_file("dit4dit.rviz"))
+
+            def missing() -> list:
+                offered = dict(ros.probe.get_topic_names_and_types())
+                return [(d.display, d.topic, d.msg_type, offered.get(d.topic)) for d in wanted
+                        if d.msg_type not in offered.get(d.topic, [])]
+            wait_until(lambda: not missing(), 20, poll=0.5, what=f"the RViz displays' topics: {missing()}")
+            assert {"/robot_description", "/tf", "/tf_static", "/dit4dit/markers"} <= {d.topic for d in wanted}
+
             # Every command that reached the robot is well-formed and within the joint limits.
             cmds = wire.snapshot()
             lo, hi = limits_array("position_min"), limits_array("position_max")

@@ -35,6 +35,7 @@ def test_graph_parameters_set_task_seed_camera_and_checkpoint(repo_root, tiny_ch
     scene = graph_parameters(Path(repo_root, "config", "g1_sim.yaml"), tiny_checkpoint, "reach", 0, (32, 32), 2.5,
                              False, scene_camera=True)
     assert scene["sim_robot"]["ros__parameters"]["scene_camera_enabled"] is True
+    assert "robot_state" not in scene  # evaluation reads /joint_states itself
     with pytest.raises(ValueError, match="no sim_robot section"):
         graph_parameters(Path(repo_root, "config", "g1_real.yaml"), tiny_checkpoint, "reach", 0, (32, 32), 2.5, False)
 
