@@ -98,13 +98,7 @@ class RobotDescription:
         return int(m.body_jntadr[b])
 
     def mesh_geoms(self, b: int) -> list[int]:
-        """The body's visual mesh geoms: the non-colliding ones (the MJCF repeats some meshes for collision), or
-        every mesh geom of a body that has no separate visual one."""
-        m = self.model
-        meshes = [g for g in range(m.body_geomadr[b], m.body_geomadr[b] + m.body_geomnum[b])
-                  if m.geom_type[g] == self._mj.mjtGeom.mjGEOM_MESH]
-        visual = [g for g in meshes if m.geom_contype[g] == 0 and m.geom_conaffinity[g] == 0]
-        return visual or meshes
+        return visual_mesh_geoms(self.model, b)
 
     def mesh_name(self, mesh_id: int) -> str:
         return self.model.mesh(mesh_id).name or f"mesh{mesh_id}"
@@ -197,6 +191,17 @@ class RobotDescription:
         path = directory / f"{self.name}.urdf"
         path.write_text(self.urdf(prefix))
         return path
+
+
+def visual_mesh_geoms(model: Any, b: int) -> list[int]:
+    """Body b's visual mesh geoms: the non-colliding ones (the MJCF repeats some meshes for collision), or every mesh
+    geom of a body that has no separate visual one."""
+    import mujoco
+
+    meshes = [g for g in range(model.body_geomadr[b], model.body_geomadr[b] + model.body_geomnum[b])
+              if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_MESH]
+    visual = [g for g in meshes if model.geom_contype[g] == 0 and model.geom_conaffinity[g] == 0]
+    return visual or meshes
 
 
 def mesh_arrays(model: Any, mesh_id: int) -> tuple[np.ndarray, np.ndarray]:

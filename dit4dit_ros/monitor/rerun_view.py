@@ -79,20 +79,20 @@ class RerunRobotView:
         """Meshes and primitive shapes of every body, the camera frustum (image_size = (H, W) of the ego image)."""
         import rerun as rr
 
-        from dit4dit_ros.g1.description import mesh_arrays
+        from dit4dit_ros.g1.description import mesh_arrays, visual_mesh_geoms
 
         m, mj = self.model, self._mj
         self.rec.log("/world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
         meshes: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for b in range(1, m.nbody):
+            visual = set(visual_mesh_geoms(m, b))
             for k, g in enumerate(range(m.body_geomadr[b], m.body_geomadr[b] + m.body_geomnum[b])):
-                visual = m.geom_contype[g] == 0 and m.geom_conaffinity[g] == 0
                 kind = m.geom_type[g]
                 path = f"{self.paths[b]}/geom_{k}"
                 rgba = (np.clip(m.geom_rgba[g], 0, 1) * 255).astype(np.uint8)
                 pose = rr.Transform3D(translation=m.geom_pos[g], quaternion=rr.Quaternion(xyzw=np.roll(m.geom_quat[g], -1)))
                 if kind == mj.mjtGeom.mjGEOM_MESH:
-                    if not visual and b in self.robot_bodies:
+                    if g not in visual:
                         continue  # collision copies of the visual meshes
                     mesh_id = int(m.geom_dataid[g])
                     if mesh_id not in meshes:
@@ -163,6 +163,14 @@ class RerunRobotView:
             self.rec.log(self.camera_path, rr.Image(image))
 
 
+def world_view(**options):
+    """The 3D view of /world, looking at the robot from its front right above the table (x forward, z up)."""
+    import rerun.blueprint as rrb
+
+    eye = rrb.EyeControls3D(position=(1.6, -1.3, 1.6), look_target=(0.2, 0.0, 0.9), eye_up=(0.0, 0.0, 1.0))
+    return rrb.Spatial3DView(name="world", origin="/world", eye_controls=eye, **options)
+
+
 def default_blueprint(with_scene_camera: bool = True):
     """The layout a viewer opens with: the 3D world large on the left; the camera views, plots and logs beside it."""
     import rerun.blueprint as rrb
@@ -171,7 +179,5 @@ def default_blueprint(with_scene_camera: bool = True):
     if with_scene_camera:
         side.append(rrb.Spatial2DView(name="scene camera", origin="/camera/scene"))
     side += [rrb.TimeSeriesView(name="plots", origin="/plots"), rrb.TextLogView(name="log", origin="/log")]
-    # Looking at the robot from its front right, above the table (world: x forward from the robot, z up).
-    eye = rrb.EyeControls3D(position=(1.6, -1.3, 1.6), look_target=(0.2, 0.0, 0.9), eye_up=(0.0, 0.0, 1.0))
-    world = rrb.Spatial3DView(name="world", origin="/world", eye_controls=eye)
+    world = world_view()
     return rrb.Blueprint(rrb.Horizontal(world, rrb.Vertical(*side), column_shares=[3, 2]), collapse_panels=True)

@@ -8,8 +8,11 @@ import pytest
 pytestmark = [pytest.mark.sim]
 
 
-def _robot_recording(path) -> None:
-    """A small recording: the G1 (meshes) in its hold pose, the default blueprint."""
+BACKGROUND = (20, 40, 120)  # the test's 3D view background: a colour nothing else on the page has
+
+
+def _robot_recording(path, blueprint=None) -> None:
+    """A small recording: the G1 (meshes) in its hold pose."""
     import rerun as rr
 
     from dit4dit_ros.g1.model import build_robot_model
@@ -17,7 +20,7 @@ def _robot_recording(path) -> None:
     from dit4dit_ros.sim.robot import HOLD_POSE
 
     rec = rr.RecordingStream("dit4dit_test")
-    rec.save(str(path), default_blueprint=default_blueprint(with_scene_camera=False))
+    rec.save(str(path), default_blueprint=blueprint or default_blueprint(with_scene_camera=False))
     view = RerunRobotView(rec, build_robot_model())
     view.log_static(image_size=(48, 64))
     for k in range(3):
@@ -115,20 +118,30 @@ def test_web_viewer_shows_the_robot_in_a_headless_browser(tmp_path, chromium):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             ports.append(s.getsockname()[1])
+    import rerun.blueprint as rrb
+
+    from dit4dit_ros.monitor.rerun_view import world_view
+
     path = tmp_path / "robot.rrd"
-    _robot_recording(path)
+    # Only the 3D view, on a solid background without grid: the robot is then what is not background in it.
+    _robot_recording(path, rrb.Blueprint(world_view(background=BACKGROUND, line_grid=False), collapse_panels=True))
     viewer = start_viewer(True, ports[0], ports[1], source=str(path), log_path=tmp_path / "rerun.log")
 
     def robot_pixels(rgb: np.ndarray) -> int:
-        """Pixels of the robot's dark-grey links (G1 rgba 0.2) inside the 3D view (left 60 %, below the toolbar)."""
-        view = rgb[60:-40, : int(rgb.shape[1] * 0.6)].astype(int)
-        dark = (view.max(axis=2) < 80) & (view.max(axis=2) - view.min(axis=2) < 20)
-        return int(dark.sum())
+        """Grey pixels (the G1's links: rgba 0.7 and 0.2, shaded) inside the 3D view, i.e. within the bounding box of
+        the background colour; 0 until the view is drawn (the welcome page has no such colour)."""
+        background = np.all(np.abs(rgb.astype(int) - BACKGROUND) < 12, axis=2)
+        if background.sum() < 0.2 * background.size:
+            return 0
+        rows, cols = np.where(background)
+        view = rgb[rows.min():rows.max() + 1, cols.min():cols.max() + 1].astype(int)
+        grey = (view.max(axis=2) - view.min(axis=2) < 25) & (view.max(axis=2) > 25)
+        return int(grey.sum())
 
     shot = tmp_path / "web_viewer.png"
     try:
-        rgb = chromium.screenshot_when(web_viewer_url(ports[1], ports[0]), lambda im: robot_pixels(im) > 1500,
+        rgb = chromium.screenshot_when(web_viewer_url(ports[1], ports[0]), lambda im: robot_pixels(im) > 3000,
                                        timeout=400, out=shot, poll=5)
     finally:
         stop_viewer(viewer)
-    assert robot_pixels(rgb) > 1500, f"no robot in the web viewer's 3D view (screenshot {shot})"
+    assert robot_pixels(rgb) > 3000, f"no robot in the web viewer's 3D view (screenshot {shot})"
