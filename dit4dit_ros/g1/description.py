@@ -106,7 +106,7 @@ class RobotDescription:
     def urdf(self, mesh_uri_prefix: str) -> str:
         """The URDF; mesh files are referenced as `<mesh_uri_prefix><mesh name>.stl`."""
         m = self.model
-        out = [f'<?xml version="1.0"?>', f"<robot name={quoteattr(self.name)}>",
+        out = ['<?xml version="1.0"?>', f"<robot name={quoteattr(self.name)}>",
                "  <!-- generated from the MuJoCo model by dit4dit_ros.g1.description; do not edit -->"]
         for b in self.bodies:
             out.append(f"  <link name={quoteattr(self._body_name(b))}>")

@@ -94,7 +94,7 @@ def test_live_bridge_records_robot_chunks_cameras_and_plots(tmp_path):
                                                 {"mode": "balance", "sim_time": 10.3, "counters": {}}))
         pubs["executor"].publish(String(data='{"mode": "RUNNING"}'))
         wait_until(lambda: bridge.counts["joint_states"] >= 5 and bridge.counts["chunks"] >= 1
-                   and bridge.counts["images"] >= 1 and bridge._mode == "RUNNING", 15, what=f"bridged messages")
+                   and bridge.counts["images"] >= 1 and bridge._mode == "RUNNING", 15, what="bridged messages")
     rec.flush()
     rec.disconnect()
     s = recording_summary(path)
