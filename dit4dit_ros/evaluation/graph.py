@@ -69,11 +69,11 @@ class GraphEvaluator:
         from diagnostic_msgs.msg import DiagnosticStatus
         from rclpy.executors import SingleThreadedExecutor
         from sensor_msgs.msg import Image, JointState
-        from std_msgs.msg import String
         from std_srvs.srv import Trigger
         from tf2_msgs.msg import TFMessage
 
         from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
+        from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TOPIC, EXECUTOR_STATE_TYPE
 
         self.run, self.log_dir = run, log_dir
         self.context = rclpy.Context()
@@ -89,7 +89,7 @@ class GraphEvaluator:
         self.joints: dict[str, float] = {}
         self.objects: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.node.create_subscription(DiagnosticStatus, "/dit4dit/sim/task", self._on_task, LATCHED)
-        self.node.create_subscription(String, "/dit4dit/executor/state", self._on_executor, SENSOR_DATA)
+        self.node.create_subscription(EXECUTOR_STATE_TYPE, EXECUTOR_STATE_TOPIC, self._on_executor, SENSOR_DATA)
         self.node.create_subscription(DiagnosticStatus, "/dit4dit/policy/state", self._on_policy, COMMANDS)
         if observe:
             self.node.create_subscription(Image, "/camera/ego/image_raw", lambda m: self._on_image(m, "ego"),

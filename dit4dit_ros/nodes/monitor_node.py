@@ -18,7 +18,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, JointState
-from std_msgs.msg import String
 from std_msgs.msg import ColorRGBA
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
@@ -27,7 +26,7 @@ from dit4dit_ros.g1.kinematics import PALM_SITES, HandKinematics
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
-from dit4dit_ros.nodes.status_msgs import executor_state
+from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TOPIC, EXECUTOR_STATE_TYPE, executor_state
 
 NODE_NAME = "monitor"
 
@@ -41,7 +40,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=0.001, maximum=60.0),
     ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics [s]", minimum=0.05, maximum=60.0),
     ParamSpec("history", 5, "chunks drawn at once (older ones fade)", minimum=1, maximum=50),
-    ParamSpec("executor_state_topic", "/dit4dit/executor/state", "the executor's state (mode shown as text)"),
+    ParamSpec("executor_state_topic", EXECUTOR_STATE_TOPIC, "the executor's state (mode shown as text)"),
     ParamSpec("camera_info_topic", "/camera/ego/camera_info", "ego camera calibration (frustum drawn in its frame)"),
     ParamSpec("frustum_depth_m", 0.4, "depth of the drawn camera frustum [m]", minimum=0.01, maximum=10.0),
 )
@@ -84,7 +83,7 @@ class MonitorNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(JointTrajectory, p["chunk_topic"], self._on_chunk, COMMANDS)
         self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state, SENSOR_DATA)
-        self.create_subscription(String, p["executor_state_topic"], self._on_executor_state, SENSOR_DATA)
+        self.create_subscription(EXECUTOR_STATE_TYPE, p["executor_state_topic"], self._on_executor_state, SENSOR_DATA)
         self.create_subscription(CameraInfo, p["camera_info_topic"], self._on_camera_info, SENSOR_DATA)
         self._frustum_frame = ""
         self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics)

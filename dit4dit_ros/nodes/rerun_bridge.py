@@ -36,13 +36,13 @@ class RerunBridge:
         import rerun as rr
         from diagnostic_msgs.msg import DiagnosticStatus
         from sensor_msgs.msg import CompressedImage, JointState
-        from std_msgs.msg import String
         from tf2_msgs.msg import TFMessage
         from trajectory_msgs.msg import JointTrajectory
 
         from dit4dit_ros.g1.joints import ARMS
         from dit4dit_ros.g1.kinematics import HandKinematics
         from dit4dit_ros.monitor.rerun_view import RerunRobotView
+        from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TOPIC, EXECUTOR_STATE_TYPE
         from dit4dit_ros.nodes.tf_publishing import TF_QOS
 
         if scene == "sim":
@@ -76,7 +76,7 @@ class RerunBridge:
         node.create_subscription(JointTrajectory, "/dit4dit/action_chunk", self._on_chunk, COMMANDS)
         node.create_subscription(DiagnosticStatus, "/dit4dit/policy/state", self._on_policy, COMMANDS)
         node.create_subscription(DiagnosticStatus, "/dit4dit/sim/task", self._on_task, LATCHED)
-        node.create_subscription(String, "/dit4dit/executor/state", self._on_executor, SENSOR_DATA)
+        node.create_subscription(EXECUTOR_STATE_TYPE, EXECUTOR_STATE_TOPIC, self._on_executor, SENSOR_DATA)
 
     def _at(self, t: float) -> None:
         self.rec.set_time("ros_time", duration=t)

@@ -107,8 +107,9 @@ class RobotStateNode(Node):
                                     "dropped", throttle_duration_sec=5.0)
             return
         self._last_stamp = stamp
-        self._measured = dict(zip(msg.name, msg.position))
-        unknown = self.frames.set_joints(self._measured)
+        update = dict(zip(msg.name, msg.position))
+        self._measured.update(update)  # joints a message does not name keep their last value
+        unknown = self.frames.set_joints(update)
         for name in set(unknown) - self._warned:
             self._warned.add(name)
             self.get_logger().warning(f"joint {name!r} is not in the robot model: ignored")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from std_msgs.msg import String
 
 from dit4dit_ros.sim.tasks import TaskStatus
 
@@ -108,6 +109,12 @@ def policy_status_msg(values: Mapping[str, Any], level: bytes, message: str) -> 
 
 
 # ---- executor state (owned by the executor node) ------------------------------------------------------------------
+EXECUTOR_STATE_TOPIC = "/dit4dit/executor/state"
+# The type the executor node publishes its state with today; readers here subscribe with it and parse with
+# executor_state(), so a typed executor state changes this line only.
+EXECUTOR_STATE_TYPE = String
+
+
 def executor_state(msg: Any) -> dict[str, Any]:
     """The executor's state as a dict with at least "mode", from its state topic's message.
 

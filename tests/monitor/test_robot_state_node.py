@@ -80,6 +80,16 @@ def test_robot_state_publishes_description_and_tf_matching_mujoco(tmp_path):
         cam = model.camera("head_camera").id
         np.testing.assert_allclose(chain("head_camera_optical_frame")[:3, 3], r0.T @ (data.cam_xpos[cam] - p0), atol=1e-6)
 
+        # a joint state whose names and positions disagree is dropped (the next good one still goes out)
+        bad = JointState(name=["right_elbow_joint", "left_elbow_joint"], position=[0.1])
+        bad.header.stamp.sec = 99
+        good = JointState(name=["right_elbow_joint"], position=[0.2])
+        good.header.stamp.sec = 100
+        pub.publish(bad)
+        wait_until(lambda: pub.publish(good) or any(m.transforms[0].header.stamp.sec == 100 for _, m in tf.snapshot()),
+                   10, poll=0.2, what="/tf after a bad joint state")
+        assert not any(m.transforms[0].header.stamp.sec == 99 for _, m in tf.snapshot())
+
         # the commanded ghost: the command's joints, the measured value for the others
         command = JointState(name=["right_elbow_joint"], position=[1.0])
         command.header.stamp.sec = 43
