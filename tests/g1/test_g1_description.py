@@ -139,3 +139,14 @@ def test_meshes_are_written_and_referenced(model, tmp_path):
         assert count > 0 and len(data) == 84 + 50 * count  # a complete binary STL
     visuals = sum(len(link.findall("visual")) for link in tree.findall("link"))
     assert visuals >= model.nbody - 1  # every link is drawn, collision copies are not
+
+
+def test_robot_description_command_writes_an_installable_description(tmp_path, capsys):
+    from dit4dit_ros.cli import main
+
+    prefix = "package://dit4dit_ros/description/meshes/"
+    assert main(["robot-description", "--out", str(tmp_path), "--mesh-uri-prefix", prefix]) == 0
+    urdf = (tmp_path / "g1.urdf").read_text()
+    files = {m.get("filename") for m in ET.fromstring(urdf).iter("mesh")}
+    assert files and all(f.startswith(prefix) and (tmp_path / "meshes" / f.removeprefix(prefix)).is_file() for f in files)
+    assert "30 links" in capsys.readouterr().out
