@@ -145,3 +145,41 @@ def test_web_viewer_shows_the_robot_in_a_headless_browser(tmp_path, chromium):
     finally:
         stop_viewer(viewer)
     assert robot_pixels(rgb) > 3000, f"no robot in the web viewer's 3D view (screenshot {shot})"
+
+
+@pytest.mark.ros
+def test_monitor_web_serves_the_viewer_on_loopback_only_and_stops_it(tmp_path):
+    """`dit4dit monitor --rerun --web`: the web viewer and the gRPC proxy listen on 127.0.0.1 while it runs, and are
+    gone (their process group stopped) when it returns."""
+    import socket
+    import threading
+    import urllib.request
+
+    from dit4dit_ros.bringup.rerun_monitor import RerunMonitorOptions, run_rerun_monitor, web_viewer_url
+    from dit4dit_ros.utils.waiting import wait_until
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    stop = threading.Event()
+    opts = RerunMonitorOptions(web=True, grpc_port=ports[0], web_port=ports[1], scene="robot", duration=120.0)
+    thread = threading.Thread(target=run_rerun_monitor, args=(opts, stop))
+    thread.start()
+    try:
+        def page() -> bool:
+            try:
+                return urllib.request.urlopen(web_viewer_url(ports[1], ports[0]), timeout=2).status == 200
+            except OSError:
+                return False
+        wait_until(page, 60, poll=0.5, what="the web viewer page")
+        listening = [line.split() for line in open("/proc/net/tcp").read().splitlines()[1:]]
+        local = {int(f[1].split(":")[1], 16): f[1].split(":")[0] for f in listening if f[3] == "0A"}  # LISTEN
+        assert local.get(ports[0]) == local.get(ports[1]) == "0100007F"  # 127.0.0.1, not 0.0.0.0
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", ports[1])) != 0  # the viewer is gone
