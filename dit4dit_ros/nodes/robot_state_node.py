@@ -2,7 +2,8 @@
 
 Publishes /robot_description (std_msgs/String, latched: the URDF generated from the G1 MuJoCo model in use,
 g1/description.py), /tf_static (welded links and the ego camera's frames, head_camera_optical_frame included)
-and /tf (every joint's transform, stamped with the /joint_states stamp, at most `publish_rate_hz`). RViz's
+and /tf (every joint's transform, stamped with the /joint_states stamp, at most `publish_rate_hz`). It follows the
+joints only while /tf has a subscriber (checked every second): without a viewer it costs nothing. RViz's
 RobotModel and TF displays, and anything else that wants frames, read these. Joints /joint_states does not name
 keep their last value (zero at start).
 
@@ -92,11 +93,26 @@ class RobotStateNode(Node):
         self.min_period = 1.0 / p["publish_rate_hz"] if p["publish_rate_hz"] > 0 else 0.0
         self._last_stamp = -float("inf")
         self._warned: set[str] = set()
-        self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_states, SENSOR_DATA)
-        if p["command_topic"]:
-            self.create_subscription(JointState, p["command_topic"], self._on_command, SENSOR_DATA)
-            self._last_command = -float("inf")
+        self._last_command = -float("inf")
+        self._joint_subscriptions: list = []
+        self._update_subscriptions()
+        self.create_timer(1.0, self._update_subscriptions)
         self.get_logger().info(f"robot description: {len(self.frames.moving)} joints, meshes in {directory}")
+
+    def _update_subscriptions(self) -> None:
+        """Follow the joints only while /tf has a subscriber (a viewer): handling 200 joint messages a second costs
+        this node ~8 % of a core, for nothing when nobody looks."""
+        wanted = self.tf_pub.get_subscription_count() > 0
+        if wanted and not self._joint_subscriptions:
+            self._joint_subscriptions.append(self.create_subscription(JointState, self.p["joint_states_topic"],
+                                                                self._on_joint_states, SENSOR_DATA))
+            if self.p["command_topic"]:
+                self._joint_subscriptions.append(self.create_subscription(JointState, self.p["command_topic"],
+                                                                    self._on_command, SENSOR_DATA))
+        elif not wanted and self._joint_subscriptions:
+            for sub in self._joint_subscriptions:
+                self.destroy_subscription(sub)
+            self._joint_subscriptions.clear()
 
     def _on_joint_states(self, msg: JointState) -> None:
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
@@ -106,10 +122,9 @@ class RobotStateNode(Node):
             self.get_logger().error(f"joint state with {len(msg.name)} names and {len(msg.position)} positions: "
                                     "dropped", throttle_duration_sec=5.0)
             return
+        self._measured.update(zip(msg.name, msg.position))  # joints a message does not name keep their last value
         self._last_stamp = stamp
-        update = dict(zip(msg.name, msg.position))
-        self._measured.update(update)  # joints a message does not name keep their last value
-        unknown = self.frames.set_joints(update)
+        unknown = self.frames.set_joints(self._measured)
         for name in set(unknown) - self._warned:
             self._warned.add(name)
             self.get_logger().warning(f"joint {name!r} is not in the robot model: ignored")
