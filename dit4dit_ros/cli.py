@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 # Areas whose `commands` module is loaded, in help order.
-COMMAND_AREAS: tuple[str, ...] = ("model", "engine", "g1", "sim", "control", "data", "nodes", "bringup", "demo", "teleop",
-                                   "security")
+COMMAND_AREAS: tuple[str, ...] = ("model", "engine", "g1", "sim", "control", "data", "nodes", "bringup", "demo", "evaluation",
+                                   "teleop", "security")
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]

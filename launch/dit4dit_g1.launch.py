@@ -23,6 +23,7 @@ REAL_GRAPH = (
     ("g1_state_node", "g1_state"),
     ("clock_server_node", "clock_server"),
     ("clock_offset_node", "clock_offset"),
+    ("robot_state_node", "robot_state"),
     ("policy_node", "policy"),
     ("monitor_node", "monitor"),
     ("executor_node", "executor"),

@@ -22,6 +22,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 SIM_GRAPH = (
     ("sim_robot_node", "sim_robot"),
     ("g1_state_node", "g1_state"),
+    ("robot_state_node", "robot_state"),
     ("policy_node", "policy"),
     ("monitor_node", "monitor"),
     ("executor_node", "executor"),

@@ -30,3 +30,20 @@ def dds_isolation():
 @pytest.fixture(scope="session")
 def repo_root() -> str:
     return _REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_engine():
+    """A random tiny DiT4DiT engine (10 Hz actions, the reach instruction) for runs that need a model, not a good one."""
+    from dit4dit_ros.engine.torch_engine import TorchEngine
+    from dit4dit_ros.model.dit4dit import DiT4DiT, load_preset
+    from dit4dit_ros.model.normalization import NormalizationStats
+    from dit4dit_ros.model.text_encoder import embed_prompts
+
+    cfg = load_preset("tiny")
+    layout = cfg.layout.to_dict()
+    layout["control_period"] = 0.1
+    cfg.layout = type(cfg.layout).from_dict(layout)
+    model = DiT4DiT(cfg, load_weights=False)
+    cache = embed_prompts("tiny-random:0", ["touch the red cube with the right hand"], max_length=cfg.video.prompt_max_length)
+    return TorchEngine.from_model(model, NormalizationStats.for_layout(cfg.layout), cache)

@@ -35,6 +35,7 @@ KNOWN_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("camera", "dit4dit_ros.nodes.camera_node", "camera_node"),
     NodeSpec("g1_state", "dit4dit_ros.nodes.g1_state_node", "g1_state_node"),
     NodeSpec("clock_server", "dit4dit_ros.nodes.clock_server_node", "clock_server_node"),  # robot host's clock
+    NodeSpec("robot_state", "dit4dit_ros.nodes.robot_state_node", "robot_state_node"),  # URDF + TF for viewers
     NodeSpec("recorder", "dit4dit_ros.nodes.recorder_node", "recorder_node"),
     NodeSpec("teleop", "dit4dit_ros.nodes.teleop_node", "teleop_node"),  # replay/expert sources (keyboard needs a TTY)
     NodeSpec("clock_offset", "dit4dit_ros.nodes.clock_offset_node", "clock_offset_node"),  # policy host vs robot
