@@ -40,6 +40,7 @@ ALLOWED_REACTIONS: dict[str, tuple[Reaction, ...]] = {
     "clock_offset": (_R, _S, _H),
     "policy": (_S, _H),
     "monitor": (_R, _S, _H),
+    "robot_state": (_R, _S, _H),  # URDF + TF for viewers: an observer
     "executor": (_S,),
 }
 

@@ -168,3 +168,11 @@ def test_the_new_safety_modules_are_ros_free():
         "print('ok')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_every_graph_node_has_a_failure_reaction_table_entry():
+    """A node added to the graph must say how `dit4dit run` reacts to its death (else it silently gets 'stop')."""
+    from dit4dit_ros.bringup.graph import KNOWN_NODES
+    from dit4dit_ros.supervision.reactions import ALLOWED_REACTIONS
+
+    assert {n.name for n in KNOWN_NODES} == set(ALLOWED_REACTIONS)
