@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
@@ -24,6 +24,7 @@ from trajectory_msgs.msg import JointTrajectory
 from dit4dit_ros.g1.joints import JOINT_INDEX
 from dit4dit_ros.nodes.fuzzing import CHUNK_KINDS, IMAGE_KINDS, JOINT_STATE_KINDS, MalformedMessages
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA, STATE
+from dit4dit_ros.nodes.status_msgs import values_of
 from dit4dit_ros.nodes.testing import FakeLowStateRobot, RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
@@ -161,7 +162,7 @@ def test_policy_survives_malformed_images_joint_states_and_instructions(tmp_path
         "max_image_age": 1.0, "max_state_age": 1.0, "max_state_image_skew": 1.0}, tmp_path / "policy.log")
     try:
         with RosHarness() as ros:
-            states = ros.collect(String, "/dit4dit/policy/state", COMMANDS)
+            states = ros.collect(DiagnosticStatus, "/dit4dit/policy/state", COMMANDS)
             image_pub = ros.probe.create_publisher(Image, "/camera/ego/image_raw", SENSOR_DATA)
             js_pub = ros.probe.create_publisher(JointState, "/joint_states", SENSOR_DATA)
             text_pub = ros.probe.create_publisher(String, "/dit4dit/instruction", LATCHED)
@@ -174,7 +175,7 @@ def test_policy_survives_malformed_images_joint_states_and_instructions(tmp_path
                 _publish_all(text_pub, gen.instructions(7, valid="reach the red cube"), pause=0.05)
             t_end = time.monotonic()
             _fresh(states, t_end, "policy state after the fuzzing")
-            state = json.loads(states.snapshot()[-1][1].data)
+            state = values_of(states.snapshot()[-1][1])
             print(f"policy fuzz: {state}")
             assert node.alive(), node.tail()
             assert state["input_errors"] > 0  # the malformed inputs were counted and dropped
