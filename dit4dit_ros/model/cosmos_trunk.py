@@ -29,6 +29,21 @@ class TrunkInputs:
     grid: tuple[int, int, int]  # post-patch (T, H', W')
 
 
+def weights_dtype(transformer: CosmosTransformer3DModel) -> torch.dtype:
+    """The dtype the trunk computes in: its weights' (fp32 on CPU, bf16 on GPU)."""
+    return transformer.patch_embed.proj.weight.dtype
+
+
+def project_text(transformer: CosmosTransformer3DModel, prompt_embeds: torch.Tensor) -> torch.Tensor:
+    """Prompt embeddings (B, L, crossattn_proj_in_channels) -> the text context every block cross-attends to.
+
+    It depends on the instruction only, so a policy computes it once per instruction and passes it to
+    `prepare_trunk_inputs(..., projected=True)` (for the 2B model this skips a 100352 x 1024 projection per call).
+    """
+    prompt_embeds = prompt_embeds.to(weights_dtype(transformer))
+    return transformer.crossattn_proj(prompt_embeds) if transformer.config.use_crossattn_projection else prompt_embeds
+
+
 def prepare_trunk_inputs(
     transformer: CosmosTransformer3DModel,
     latents: torch.Tensor,
@@ -36,17 +51,20 @@ def prepare_trunk_inputs(
     encoder_hidden_states: torch.Tensor,
     condition_mask: torch.Tensor,
     padding_mask: torch.Tensor,
+    projected: bool = False,
 ) -> TrunkInputs:
-    """Shapes: latents (B,C,T,H,W); timestep (B,1,T,1,1); condition_mask (B,1,T,H,W); padding_mask (1,1,h,w)."""
+    """Shapes: latents (B,C,T,H,W); timestep (B,1,T,1,1); condition_mask (B,1,T,H,W); padding_mask (1,1,h,w).
+
+    `encoder_hidden_states`: the prompt embeddings, or with `projected=True` the text context of `project_text`.
+    """
     cfg = transformer.config
     batch, _, num_frames, height, width = latents.shape
     if timestep.shape != (batch, 1, num_frames, 1, 1):
         raise ValueError(f"timestep must have shape {(batch, 1, num_frames, 1, 1)}, got {tuple(timestep.shape)}")
     if tuple(cfg.patch_size)[0] != 1:
         raise ValueError("only temporal patch size 1 is supported (as in every Cosmos-Predict2.5 model)")
-    dtype = transformer.patch_embed.proj.weight.dtype  # run in the weights' dtype (fp32 on CPU, bf16 on GPU)
+    dtype = weights_dtype(transformer)
     latents, condition_mask, padding_mask = (t.to(dtype) for t in (latents, condition_mask, padding_mask))
-    encoder_hidden_states = encoder_hidden_states.to(dtype)
     x = torch.cat([latents, condition_mask], dim=1)
     if cfg.concat_padding_mask:
         mask = F.interpolate(padding_mask, size=(height, width), mode="nearest")
@@ -62,7 +80,7 @@ def prepare_trunk_inputs(
     temb, embedded = (
         t.view(batch, grid[0], 1, 1, -1).expand(-1, -1, grid[1], grid[2], -1).flatten(1, 3) for t in (temb, embedded)
     )
-    text = transformer.crossattn_proj(encoder_hidden_states) if cfg.use_crossattn_projection else encoder_hidden_states
+    text = encoder_hidden_states.to(dtype) if projected else project_text(transformer, encoder_hidden_states)
     return TrunkInputs(tokens, text, embedded, temb, rotary, extra, grid)
 
 
