@@ -19,7 +19,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.image_conversion import msg_to_image
-from dit4dit_ros.engine.base import ENGINE_KINDS, UnknownInstructionError
+from dit4dit_ros.engine import ENGINE_KINDS, UnknownInstructionError
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
 from dit4dit_ros.policy.observation import ObservationBuffer, ObservationConfig
