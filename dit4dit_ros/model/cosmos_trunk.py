@@ -4,16 +4,22 @@ Why not `transformer(...)`: (1) inference only needs the output of block `extrac
 the output norm and the projection must not run (that is most of the trunk's cost); (2) diffusers 0.42.1 resizes
 the padding mask with torchvision, which cannot be installed next to the CPU torch here, so we resize it with
 `torch.nn.functional.interpolate(mode="nearest")` (identical for nearest-neighbour resizing of a mask).
-The steps mirror diffusers' forward one to one; tests check equality against it.
+The steps mirror diffusers' forward one to one; tests check equality against it. The text conditioning can be
+given ready-made per block (model/cosmos_text.py): it depends on the instruction only.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
 from diffusers import CosmosTransformer3DModel
+
+from dit4dit_ros.model.cosmos_text import TextKV, project_text, weights_dtype
+
+#: what the blocks cross-attend to: the text context (B, L, D) or its cached keys/values, one TextKV per block
+TextConditioning = Union[torch.Tensor, tuple[TextKV, ...]]
 
 
 @dataclass
@@ -21,27 +27,12 @@ class TrunkInputs:
     """Everything the blocks consume, computed once per call (what diffusers' forward builds before its loop)."""
 
     hidden_states: torch.Tensor  # (B, T*H'*W', D) patch tokens
-    encoder_hidden_states: torch.Tensor  # (B, L, text_embed_dim) after the cross-attention projection
+    text: TextConditioning  # the projected text context, or the per-block cached keys/values
     embedded_timestep: torch.Tensor  # (B, T*H'*W', D)
     temb: torch.Tensor  # (B, T*H'*W', 3D) AdaLN-LoRA
     image_rotary_emb: tuple[torch.Tensor, torch.Tensor]
     extra_pos_emb: Optional[torch.Tensor]
     grid: tuple[int, int, int]  # post-patch (T, H', W')
-
-
-def weights_dtype(transformer: CosmosTransformer3DModel) -> torch.dtype:
-    """The dtype the trunk computes in: its weights' (fp32 on CPU, bf16 on GPU)."""
-    return transformer.patch_embed.proj.weight.dtype
-
-
-def project_text(transformer: CosmosTransformer3DModel, prompt_embeds: torch.Tensor) -> torch.Tensor:
-    """Prompt embeddings (B, L, crossattn_proj_in_channels) -> the text context every block cross-attends to.
-
-    It depends on the instruction only, so a policy computes it once per instruction and passes it to
-    `prepare_trunk_inputs(..., projected=True)` (for the 2B model this skips a 100352 x 1024 projection per call).
-    """
-    prompt_embeds = prompt_embeds.to(weights_dtype(transformer))
-    return transformer.crossattn_proj(prompt_embeds) if transformer.config.use_crossattn_projection else prompt_embeds
 
 
 def prepare_trunk_inputs(
@@ -55,7 +46,8 @@ def prepare_trunk_inputs(
 ) -> TrunkInputs:
     """Shapes: latents (B,C,T,H,W); timestep (B,1,T,1,1); condition_mask (B,1,T,H,W); padding_mask (1,1,h,w).
 
-    `encoder_hidden_states`: the prompt embeddings, or with `projected=True` the text context of `project_text`.
+    `encoder_hidden_states`: the prompt embeddings; with `projected=True` the text context of `project_text` or
+    the per-block keys/values of `cosmos_text.text_keys_values`.
     """
     cfg = transformer.config
     batch, _, num_frames, height, width = latents.shape
@@ -80,7 +72,12 @@ def prepare_trunk_inputs(
     temb, embedded = (
         t.view(batch, grid[0], 1, 1, -1).expand(-1, -1, grid[1], grid[2], -1).flatten(1, 3) for t in (temb, embedded)
     )
-    text = encoder_hidden_states.to(dtype) if projected else project_text(transformer, encoder_hidden_states)
+    if isinstance(encoder_hidden_states, tuple):
+        if not projected:
+            raise ValueError("cached text keys/values are projected: pass projected=True")
+        text: TextConditioning = tuple(TextKV(k.to(dtype), v.to(dtype)) for k, v in encoder_hidden_states)
+    else:
+        text = encoder_hidden_states.to(dtype) if projected else project_text(transformer, encoder_hidden_states)
     return TrunkInputs(tokens, text, embedded, temb, rotary, extra, grid)
 
 
@@ -89,12 +86,16 @@ def run_blocks(transformer: CosmosTransformer3DModel, inputs: TrunkInputs, last_
     num_blocks = len(transformer.transformer_blocks)
     if not 0 <= last_block < num_blocks:
         raise ValueError(f"last_block must be in [0, {num_blocks - 1}], got {last_block}")
+    cached = isinstance(inputs.text, tuple)
+    if cached and len(inputs.text) <= last_block:
+        raise ValueError(f"cached text keys/values cover blocks 0..{len(inputs.text) - 1}, the trunk runs to "
+                         f"block {last_block}")
     x = inputs.hidden_states
     checkpoint = torch.is_grad_enabled() and transformer.gradient_checkpointing
-    for block in transformer.transformer_blocks[: last_block + 1]:
+    for i, block in enumerate(transformer.transformer_blocks[: last_block + 1]):
         args = (
             x,
-            inputs.encoder_hidden_states,
+            inputs.text[i] if cached else inputs.text,
             inputs.embedded_timestep,
             inputs.temb,
             inputs.image_rotary_emb,

@@ -215,15 +215,15 @@ class DiT4DiT(nn.Module):
     @torch.no_grad()
     def predict(
         self,
-        obs: dict[str, torch.Tensor],
+        obs: dict[str, Any],
         generator: Optional[torch.Generator] = None,
         num_steps: Optional[int] = None,
         video_noise: Optional[torch.Tensor] = None,
         action_noise: Optional[torch.Tensor] = None,
         on_stage: Optional[Callable[[str], None]] = None,
     ) -> torch.Tensor:
-        """obs {"frames" (B,Tc,3,H,W) [0,1], "state" (B,state_dim), and "prompt_embeds" (B,L,C) or its projected
-        "text_context"} -> normalised chunk (B,H,action_dim).
+        """obs {"frames" (B,Tc,3,H,W) [0,1], "state" (B,state_dim), and "prompt_embeds" (B,L,C) or their
+        "text_kv" (`VideoBackbone.text_conditioning`)} -> normalised chunk (B,H,action_dim).
 
         The initial noise of each branch can be given (`video_noise`: the future latent frames,
         `VideoBackbone.future_noise_shape`; `action_noise`: (B,H,action_dim)); what is not given is drawn from
@@ -234,15 +234,17 @@ class DiT4DiT(nn.Module):
         for key in ("frames", "state"):
             if key not in obs:
                 raise KeyError(f"DiT4DiT.predict: obs lacks {key!r}; got keys {sorted(obs)}")
-        if ("prompt_embeds" in obs) == ("text_context" in obs):
-            raise KeyError(f"DiT4DiT.predict: obs needs exactly one of 'prompt_embeds' and 'text_context'; "
+        if ("prompt_embeds" in obs) == ("text_kv" in obs):
+            raise KeyError(f"DiT4DiT.predict: obs needs exactly one of 'prompt_embeds' and 'text_kv'; "
                            f"got keys {sorted(obs)}")
         was_training = self.training
-        self.eval()
+        if was_training:  # switching modes walks every submodule: only when needed (the engines stay in eval)
+            self.eval()
         try:
             feats = self.video.features(obs["frames"], obs.get("prompt_embeds"), generator=generator,
-                                        text_context=obs.get("text_context"), noise=video_noise, on_stage=on_stage)
+                                        text_kv=obs.get("text_kv"), noise=video_noise, on_stage=on_stage)
             return self.action.sample(feats, obs["state"].to(feats.dtype), num_steps=num_steps, generator=generator,
                                       noise=action_noise, on_stage=on_stage)
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train(True)

@@ -19,11 +19,13 @@ from typing import Any, Callable, Optional
 import torch
 from torch import nn
 
+from dit4dit_ros.model.cosmos_text import TextKV, install_text_processors, project_text, text_keys_values
 from dit4dit_ros.model.hook import BlockOutputCapture
 from dit4dit_ros.model.video_config import REQUIRED_TRANSFORMER_KEYS, VideoBackboneConfig
 
 log = logging.getLogger(__name__)
 __all__ = ["VideoBackbone", "VideoBackboneConfig"]
+TextKVs = tuple[TextKV, ...]  # per-block text keys/values of one instruction (`VideoBackbone.text_conditioning`)
 
 
 def _build_modules(cfg: VideoBackboneConfig, load_weights: bool) -> tuple[nn.Module, nn.Module]:
@@ -57,6 +59,7 @@ class VideoBackbone(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.transformer, self.vae = _build_modules(cfg, load_weights)
+        install_text_processors(self.transformer)  # the blocks' cross-attention also takes cached text keys/values
         if cfg.gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
         # The VAE is a fixed tokenizer: training it against the video loss would collapse the latents.
@@ -151,11 +154,12 @@ class VideoBackbone(nn.Module):
         return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
 
     # ---- trunk ----------------------------------------------------------------------------------------------
-    def project_prompt(self, prompt_embeds: torch.Tensor) -> torch.Tensor:
-        """Prompt embeddings (B, L, prompt_embed_dim) -> text context (B, L, text_embed_dim): once per instruction."""
-        from dit4dit_ros.model.cosmos_trunk import project_text
-
-        return project_text(self.transformer, self._check_prompt(prompt_embeds, prompt_embeds.shape[0]))
+    def text_conditioning(self, prompt_embeds: torch.Tensor, last_block: Optional[int] = None) -> TextKVs:
+        """Prompt embeddings (B, L, prompt_embed_dim) -> the text keys/values of blocks 0..last_block (default:
+        extract_layer): what the trunk's cross-attention needs of an instruction, computed once per instruction."""
+        last = self.cfg.extract_layer if last_block is None else last_block
+        text = project_text(self.transformer, self._check_prompt(prompt_embeds, prompt_embeds.shape[0]))
+        return text_keys_values(self.transformer, text, last + 1)
 
     def trunk_features(
         self,
@@ -169,7 +173,7 @@ class VideoBackbone(nn.Module):
     ) -> torch.Tensor:
         """Hooked tokens of block `extract_layer`; the trunk runs blocks 0..last_block (default: extract_layer).
 
-        `prompt_embeds` is the text context of `project_prompt` when `projected`. `last_block` > extract_layer
+        `prompt_embeds` is already projected (`text_conditioning`) when `projected`. `last_block` > extract_layer
         exists for the benches (cost of running further) and the tests.
         """
         from dit4dit_ros.model.cosmos_trunk import prepare_trunk_inputs, run_blocks
@@ -208,17 +212,17 @@ class VideoBackbone(nn.Module):
     def tokens_from_latents(
         self,
         cond_latents: torch.Tensor,
-        text_context: torch.Tensor,
+        text_kv: TextKVs,
         noise: Optional[torch.Tensor] = None,
         generator: Optional[torch.Generator] = None,
         last_block: Optional[int] = None,
     ) -> torch.Tensor:
-        """Normalised conditioning latents + text context (`project_prompt`) -> visual tokens at tau_f."""
+        """Normalised conditioning latents + text keys/values (`text_conditioning`) -> visual tokens at tau_f."""
         latents = self._feature_latents(cond_latents, generator, noise)
         batch = latents.shape[0]
         indicator, cond_mask, padding = self._masks(batch, latents.device)
         tau = torch.full((batch,), self.cfg.tau_f, device=latents.device)
-        return self.trunk_features(latents, self._timestep(indicator, tau), text_context, cond_mask, padding,
+        return self.trunk_features(latents, self._timestep(indicator, tau), text_kv, cond_mask, padding,
                                    last_block, projected=True)
 
     def encode_frames(self, cond_frames: torch.Tensor) -> torch.Tensor:
@@ -233,26 +237,26 @@ class VideoBackbone(nn.Module):
         generator: Optional[torch.Generator] = None,
         last_block: Optional[int] = None,
         *,
-        text_context: Optional[torch.Tensor] = None,
+        text_kv: Optional[TextKVs] = None,
         noise: Optional[torch.Tensor] = None,
         on_stage: Optional[Callable[[str], None]] = None,
     ) -> torch.Tensor:
         """Observation frames (B,Tc,3,H,W) in [0,1] -> visual tokens (B, num_tokens, hidden_size), detached.
 
         Only the Tc conditioning frames are VAE-encoded and the trunk stops after the hooked block. Give either the
-        prompt embeddings or their `text_context` (`project_prompt`, cached per instruction by the engines);
+        prompt embeddings or their `text_kv` (`text_conditioning`, cached per instruction by the engines);
         `noise` fixes the future frames' noise. `on_stage(name)` is called after "vae_encode" and "video_trunk".
         """
-        if (prompt_embeds is None) == (text_context is None):
-            raise ValueError("features: give exactly one of prompt_embeds and text_context")
+        if (prompt_embeds is None) == (text_kv is None):
+            raise ValueError("features: give exactly one of prompt_embeds and text_kv")
         stage = on_stage or (lambda name: None)
         cond = self.encode_frames(cond_frames)
         stage("vae_encode")
-        if text_context is None:
-            text_context = self.project_prompt(prompt_embeds)
-        elif text_context.shape[0] != cond.shape[0]:
-            raise ValueError(f"text_context has batch {text_context.shape[0]}, frames have {cond.shape[0]}")
-        tokens = self.tokens_from_latents(cond, text_context, noise, generator, last_block)
+        if text_kv is None:
+            text_kv = self.text_conditioning(prompt_embeds, last_block)
+        elif text_kv[0].key.shape[0] != cond.shape[0]:
+            raise ValueError(f"text_kv has batch {text_kv[0].key.shape[0]}, frames have {cond.shape[0]}")
+        tokens = self.tokens_from_latents(cond, text_kv, noise, generator, last_block)
         stage("video_trunk")
         return tokens
 
@@ -302,5 +306,5 @@ class VideoBackbone(nn.Module):
         if with_features:
             with torch.no_grad():
                 tc = self.cfg.num_cond_latent_frames
-                feats = self.tokens_from_latents(x0[:, :, :tc], self.project_prompt(prompt), generator=generator)
+                feats = self.tokens_from_latents(x0[:, :, :tc], self.text_conditioning(prompt), generator=generator)
         return loss, feats
