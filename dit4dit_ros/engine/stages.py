@@ -1,9 +1,9 @@
 """The policy step cut into the graphs an exported engine runs, each a thin wrapper around the model's own methods.
 
-Why stages and not one graph: the text context depends only on the instruction (run once per instruction, not per
-step), the visual keys/values once per chunk, the velocity network once per Euler step; and per-stage graphs give
+Why stages and not one graph: the trunk's text conditioning depends only on the instruction (run once per
+instruction, not per step), the visual keys/values once per chunk, the velocity network once per Euler step; and per-stage graphs give
 the exported engines the same stage timings as the torch engine. The wrappers call the very methods the torch
-path runs (`VideoBackbone.encode_frames`, `tokens_from_latents`, `project_prompt`, `ActionDiT.encode_state`,
+path runs (`VideoBackbone.encode_frames`, `tokens_from_latents`, `text_conditioning`, `ActionDiT.encode_state`,
 `context_kv`, `velocity`), so an export cannot drift from the model.
 
 Every stage takes and returns float32 (the time bucket int64) whatever the weights' precision: reduced-precision
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-STAGE_NAMES = ("text_projection", "vae_encode", "video_trunk", "action_context", "action_velocity")
+STAGE_NAMES = ("text_conditioning", "vae_encode", "video_trunk", "action_context", "action_velocity")
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,16 @@ def _dtype_of(module: nn.Module) -> torch.dtype:
     return next(module.parameters()).dtype
 
 
-class TextProjectionStage(nn.Module):
-    """prompt_embeds (1, L, C) -> text_context (1, L, D): once per instruction."""
+class TextConditioningStage(nn.Module):
+    """prompt_embeds (1, L, C) -> text key/value of every trunk block up to the hooked one: once per instruction."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.video = model.video
 
-    def forward(self, prompt_embeds: Tensor) -> Tensor:
-        return self.video.project_prompt(prompt_embeds.to(_dtype_of(self.video.transformer))).float()
+    def forward(self, prompt_embeds: Tensor) -> tuple[Tensor, ...]:
+        kv = self.video.text_conditioning(prompt_embeds.to(_dtype_of(self.video.transformer)))
+        return tuple(t.float() for pair in kv for t in pair)
 
 
 class VaeEncodeStage(nn.Module):
@@ -62,16 +63,18 @@ class VaeEncodeStage(nn.Module):
 
 
 class VideoTrunkStage(nn.Module):
-    """conditioning latents + future-frame noise + text context -> visual tokens of the hooked block."""
+    """conditioning latents + future-frame noise + text keys/values -> visual tokens of the hooked block."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.video = model.video
 
-    def forward(self, cond_latents: Tensor, video_noise: Tensor, text_context: Tensor) -> Tensor:
+    def forward(self, cond_latents: Tensor, video_noise: Tensor, *text_kv_flat: Tensor) -> Tensor:
+        from dit4dit_ros.model.cosmos_text import TextKV
+
         dtype = _dtype_of(self.video.transformer)
-        tokens = self.video.tokens_from_latents(cond_latents.to(dtype), text_context.to(dtype),
-                                                noise=video_noise.to(dtype))
+        kv = tuple(TextKV(k.to(dtype), v.to(dtype)) for k, v in zip(text_kv_flat[0::2], text_kv_flat[1::2]))
+        tokens = self.video.tokens_from_latents(cond_latents.to(dtype), kv, noise=video_noise.to(dtype))
         return tokens.float()
 
 
@@ -105,6 +108,11 @@ class ActionVelocityStage(nn.Module):
         return v.float()
 
 
+def text_kv_names(model: nn.Module) -> list[str]:
+    """Names of the text keys/values of the trunk blocks 0..extract_layer: text_key_<block>, text_value_<block>."""
+    return [f"text_{kind}_{i}" for i in range(model.cfg.video.extract_layer + 1) for kind in ("key", "value")]
+
+
 def kv_names(model: nn.Module) -> list[str]:
     """Input/output names of the cross-attention keys/values, in block order: key_<block>, value_<block>."""
     names = []
@@ -121,18 +129,19 @@ def stage_specs(model: nn.Module, prompt_length: int) -> dict[str, tuple[list[Te
     lh, lw = vcfg.latent_size
     z = vcfg.latent_channels
     tc, tf = vcfg.num_cond_latent_frames, vcfg.num_latent_frames - vcfg.num_cond_latent_frames
-    text_dim = int(vcfg.transformer.get("text_embed_dim", 1024))
+    heads = int(vcfg.transformer["num_attention_heads"])
+    text_kv = [TensorSpec(n, (1, heads, prompt_length, int(vcfg.transformer["attention_head_dim"])))
+               for n in text_kv_names(model)]
     tokens, hidden, inner = vcfg.num_tokens, vcfg.hidden_size, acfg.inner_dim
     kv = [TensorSpec(n, (1, acfg.num_heads, tokens, acfg.head_dim)) for n in kv_names(model)]
     state_token = TensorSpec("state_token", (1, 1, inner))
     actions = (1, acfg.horizon, acfg.action_dim)
     return {
-        "text_projection": ([TensorSpec("prompt_embeds", (1, prompt_length, vcfg.prompt_embed_dim))],
-                            [TensorSpec("text_context", (1, prompt_length, text_dim))]),
+        "text_conditioning": ([TensorSpec("prompt_embeds", (1, prompt_length, vcfg.prompt_embed_dim))], text_kv),
         "vae_encode": ([TensorSpec("frames", (1, vcfg.num_cond_frames, 3, h, w))],
                        [TensorSpec("cond_latents", (1, z, tc, lh, lw))]),
         "video_trunk": ([TensorSpec("cond_latents", (1, z, tc, lh, lw)), TensorSpec("video_noise", (1, z, tf, lh, lw)),
-                         TensorSpec("text_context", (1, prompt_length, text_dim))],
+                         *text_kv],
                         [TensorSpec("visual_tokens", (1, tokens, hidden))]),
         "action_context": ([TensorSpec("visual_tokens", (1, tokens, hidden)), TensorSpec("state", (1, acfg.state_dim))],
                            [state_token, *kv]),
@@ -145,7 +154,7 @@ def stage_specs(model: nn.Module, prompt_length: int) -> dict[str, tuple[list[Te
 def stage_modules(model: nn.Module) -> dict[str, nn.Module]:
     """The wrapper module of every stage (eval mode), in STAGE_NAMES order."""
     modules = {
-        "text_projection": TextProjectionStage(model),
+        "text_conditioning": TextConditioningStage(model),
         "vae_encode": VaeEncodeStage(model),
         "video_trunk": VideoTrunkStage(model),
         "action_context": ActionContextStage(model),

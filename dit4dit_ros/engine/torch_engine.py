@@ -2,8 +2,8 @@
 
 Per call: VAE-encode the observation frame(s) -> video trunk up to the hooked block -> N Euler steps of the action DiT.
 It runs the model's own inference path (`DiT4DiT.predict`) and times it through the model's stage callbacks, so there
-is one implementation of the forward, not a timed copy. The text context (the prompt embeddings' cross-attention
-projection) depends on the instruction only: it is computed once per instruction and cached here.
+is one implementation of the forward, not a timed copy. The trunk's text conditioning (the prompt's projection and
+every block's text keys/values) depends on the instruction only: it is computed once per instruction and kept.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class TorchEngine(PolicyEngine):
         self.device = device
         self.model = model
         self._setup_io(model.cfg, normalization, prompt_cache, seed, num_steps)
-        self._text_context: dict[str, torch.Tensor] = {}
+        self._text_kv: dict[str, tuple] = {}
         if not self.instructions:
             log.warning("checkpoint %s has no prompt cache: every instruction will be rejected", source)
 
@@ -62,13 +62,13 @@ class TorchEngine(PolicyEngine):
             torch.cuda.synchronize(self.device)
 
     @torch.no_grad()
-    def text_context(self, instruction: str) -> torch.Tensor:
-        """The instruction's projected prompt embeddings (1, L, D), computed on first use and kept."""
+    def text_kv(self, instruction: str) -> tuple:
+        """The instruction's text keys/values for the trunk's blocks, computed on first use and kept."""
         self.check_instruction(instruction)
-        if instruction not in self._text_context:
+        if instruction not in self._text_kv:
             emb = torch.as_tensor(self.prompt_cache.get(instruction)).to(self.device, torch.float32)[None]
-            self._text_context[instruction] = self.model.video.project_prompt(emb)
-        return self._text_context[instruction]
+            self._text_kv[instruction] = self.model.video.text_conditioning(emb)
+        return self._text_kv[instruction]
 
     @torch.no_grad()
     def _run(self, pixels: np.ndarray, state: np.ndarray, instruction: str, noise: PolicyNoise,
@@ -76,7 +76,7 @@ class TorchEngine(PolicyEngine):
         obs = {
             "frames": torch.from_numpy(pixels).to(self.device),
             "state": torch.from_numpy(state).to(self.device),
-            "text_context": self.text_context(instruction),
+            "text_kv": self.text_kv(instruction),
         }
         chunk = self.model.predict(
             obs, num_steps=self.num_steps, video_noise=torch.from_numpy(noise.video).to(self.device),
