@@ -154,3 +154,12 @@ def verify_manifest(checkpoint_dir: str | os.PathLike, kind: str, precision: str
                 raise EngineError(f"{path}: file of stage {stage!r} does not match its manifest hash (damaged or "
                                   f"replaced); {fix}")
     return directory, manifest
+
+
+def check_prompt_length(checkpoint_dir: str | os.PathLike, kind: str, precision: str, manifest: EngineManifest,
+                        prompt_cache: Any) -> None:
+    """The graphs have a static prompt length: the checkpoint's prompt cache must still have it."""
+    if prompt_cache is not None and len(prompt_cache) and prompt_cache.shape[0] != manifest.prompt_length:
+        raise EngineError(f"{engine_dir(checkpoint_dir, kind, precision)}: exported for prompts of "
+                          f"{manifest.prompt_length} tokens, the checkpoint's prompt cache holds {prompt_cache.shape[0]};"
+                          f" re-export with `{export_command(checkpoint_dir, kind, precision)}`")

@@ -26,11 +26,11 @@ from torch import nn
 from dit4dit_ros.engine.manifest import (EngineError, EngineManifest, StageEntry, engine_dir, sha256_file,
                                          source_hashes)
 from dit4dit_ros.engine.stages import STAGE_NAMES, TensorSpec, stage_modules, stage_specs
+from dit4dit_ros.engine.torch_engine import TORCH_DTYPES
 
 log = logging.getLogger(__name__)
 
 OPSET = 18
-TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 #: ONNX Runtime vs torch, as a fraction of max(1, max |torch output|)
 PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "bf16": 8e-2}
 EXTERNAL_THRESHOLD = 1 << 30  # weights above 1 GiB go to an external data file
@@ -93,6 +93,7 @@ def ort_session(path: Path, num_threads: int = 0, providers: Optional[list] = No
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: ORT warns about every constant it cannot fold for fp16/bf16
     if num_threads > 0:
         options.intra_op_num_threads = num_threads
         options.inter_op_num_threads = 1

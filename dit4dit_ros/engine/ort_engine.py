@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from dit4dit_ros.engine.base import PolicyEngine, PolicyNoise
-from dit4dit_ros.engine.manifest import EngineError, StageEntry, export_command, verify_manifest
+from dit4dit_ros.engine.manifest import EngineError, StageEntry, check_prompt_length, verify_manifest
 from dit4dit_ros.engine.stages import STAGE_NAMES
 from dit4dit_ros.model.flow_matching import euler_integrate, time_bucket_of
 
@@ -56,10 +56,7 @@ class OrtEngine(PolicyEngine):
 
         cfg, normalization, cache = read_checkpoint_meta(checkpoint_dir)
         directory, manifest = verify_manifest(checkpoint_dir, KIND, precision, STAGE_NAMES)
-        if cache is not None and len(cache) and cache.shape[0] != manifest.prompt_length:
-            raise EngineError(f"{directory}: exported for prompts of {manifest.prompt_length} tokens, the checkpoint's "
-                              f"prompt cache holds {cache.shape[0]}; re-export with "
-                              f"`{export_command(checkpoint_dir, KIND, precision)}`")
+        check_prompt_length(checkpoint_dir, KIND, precision, manifest, cache)
         self._open(directory, manifest.stages, cfg, normalization, cache, device, seed, num_steps, num_threads)
 
     @classmethod

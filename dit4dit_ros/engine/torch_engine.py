@@ -16,6 +16,8 @@ import torch
 from dit4dit_ros.engine.base import PolicyEngine, PolicyNoise
 
 log = logging.getLogger(__name__)
+#: precision name (engine/manifest.py PRECISIONS) -> the dtype the weights are cast to
+TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def _device(device: str | torch.device) -> torch.device:
@@ -29,13 +31,17 @@ class TorchEngine(PolicyEngine):
     """Eager PyTorch backend. `seed` seeds the engine's noise generator once (reproducible runs); None = random."""
 
     def __init__(self, checkpoint_dir: str, device: str = "cpu", seed: Optional[int] = 0,
-                 num_steps: Optional[int] = None, num_threads: int = 0, prompt_cache: Any = None) -> None:
+                 num_steps: Optional[int] = None, num_threads: int = 0, precision: str = "fp32",
+                 prompt_cache: Any = None) -> None:
         from dit4dit_ros.model.checkpoint import load_checkpoint
 
         dev = _device(device)
         if num_threads > 0:
             torch.set_num_threads(num_threads)
+        if precision not in TORCH_DTYPES:
+            raise ValueError(f"precision must be one of {tuple(TORCH_DTYPES)}, got {precision!r}")
         model, cfg, normalization, cache = load_checkpoint(checkpoint_dir, device=dev)
+        model.to(TORCH_DTYPES[precision])  # the whole model computes in this dtype (bf16 is the usual GPU choice)
         self._setup(model, normalization, prompt_cache if prompt_cache is not None else cache, dev, seed,
                     num_steps, str(checkpoint_dir))
 

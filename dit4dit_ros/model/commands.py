@@ -1,4 +1,4 @@
-"""`dit4dit train`, `dit4dit bench model` (and the video helper's `embed-prompts`)."""
+"""`dit4dit train`, `dit4dit bench flops` (and the video helper's `embed-prompts`)."""
 from __future__ import annotations
 
 import argparse
@@ -107,37 +107,34 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- bench model -----------------------------------------------------------------------------------------------
-def _bench_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="tiny", help="preset to time with random weights (default: tiny)")
-    p.add_argument("--checkpoint", help="time a checkpoint directory instead (through the torch engine)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--repeats", type=int, default=10, help="timed predictions (median reported)")
-    p.add_argument("--warmup", type=int, default=2)
+# ---- bench flops -----------------------------------------------------------------------------------------------
+def _flops_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="cosmos-predict2.5-2b", help="preset name or YAML (default: the 2B one)")
     p.add_argument("--steps", type=int, help="Euler steps of the action DiT (default: the config's)")
-    p.add_argument("--no-scaling", action="store_true", help="skip the trunk cost vs extract_layer table")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--prompt-length", type=int, help="prompt tokens (default: the preset's prompt_max_length)")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from dit4dit_ros.model.bench import format_bench, run_model_bench
+def _flops(args: argparse.Namespace) -> int:
+    from dit4dit_ros.model.flops import count_policy_flops, format_flops
 
-    report = run_model_bench(preset=args.preset, checkpoint=args.checkpoint, device=args.device,
-                             repeats=args.repeats, warmup=args.warmup, num_steps=args.steps,
-                             scaling=not args.no_scaling)
+    report = count_policy_flops(args.preset, num_steps=args.steps, prompt_length=args.prompt_length)
     if args.json:
+        import dataclasses
         import json
 
-        print(json.dumps(report, indent=1))
+        with_te, without = report.ratios()
+        print(json.dumps({**dataclasses.asdict(report), "ratio_with_text_encoder": with_te,
+                          "ratio_without_text_encoder": without}, indent=1))
     else:
-        print(format_bench(report))
+        print(format_flops(report))
     return 0
 
 
 def register(registry) -> None:
     registry.add_command("train", "train DiT4DiT (single process or torchrun DDP)", _train_arguments, _train)
-    registry.add_bench("model", "latency per predict stage and peak memory of a model preset or checkpoint",
-                       _bench_arguments, _bench)
+    registry.add_bench("flops", "FLOPs per stage of one policy step (meta device), this project vs the official path",
+                       _flops_arguments, _flops)
     try:
         from dit4dit_ros.model import prompt_commands
     except ModuleNotFoundError as exc:

@@ -88,13 +88,14 @@ def _text_encoder_flops(sizes: dict[str, int], length: int) -> int:
     return count_flops(lambda: model(input_ids=ids, position_ids=positions, output_hidden_states=True))
 
 
-def count_policy_flops(preset: str, num_steps: Optional[int] = None, prompt_length: Optional[int] = None,
+def count_policy_flops(preset: Any, num_steps: Optional[int] = None, prompt_length: Optional[int] = None,
                        text_encoder: bool = True) -> FlopsReport:
-    """FLOPs of one policy step of `preset` (name or YAML) for this project and for the official path."""
+    """FLOPs of one policy step of `preset` (a name, a YAML path or a DiT4DiTConfig) for this project and for the
+    official path."""
     from dit4dit_ros.model.cosmos_trunk import full_forward
-    from dit4dit_ros.model.dit4dit import DiT4DiT, load_preset
+    from dit4dit_ros.model.dit4dit import DiT4DiT, DiT4DiTConfig, load_preset
 
-    cfg = load_preset(preset)
+    cfg = preset if isinstance(preset, DiT4DiTConfig) else load_preset(preset)
     with torch.device("meta"):
         model = DiT4DiT(cfg, load_weights=False).eval()
     video, action = model.video, model.action

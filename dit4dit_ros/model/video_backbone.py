@@ -72,6 +72,15 @@ class VideoBackbone(nn.Module):
         self.register_buffer("latents_std", std, persistent=False)
         self._capture_lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:  # copies and pickles get a fresh lock (a lock cannot be copied)
+        state = self.__dict__.copy()
+        state.pop("_capture_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._capture_lock = threading.Lock()
+
     @property
     def hidden_size(self) -> int:
         return self.cfg.hidden_size
