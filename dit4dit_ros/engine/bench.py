@@ -23,27 +23,33 @@ DEFAULT_PRECISION = {"torch": "fp32", "onnxruntime": "fp32", "tensorrt": "bf16"}
 
 @dataclass(frozen=True)
 class EngineChoice:
-    """One row of the table: an engine kind at a precision (`kind[:precision]` on the command line)."""
+    """One row of the table: an engine kind at a precision, `kind[:precision][+graph]` on the command line
+    (`+graph`: tensorrt with the action loop replayed as a CUDA graph)."""
 
     kind: str
     precision: str
+    cuda_graph: bool = False
 
     @classmethod
     def parse(cls, text: str) -> "EngineChoice":
         from dit4dit_ros.engine.factory import ENGINE_KINDS
         from dit4dit_ros.engine.manifest import PRECISIONS
 
-        kind, _, precision = text.strip().partition(":")
+        spec, plus, option = text.strip().partition("+")
+        kind, _, precision = spec.partition(":")
         if kind not in ENGINE_KINDS:
             raise ValueError(f"--engine: unknown engine {kind!r}; expected some of {ENGINE_KINDS}[:precision]")
         precision = precision or DEFAULT_PRECISION[kind]
         if precision not in PRECISIONS:
             raise ValueError(f"--engine {text!r}: precision must be one of {PRECISIONS}")
-        return cls(kind, precision)
+        if plus and (option != "graph" or kind != "tensorrt"):
+            raise ValueError(f"--engine {text!r}: the only option is +graph, for tensorrt")
+        return cls(kind, precision, bool(plus))
 
     @property
     def label(self) -> str:
-        return self.kind if self.precision == DEFAULT_PRECISION[self.kind] else f"{self.kind}:{self.precision}"
+        label = self.kind if self.precision == DEFAULT_PRECISION[self.kind] else f"{self.kind}:{self.precision}"
+        return label + ("+graph" if self.cuda_graph else "")
 
 
 @dataclass
@@ -61,7 +67,6 @@ class BenchJob:
     seed: int = 0
     export: Optional[tuple[str, dict]] = None  # preset mode, exported engines: (directory, stage entries as dicts)
     scaling: bool = False
-    cuda_graph: bool = False
 
 
 @dataclass
@@ -106,7 +111,7 @@ def _engine(job: BenchJob) -> Any:
     kind, precision = job.choice.kind, job.choice.precision
     options: dict[str, Any] = dict(seed=job.seed, num_steps=job.num_steps)
     if kind == "tensorrt":
-        options["cuda_graph"] = job.cuda_graph
+        options["cuda_graph"] = job.choice.cuda_graph
     else:
         options["num_threads"] = job.threads
     if job.checkpoint:
@@ -136,6 +141,12 @@ def _engine(job: BenchJob) -> Any:
 
 def measure(job: BenchJob) -> EngineRow:
     """Build one engine and time `repeats` predictions after `warmup` (runs in the child process)."""
+    gpu = job.device.startswith("cuda")
+    if gpu:
+        import torch
+
+        torch.cuda.init()
+        free0, total = torch.cuda.mem_get_info()  # before the engine: its own use is what this frees
     t0 = time.perf_counter()
     engine = _engine(job)
     build_s = time.perf_counter() - t0
@@ -145,12 +156,6 @@ def measure(job: BenchJob) -> EngineRow:
     q = engine.codec.stats.state.mean.copy()
     instruction = engine.instructions[0]
     noise = engine.draw_noise()  # the same for every engine: drawn from the same seed
-    gpu = job.device.startswith("cuda")
-    if gpu:
-        import torch
-
-        torch.cuda.synchronize()
-        free0, total = torch.cuda.mem_get_info()
     for _ in range(job.warmup):
         engine.predict(frames, q, instruction, noise=noise)
     runs = [engine.predict(frames, q, instruction, noise=noise) for _ in range(job.repeats)]
@@ -158,8 +163,9 @@ def measure(job: BenchJob) -> EngineRow:
                   float(np.percentile([r.timings[k] for r in runs], 99)) * 1e3) for k in runs[0].timings}
     gpu_mib = None
     if gpu:
+        torch.cuda.synchronize()
         free1, _ = torch.cuda.mem_get_info()
-        gpu_mib = max(torch.cuda.max_memory_allocated() / 2**20, (total - min(free0, free1)) / 2**20)
+        gpu_mib = max(torch.cuda.max_memory_allocated(), free0 - free1) / 2**20
     extra: dict[str, Any] = {}
     if job.scaling and job.choice.kind == "torch":
         from dit4dit_ros.model.trunk_bench import time_truncated_vs_full, trunk_cost_scaling
@@ -179,8 +185,7 @@ def _in_child(job: BenchJob) -> EngineRow:
 
 def run_engine_bench(engines: list[EngineChoice], preset: Optional[str] = "tiny", checkpoint: Optional[str] = None,
                      device: str = "cpu", repeats: int = 10, warmup: int = 2, threads: int = 0,
-                     num_steps: Optional[int] = None, scaling: bool = True, isolate: bool = True,
-                     cuda_graph: bool = False) -> dict[str, Any]:
+                     num_steps: Optional[int] = None, scaling: bool = True, isolate: bool = True) -> dict[str, Any]:
     """One row per engine (see the module docstring); -> a report for `format_engine_bench`."""
     from dit4dit_ros.model.flops import count_policy_flops
 
@@ -198,20 +203,26 @@ def run_engine_bench(engines: list[EngineChoice], preset: Optional[str] = "tiny"
     rows: list[EngineRow] = []
     with tempfile.TemporaryDirectory(prefix="bench_engines_") as tmp:
         exports: dict[tuple[str, str], tuple[str, dict]] = {}
+        if not checkpoint:  # export every graph first, then free the model: the children measure alone
+            for choice in engines:
+                key = (choice.kind, choice.precision)
+                if choice.kind == "torch" or key in exports:
+                    continue
+                from dit4dit_ros.engine.onnx_export import export_stages
+
+                model = model if model is not None else random_model(cfg).to(device)
+                directory = f"{tmp}/{choice.kind}-{choice.precision}"
+                entries = export_stages(model, directory, choice.precision, cache.shape[0],
+                                        cache.get("bench").to(device), parity=choice.kind == "onnxruntime")
+                exports[key] = (directory, {k: v.to_dict() for k, v in entries.items()})
+            del model
+            if device.startswith("cuda"):
+                import torch
+
+                torch.cuda.empty_cache()
         for choice in engines:
             job = BenchJob(choice, preset, checkpoint, device, threads, num_steps, repeats, warmup,
-                           scaling=scaling and not rows, cuda_graph=cuda_graph)
-            if not checkpoint and choice.kind != "torch":
-                key = (choice.kind, choice.precision)
-                if key not in exports:
-                    from dit4dit_ros.engine.onnx_export import export_stages
-
-                    model = model if model is not None else random_model(cfg)
-                    directory = f"{tmp}/{choice.kind}-{choice.precision}"
-                    entries = export_stages(model, directory, choice.precision, cache.shape[0],
-                                            cache.get("bench"), parity=choice.kind == "onnxruntime")
-                    exports[key] = (directory, {k: v.to_dict() for k, v in entries.items()})
-                job.export = exports[key]
+                           export=exports.get((choice.kind, choice.precision)), scaling=scaling and not rows)
             rows.append(_in_child(job) if isolate else measure(job))
     reference = rows[0].chunk
     flops = count_policy_flops(cfg, num_steps=num_steps, text_encoder=False).project_total

@@ -58,14 +58,14 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--preset", default="tiny", help="preset to time with random weights (default: tiny)")
     src.add_argument("--checkpoint", help="time a checkpoint directory instead (its exported engines)")
     p.add_argument("--engine", default="torch",
-                   help="comma-separated engines, each kind[:precision] (torch, onnxruntime, tensorrt); the first "
-                        "row is the reference of the max |diff| column (default: torch)")
+                   help="comma-separated engines, each kind[:precision][+graph] (torch, onnxruntime, tensorrt; "
+                        "+graph: tensorrt's action loop as a CUDA graph); the first row is the reference of the "
+                        "max |diff| column (default: torch)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="CPU threads per engine (0 = the library's default)")
     p.add_argument("--repeats", type=int, default=10, help="timed predictions per engine")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--steps", type=int, help="Euler steps of the action DiT (default: the config's)")
-    p.add_argument("--cuda-graph", action="store_true", help="tensorrt: replay the action loop as a CUDA graph")
     p.add_argument("--no-scaling", action="store_true", help="skip the trunk cost vs extract_layer table")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
@@ -79,7 +79,7 @@ def _bench(args: argparse.Namespace) -> int:
         raise SystemExit(str(exc)) from exc
     report = run_engine_bench(engines, preset=None if args.checkpoint else args.preset, checkpoint=args.checkpoint,
                               device=args.device, repeats=args.repeats, warmup=args.warmup, threads=args.threads,
-                              num_steps=args.steps, scaling=not args.no_scaling, cuda_graph=args.cuda_graph)
+                              num_steps=args.steps, scaling=not args.no_scaling)
     if args.json:
         import json
 
