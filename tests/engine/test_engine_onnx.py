@@ -180,3 +180,24 @@ def test_export_engine_and_bench_model_commands(exported, capsys, tmp_path):
     assert set(rows) == {"torch", "onnxruntime"}
     assert float(rows["torch"][-1]) == 0.0 and float(rows["onnxruntime"][-1]) <= 1e-4
     assert "onnxruntime: " in out and "the speed of torch" in out
+
+
+@pytest.mark.slow
+@pytest.mark.sim
+def test_direct_eval_with_onnxruntime_succeeds_on_the_same_seeds_as_torch(exported, tmp_path, capsys):
+    """`dit4dit eval --mode direct --engine onnxruntime` on the shipped checkpoint: the same seeds, the same
+    outcomes as the torch engine (both draw the same noise from seed 0; the chunks agree to 1e-4)."""
+    from dit4dit_ros.cli import main
+    from dit4dit_ros.demo.evaluate import evaluate_direct
+
+    root, _, _ = exported
+    seeds = [100000, 100001]
+    reference = evaluate_direct(root, seeds=seeds)  # torch engine, seed 0
+    out = tmp_path / "ort.json"
+    assert main(["eval", "--checkpoint", str(root), "--mode", "direct", "--engine", "onnxruntime", "--threads", "1",
+                 "--episodes", "2", "--seed", str(seeds[0]), "--json", str(out)]) == 0
+    ort = json.loads(out.read_text())
+    assert [e["seed"] for e in ort["per_episode"]] == seeds
+    assert [e["success"] for e in ort["per_episode"]] == [e.success for e in reference.episodes] == [True, True]
+    for ours, theirs in zip(ort["per_episode"], reference.episodes):
+        assert abs(ours["min_distance"] - theirs.min_distance) < 5e-3, (ours, theirs)
