@@ -173,8 +173,20 @@ def measure(job: BenchJob) -> EngineRow:
         video = engine.model.video
         extra["truncated_vs_full"] = time_truncated_vs_full(video, repeats=max(1, min(job.repeats, 5)))
         extra["trunk_scaling"] = [r.to_dict() for r in trunk_cost_scaling(video, repeats=max(1, min(job.repeats, 3)))]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-    return EngineRow(job.choice.label, stages, peak, gpu_mib, runs[0].actions_normalized, build_s, extra)
+    return EngineRow(job.choice.label, stages, peak_rss_mib(), gpu_mib, runs[0].actions_normalized, build_s, extra)
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory since its program started: VmHWM belongs to the address space, which exec
+    replaces (ru_maxrss would also count the parent's memory that the spawned child was forked with)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
 def _in_child(job: BenchJob) -> EngineRow:
