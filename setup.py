@@ -1,7 +1,7 @@
 """ament_python + pip build script for dit4dit_ros.
 
 colcon (on a robot with a ROS distro) and `pip install -e .` (here) both read this file. Third-party
-dependencies are pinned in requirements/base.txt and installed by the Makefile, not listed here, so that
+dependencies are pinned in requirements/base.txt and installed by scripts/dev.sh, not listed here, so that
 torch is always installed first and never replaced by a CUDA build.
 """
 from glob import glob

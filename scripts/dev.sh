@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's two entry points: `scripts/dev.sh demo` and `scripts/dev.sh test`.
+# The README's two entry points: `scripts/dev.sh demo` and `scripts/dev.sh test` (ruff, then pytest).
 # Needs only Python 3.11 + pip + apt: creates or reuses .venv idempotently (re-installs only when a
 # requirements file or setup.py changed), torch CPU first, then every pinned dependency.
 set -euo pipefail
@@ -40,6 +40,6 @@ cmd="${1:-}"; shift || true
 case "$cmd" in
   setup) setup_venv ;;
   demo)  setup_venv; exec "$VENV/bin/dit4dit" demo "$@" ;;
-  test)  setup_venv; exec "$PY" -m pytest tests "$@" ;;
+  test)  setup_venv; "$VENV/bin/ruff" check dit4dit_ros tests launch scripts setup.py; exec "$PY" -m pytest tests "$@" ;;
   *) echo "usage: scripts/dev.sh {setup|demo|test} [args...]" >&2; exit 2 ;;
 esac

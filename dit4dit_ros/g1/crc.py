@@ -4,7 +4,7 @@ The robot drops a LowCmd whose `crc` does not match, so every command we send mu
 simulator must check it the same way. The SDK computes it with a compiled helper (`crc_amd64.so`) that does
 not exist for every platform we deploy on; this module needs only the standard library.
 
-Definition (RUNTIME.md, checked against the SDK): CRC-32/MPEG-2 (poly 0x04C11DB7, init 0xFFFFFFFF, no input or
+Definition (docs/platform.md, checked against the SDK): CRC-32/MPEG-2 (poly 0x04C11DB7, init 0xFFFFFFFF, no input or
 output reflection, no final xor) over the message packed as the C struct (little-endian, natural alignment),
 read as 32-bit little-endian words, each word fed most-significant bit first; the last word (the crc itself)
 is excluded.

@@ -1,4 +1,4 @@
-"""The action branch: a GR00T-N1.5-style flow-matching action head (docs/model.md, "Action branch").
+"""The action branch: a GR00T-N1.5-style flow-matching action head (docs/method.md, "Action branch").
 
 Sequence = [state token, H noisy-action tokens]; a cross-attention DiT whose blocks are AdaLayerNorm-modulated by the
 flow time, with even blocks cross-attending to the video features and odd blocks self-attending; the last H output

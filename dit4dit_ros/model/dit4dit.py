@@ -1,6 +1,6 @@
 """DiT4DiT: the hooked video DiT conditioning the flow-matching action DiT, as one module with one config.
 
-Training modes (docs/model.md): "joint" trains both branches (video loss + action loss), "video" only the video
+Training modes (docs/method.md): "joint" trains both branches (video loss + action loss), "video" only the video
 branch, "action" only the action branch on a frozen backbone. In every mode the action branch reads DETACHED
 visual tokens taken at the feature time tau_f, so the action loss never shapes the video trunk directly.
 """

@@ -1,6 +1,6 @@
 """Flow-matching time samplers and the Euler integrator shared by the video and action branches.
 
-Convention (docs/model.md): t = 1 is pure noise, t = 0 is data; x_t = (1 - t) x0 + t n, and the network predicts the
+Convention (docs/method.md): t = 1 is pure noise, t = 0 is data; x_t = (1 - t) x0 + t n, and the network predicts the
 velocity v = n - x0, so integrating from t = 1 down to t = 0 with x <- x - dt * v recovers data. Every sampler takes an
 optional `torch.Generator` so that training and tests are reproducible.
 """

@@ -1,6 +1,6 @@
 """Load the official DiT4DiT release's weights into our DiT4DiT module.
 
-Official layout (docs/model.md, "Official state_dict layout"):
+Official layout (docs/method.md, "Official state_dict layout"):
   backbone_interface.extractor.transformer.*   diffusers CosmosTransformer3DModel  -> video.transformer.*
   backbone_interface.extractor.vae.*           diffusers AutoencoderKLWan          -> video.vae.*
   backbone_interface.extractor.text_encoder.*  the Cosmos-Reason1 VLM              -> dropped (prompts are cached;

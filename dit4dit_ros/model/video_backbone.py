@@ -1,6 +1,6 @@
 """The video branch of DiT4DiT: diffusers' Cosmos-Predict2.5 transformer + Wan VAE, read at one hooked block.
 
-Conventions follow diffusers' `Cosmos2_5_PredictBasePipeline` (docs/model.md): the conditioning latent frames are
+Conventions follow diffusers' `Cosmos2_5_PredictBasePipeline` (docs/method.md): the conditioning latent frames are
 pinned to the encoded observation with the `condition_mask` channel and the tiny `conditional_frame_timestep`;
 the other latent frames are noise at the feature time tau_f = sigma_max / (1 + sigma_max) (the pipeline's first
 sigma); the padding mask is zeros. The visual tokens for the action branch are the output of

@@ -9,7 +9,7 @@ A thin shell around dit4dit_ros.g1.dds.LowStateReader (CRC checked in dit4dit_ro
 - silence (no valid sample for `stale_timeout_s`) is detected on the steady clock (a stopped /clock must not
   hide it), logged once when it starts and once when the robot comes back, and reported on /diagnostics.
 
-The node talks to the robot with the Unitree SDK (CycloneDDS) directly, not through ROS (RUNTIME.md: FastDDS
+The node talks to the robot with the Unitree SDK (CycloneDDS) directly, not through ROS (docs/platform.md: FastDDS
 and CycloneDDS on one domain need a special profile); only its outputs are ROS topics.
 """
 from __future__ import annotations

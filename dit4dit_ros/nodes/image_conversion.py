@@ -6,7 +6,7 @@ a row holds `width` pixels of `channels` elements of the encoding's dtype, and `
 order of multi-byte elements. Rows may be padded (step > width * pixel bytes), which is why reading back
 uses the step rather than assuming a packed buffer.
 
-Speed (RUNTIME.md): `msg.data = arr.tobytes()` costs ~0.07 ms at 640x480 rgb8; assigning the ndarray itself
+Speed (docs/platform.md): `msg.data = arr.tobytes()` costs ~0.07 ms at 640x480 rgb8; assigning the ndarray itself
 goes through the message setter element by element (~44 ms). Always assign bytes.
 """
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """DDS isolation: which ROS domain, Unitree DDS domain and network interface a process uses.
 
 Tests and demos must keep all traffic on loopback and must not see other runs' traffic. ROS 2 (FastDDS)
-and the Unitree SDK (CycloneDDS) use *different* domain ids: RUNTIME.md found that both stacks on one
-domain without a special profile either do not match or crash the Cyclone side.
+and the Unitree SDK (CycloneDDS) use *different* domain ids: both stacks on one
+domain without a special profile either do not match or crash the Cyclone side (docs/platform.md).
 
 Environment variables (read by every process of the graph, so child processes inherit the isolation):
 - ROS_DOMAIN_ID, ROS_AUTOMATIC_DISCOVERY_RANGE: standard ROS 2.

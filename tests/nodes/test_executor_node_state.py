@@ -83,7 +83,7 @@ def _start(harness: RosHarness, **params) -> ExecutorNode:
     try:
         wait_until(lambda: node.core.mode is Mode.RUNNING, 5.0, what="RUNNING")
     except Exception:
-        raise AssertionError(f"{node.state_dict()} {node.core.transitions}")
+        raise AssertionError(f"{node.state_dict()} {node.core.transitions}") from None
     return node
 
 
