@@ -1,8 +1,10 @@
 """Where the package's shipped files are, for a source checkout and for an installed (colcon/pip) package.
 
-A source checkout (pip install -e . or a git clone) keeps config/ and models/ next to the package; colcon and
-pip installs copy them to <prefix>/share/dit4dit_ros/ (setup.py data_files). Nothing is looked up by an
-absolute path.
+A source checkout (pip install -e . or a git clone; colcon --symlink-install) keeps config/ and models/ next to
+the package. colcon and pip installs copy them to <prefix>/share/dit4dit_ros/ (setup.py data_files): found
+through the ament index (AMENT_PREFIX_PATH, set by sourcing a colcon install; ament_index_python, imported
+lazily so that this module stays importable without ROS), else under the Python prefix. Nothing is looked
+up by an absolute path.
 """
 from __future__ import annotations
 
@@ -13,9 +15,26 @@ PACKAGE = "dit4dit_ros"
 DEMO_CHECKPOINT = "g1_reach_small"
 
 
+def _ament_share_dir() -> Path | None:
+    """<prefix>/share/dit4dit_ros of the install the ament index names, if any."""
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    except ImportError:
+        return None
+    try:
+        return Path(get_package_share_directory(PACKAGE))
+    except (PackageNotFoundError, ValueError, LookupError, OSError):  # OSError: AMENT_PREFIX_PATH unset
+        return None
+
+
 def _candidates(kind: str) -> list[Path]:
     source_root = Path(__file__).resolve().parent.parent
-    return [source_root / kind, Path(sys.prefix) / "share" / PACKAGE / kind]
+    candidates = [source_root / kind]
+    ament = _ament_share_dir()
+    if ament is not None:
+        candidates.append(ament / kind)
+    candidates.append(Path(sys.prefix) / "share" / PACKAGE / kind)
+    return candidates
 
 
 def shared_dir(kind: str) -> Path:

@@ -1,8 +1,13 @@
-"""Start the DiT4DiT graph on a physical G1 (separate processes, one per node).
+"""Start the DiT4DiT graph on a physical G1 (separate processes, one per node), like `dit4dit run`.
+
+    ros2 launch dit4dit_ros dit4dit_g1.launch.py checkpoint:=DIR instruction:="..." [config:=YAML]
+        [engine:=torch|onnxruntime|tensorrt] [enable:=false]
 
 Same nodes as the simulation launch file, with the real camera instead of the simulator, and
-config/g1_real.yaml (robot network interface, DDS domain 0, control path). Run it on the robot's computer
-(or a machine on the robot's network) with a ROS 2 distro installed.
+config/g1_real.yaml (robot network interface, Unitree DDS domain 0, control path, clock server/offset). Run it
+on the robot's computer with ROS_DOMAIN_ID set to anything but 0 (the nodes refuse to share the robot's DDS
+domain); for a policy on another host see docs/split_host.md. Follow the README's "On a real G1" first.
+`enable` defaults to false: enable by hand after checking the status (README).
 """
 import os
 
@@ -11,23 +16,49 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 REAL_GRAPH = (
     ("camera_node", "camera"),
     ("g1_state_node", "g1_state"),
+    ("clock_server_node", "clock_server"),
+    ("clock_offset_node", "clock_offset"),
     ("policy_node", "policy"),
-    ("executor_node", "executor"),
     ("monitor_node", "monitor"),
+    ("executor_node", "executor"),
 )
+
+
+def node_overrides(name):
+    """The launch arguments each node takes on top of the YAML."""
+    if name == "policy":
+        return {
+            "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
+            "instruction": ParameterValue(LaunchConfiguration("instruction"), value_type=str),
+            "engine": ParameterValue(LaunchConfiguration("engine"), value_type=str),
+        }
+    if name == "executor":
+        return {"auto_enable": ParameterValue(LaunchConfiguration("enable"), value_type=bool)}
+    return {}
 
 
 def generate_launch_description():
     share = get_package_share_directory("dit4dit_ros")
     config = LaunchConfiguration("config")
+    arguments = [
+        DeclareLaunchArgument("config", default_value=os.path.join(share, "config", "g1_real.yaml"),
+                              description="parameter YAML (one section per node)"),
+        DeclareLaunchArgument("checkpoint", default_value=os.path.join(share, "models", "g1_reach_small"),
+                              description="policy checkpoint directory"),
+        DeclareLaunchArgument("instruction", default_value="", description="initial language instruction"),
+        DeclareLaunchArgument("engine", default_value="torch", description="inference backend",
+                              choices=["torch", "onnxruntime", "tensorrt"]),
+        DeclareLaunchArgument("enable", default_value="false", description="enable the executor automatically",
+                              choices=["true", "false"]),
+    ]
     nodes = [
-        Node(package="dit4dit_ros", executable=exe, name=name, parameters=[config], output="screen")
+        Node(package="dit4dit_ros", executable=exe, name=name, output="screen",
+             parameters=[config, node_overrides(name)])
         for exe, name in REAL_GRAPH
     ]
-    return LaunchDescription(
-        [DeclareLaunchArgument("config", default_value=os.path.join(share, "config", "g1_real.yaml"))] + nodes
-    )
+    return LaunchDescription(arguments + nodes)

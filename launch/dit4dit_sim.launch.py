@@ -1,33 +1,67 @@
-"""Start the DiT4DiT graph on the simulated G1 (separate processes, one per node).
+"""Start the DiT4DiT graph on the simulated G1 (separate processes, one per node), like `dit4dit run`.
 
-Same nodes and the same parameter YAML as `dit4dit run --config config/g1_sim.yaml`, for machines with a
-ROS 2 distro (launch_ros). Arguments: config (parameter YAML), checkpoint (policy checkpoint directory).
+    ros2 launch dit4dit_ros dit4dit_sim.launch.py checkpoint:=DIR instruction:="..." [config:=YAML]
+        [engine:=torch|onnxruntime|tensorrt] [enable:=true] [unitree_domain:=N]
+
+Same nodes and the same parameter YAML as `dit4dit run --config config/g1_sim.yaml`. Defaults: the installed
+config/g1_sim.yaml and the shipped demo checkpoint models/g1_reach_small. The instruction goes to the policy as
+its initial instruction (change it live on /dit4dit/instruction). `enable` sets the executor's auto_enable.
+The simulated robot's Unitree DDS domain (`unitree_domain`, default 150) must differ from ROS_DOMAIN_ID: the
+nodes refuse to share one domain between FastDDS and CycloneDDS.
 """
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 # (executable, node name): the node names are the sections of the parameter YAML.
 SIM_GRAPH = (
     ("sim_robot_node", "sim_robot"),
     ("g1_state_node", "g1_state"),
     ("policy_node", "policy"),
-    ("executor_node", "executor"),
     ("monitor_node", "monitor"),
+    ("executor_node", "executor"),
 )
+
+
+def node_overrides(name):
+    """The launch arguments each node takes on top of the YAML."""
+    if name == "policy":
+        return {
+            "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
+            "instruction": ParameterValue(LaunchConfiguration("instruction"), value_type=str),
+            "engine": ParameterValue(LaunchConfiguration("engine"), value_type=str),
+        }
+    if name == "executor":
+        return {"auto_enable": ParameterValue(LaunchConfiguration("enable"), value_type=bool)}
+    return {}
 
 
 def generate_launch_description():
     share = get_package_share_directory("dit4dit_ros")
     config = LaunchConfiguration("config")
+    arguments = [
+        DeclareLaunchArgument("config", default_value=os.path.join(share, "config", "g1_sim.yaml"),
+                              description="parameter YAML (one section per node)"),
+        DeclareLaunchArgument("checkpoint", default_value=os.path.join(share, "models", "g1_reach_small"),
+                              description="policy checkpoint directory"),
+        DeclareLaunchArgument("instruction", default_value="", description="initial language instruction"),
+        DeclareLaunchArgument("engine", default_value="torch", description="inference backend",
+                              choices=["torch", "onnxruntime", "tensorrt"]),
+        DeclareLaunchArgument("enable", default_value="false", description="enable the executor automatically",
+                              choices=["true", "false"]),
+        DeclareLaunchArgument("unitree_domain", default_value="150",
+                              description="Unitree DDS domain of the simulated robot (not ROS_DOMAIN_ID)"),
+        SetEnvironmentVariable("DIT4DIT_UNITREE_DOMAIN", LaunchConfiguration("unitree_domain")),
+        SetEnvironmentVariable("DIT4DIT_UNITREE_INTERFACE", "lo"),
+    ]
     nodes = [
-        Node(package="dit4dit_ros", executable=exe, name=name, parameters=[config, {"use_sim_time": True}], output="screen")
+        Node(package="dit4dit_ros", executable=exe, name=name, output="screen",
+             parameters=[config, {"use_sim_time": True, **node_overrides(name)}])
         for exe, name in SIM_GRAPH
     ]
-    return LaunchDescription(
-        [DeclareLaunchArgument("config", default_value=os.path.join(share, "config", "g1_sim.yaml"))] + nodes
-    )
+    return LaunchDescription(arguments + nodes)

@@ -12,18 +12,38 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     p.add_argument("--enable", action="store_true", help="enable the executor once the graph is up")
     p.add_argument("--exclude", nargs="*", default=[], help="node names not to start")
+    p.add_argument("--only", nargs="*", default=None, help="start only these nodes of the YAML (one host of a "
+                   "split-host graph, docs/split_host.md)")
     p.add_argument("--log-dir", type=Path, default=Path("runs/latest/logs"), help="per-node log files")
     p.add_argument("--no-status", action="store_true", help="do not print the live status line")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from dit4dit_ros.bringup.supervisor import RunOptions, Supervisor
+    import sys
 
+    from dit4dit_ros.bringup.supervisor import RunOptions, Supervisor
+    from dit4dit_ros.utils.dds_env import DomainClashError
+
+    from dit4dit_ros.bringup.graph import KNOWN_BY_NAME
+
+    exclude = set(args.exclude)
+    if args.only is not None:
+        unknown = set(args.only) - set(KNOWN_BY_NAME)
+        if unknown:
+            print(f"dit4dit run: --only names unknown node(s) {sorted(unknown)}; known: {sorted(KNOWN_BY_NAME)}",
+                  file=sys.stderr)
+            return 2
+        exclude |= set(KNOWN_BY_NAME) - set(args.only)
     opts = RunOptions(
         config=args.config, checkpoint=args.checkpoint, instruction=args.instruction, duration=args.duration,
-        enable=args.enable, exclude=set(args.exclude), log_dir=args.log_dir, status=not args.no_status,
+        enable=args.enable, exclude=exclude, log_dir=args.log_dir, status=not args.no_status,
     )
-    return Supervisor(opts).run()
+    try:
+        supervisor = Supervisor(opts)
+    except DomainClashError as exc:
+        print(f"dit4dit run: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    return supervisor.run()
 
 
 def register(registry) -> None:

@@ -7,10 +7,14 @@ that the executor only starts commanding once its inputs exist. The launch files
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import yaml
+
+from dit4dit_ros.utils.dds_env import UNITREE_DOMAIN_ENV, UNITREE_INTERFACE_ENV, DdsIsolation, require_no_domain_clash
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,10 @@ KNOWN_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("sim_robot", "dit4dit_ros.nodes.sim_robot_node", "sim_robot_node", nice=-5),
     NodeSpec("camera", "dit4dit_ros.nodes.camera_node", "camera_node"),
     NodeSpec("g1_state", "dit4dit_ros.nodes.g1_state_node", "g1_state_node"),
+    NodeSpec("clock_server", "dit4dit_ros.nodes.clock_server_node", "clock_server_node"),  # robot host's clock
     NodeSpec("recorder", "dit4dit_ros.nodes.recorder_node", "recorder_node"),
     NodeSpec("teleop", "dit4dit_ros.nodes.teleop_node", "teleop_node"),  # replay/expert sources (keyboard needs a TTY)
+    NodeSpec("clock_offset", "dit4dit_ros.nodes.clock_offset_node", "clock_offset_node"),  # policy host vs robot
     NodeSpec("policy", "dit4dit_ros.nodes.policy_node", "policy_node"),
     NodeSpec("monitor", "dit4dit_ros.nodes.monitor_node", "monitor_node"),
     NodeSpec("executor", "dit4dit_ros.nodes.executor_node", "executor_node", nice=-10),
@@ -68,3 +74,25 @@ def node_parameters(data: dict, node: str) -> dict:
     merged = dict(data.get("/**", {}).get("ros__parameters", {}))
     merged.update(data.get(node, {}).get("ros__parameters", {}))
     return merged
+
+
+# Nodes that join the Unitree DDS domain: their `unitree_domain_id` parameter (-1 = the environment's), or the
+# environment's for nodes without that parameter.
+UNITREE_DDS_NODES: frozenset[str] = frozenset({"sim_robot", "g1_state", "executor", "recorder"})
+
+
+def check_unitree_domains(data: dict, nodes: list[NodeSpec], environ: Mapping[str, str] | None = None) -> None:
+    """DomainClashError before anything starts if a node of the graph would put Unitree DDS on the ROS domain."""
+    env = os.environ if environ is None else environ
+    ros_domain = int(env.get("ROS_DOMAIN_ID", "0") or 0)
+    env_domain = int(env.get(UNITREE_DOMAIN_ENV, "0") or 0)
+    for spec in nodes:
+        if spec.name not in UNITREE_DDS_NODES:
+            continue
+        domain = int(node_parameters(data, spec.name).get("unitree_domain_id", -1))
+        isolation = DdsIsolation(ros_domain_id=ros_domain, unitree_domain_id=env_domain if domain < 0 else domain,
+                                 unitree_interface=env.get(UNITREE_INTERFACE_ENV, "lo") or "lo")
+        try:
+            require_no_domain_clash(isolation, env)
+        except RuntimeError as exc:
+            raise type(exc)(f"node {spec.name}: {exc}") from None

@@ -117,7 +117,7 @@ class GraphProcesses:
 def start_run(config: Path, *args: str, stdout=subprocess.DEVNULL) -> subprocess.Popen:
     """`dit4dit run --config CONFIG ARGS...` as a child in its own session (benches, evaluations, tests)."""
     return subprocess.Popen([sys.executable, "-m", "dit4dit_ros.cli", "run", "--config", str(config), *args],
-                            stdout=stdout, stderr=subprocess.STDOUT if stdout is not subprocess.DEVNULL else subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT if stdout is not subprocess.DEVNULL else subprocess.DEVNULL,
                             start_new_session=True)
 
 

@@ -2,7 +2,8 @@
 
 Rates and latencies are measured where a user would see them: chunk rate and observation-to-receipt latency
 from /dit4dit/action_chunk (header.stamp is the observation time), the proprioception rate from
-/joint_states, the executor's mode and command rate from /dit4dit/executor/state.
+/joint_states, the executor's mode and command rate from /dit4dit/executor/state, the instruction from its
+latched topic. Without an instruction (and so without chunks) the line says so instead of empty figures.
 """
 from __future__ import annotations
 
@@ -38,12 +39,12 @@ class RateWindow:
 class GraphStatus:
     """Subscribes to the graph's outputs from a given rclpy node and formats the status line."""
 
-    def __init__(self, node) -> None:
+    def __init__(self, node, instruction_topic: str = "/dit4dit/instruction") -> None:
         from sensor_msgs.msg import JointState
         from std_msgs.msg import String
         from trajectory_msgs.msg import JointTrajectory
 
-        from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA
+        from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 
         self.node = node
         self.chunks = RateWindow()
@@ -51,6 +52,9 @@ class GraphStatus:
         self.latencies: deque[float] = deque(maxlen=200)
         self.executor_state: dict = {}
         self.chunk_count = 0
+        self.instruction: str | None = None
+        self.instruction_topic = instruction_topic
+        node.create_subscription(String, instruction_topic, self._on_instruction, LATCHED)
         node.create_subscription(JointTrajectory, "/dit4dit/action_chunk", self._on_chunk, COMMANDS)
         node.create_subscription(JointState, "/joint_states", lambda m: self.joint_states.tick(), SENSOR_DATA)
         node.create_subscription(String, "/dit4dit/executor/state", self._on_executor_state, SENSOR_DATA)  # best effort matches any publisher
@@ -62,6 +66,9 @@ class GraphStatus:
         now = self.node.get_clock().now().nanoseconds * 1e-9
         self.latencies.append(now - stamp)
 
+    def _on_instruction(self, msg) -> None:
+        self.instruction = msg.data
+
     def _on_executor_state(self, msg) -> None:
         try:
             self.executor_state = json.loads(msg.data)
@@ -69,10 +76,30 @@ class GraphStatus:
             self.executor_state = {"mode": "?(bad state message)"}
 
     def line(self) -> str:
-        lat = np.array(self.latencies) if self.latencies else np.array([np.nan])
         ex = self.executor_state
+        if self.latencies:
+            p50 = f"{float(np.median(np.array(self.latencies))) * 1e3:6.1f} ms"
+        else:
+            p50 = "     - ms"
+        if self.instruction:
+            goal = f"instruction={_shorten(self.instruction)!r}"
+        elif self.chunk_count == 0:
+            goal = f"NO INSTRUCTION: the policy waits (--instruction TEXT, type one here, or publish on {self.instruction_topic})"
+        else:
+            goal = "instruction=(set in the policy's parameters)"
         return (
             f"mode={ex.get('mode', '-'):<9} chunks={self.chunks.rate():4.1f} Hz (n={self.chunk_count}) "
-            f"obs->chunk p50={np.nanmedian(lat) * 1e3:6.1f} ms  joint_states={self.joint_states.rate():5.0f} Hz  "
-            f"cmd={ex.get('command_rate_hz', float('nan')):5.0f} Hz"
+            f"obs->chunk p50={p50}  joint_states={self.joint_states.rate():5.0f} Hz  "
+            f"cmd={_rate(ex.get('command_rate_hz'))} Hz  {goal}"
         )
+
+
+def _rate(value) -> str:
+    try:
+        return f"{float(value):5.0f}"
+    except (TypeError, ValueError):
+        return "    -"
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -1,9 +1,10 @@
 """`dit4dit run`: start the graph from one parameter YAML, show a live status line, stop it safely.
 
 Steps: validate the YAML -> choose DDS isolation (a private loopback domain pair for a simulated robot,
-the environment's settings for a real one) -> start the nodes in order, each waited for in the ROS graph
-(bounded) -> optionally publish the instruction and enable the executor -> print the status once a second
-until Ctrl-C, --duration, or a node dies -> stop: executor first (robot to damping), then the rest.
+the environment's settings for a real one) and refuse a ROS/Unitree domain clash -> publish the instruction
+(latched, bringup/instruction.py; a line typed on stdin replaces it) -> start the nodes in order, each waited
+for in the ROS graph (bounded) -> optionally enable the executor -> print the status once a second until
+Ctrl-C, --duration, or a node dies -> stop: executor first (robot to damping), then the rest.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dit4dit_ros.bringup.graph import graph_from_yaml, load_parameter_yaml
+from dit4dit_ros.bringup.graph import check_unitree_domains, graph_from_yaml, load_parameter_yaml
 from dit4dit_ros.bringup.processes import GraphProcesses
 from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
 
@@ -50,6 +51,7 @@ class Supervisor:
         self.simulated = any(n.name == "sim_robot" for n in self.nodes)
         if self.simulated and "ROS_DOMAIN_ID" not in os.environ:
             apply_isolation(claim_loopback_isolation())  # a simulated robot never leaves loopback
+        check_unitree_domains(self.data, self.nodes)  # ROS and Unitree DDS on one domain break each other
         self.processes = GraphProcesses(options.log_dir)
         self._stop_requested = False
         self.last_trigger_message = ""
@@ -58,8 +60,6 @@ class Supervisor:
         extra = dict(self.options.overrides.get(name, {}))
         if name == "policy" and self.options.checkpoint:
             extra["checkpoint"] = self.options.checkpoint
-        if name == "policy" and self.options.instruction:
-            extra["instruction"] = self.options.instruction
         return extra
 
     def run(self) -> int:
@@ -74,13 +74,23 @@ class Supervisor:
 
         from dit4dit_ros.bringup.graph import node_parameters
 
-        rclpy.init(args=[])
+        from rclpy.signals import SignalHandlerOptions
+
+        # The supervisor handles SIGINT/SIGTERM itself (stop in order); rclpy's handler would shut the context
+        # down under the spin loop (ExternalShutdownException) before the executor was stopped.
+        rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
         # Measure on the graph's clock: the simulator's /clock when the nodes run on sim time.
         sim_time = bool(node_parameters(self.data, "dit4dit_supervisor").get("use_sim_time", False))
         node = rclpy.create_node("dit4dit_supervisor", parameter_overrides=[Parameter("use_sim_time", value=sim_time)])
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        status = GraphStatus(node)
+        from dit4dit_ros.bringup.instruction import DEFAULT_INSTRUCTION_TOPIC, InstructionPublisher
+
+        topic = node_parameters(self.data, "policy").get("instruction_topic", DEFAULT_INSTRUCTION_TOPIC)
+        self.instruction = InstructionPublisher(node, topic)
+        if self.options.instruction:
+            self.instruction.publish(self.options.instruction)  # latched: the policy gets it when it starts
+        status = GraphStatus(node, instruction_topic=topic)
         code = 0
         try:
             for spec in self.nodes:
@@ -102,6 +112,9 @@ class Supervisor:
             next_print = time.monotonic()
             while not self._stop_requested and (deadline is None or time.monotonic() < deadline):
                 executor.spin_once(timeout_sec=0.1)
+                changed = self.instruction.poll_input()
+                if changed is not None:
+                    print(f"\ninstruction: {changed!r}", flush=True)
                 dead = self.processes.dead()
                 if dead:
                     for child in dead:

@@ -29,7 +29,7 @@ from dit4dit_ros.g1.lowcmd import (
     parse_lowcmd,
 )
 from dit4dit_ros.g1.lowstate import LowStateSample, decode_lowstate_cdr, parse_lowstate
-from dit4dit_ros.utils.dds_env import DdsIsolation, isolation_from_env
+from dit4dit_ros.utils.dds_env import DdsIsolation, isolation_from_env, require_no_domain_clash
 
 LOG = logging.getLogger(__name__)
 LOWSTATE_TOPIC = "rt/lowstate"
@@ -43,10 +43,11 @@ def init_unitree_dds(isolation: DdsIsolation | None = None) -> DdsIsolation:
     """Initialise the SDK's DDS domain once per process (domain/interface from the environment by default).
 
     Returns the isolation in effect. Raises RuntimeError if the process was already initialised with a
-    different Unitree domain or interface.
+    different Unitree domain or interface, and DomainClashError if the Unitree domain is the ROS domain.
     """
     global _initialized
     iso = isolation if isolation is not None else isolation_from_env()
+    require_no_domain_clash(iso)
     with _init_lock:
         if _initialized is not None:
             if (iso.unitree_domain_id, iso.unitree_interface) != (_initialized.unitree_domain_id, _initialized.unitree_interface):
@@ -97,6 +98,10 @@ class _RawWriter:
         """Send a message object (CycloneDDS serializes it: slow, see the module docstring)."""
         self._writer.write(msg)
         return True
+
+    def matched_readers(self) -> int:
+        """How many DDS readers currently match this writer (publication-matched status); 0 = nobody listens."""
+        return int(self._writer.get_publication_matched_status().current_count)
 
     def write_serialized(self, payload: bytes) -> bool:
         """Send CDR bytes with their 4-byte encapsulation header (e.g. from encode_lowcmd_cdr)."""
@@ -157,6 +162,10 @@ class LowCmdWriter:
     def write_serialized(self, payload: bytes) -> bool:
         """Send a LowCmd_ already serialized by g1.lowcmd.encode_lowcmd_cdr (~0.05 ms instead of ~0.7 ms)."""
         return self._raw.write_serialized(payload)
+
+    def matched_readers(self) -> int:
+        """Readers of this path now (the robot's controller, a simulator): 0 means commands reach nobody."""
+        return self._raw.matched_readers()
 
     def write_command(self, cmd: MotorCommand, mode_machine: int, mode_pr: int = 0, arm_sdk_weight: float = 1.0) -> bool:
         """Encode and send `cmd` on this writer's path (the fast way to stream commands at 500 Hz)."""

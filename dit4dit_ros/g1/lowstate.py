@@ -23,7 +23,8 @@ from dit4dit_ros.g1.joints import NUM_JOINTS, NUM_MOTOR_SLOTS
 CDR_LE_HEADER = b"\x00\x01\x00\x00"
 _LOWSTATE_CDR = struct.Struct("<2I2B2xI" + "13fh" + "Bx4f2hf7I" + "B3x4f2hf7I" * (NUM_MOTOR_SLOTS - 1) + "40B5I")
 _UNUSED_MOTOR = (0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0)
-_TAIL = (0,) * 44  # wireless_remote[40], reserve[4]
+WIRELESS_REMOTE_SIZE = 40
+_TAIL = (0,) * (WIRELESS_REMOTE_SIZE + 4)  # wireless_remote[40], reserve[4]
 
 
 @dataclass
@@ -41,6 +42,8 @@ class LowStateSample:
     mode_pr: int
     crc_ok: bool
     receive_time: float
+    crc: int = 0  # the crc word as received (0 from Unitree's own simulators, which do not compute it)
+    wireless_remote: bytes = b""  # the 40 raw bytes of the G1 wireless remote (decoded by g1/remote.py)
 
 
 def parse_lowstate(msg: Any, receive_time: float) -> LowStateSample:
@@ -62,6 +65,8 @@ def parse_lowstate(msg: Any, receive_time: float) -> LowStateSample:
         mode_pr=int(msg.mode_pr),
         crc_ok=lowstate_crc(msg) == int(msg.crc),
         receive_time=float(receive_time),
+        crc=int(msg.crc),
+        wireless_remote=bytes(int(b) & 0xFF for b in msg.wireless_remote),
     )
 
 
@@ -140,8 +145,13 @@ def encode_lowstate_cdr(
     mode_machine: int,
     mode_pr: int = 0,
     ddq: np.ndarray | None = None,
+    wireless_remote: bytes | None = None,
+    with_crc: bool = True,
 ) -> bytes:
     """The serialized LowState_ (CDR with header, CRC set) of a robot state, as `fill_lowstate` would give.
+
+    `wireless_remote`: the 40 remote bytes (default all zero: no remote). `with_crc=False` leaves the crc
+    word 0, as Unitree's own simulator (unitree_mujoco) publishes it.
 
     Why: CycloneDDS's Python serializer walks the 35 nested motor structs field by field (~0.5 ms per
     LowState_ here), a quarter of a core at 500 Hz. Two struct.pack calls do it in ~0.05 ms. The result is
@@ -164,9 +174,14 @@ def encode_lowstate_cdr(
         values += (0, 0, 0.0, 0, 0, 0, 0, 0, 0, 0)  # temperature[2], vol, sensor[2], motorstate, reserve[4]
     for _ in range(NUM_MOTOR_SLOTS - NUM_JOINTS):
         values += _UNUSED_MOTOR
-    values += _TAIL
-    crc = crc32_mpeg2_words(LOWSTATE_BODY.pack(*values))
-    values.append(crc)
+    if wireless_remote is None:
+        values += _TAIL
+    else:
+        if len(wireless_remote) != WIRELESS_REMOTE_SIZE:
+            raise ValueError(f"wireless_remote must be {WIRELESS_REMOTE_SIZE} bytes, got {len(wireless_remote)}")
+        values += bytes(wireless_remote)
+        values += (0, 0, 0, 0)  # reserve[4]
+    values.append(crc32_mpeg2_words(LOWSTATE_BODY.pack(*values)) if with_crc else 0)
     return CDR_LE_HEADER + _LOWSTATE_CDR.pack(*values)
 
 
@@ -200,4 +215,6 @@ def decode_lowstate_cdr(payload: bytes, receive_time: float) -> LowStateSample:
         mode_pr=int(values[2]),
         crc_ok=bool(crc_ok),
         receive_time=float(receive_time),
+        crc=int(values[-1]),
+        wireless_remote=bytes(values[end:end + WIRELESS_REMOTE_SIZE]),
     )

@@ -1,8 +1,14 @@
 """Proprioception node: the G1's DDS `rt/lowstate` (500 Hz, unitree_sdk2py) -> /joint_states + /imu.
 
-A thin shell around dit4dit_ros.g1.dds.LowStateReader (CRC checked in dit4dit_ros.g1.lowstate):
-- messages with a bad CRC are dropped and counted (never published: a corrupted joint angle fed to the
-  policy is worse than a missing one);
+A thin shell around dit4dit_ros.g1.dds.LowStateReader and dit4dit_ros.g1.lowstate_gate.LowStateGate:
+- messages the gate refuses are dropped and counted by reason (never published: a corrupted joint angle fed
+  to the policy is worse than a missing one): a wrong CRC under `lowstate_crc_policy` (verify on a robot;
+  accept_zero for Unitree's own simulators, which publish crc 0), or a `mode_machine` that is not a
+  `robot_variant` robot (a 23-DoF G1 has no wrist pitch in slot 20); /diagnostics and the log say why, with
+  counts, instead of "waiting";
+- the wireless remote report carried in LowState is decoded (g1/remote.py) and published as sensor_msgs/Joy on
+  `remote_topic` at the same rate, so the operator can see the remote's buttons in ROS (undecodable reports
+  are counted);
 - valid samples are decimated to `publish_rate` (deadline schedule, see utils.streams.Decimator) and
   published from the DDS listener thread at once, stamped with the receive time on the ROS clock, so
   /joint_states adds no timer latency;
@@ -23,10 +29,13 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from sensor_msgs.msg import Imu, JointState
+from sensor_msgs.msg import Imu, JointState, Joy
 
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.g1.joints import JOINT_NAMES
+from dit4dit_ros.g1.lowstate_gate import CRC_POLICIES, LowStateGate
+from dit4dit_ros.g1.remote import BUTTONS, RemoteState, decode_remote
+from dit4dit_ros.g1.variants import ANY_MODE_MACHINE, SUPPORTED_VARIANTS
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.qos import DIAGNOSTICS, state_qos
@@ -44,6 +53,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "network interface to the robot (e.g. 'eth0'; 'lo' in sim; 'auto' = CycloneDDS picks); "
               "empty = $DIT4DIT_UNITREE_INTERFACE (default 'lo')"),
     ParamSpec("lowstate_topic", "rt/lowstate", "Unitree DDS topic of LowState_"),
+    ParamSpec("lowstate_crc_policy", "verify", "verify: drop LowState whose crc does not match (robot); accept_zero: "
+              "also accept crc 0 (Unitree's own simulators do not compute it); off: no check",
+              choices=CRC_POLICIES),
+    ParamSpec("robot_variant", "g1_29dof", "the G1 variant this deployment drives (g1/variants.py)",
+              choices=SUPPORTED_VARIANTS),
+    ParamSpec("expected_mode_machine", ANY_MODE_MACHINE, "-1: any mode_machine of robot_variant; else the exact "
+              "value the robot must report (0 only for Unitree's simulators, which leave it unset)",
+              minimum=-1, maximum=255),
     ParamSpec("publish_rate", 100.0, "rate of /joint_states and /imu [Hz] (LowState arrives at 500 Hz)",
               minimum=1.0, maximum=1000.0),
     ParamSpec("joint_states_topic", "/joint_states", "sensor_msgs/JointState topic"),
@@ -51,6 +68,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("publish_imu", True, "publish the pelvis IMU of LowState on imu_topic"),
     ParamSpec("imu_frame_id", "imu_in_pelvis", "header.frame_id of the IMU message (G1 URDF link)"),
     ParamSpec("joint_states_frame_id", "", "header.frame_id of JointState (empty, as robot_state_publisher expects)"),
+    ParamSpec("remote_topic", "/dit4dit/remote", "sensor_msgs/Joy of the G1 wireless remote from LowState (axes lx, "
+              "ly, rx, ry, L2; buttons in g1/remote.py BUTTONS order); empty = not published"),
     ParamSpec("qos_depth", 10, "KEEP_LAST depth of the (reliable) state QoS", minimum=1, maximum=1000),
     ParamSpec("stale_timeout_s", 0.2, "no valid LowState for this long -> robot silent (log + diagnostic)",
               minimum=0.01, maximum=60.0),
@@ -68,17 +87,21 @@ class G1StateNode(Node):
         qos = state_qos(p["qos_depth"])
         self.joint_pub = self.create_publisher(JointState, p["joint_states_topic"], qos)
         self.imu_pub = self.create_publisher(Imu, p["imu_topic"], qos) if p["publish_imu"] else None
+        self.remote_pub = self.create_publisher(Joy, p["remote_topic"], qos) if p["remote_topic"] else None
+        self.remote_invalid = 0
         self.diag_pub = self.create_publisher(DiagnosticArray, diag.DIAGNOSTICS_TOPIC, DIAGNOSTICS)
         self.decimator = Decimator(p["publish_rate"])
         self.watch = StreamWatch(p["stale_timeout_s"])
         self.input_rate = RateMeter(window_s=1.0)
         self.output_rate = RateMeter(window_s=2.0)
+        self.gate = LowStateGate(p["lowstate_crc_policy"], p["robot_variant"], p["expected_mode_machine"])
         self.received = 0  # valid LowState messages
-        self.crc_dropped = 0
         self.published = 0
         self.last_tick: int | None = None
         self.last_mode_machine: int | None = None
-        self._crc_dropped_reported = 0
+        self._dropped_reported = 0
+        self._variant_error_logged: str | None = None
+        self._logged_all_dropped = False
         self._lock = threading.Lock()
         self._names = list(JOINT_NAMES)
         self._last_diag = 0.0
@@ -107,9 +130,15 @@ class G1StateNode(Node):
     def _on_lowstate(self, sample) -> None:
         t = sample.receive_time
         with self._lock:
-            if not sample.crc_ok:
-                self.crc_dropped += 1
-                return
+            reason = self.gate.check(sample)
+            new_variant_error = None
+            if reason is not None and self.gate.variant_error != self._variant_error_logged:
+                new_variant_error = self._variant_error_logged = self.gate.variant_error
+        if reason is not None:
+            if new_variant_error is not None:
+                self.get_logger().error(f"refusing {self.p['lowstate_topic']}: {new_variant_error}")
+            return
+        with self._lock:
             self.received += 1
             self.input_rate.tick(t)
             self.last_tick = sample.tick
@@ -147,8 +176,18 @@ class G1StateNode(Node):
             ax, ay, az = (float(v) for v in sample.imu_acc)
             imu.linear_acceleration.x, imu.linear_acceleration.y, imu.linear_acceleration.z = ax, ay, az
             self.imu_pub.publish(imu)
+        if self.remote_pub is not None:
+            try:
+                self.remote_pub.publish(remote_to_joy(decode_remote(sample.wireless_remote), stamp))
+            except ValueError:
+                self.remote_invalid += 1  # not a remote report: counted in /diagnostics, never published
         self.published += 1
         self.output_rate.tick(sample.receive_time)
+
+    @property
+    def crc_dropped(self) -> int:
+        """LowState messages dropped for their CRC (crc 0 under verify, or a wrong non-zero crc)."""
+        return self.gate.counts.crc_mismatch + self.gate.counts.crc_zero
 
     # -- health (executor thread, steady clock) -----------------------------------------------------------
     def _check_health(self) -> None:
@@ -157,11 +196,16 @@ class G1StateNode(Node):
             transition = self.watch.check(now)
             if transition is not None:
                 self.decimator.reset()
+            why = self.gate.explain()
+            all_dropped = self.watch.state is StreamState.WAITING and self.gate.counts.received > 0
+        if all_dropped and not self._logged_all_dropped:
+            self._logged_all_dropped = True  # once: the diagnostic repeats it with current counts
+            self.get_logger().error(f"no valid {self.p['lowstate_topic']}: {why}")
         if transition is not None:
             self.get_logger().error(
                 f"robot silent: no valid {self.p['lowstate_topic']} for {transition.silent_for:.2f} s "
-                f"(stale_timeout_s={self.watch.timeout_s}; last tick {self.last_tick}, "
-                f"{self.crc_dropped} bad-CRC messages dropped so far); /joint_states stopped")
+                f"(stale_timeout_s={self.watch.timeout_s}; last tick {self.last_tick}"
+                f"{'; ' + why if why else ''}); /joint_states stopped")
             self._publish_diagnostics()
         elif now - self._last_diag >= self.p["diagnostics_period_s"]:
             self._publish_diagnostics()
@@ -171,29 +215,43 @@ class G1StateNode(Node):
         with self._lock:
             state = self.watch.state
             age = self.watch.age(now)
-            new_drops = self.crc_dropped - self._crc_dropped_reported
-            self._crc_dropped_reported = self.crc_dropped
+            counts = self.gate.counts
+            new_drops = counts.dropped - self._dropped_reported
+            self._dropped_reported = counts.dropped
+            why = self.gate.explain()
             values = {
                 "state": state.value,
                 "received_valid": self.received,
+                "received_total": counts.received,
                 "crc_dropped": self.crc_dropped,
+                "dropped_crc_zero": counts.crc_zero,
+                "dropped_crc_mismatch": counts.crc_mismatch,
+                "dropped_variant": counts.variant,
+                "accepted_crc_zero": counts.accepted_crc_zero,
+                "accepted_unchecked": counts.accepted_unchecked,
+                "lowstate_crc_policy": self.gate.crc_policy.value,
+                "robot_variant": self.gate.variant,
                 "published": self.published,
+                "remote_invalid": self.remote_invalid,
                 "input_rate_hz": self.input_rate.rate(now),
                 "publish_rate_hz": self.output_rate.rate(now),
                 "target_rate_hz": self.p["publish_rate"],
                 "last_sample_age_s": -1.0 if age is None else age,
                 "last_tick": -1 if self.last_tick is None else self.last_tick,
-                "mode_machine": -1 if self.last_mode_machine is None else self.last_mode_machine,
+                "mode_machine": -1 if self.gate.last_mode_machine is None else self.gate.last_mode_machine,
                 "stale_events": self.watch.stale_events,
                 "unitree_domain_id": self.isolation.unitree_domain_id,
                 "unitree_interface": self.isolation.unitree_interface,
             }
-        if state is StreamState.STALE:
-            level, message = diag.STALE, f"robot silent: no valid LowState for {age:.2f} s"
+        if counts.variant and new_drops:
+            level, message = diag.ERROR, why
+        elif state is StreamState.STALE:
+            level, message = diag.STALE, f"robot silent: no valid LowState for {age:.2f} s" + (f"; {why}" if why else "")
         elif state is StreamState.WAITING:
-            level, message = diag.WARN, f"waiting for {self.p['lowstate_topic']}"
+            level = diag.WARN if not counts.received else diag.ERROR
+            message = f"waiting for {self.p['lowstate_topic']}" if not counts.received else f"no valid LowState: {why}"
         elif new_drops:
-            level, message = diag.WARN, f"{new_drops} LowState messages with a bad CRC dropped"
+            level, message = diag.WARN, f"{new_drops} LowState dropped since the last report; {why}"
         else:
             level, message = diag.OK, "receiving"
         return diag.diagnostic_status(f"{self.get_name()}: {self.p['lowstate_topic']}", level, message,
@@ -209,6 +267,15 @@ class G1StateNode(Node):
             reader.close()
             self.reader = None
         super().destroy_node()
+
+
+def remote_to_joy(state: RemoteState, stamp) -> Joy:
+    """sensor_msgs/Joy of a decoded remote report: axes (lx, ly, rx, ry, L2), buttons in BUTTONS order."""
+    joy = Joy()
+    joy.header.stamp = stamp
+    joy.axes = [float(state.lx), float(state.ly), float(state.rx), float(state.ry), float(state.l2)]
+    joy.buttons = [int(name in state.buttons) for name in BUTTONS]
+    return joy
 
 
 def main(args: list[str] | None = None) -> int:

@@ -40,7 +40,7 @@ from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.sim.dds_bridge import SimDdsBridge
 from dit4dit_ros.sim.loop import LoopStats, SimLoop
-from dit4dit_ros.sim.params import SIM_ROBOT_PARAMETERS, configs_from_values
+from dit4dit_ros.sim.params import SIM_ROBOT_PARAMETERS, bridge_config_from_values, configs_from_values
 from dit4dit_ros.sim.robot import SimRobot
 from dit4dit_ros.sim.scene import camera_intrinsics
 from dit4dit_ros.sim.tasks import TaskStatus
@@ -74,7 +74,7 @@ class SimRobotNode(Node):
         self._seed0 = seed
         self._episode = 0
         self.robot = SimRobot(robot_cfg, seed=seed)
-        self.bridge = SimDdsBridge(self.robot)
+        self.bridge = SimDdsBridge(self.robot, config=bridge_config_from_values(self.params))
         self.loop = SimLoop(self.robot, loop_cfg, sinks=[self.bridge, self])
         self._image_pub = self.create_publisher(Image, IMAGE_TOPIC, SENSOR_DATA)
         self._info_pub = self.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, SENSOR_DATA)

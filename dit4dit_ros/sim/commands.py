@@ -8,6 +8,7 @@ runs the ROS node (camera, /clock, task status, reset service) on ROS_DOMAIN_ID.
     dit4dit sim-robot --no-ros --duration 30            # DDS only, fastest start (no rclpy, no camera)
     dit4dit sim-robot --rate 500 --no-camera --duration 30
     dit4dit sim-robot --lockstep --camera-hz 5           # camera frames gate the simulation (sim/loop.py)
+    dit4dit sim-robot --no-ros --unitree-compat          # behave like Unitree's unitree_mujoco (see below)
 
 It exits with status 0 on SIGINT/SIGTERM and when --duration wall seconds have passed.
 """
@@ -18,10 +19,11 @@ import logging
 import signal
 
 LOG = logging.getLogger(__name__)
+UNITREE_SIM_STATE_RATE_HZ = 200.0  # unitree_mujoco publishes rt/lowstate every 5 ms
 
 
 def _sim_robot_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rate", type=float, default=500.0, help="rt/lowstate rate in Hz (must divide 500)")
+    p.add_argument("--rate", type=float, default=None, help="rt/lowstate rate in Hz (default 500; 200 with --unitree-compat)")
     p.add_argument("--duration", type=float, default=0.0, help="exit after this many wall seconds (0: run until signalled)")
     p.add_argument("--no-ros", action="store_true", help="Unitree DDS only: no rclpy, no camera, no /clock")
     p.add_argument("--no-camera", action="store_true", help="do not render the ego camera")
@@ -37,7 +39,10 @@ def _sim_robot_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clock-hz", type=float, default=500.0, help="/clock rate (0: none)")
     p.add_argument("--command-timeout", type=float, default=0.2, help="sim s without commands before damping")
     p.add_argument("--start-mode", choices=("balance", "damping"), default="balance")
-    p.add_argument("--mode-machine", type=int, default=5, help="robot type reported in LowState")
+    p.add_argument("--mode-machine", type=int, default=None, help="robot type reported in LowState (default 5, a "
+                   "29-DoF G1; 0 with --unitree-compat)")
+    p.add_argument("--unitree-compat", action="store_true", help="behave like Unitree's own simulator "
+                   "(unitree_mujoco): LowState at 200 Hz with crc 0 and mode_machine 0, no rt/arm_sdk reader")
 
 
 def parameter_values(args: argparse.Namespace) -> dict:
@@ -46,13 +51,17 @@ def parameter_values(args: argparse.Namespace) -> dict:
     from dit4dit_ros.sim.params import SIM_ROBOT_PARAMETERS
 
     values = defaults(SIM_ROBOT_PARAMETERS)
+    compat = bool(getattr(args, "unitree_compat", False))
+    rate = args.rate if args.rate is not None else (UNITREE_SIM_STATE_RATE_HZ if compat else 500.0)
+    mode_machine = args.mode_machine if args.mode_machine is not None else (0 if compat else 5)
+    values.update(lowstate_crc=not compat, arm_sdk_reader=not compat)
     values.update(
-        task=args.task, seed=args.seed, state_rate_hz=float(args.rate), real_time_factor=float(args.real_time_factor),
+        task=args.task, seed=args.seed, state_rate_hz=float(rate), real_time_factor=float(args.real_time_factor),
         camera_enabled=not (args.no_camera or args.no_ros), camera_width=args.camera_width,
         camera_height=args.camera_height, camera_rate_hz=float(args.camera_hz), lockstep=bool(args.lockstep),
         camera_shadows=bool(args.camera_shadows),
         lockstep_timeout=float(args.lockstep_timeout), clock_rate_hz=float(args.clock_hz),
-        command_timeout=float(args.command_timeout), start_mode=args.start_mode, mode_machine=args.mode_machine,
+        command_timeout=float(args.command_timeout), start_mode=args.start_mode, mode_machine=mode_machine,
         duration=float(args.duration),
     )
     problems = validate_node_parameters("sim_robot", values, SIM_ROBOT_PARAMETERS)
@@ -64,12 +73,12 @@ def parameter_values(args: argparse.Namespace) -> dict:
 def _run_dds_only(values: dict) -> int:
     from dit4dit_ros.sim.dds_bridge import SimDdsBridge
     from dit4dit_ros.sim.loop import SimLoop
-    from dit4dit_ros.sim.params import configs_from_values
+    from dit4dit_ros.sim.params import bridge_config_from_values, configs_from_values
     from dit4dit_ros.sim.robot import SimRobot
 
     robot_cfg, loop_cfg, seed = configs_from_values(values)
     robot = SimRobot(robot_cfg, seed=seed)
-    bridge = SimDdsBridge(robot)
+    bridge = SimDdsBridge(robot, config=bridge_config_from_values(values))
     loop = SimLoop(robot, loop_cfg, sinks=[bridge])
     previous = {sig: signal.signal(sig, lambda *_: loop.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

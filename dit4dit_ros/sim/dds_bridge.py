@@ -2,10 +2,16 @@
 
 LowState goes out pre-serialized (g1.lowstate.encode_lowstate_cdr, byte-identical to the SDK message):
 500 messages per second through CycloneDDS's Python serializer would cost a quarter of a core.
+
+BridgeConfig can make it behave like Unitree's own simulator (unitree_mujoco) instead of the robot: LowState
+with crc 0, no rt/arm_sdk reader (together with the loop's 200 Hz state rate and mode_machine 0, see
+`dit4dit sim-robot --unitree-compat`), so the stack's handling of that simulator is tested here.
 """
 from __future__ import annotations
 
 import logging
+
+from dataclasses import dataclass
 
 from dit4dit_ros.g1.dds import LowCmdReader, LowStateWriter, init_unitree_dds
 from dit4dit_ros.g1.lowcmd import ControlPath
@@ -17,23 +23,33 @@ from dit4dit_ros.utils.dds_env import DdsIsolation
 LOG = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class BridgeConfig:
+    lowstate_crc: bool = True  # False: crc word 0, as Unitree's own simulators publish
+    arm_sdk_reader: bool = True  # False: nobody reads rt/arm_sdk, as in Unitree's own simulators
+
+
 class SimDdsBridge(NullSink):
-    def __init__(self, robot: SimRobot, isolation: DdsIsolation | None = None) -> None:
+    def __init__(self, robot: SimRobot, isolation: DdsIsolation | None = None,
+                 config: BridgeConfig | None = None) -> None:
         self.robot = robot
+        self.config = config or BridgeConfig()
         self.isolation = init_unitree_dds(isolation)
         self.published = 0
         self._writer = LowStateWriter()
-        self._readers = [
-            LowCmdReader(ControlPath.LOWCMD, lambda s: robot.submit(ControlPath.LOWCMD, s)),
-            LowCmdReader(ControlPath.ARM_SDK, lambda s: robot.submit(ControlPath.ARM_SDK, s)),
-        ]
-        LOG.info("sim robot on Unitree DDS domain %d (%s): rt/lowcmd, rt/arm_sdk -> rt/lowstate",
-                 self.isolation.unitree_domain_id, self.isolation.unitree_interface)
+        self._readers = [LowCmdReader(ControlPath.LOWCMD, lambda s: robot.submit(ControlPath.LOWCMD, s))]
+        if self.config.arm_sdk_reader:
+            self._readers.append(LowCmdReader(ControlPath.ARM_SDK, lambda s: robot.submit(ControlPath.ARM_SDK, s)))
+        LOG.info("sim robot on Unitree DDS domain %d (%s): %s -> rt/lowstate%s",
+                 self.isolation.unitree_domain_id, self.isolation.unitree_interface,
+                 ", ".join(r.path.value for r in self._readers),
+                 "" if self.config.lowstate_crc else " (crc 0, like Unitree's simulators)")
 
     def on_state(self, robot: SimRobot) -> None:
         s = robot.state()
         payload = encode_lowstate_cdr(s.q, s.dq, s.tau, s.imu_quat, s.imu_gyro, s.imu_acc, tick=s.tick,
-                                      mode_machine=robot.config.mode_machine, mode_pr=s.mode_pr, ddq=s.ddq)
+                                      mode_machine=robot.config.mode_machine, mode_pr=s.mode_pr, ddq=s.ddq,
+                                      with_crc=self.config.lowstate_crc)
         if self._writer.write_serialized(payload):
             self.published += 1
 

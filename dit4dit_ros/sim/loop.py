@@ -77,7 +77,7 @@ def _divisor_steps(rate_hz: float, dt: float, what: str) -> int:
 
 @dataclass(frozen=True)
 class LoopConfig:
-    state_rate_hz: float = 500.0  # LowState publication rate (must divide 500)
+    state_rate_hz: float = 500.0  # LowState publication rate (<= the 500 Hz physics rate)
     real_time_factor: float = 1.0  # sim seconds per wall second; 0 = as fast as possible
     camera: CameraConfig | None = field(default_factory=CameraConfig)  # None: no rendering
     lockstep: bool = False
@@ -182,7 +182,11 @@ class SimLoop:
         self.config = config or LoopConfig()
         self.sinks: list[SimSink] = list(sinks or [])
         dt = robot.dt
-        self.steps_per_state = _divisor_steps(self.config.state_rate_hz, dt, "state_rate_hz")
+        # LowState on a schedule of simulated time: any rate up to the physics rate, e.g. 200 Hz like Unitree's
+        # own simulator (every 2.5 steps on average); a divisor of 500 Hz gives exactly every k-th step.
+        self.steps_per_state = 1.0 / (self.config.state_rate_hz * dt)
+        if self.steps_per_state < 1.0 - 1e-9:
+            raise ValueError(f"state_rate_hz {self.config.state_rate_hz} exceeds the physics rate {1.0 / dt:.0f} Hz")
         self.steps_per_clock = _divisor_steps(self.config.clock_rate_hz, dt, "clock_rate_hz") if self.config.clock_rate_hz else 0
         cam = self.config.camera
         self.steps_per_frame = max(1, round(1.0 / (cam.rate_hz * dt))) if cam else 0
@@ -231,6 +235,7 @@ class SimLoop:
         self._emit_task()
         next_wall = time.monotonic()
         step = 0
+        next_state_step = self.steps_per_state
         try:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 robot.step()
@@ -239,7 +244,8 @@ class SimLoop:
                 if robot.counters.resets != self._last_resets:
                     self._last_resets = robot.counters.resets
                     self._emit_task()
-                if step % self.steps_per_state == 0:
+                if step + 1e-9 >= next_state_step:
+                    next_state_step += self.steps_per_state
                     for sink in self.sinks:
                         sink.on_state(robot)
                 if self.steps_per_clock and step % self.steps_per_clock == 0:

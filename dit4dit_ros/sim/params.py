@@ -5,6 +5,7 @@ from typing import Any, Mapping
 
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.sim.camera import CameraConfig
+from dit4dit_ros.sim.dds_bridge import BridgeConfig
 from dit4dit_ros.sim.loop import LoopConfig
 from dit4dit_ros.sim.robot import SimRobotConfig
 from dit4dit_ros.sim.tasks import TASKS
@@ -12,7 +13,11 @@ from dit4dit_ros.sim.tasks import TASKS
 SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("task", "reach", "tabletop task", choices=tuple(TASKS)),
     ParamSpec("seed", 0, "seed of the first episode; the k-th reset uses seed + k", minimum=0, maximum=2**31 - 1),
-    ParamSpec("state_rate_hz", 500.0, "rt/lowstate rate [Hz], must divide 500", minimum=1.0, maximum=500.0),
+    ParamSpec("state_rate_hz", 500.0, "rt/lowstate rate [Hz of sim time] (the robot: 500; Unitree's simulator: 200)",
+              minimum=1.0, maximum=500.0),
+    ParamSpec("lowstate_crc", True, "compute the rt/lowstate crc like the robot (false: crc 0, like Unitree's simulators)"),
+    ParamSpec("arm_sdk_reader", True, "answer rt/arm_sdk like the robot's balance controller (false: no reader, "
+              "like Unitree's simulators)"),
     ParamSpec("real_time_factor", 1.0, "sim seconds per wall second (0: as fast as possible)", minimum=0.0, maximum=100.0),
     ParamSpec("camera_enabled", True, "render and publish the ego camera"),
     ParamSpec("camera_width", 224, "ego image width [px]", minimum=16, maximum=1920),
@@ -65,3 +70,8 @@ def configs_from_values(values: Mapping[str, Any]) -> tuple[SimRobotConfig, Loop
         task_rate_hz=float(values["task_rate_hz"]),
     )
     return robot, loop, int(values["seed"])
+
+
+def bridge_config_from_values(values: Mapping[str, Any]) -> BridgeConfig:
+    """How the DDS side behaves (the robot, or Unitree's own simulator) from parameter values."""
+    return BridgeConfig(lowstate_crc=bool(values["lowstate_crc"]), arm_sdk_reader=bool(values["arm_sdk_reader"]))

@@ -4,6 +4,11 @@ Tests and demos must keep all traffic on loopback and must not see other runs' t
 and the Unitree SDK (CycloneDDS) use *different* domain ids: both stacks on one
 domain without a special profile either do not match or crash the Cyclone side (docs/platform.md).
 
+The clash is checked, not only documented: `domain_clash` / `require_no_domain_clash` refuse a ROS domain
+equal to the Unitree domain (the G1 and ROS both default to 0) unless the FastDDS profile in effect disables
+type propagation (config/fastdds_lo_interop_notypes.xml) or ROS itself runs on CycloneDDS. Every entry point
+that joins the Unitree domain checks it (g1/dds.py init_unitree_dds; `dit4dit run` before starting anything).
+
 Environment variables (read by every process of the graph, so child processes inherit the isolation):
 - ROS_DOMAIN_ID, ROS_AUTOMATIC_DISCOVERY_RANGE: standard ROS 2.
 - DIT4DIT_UNITREE_DOMAIN: CycloneDDS domain of the Unitree SDK (the real robot uses 0).
@@ -14,8 +19,10 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 UNITREE_DOMAIN_ENV = "DIT4DIT_UNITREE_DOMAIN"
 UNITREE_INTERFACE_ENV = "DIT4DIT_UNITREE_INTERFACE"
@@ -93,3 +100,51 @@ def isolation_from_env(default_interface: str = "lo") -> DdsIsolation:
 def apply_isolation(isolation: DdsIsolation) -> None:
     """Put `isolation` into os.environ (before rclpy.init / the Unitree SDK are initialised)."""
     os.environ.update(isolation.environ())
+
+
+class DomainClashError(RuntimeError):
+    """ROS 2 and the Unitree SDK would share one DDS domain in a way that breaks both."""
+
+
+_TYPE_PROPAGATION = "fastdds.type_propagation"
+
+
+def _profile_disables_type_propagation(path: str) -> bool:
+    """True if the FastDDS XML profile at `path` sets fastdds.type_propagation to disabled."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return False
+    for prop in root.iter():
+        if prop.tag.rsplit("}", 1)[-1] != "property":
+            continue
+        values = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in prop}
+        if values.get("name") == _TYPE_PROPAGATION and values.get("value") == "disabled":
+            return True
+    return False
+
+
+def domain_clash(isolation: DdsIsolation, environ: Mapping[str, str] | None = None) -> str | None:
+    """Why `isolation` would put ROS 2 and the Unitree SDK on one DDS domain that breaks them; None if fine."""
+    env = os.environ if environ is None else environ
+    if isolation.ros_domain_id != isolation.unitree_domain_id:
+        return None
+    rmw = env.get("RMW_IMPLEMENTATION", "") or "rmw_fastrtps_cpp"
+    if rmw == "rmw_cyclonedds_cpp":
+        return None  # both sides CycloneDDS: they interoperate (Unitree's own unitree_ros2 setup)
+    profile = env.get("FASTDDS_DEFAULT_PROFILES_FILE", "")
+    if profile and _profile_disables_type_propagation(profile):
+        return None
+    return (f"ROS_DOMAIN_ID {isolation.ros_domain_id} equals the Unitree DDS domain {isolation.unitree_domain_id} "
+            f"({UNITREE_DOMAIN_ENV} / the node's unitree_domain_id; a real G1 uses 0): ROS 2's FastDDS and the "
+            f"Unitree SDK's CycloneDDS on one domain fail to match or crash the CycloneDDS side. Give ROS another "
+            f"domain on every host of the graph (e.g. `export ROS_DOMAIN_ID=1`), or set "
+            f"FASTDDS_DEFAULT_PROFILES_FILE to a profile that disables {_TYPE_PROPAGATION} "
+            f"(config/fastdds_lo_interop_notypes.xml)")
+
+
+def require_no_domain_clash(isolation: DdsIsolation, environ: Mapping[str, str] | None = None) -> None:
+    """DomainClashError (with the fix) if `domain_clash` finds one."""
+    reason = domain_clash(isolation, environ)
+    if reason is not None:
+        raise DomainClashError(reason)

@@ -66,7 +66,8 @@ def test_rclpy_accepts_the_files_for_my_nodes(repo_root, name):
             rclpy.shutdown(context=ctx)
 
 
-@pytest.mark.parametrize("name", ["fastdds_lo_shm.xml", "fastdds_lo_interop_notypes.xml", "fastdds_robot_shm.xml"])
+@pytest.mark.parametrize("name", ["fastdds_lo_shm.xml", "fastdds_lo_interop_notypes.xml", "fastdds_robot_shm.xml",
+                                  "fastdds_split_host.xml"])
 def test_fastdds_profiles_are_well_formed(repo_root, name):
     ns = {"d": "http://www.eprosima.com"}
     root = ET.parse(Path(repo_root, "config", name)).getroot()
