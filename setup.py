@@ -56,6 +56,7 @@ NODE_EXECUTABLES = {
     "executor_node": "dit4dit_ros.nodes.executor_node:main",
     "monitor_node": "dit4dit_ros.nodes.monitor_node:main",
     "recorder_node": "dit4dit_ros.nodes.recorder_node:main",
+    "robot_state_node": "dit4dit_ros.nodes.robot_state_node:main",
     "sim_robot_node": "dit4dit_ros.nodes.sim_robot_node:main",
     "teleop_node": "dit4dit_ros.nodes.teleop_node:main",
     "clock_server_node": "dit4dit_ros.nodes.clock_server_node:main",

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 # Areas whose `commands` module is loaded, in help order.
-COMMAND_AREAS: tuple[str, ...] = ("model", "engine", "g1", "sim", "control", "data", "nodes", "bringup", "demo", "teleop")
+COMMAND_AREAS: tuple[str, ...] = ("model", "engine", "g1", "sim", "control", "data", "nodes", "bringup", "demo", "evaluation",
+                                   "teleop", "security")
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
@@ -100,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from dit4dit_ros.utils.dds_transport import configure_ros_transport
+
+    configure_ros_transport()  # every command and bench: the stack's DDS transport, not the shell's
     return int(args._run(args) or 0)
 
 

@@ -13,7 +13,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -23,6 +23,7 @@ REAL_GRAPH = (
     ("g1_state_node", "g1_state"),
     ("clock_server_node", "clock_server"),
     ("clock_offset_node", "clock_offset"),
+    ("robot_state_node", "robot_state"),
     ("policy_node", "policy"),
     ("monitor_node", "monitor"),
     ("executor_node", "executor"),
@@ -42,9 +43,22 @@ def node_overrides(name):
     return {}
 
 
+def _graph(context):
+    """Check the whole parameter file before any node starts (like `dit4dit run`), then start the nodes with the
+    stack's DDS transport (bringup/launch_support.py)."""
+    from dit4dit_ros.bringup.launch_support import prepare_launch
+
+    config = LaunchConfiguration("config").perform(context)
+    env = prepare_launch(config)  # raises with the node and key named: nothing is started
+    return [SetEnvironmentVariable(key, value) for key, value in env.items()] + [
+        Node(package="dit4dit_ros", executable=exe, name=name, output="screen",
+             parameters=[config, node_overrides(name)])
+        for exe, name in REAL_GRAPH
+    ]
+
+
 def generate_launch_description():
     share = get_package_share_directory("dit4dit_ros")
-    config = LaunchConfiguration("config")
     arguments = [
         DeclareLaunchArgument("config", default_value=os.path.join(share, "config", "g1_real.yaml"),
                               description="parameter YAML (one section per node)"),
@@ -56,9 +70,4 @@ def generate_launch_description():
         DeclareLaunchArgument("enable", default_value="false", description="enable the executor automatically",
                               choices=["true", "false"]),
     ]
-    nodes = [
-        Node(package="dit4dit_ros", executable=exe, name=name, output="screen",
-             parameters=[config, node_overrides(name)])
-        for exe, name in REAL_GRAPH
-    ]
-    return LaunchDescription(arguments + nodes)
+    return LaunchDescription(arguments + [OpaqueFunction(function=_graph)])

@@ -13,7 +13,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -22,6 +22,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 SIM_GRAPH = (
     ("sim_robot_node", "sim_robot"),
     ("g1_state_node", "g1_state"),
+    ("robot_state_node", "robot_state"),
     ("policy_node", "policy"),
     ("monitor_node", "monitor"),
     ("executor_node", "executor"),
@@ -41,9 +42,22 @@ def node_overrides(name):
     return {}
 
 
+def _graph(context):
+    """Check the whole parameter file before any node starts (like `dit4dit run`), then start the nodes with the
+    stack's DDS transport (bringup/launch_support.py)."""
+    from dit4dit_ros.bringup.launch_support import prepare_launch
+
+    config = LaunchConfiguration("config").perform(context)
+    env = prepare_launch(config)  # raises with the node and key named: nothing is started
+    return [SetEnvironmentVariable(key, value) for key, value in env.items()] + [
+        Node(package="dit4dit_ros", executable=exe, name=name, output="screen",
+             parameters=[config, {"use_sim_time": True, **node_overrides(name)}])
+        for exe, name in SIM_GRAPH
+    ]
+
+
 def generate_launch_description():
     share = get_package_share_directory("dit4dit_ros")
-    config = LaunchConfiguration("config")
     arguments = [
         DeclareLaunchArgument("config", default_value=os.path.join(share, "config", "g1_sim.yaml"),
                               description="parameter YAML (one section per node)"),
@@ -59,9 +73,4 @@ def generate_launch_description():
         SetEnvironmentVariable("DIT4DIT_UNITREE_DOMAIN", LaunchConfiguration("unitree_domain")),
         SetEnvironmentVariable("DIT4DIT_UNITREE_INTERFACE", "lo"),
     ]
-    nodes = [
-        Node(package="dit4dit_ros", executable=exe, name=name, output="screen",
-             parameters=[config, {"use_sim_time": True, **node_overrides(name)}])
-        for exe, name in SIM_GRAPH
-    ]
-    return LaunchDescription(arguments + nodes)
+    return LaunchDescription(arguments + [OpaqueFunction(function=_graph)])

@@ -10,13 +10,15 @@ import os
 import pytest
 
 from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
+from dit4dit_ros.utils.dds_transport import configure_ros_transport
 
 _ISOLATION = claim_loopback_isolation()
 apply_isolation(_ISOLATION)
-os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("MUJOCO_GL", "egl")
 _REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", os.path.join(_REPO_ROOT, "config", "fastdds_lo_shm.xml"))
+# The stack's own loopback transport (shared memory + UDP on 127.0.0.1), exactly as every entry point sets it:
+# in-process test nodes use it, and processes the tests start inherit it.
+configure_ros_transport()
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +30,20 @@ def dds_isolation():
 @pytest.fixture(scope="session")
 def repo_root() -> str:
     return _REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_engine():
+    """A random tiny DiT4DiT engine (10 Hz actions, the reach instruction) for runs that need a model, not a good one."""
+    from dit4dit_ros.engine.torch_engine import TorchEngine
+    from dit4dit_ros.model.dit4dit import DiT4DiT, load_preset
+    from dit4dit_ros.model.normalization import NormalizationStats
+    from dit4dit_ros.model.text_encoder import embed_prompts
+
+    cfg = load_preset("tiny")
+    layout = cfg.layout.to_dict()
+    layout["control_period"] = 0.1
+    cfg.layout = type(cfg.layout).from_dict(layout)
+    model = DiT4DiT(cfg, load_weights=False)
+    cache = embed_prompts("tiny-random:0", ["touch the red cube with the right hand"], max_length=cfg.video.prompt_max_length)
+    return TorchEngine.from_model(model, NormalizationStats.for_layout(cfg.layout), cache)

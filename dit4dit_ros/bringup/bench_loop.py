@@ -95,10 +95,12 @@ def measure_loop(config: Path, checkpoint: Path, instruction: str, duration: flo
                  start_timeout: float = 180.0) -> LoopFigures:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from diagnostic_msgs.msg import DiagnosticStatus
     from std_msgs.msg import String
     from trajectory_msgs.msg import JointTrajectory
 
     from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA
+    from dit4dit_ros.nodes.status_msgs import values_of
 
     from dit4dit_ros.bringup.processes import start_run, stop_run
 
@@ -114,7 +116,7 @@ def measure_loop(config: Path, checkpoint: Path, instruction: str, duration: flo
     policy_states: list[dict] = []
     node.create_subscription(JointTrajectory, "/dit4dit/action_chunk", lambda m: chunks.append(time.monotonic()), COMMANDS)
     node.create_subscription(String, "/dit4dit/executor/state", lambda m: executor_states.append(json.loads(m.data)), SENSOR_DATA)
-    node.create_subscription(String, "/dit4dit/policy/state", lambda m: policy_states.append(json.loads(m.data)), COMMANDS)
+    node.create_subscription(DiagnosticStatus, "/dit4dit/policy/state", lambda m: policy_states.append(values_of(m)), COMMANDS)
 
     def spin_until(pred, timeout, what):
         def step():

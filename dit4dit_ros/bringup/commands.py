@@ -22,6 +22,7 @@ def _run(args: argparse.Namespace) -> int:
     import sys
 
     from dit4dit_ros.bringup.supervisor import RunOptions, Supervisor
+    from dit4dit_ros.config import ParameterFileError
     from dit4dit_ros.utils.dds_env import DomainClashError
 
     from dit4dit_ros.bringup.graph import KNOWN_BY_NAME
@@ -39,19 +40,71 @@ def _run(args: argparse.Namespace) -> int:
         enable=args.enable, exclude=exclude, log_dir=args.log_dir, status=not args.no_status,
     )
     try:
-        supervisor = Supervisor(opts)
+        supervisor = Supervisor(opts)  # checks the whole parameter file before any process starts
+    except (ParameterFileError, FileNotFoundError) as exc:
+        print(f"dit4dit run: {exc}", file=sys.stderr)
+        return 2
     except DomainClashError as exc:
         print(f"dit4dit run: refusing to start: {exc}", file=sys.stderr)
         return 2
     return supervisor.run()
 
 
+def _monitor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rerun", action="store_true", help="bridge the live graph into a Rerun viewer")
+    p.add_argument("--web", action="store_true", help="serve Rerun's web viewer on 127.0.0.1 instead of a window")
+    p.add_argument("--port", type=int, default=9876, help="gRPC port of the Rerun viewer (127.0.0.1)")
+    p.add_argument("--web-port", type=int, default=9090, help="HTTP port of the web viewer (127.0.0.1)")
+    p.add_argument("--save", type=Path, help="record into this .rrd instead of showing it")
+    p.add_argument("--scene", choices=("sim", "robot"), default="sim",
+                   help="sim: the robot at the simulator's table; robot: the robot alone (real G1)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from dit4dit_ros.bringup.rerun_monitor import RerunMonitorOptions, run_rerun_monitor
+
+    if not args.rerun:
+        raise SystemExit("dit4dit monitor: choose a viewer: --rerun (RViz: rviz2 -d config/dit4dit.rviz)")
+    opts = RerunMonitorOptions(web=args.web, grpc_port=args.port, web_port=args.web_port, save=args.save,
+                               scene=args.scene, duration=args.duration)
+    return run_rerun_monitor(opts)
+
+
 def register(registry) -> None:
     registry.add_command("run", "start the whole graph from a parameter YAML (sim or real G1)", _run_arguments, _run)
-    registry.add_command("demo", "the shipped policy closed loop on the simulated G1 through the ROS graph "
-                         "(success rate + rollout video)", _demo_arguments, _demo)
+    registry.add_command("monitor", "watch the live graph in Rerun (robot meshes, chunks, cameras, plots), in a "
+                         "window or the browser", _monitor_arguments, _monitor)
     registry.add_bench("loop", "closed-loop figures: policy rate, obs->command latency, executor jitter, CPU per node",
                        _bench_loop_arguments, _bench_loop)
+    registry.add_bench("safety", "replay issue 19's trials against the simulated graph: input, what reached the robot, "
+                       "pass/fail", _bench_safety_arguments, _bench_safety)
+
+
+def _bench_safety_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=None, help="parameter YAML (default: the shipped config/g1_sim.yaml)")
+    p.add_argument("--only", default="", help="comma-separated trial names (default: all)")
+    p.add_argument("--list", action="store_true", help="list the trials and exit")
+
+
+def _bench_safety(args: argparse.Namespace) -> int:
+    import os
+
+    from dit4dit_ros.bringup.safety_trials import TRIALS, run_trials
+    from dit4dit_ros.paths import config_file
+    from dit4dit_ros.utils.dds_env import UNITREE_DOMAIN_ENV, apply_isolation, claim_loopback_isolation
+
+    if args.list:
+        for trial in TRIALS:
+            print(f"{trial.name:20s} {trial.input}")
+        return 0
+    if "ROS_DOMAIN_ID" not in os.environ or UNITREE_DOMAIN_ENV not in os.environ:
+        apply_isolation(claim_loopback_isolation())  # the trials attack a simulated robot on loopback only
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    results = run_trials(args.config or config_file("g1_sim.yaml"), names or None)
+    failed = [t.name for t, o in results if not o.passed]
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
 
 
 def _bench_loop_arguments(p: argparse.ArgumentParser) -> None:
@@ -73,32 +126,3 @@ def _bench_loop(args: argparse.Namespace) -> int:
     if args.config is None:
         args.config = config_file("g1_sim.yaml")
     return run_bench(args)
-
-
-def _demo_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", help="policy checkpoint (default: the shipped models/g1_reach_small)")
-    p.add_argument("--task", default="reach", help="simulated task")
-    p.add_argument("--episodes", type=int, default=5, help="number of seeded episodes")
-    p.add_argument("--first-seed", type=int, default=None, help="first seed (default: the held-out evaluation seeds)")
-    p.add_argument("--video", type=Path, default=Path("runs/demo/rollout.mp4"), help="rollout video (mp4)")
-    p.add_argument("--log-dir", type=Path, default=Path("runs/demo/logs"), help="per-node logs of the graph")
-
-
-def _demo(args: argparse.Namespace) -> int:
-    """The main job: the shipped policy closed loop on the simulated G1 through the real ROS graph."""
-    from dit4dit_ros.bringup.graph_eval import evaluate_graph
-    from dit4dit_ros.demo.evaluate import DEFAULT_EVAL_SEED
-    from dit4dit_ros.paths import demo_checkpoint
-
-    if args.episodes < 1:
-        raise SystemExit(f"--episodes must be >= 1, got {args.episodes}")
-    checkpoint = Path(args.checkpoint) if args.checkpoint else demo_checkpoint()
-    first = DEFAULT_EVAL_SEED if args.first_seed is None else args.first_seed
-    args.video.parent.mkdir(parents=True, exist_ok=True)
-    print(f"closed loop on the simulated G1 through the ROS graph: {checkpoint}, task {args.task}, "
-          f"{args.episodes} episode(s) from seed {first}", flush=True)
-    result = evaluate_graph(checkpoint, task=args.task, seeds=range(first, first + args.episodes),
-                            video_path=args.video, progress=True, log_dir=args.log_dir)
-    print(result.summary())
-    print(f"rollout video: {args.video}")
-    return 0

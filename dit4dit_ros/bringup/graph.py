@@ -14,6 +14,7 @@ from typing import Mapping
 
 import yaml
 
+from dit4dit_ros.supervision.reactions import SUPERVISOR_NODE
 from dit4dit_ros.utils.dds_env import UNITREE_DOMAIN_ENV, UNITREE_INTERFACE_ENV, DdsIsolation, require_no_domain_clash
 
 
@@ -34,6 +35,7 @@ KNOWN_NODES: tuple[NodeSpec, ...] = (
     NodeSpec("camera", "dit4dit_ros.nodes.camera_node", "camera_node"),
     NodeSpec("g1_state", "dit4dit_ros.nodes.g1_state_node", "g1_state_node"),
     NodeSpec("clock_server", "dit4dit_ros.nodes.clock_server_node", "clock_server_node"),  # robot host's clock
+    NodeSpec("robot_state", "dit4dit_ros.nodes.robot_state_node", "robot_state_node"),  # URDF + TF for viewers
     NodeSpec("recorder", "dit4dit_ros.nodes.recorder_node", "recorder_node"),
     NodeSpec("teleop", "dit4dit_ros.nodes.teleop_node", "teleop_node"),  # replay/expert sources (keyboard needs a TTY)
     NodeSpec("clock_offset", "dit4dit_ros.nodes.clock_offset_node", "clock_offset_node"),  # policy host vs robot
@@ -58,9 +60,10 @@ def load_parameter_yaml(path: str | Path) -> dict:
 
 
 def graph_from_yaml(data: dict, exclude: "set[str] | None" = None) -> list[NodeSpec]:
-    """The nodes to start, in start order. Unknown sections (other than '/**') are an error."""
+    """The nodes to start, in start order. Unknown sections (other than '/**' and the supervisor's own) are an
+    error."""
     exclude = exclude or set()
-    unknown = [k for k in data if k not in KNOWN_BY_NAME and k != "/**"]
+    unknown = [k for k in data if k not in KNOWN_BY_NAME and k not in ("/**", SUPERVISOR_NODE)]
     if unknown:
         raise ValueError(f"unknown node section(s) {unknown}; known nodes: {[n.name for n in KNOWN_NODES]}")
     bad_excl = exclude - set(KNOWN_BY_NAME)

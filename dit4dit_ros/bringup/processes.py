@@ -4,6 +4,8 @@ Each node runs in its own process (true parallelism on few cores: the 500 Hz exe
 for the policy's Python). Children get their own process session so that a Ctrl-C in the terminal reaches
 only this supervisor, which then stops them in order: the executor first (it puts the robot into damping
 before it exits), then the others in reverse start order; whatever does not exit in time is killed.
+Because a separate session also means that nothing tells a child when this supervisor dies, each child gets a
+lifeline (dit4dit_ros/supervision/lifeline.py): both sides beat, both notice the other's death or hang.
 """
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dit4dit_ros.bringup.graph import NodeSpec
+from dit4dit_ros.supervision.lifeline import ChildLink, LifelineTiming
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,10 @@ def ros_value(value) -> str:
 def node_command(spec: NodeSpec, params_file: Path, overrides: dict | None = None) -> list[str]:
     cmd = [sys.executable, "-m", spec.module, "--ros-args", "--params-file", str(params_file),
            "-r", f"__node:={spec.name}"]
+    if os.environ.get("ROS_SECURITY_ENABLE", "").lower() == "true":  # SROS2: each node in its own enclave
+        from dit4dit_ros.security.policy import ENCLAVE_ROOT
+
+        cmd += ["--enclave", f"{ENCLAVE_ROOT}/{spec.name}"]
     # With a params file, rclpy applies a `-p` override only in the node-qualified form `-p node:name:=v`.
     for key, value in (overrides or {}).items():
         cmd += ["-p", f"{spec.name}:{key}:={ros_value(value)}"]
@@ -45,6 +53,10 @@ class ChildNode:
     process: subprocess.Popen
     log_path: Path
     started: float = field(default_factory=time.monotonic)
+    link: ChildLink | None = None  # None: started without a lifeline
+    restarts: int = 0
+    abandoned: bool = False  # left down on purpose (on_failure hold, or its restart limit reached)
+    running_reported: bool = False  # a restarted node's first heartbeat was reported
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -53,32 +65,69 @@ class ChildNode:
 class GraphProcesses:
     """The running child processes of one graph."""
 
-    def __init__(self, log_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, log_dir: Path, env: dict[str, str] | None = None, lifeline: LifelineTiming | None = None) -> None:
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ if env is None else env)
+        self.lifeline = lifeline
         self.children: list[ChildNode] = []
+        self._lock = threading.Lock()  # children's lifelines are beaten from the heartbeat thread
 
     def start(self, spec: NodeSpec, params_file: Path, overrides: dict | None = None) -> ChildNode:
         log_path = self.log_dir / f"{spec.name}.log"
+        link = ChildLink(self.lifeline) if self.lifeline is not None else None
+        env = dict(self.env, **link.child_environment()) if link else self.env
         out = open(log_path, "ab")
         try:
             proc = subprocess.Popen(
                 node_command(spec, params_file, overrides), stdout=out, stderr=subprocess.STDOUT,
-                env=self.env, start_new_session=True,
+                env=env, start_new_session=True, pass_fds=(link.child_fd(),) if link else (),
             )
+        except BaseException:
+            if link:
+                link.close()
+            raise
         finally:
             out.close()  # the child holds its own descriptor
+        if link:
+            link.spawned()
         if spec.nice:
             # Set right after the spawn, before the interpreter starts its threads, which inherit it.
             try:
                 os.setpriority(os.PRIO_PROCESS, proc.pid, spec.nice)
             except OSError as exc:  # not root / no CAP_SYS_NICE: runs at normal priority
                 log.info("could not give %s priority %d (%s); it runs at normal priority", spec.name, spec.nice, exc)
-        child = ChildNode(spec, proc, log_path)
-        self.children.append(child)
+        child = ChildNode(spec, proc, log_path, link=link)
+        with self._lock:
+            self.children.append(child)
         log.info("started %s (pid %d, log %s)", spec.name, proc.pid, log_path)
         return child
+
+    def restart(self, child: ChildNode, params_file: Path, overrides: dict | None = None, grace: float = 5.0) -> ChildNode:
+        """Stop `child` (if it still runs: a hung one is continued, interrupted, then killed) and start its node
+        again in its place in the stop order."""
+        self._stop_one(child, grace)
+        with self._lock:
+            index = self.children.index(child)
+            self.children.remove(child)
+        new = self.start(child.spec, params_file, overrides)
+        with self._lock:
+            self.children.remove(new)
+            self.children.insert(index, new)
+        new.restarts = child.restarts + 1
+        return new
+
+    def abandon(self, child: ChildNode, grace: float = 5.0) -> None:
+        """Leave `child` down: stop it if it still runs, and stop watching it."""
+        self._stop_one(child, grace)
+        child.abandoned = True
+
+    def beat_all(self) -> None:
+        """One heartbeat to every child (from the supervisor's heartbeat thread)."""
+        with self._lock:
+            links = [c.link for c in self.children if c.link is not None]
+        for link in links:
+            link.beat()
 
     def dead(self) -> list[ChildNode]:
         return [c for c in self.children if not c.alive()]
@@ -90,22 +139,30 @@ class GraphProcesses:
         codes: dict[str, int | None] = {}
         for child in order:
             codes[child.spec.name] = self._stop_one(child, grace)
-        self.children.clear()
+        with self._lock:
+            self.children.clear()
         return codes
 
     @staticmethod
     def _stop_one(child: ChildNode, grace: float) -> int | None:
         proc = child.process
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                return proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                log.warning("%s (pid %d) did not stop in %.1f s after SIGINT; killing it", child.spec.name, proc.pid, grace)
-                proc.kill()
-                proc.wait(timeout=5.0)
-                return None
-        return proc.returncode
+        try:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                # A stopped (SIGSTOP) node holds the SIGINT pending until it runs again: let it run, so that it
+                # takes its own shutdown path (the executor damps) instead of being killed.
+                proc.send_signal(signal.SIGCONT)
+                try:
+                    return proc.wait(timeout=grace)
+                except subprocess.TimeoutExpired:
+                    log.warning("%s (pid %d) did not stop in %.1f s after SIGINT; killing it", child.spec.name, proc.pid, grace)
+                    proc.kill()
+                    proc.wait(timeout=5.0)
+                    return None
+            return proc.returncode
+        finally:
+            if child.link is not None:
+                child.link.close()
 
     def tail(self, child: ChildNode, lines: int = 20) -> str:
         try:

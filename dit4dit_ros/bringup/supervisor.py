@@ -1,10 +1,16 @@
 """`dit4dit run`: start the graph from one parameter YAML, show a live status line, stop it safely.
 
-Steps: validate the YAML -> choose DDS isolation (a private loopback domain pair for a simulated robot,
-the environment's settings for a real one) and refuse a ROS/Unitree domain clash -> publish the instruction
-(latched, bringup/instruction.py; a line typed on stdin replaces it) -> start the nodes in order, each waited
-for in the ROS graph (bounded) -> optionally enable the executor -> print the status once a second until
-Ctrl-C, --duration, or a node dies -> stop: executor first (robot to damping), then the rest.
+Steps: validate the whole YAML (every node's keys, types and ranges, before any process starts) -> choose DDS
+isolation (a private loopback domain pair for a simulated robot, the environment's settings for a real one)
+and refuse a ROS/Unitree domain clash -> publish the instruction (latched, bringup/instruction.py; a line typed
+on stdin replaces it) -> start the nodes in order, each on a lifeline to this process and waited for in the ROS
+graph (bounded) -> optionally enable the executor -> print the status once a second until Ctrl-C, --duration,
+or a node failure that stops the graph -> stop: executor first (robot to damping), then the rest.
+
+Supervision (dit4dit_ros/supervision/): a heartbeat thread beats every child's lifeline while this process's
+main loop makes progress, so the nodes shut down to their safe state when it dies or hangs; the main loop
+reads the children's heartbeats and judges each node alive, exited or hung, and reacts by the node's
+`on_failure` (stop the graph, hold, or restart an observer node: a monitor crash no longer damps the robot).
 """
 from __future__ import annotations
 
@@ -12,12 +18,15 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dit4dit_ros.bringup.graph import check_unitree_domains, graph_from_yaml, load_parameter_yaml
+from dit4dit_ros.bringup.graph import check_unitree_domains, graph_from_yaml, load_parameter_yaml, node_parameters
 from dit4dit_ros.bringup.processes import GraphProcesses
+from dit4dit_ros.supervision.health import judge
+from dit4dit_ros.supervision.reactions import SUPERVISOR_NODE, Reaction, SupervisionConfig
 from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
 
 log = logging.getLogger(__name__)
@@ -41,19 +50,33 @@ class RunOptions:
             raise ValueError(f"--duration must be positive, got {self.duration}")
 
 
+# The heartbeat thread stops beating (the nodes then shut down) when the main loop has made no progress for
+# this long: longer than its longest bounded wait (a service call: 10 s to appear + 10 s to answer).
+MAIN_LOOP_STALL = 30.0
+
+
 class Supervisor:
     def __init__(self, options: RunOptions) -> None:
+        from dit4dit_ros.bringup.validate import check_deployment_file
+
         self.options = options
         self.data = load_parameter_yaml(options.config)
         self.nodes = graph_from_yaml(self.data, options.exclude)
         if not self.nodes:
             raise ValueError(f"{options.config} names no node to start")
+        # The whole file, including nodes excluded from this run, and the command-line overrides.
+        check_deployment_file(options.config, {n.name: self.overrides_for(n.name) for n in self.nodes})
+        self.supervision = SupervisionConfig.from_values(node_parameters(self.data, SUPERVISOR_NODE))
         self.simulated = any(n.name == "sim_robot" for n in self.nodes)
         if self.simulated and "ROS_DOMAIN_ID" not in os.environ:
             apply_isolation(claim_loopback_isolation())  # a simulated robot never leaves loopback
         check_unitree_domains(self.data, self.nodes)  # ROS and Unitree DDS on one domain break each other
-        self.processes = GraphProcesses(options.log_dir)
+        self.processes = GraphProcesses(options.log_dir, lifeline=self.supervision.supervisor_timing())
         self._stop_requested = False
+        self._progress = time.monotonic()  # the main loop's last sign of life (read by the heartbeat thread)
+        self._stopping = False
+        self._heartbeat_stop = threading.Event()
+        self.failures: list[str] = []  # every node failure reported during the run
         self.last_trigger_message = ""
 
     def overrides_for(self, name: str) -> dict:
@@ -71,17 +94,20 @@ class Supervisor:
         previous = signal.signal(signal.SIGINT, self._request_stop)
         signal.signal(signal.SIGTERM, self._request_stop)
         from rclpy.parameter import Parameter
-
-        from dit4dit_ros.bringup.graph import node_parameters
-
         from rclpy.signals import SignalHandlerOptions
 
-        # The supervisor handles SIGINT/SIGTERM itself (stop in order); rclpy's handler would shut the context
-        # down under the spin loop (ExternalShutdownException) before the executor was stopped.
-        rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
+        # Ctrl-C / SIGTERM only ask the loop to stop (handlers above): rclpy's own handlers would shut the context
+        # down under the running loop instead of letting it stop the nodes in order.
+        from dit4dit_ros.utils.dds_transport import LOOPBACK_ADDRESSES, configure_ros_transport
+
+        # The deployment's ROS transport for this process and every node it starts (they inherit it).
+        configure_ros_transport(node_parameters(self.data, SUPERVISOR_NODE).get("ros_addresses", list(LOOPBACK_ADDRESSES)))
+        secure = os.environ.get("ROS_SECURITY_ENABLE", "").lower() == "true"
+        rclpy.init(args=["--ros-args", "--enclave", "/dit4dit/supervisor"] if secure else [],
+                   signal_handler_options=SignalHandlerOptions.NO)
         # Measure on the graph's clock: the simulator's /clock when the nodes run on sim time.
-        sim_time = bool(node_parameters(self.data, "dit4dit_supervisor").get("use_sim_time", False))
-        node = rclpy.create_node("dit4dit_supervisor", parameter_overrides=[Parameter("use_sim_time", value=sim_time)])
+        sim_time = bool(node_parameters(self.data, SUPERVISOR_NODE).get("use_sim_time", False))
+        node = rclpy.create_node(SUPERVISOR_NODE, parameter_overrides=[Parameter("use_sim_time", value=sim_time)])
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         from dit4dit_ros.bringup.instruction import DEFAULT_INSTRUCTION_TOPIC, InstructionPublisher
@@ -92,6 +118,8 @@ class Supervisor:
             self.instruction.publish(self.options.instruction)  # latched: the policy gets it when it starts
         status = GraphStatus(node, instruction_topic=topic)
         code = 0
+        heartbeat = threading.Thread(target=self._heartbeat, name="supervisor-heartbeat", daemon=True)
+        heartbeat.start()
         try:
             for spec in self.nodes:
                 child = self.processes.start(spec, self.options.config, self.overrides_for(spec.name))
@@ -111,26 +139,25 @@ class Supervisor:
             deadline = time.monotonic() + self.options.duration if self.options.duration else None
             next_print = time.monotonic()
             while not self._stop_requested and (deadline is None or time.monotonic() < deadline):
+                self._progress = time.monotonic()
                 executor.spin_once(timeout_sec=0.1)
                 changed = self.instruction.poll_input()
                 if changed is not None:
                     print(f"\ninstruction: {changed!r}", flush=True)
-                dead = self.processes.dead()
-                if dead:
-                    for child in dead:
-                        print(f"\nnode {child.spec.name} exited with {child.process.returncode}:\n"
-                              f"{self.processes.tail(child)}", file=sys.stderr)
+                if not self._supervise():
                     code = 1
                     break
                 if self.options.status and time.monotonic() >= next_print:
-                    print("\r" + status.line(), end="", flush=True)
+                    print("\r" + status.line() + self._down_text(), end="", flush=True)
                     next_print += 1.0
             if self.options.status:
                 print()
             self.last_status = status
             return code
         finally:
-            codes = self.processes.stop_all()
+            self._stopping = True  # keep beating while the nodes are stopped in order
+            codes = self.processes.stop_all(grace=self.supervision.stop_grace_s)
+            self._heartbeat_stop.set()
             log.info("stopped: %s", codes)
             executor.shutdown()
             node.destroy_node()
@@ -140,6 +167,54 @@ class Supervisor:
     def _request_stop(self, signum, frame) -> None:
         self._stop_requested = True
 
+    # -- supervision ----------------------------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        """Beat every child's lifeline while the main loop lives (a stalled main loop is a hung supervisor)."""
+        period = self.supervision.heartbeat_period_s
+        while not self._heartbeat_stop.wait(period):
+            if self._stopping or time.monotonic() - self._progress < MAIN_LOOP_STALL:
+                self.processes.beat_all()
+
+    def _supervise(self) -> bool:
+        """Judge every child; react to failures by its node's on_failure. False: stop the graph."""
+        for child in list(self.processes.children):
+            if child.abandoned:
+                continue
+            now = time.monotonic()  # per child: a restart before it may have taken seconds
+            if child.link is not None:
+                child.link.poll(now)
+                if child.restarts and not child.running_reported and child.link.last_heard is not None:
+                    print(f"\nnode {child.spec.name} is back (pid {child.process.pid})", file=sys.stderr, flush=True)
+                    child.running_reported = True
+            failure = judge(child.spec.name, child.process.poll(), child.link.last_heard if child.link else now,
+                            child.started, now, self.supervision.node_hang_timeout_s, self.options.start_timeout)
+            if failure is None:
+                continue
+            reaction = self.supervision.reaction(child.spec.name)
+            report = f"{failure}; on_failure {reaction.value}"
+            self.failures.append(report)
+            if reaction is Reaction.STOP:
+                print(f"\n{report}: stopping the graph (executor first: the robot goes to damping)\n"
+                      f"{self.processes.tail(child)}", file=sys.stderr, flush=True)
+                return False
+            if reaction is Reaction.RESTART and child.restarts < self.supervision.restart_limit:
+                print(f"\n{report}: restarting it ({child.restarts + 1} of {self.supervision.restart_limit}); "
+                      f"the robot keeps going\n{self.processes.tail(child)}", file=sys.stderr, flush=True)
+                self.processes.restart(child, self.options.config, self.overrides_for(child.spec.name),
+                                       grace=self.supervision.stop_grace_s)
+                continue
+            why = "restart limit reached" if reaction is Reaction.RESTART else "hold"
+            print(f"\n{report}: {why}, it stays down; the rest keeps running (the executor holds, then damps, "
+                  f"when its inputs stop)\n{self.processes.tail(child)}", file=sys.stderr, flush=True)
+            self.processes.abandon(child, grace=self.supervision.stop_grace_s)
+        return True
+
+    def _down_text(self) -> str:
+        down = [c.spec.name for c in self.processes.children if c.abandoned]
+        restarted = [f"{c.spec.name} x{c.restarts}" for c in self.processes.children if c.restarts and not c.abandoned]
+        parts = ([f"DOWN: {', '.join(down)}"] if down else []) + ([f"restarted: {', '.join(restarted)}"] if restarted else [])
+        return ("  " + "  ".join(parts)) if parts else ""
+
     def _wait_for_node(self, executor, node, name: str, child) -> bool:
         deadline = time.monotonic() + self.options.start_timeout
         while time.monotonic() < deadline and not self._stop_requested:
@@ -147,6 +222,7 @@ class Supervisor:
                 return False
             if name in node.get_node_names():
                 return True
+            self._progress = time.monotonic()
             executor.spin_once(timeout_sec=0.1)
         return False
 
@@ -155,6 +231,7 @@ class Supervisor:
         while time.monotonic() < deadline and not self._stop_requested and not self.processes.dead():
             if status.chunk_count > 0:
                 return True
+            self._progress = time.monotonic()
             executor.spin_once(timeout_sec=0.1)
         return status.chunk_count > 0
 
@@ -169,6 +246,7 @@ class Supervisor:
                 return True
             end = time.monotonic() + 1.0
             while time.monotonic() < end:
+                self._progress = time.monotonic()
                 executor.spin_once(timeout_sec=0.1)
         print(f"could not enable the executor within {timeout:.0f} s: {self.last_trigger_message}", file=sys.stderr)
         return False

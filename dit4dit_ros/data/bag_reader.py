@@ -7,6 +7,7 @@ use the log time, which the recorder takes from the same ROS clock.
 """
 from __future__ import annotations
 
+import logging
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +17,22 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 
 from dit4dit_ros.data.episode_store import EpisodeInfo, EpisodeStore
+from dit4dit_ros.data.handcmd_cdr import handcmd_q_from_cdr
 from dit4dit_ros.data.lowcmd_cdr import lowcmd_from_cdr
-from dit4dit_ros.data.topics import IMAGE_TYPE, JOINT_STATE_TYPE, LOWCMD_TYPE, STRING_TYPE, recording_typestore
-from dit4dit_ros.g1.joints import joint_indices
+from dit4dit_ros.data.topics import (
+    HAND_COMMAND_BAG_TOPICS,
+    HANDCMD_TYPE,
+    IMAGE_TYPE,
+    JOINT_STATE_TYPE,
+    LOWCMD_TYPE,
+    STRING_TYPE,
+    recording_typestore,
+)
+from dit4dit_ros.g1.hands import ALL_GRIPPER_NAMES, HAND_JOINT_NAMES, hand_side
+from dit4dit_ros.g1.joints import JOINT_INDEX, joint_indices
 
 TIME_SOURCES = ("header", "receive")
+LOG = logging.getLogger(__name__)
 
 
 class BagContentError(ValueError):
@@ -74,6 +86,7 @@ class EpisodeBag:
         if not (self.path / "metadata.yaml").is_file():
             raise BagContentError(f"{self.path} is not a rosbag2 bag directory (no metadata.yaml)")
         self._typestore = recording_typestore()
+        self._channels: dict[str, tuple[str, ...]] = {}
         with Reader(self.path) as reader:
             self.topics: dict[str, tuple[str, int]] = {}
             for c in reader.connections:
@@ -109,12 +122,18 @@ class EpisodeBag:
         return log_time
 
     def joint_series(self, topic: str, joint_names: Sequence[str]) -> TimeSeries:
-        """Positions of `joint_names` (in that order) from a JointState or Unitree LowCmd stream.
+        """Positions of `joint_names` (in that order) from a JointState, Unitree LowCmd or Dex3 HandCmd stream.
 
-        JointState messages may name joints in any order or carry a subset: every message must contain all
-        requested joints. LowCmd is indexed by G1 motor slot. Messages with non-increasing times are dropped.
+        JointState messages may name joints (or gripper channels) in any order or carry a subset: messages
+        without all requested names are left out (and counted in a warning), e.g. /joint_states while the hands'
+        state is not there yet; none with them is an error. LowCmd is indexed by G1 motor slot, HandCmd by Dex3 motor
+        (the side from the topic, /dex3/<side>/cmd). Messages with non-increasing times are dropped.
         """
-        msgtype = self._require(topic, (JOINT_STATE_TYPE, LOWCMD_TYPE))
+        msgtype = self._require(topic, (JOINT_STATE_TYPE, LOWCMD_TYPE, HANDCMD_TYPE))
+        missing = [n for n in joint_names if n not in self.channels_of(topic)] if msgtype != JOINT_STATE_TYPE else []
+        if missing:
+            raise BagContentError(f"{self.path}: {topic} ({msgtype}) does not carry {missing}; it carries "
+                                  f"{list(self.channels_of(topic))}")
         times: list[int] = []
         rows: list[np.ndarray] = []
         if msgtype == LOWCMD_TYPE:
@@ -122,27 +141,93 @@ class EpisodeBag:
             for t, data in self._raw(topic):
                 times.append(t)
                 rows.append(lowcmd_from_cdr(data).q[slots])
+        elif msgtype == HANDCMD_TYPE:
+            order = {n: i for i, n in enumerate(self.channels_of(topic))}
+            slots = np.array([order[n] for n in joint_names], dtype=np.int64)
+            for t, data in self._raw(topic):
+                try:
+                    q = handcmd_q_from_cdr(data)
+                except ValueError as exc:
+                    raise BagContentError(f"{self.path}: {topic}: {exc}") from None
+                if q.size <= slots.max(initial=-1):
+                    raise BagContentError(f"{self.path}: a {topic} message has {q.size} motors, expected 7")
+                times.append(t)
+                rows.append(q[slots])
         else:
-            index_cache: dict[tuple[str, ...], np.ndarray] = {}
+            index_cache: dict[tuple[str, ...], np.ndarray | None] = {}
+            skipped, total = 0, 0
             for log_t, data in self._raw(topic):
                 msg = self._typestore.deserialize_cdr(data, JOINT_STATE_TYPE)
                 key = tuple(msg.name)
-                idx = index_cache.get(key)
-                if idx is None:
+                total += 1
+                if key not in index_cache:
                     lookup = {n: i for i, n in enumerate(key)}
-                    missing = [n for n in joint_names if n not in lookup]
-                    if missing:
-                        raise BagContentError(
-                            f"{self.path}: a {topic} message lacks joints {missing}; it names {list(key)}"
-                        )
-                    idx = index_cache[key] = np.array([lookup[n] for n in joint_names], dtype=np.int64)
+                    found = all(n in lookup for n in joint_names)
+                    index_cache[key] = np.array([lookup[n] for n in joint_names], np.int64) if found else None
+                idx = index_cache[key]
+                if idx is None:  # e.g. /joint_states before the hands' state arrived: not a sample of these joints
+                    skipped += 1
+                    continue
                 if len(msg.position) != len(key):
                     raise BagContentError(
                         f"{self.path}: a {topic} message has {len(key)} names but {len(msg.position)} positions"
                     )
                 times.append(self._time(log_t, data, True))
                 rows.append(np.asarray(msg.position, dtype=np.float64)[idx])
+            if not rows:
+                seen = sorted({n for key in index_cache for n in key})
+                missing = [n for n in joint_names if n not in seen]
+                raise BagContentError(f"{self.path}: no {topic} message names all of {list(joint_names)} (never named: "
+                                      f"{missing}; named: {seen})")
+            if skipped:
+                LOG.warning("%s: %d of %d %s messages lack some of the exported joints and are left out (the export's "
+                            "gap check covers the time they span)", self.path, skipped, total, topic)
         return _monotonic(TimeSeries(np.asarray(times, np.int64), np.asarray(rows, np.float64).reshape(len(rows), -1)))
+
+    def channels_of(self, topic: str) -> tuple[str, ...]:
+        """The channel names a command/state stream carries: LowCmd the 29 G1 joints, /dex3/<side>/cmd that
+        hand's 7 joints, JointState every name of any of its messages."""
+        msgtype = self._require(topic, (JOINT_STATE_TYPE, LOWCMD_TYPE, HANDCMD_TYPE))
+        if msgtype == LOWCMD_TYPE:
+            return tuple(JOINT_INDEX)
+        if msgtype == HANDCMD_TYPE:
+            side = HAND_COMMAND_BAG_TOPICS.get(topic)
+            if side is None:
+                raise BagContentError(f"{self.path}: {topic} holds {HANDCMD_TYPE} but is not one of "
+                                      f"{sorted(HAND_COMMAND_BAG_TOPICS)}: which hand it drives is unknown")
+            return HAND_JOINT_NAMES[hand_side(side)]
+        if topic not in self._channels:  # one pass over the stream per topic
+            names: dict[str, None] = {}  # every name any message has, in first-seen order
+            for _, data in self._raw(topic):
+                names.update(dict.fromkeys(self._typestore.deserialize_cdr(data, JOINT_STATE_TYPE).name))
+            self._channels[topic] = tuple(names)
+        return self._channels[topic]
+
+    def channel_series(self, topics: Sequence[str], names: Sequence[str]) -> list[tuple[str, TimeSeries, np.ndarray]]:
+        """`names` gathered from several streams: each name from the first of `topics` that carries it.
+
+        Returns (topic, series, columns) per stream used: the series' values are the vector's `columns`. A
+        name no stream carries is a BagContentError saying what each stream has.
+        """
+        remaining = list(names)
+        parts = []
+        carried: dict[str, tuple[str, ...]] = {}
+        for topic in topics:
+            carried[topic] = self.channels_of(topic)
+            take = [n for n in remaining if n in carried[topic]]
+            if take:
+                columns = np.array([list(names).index(n) for n in take], dtype=np.int64)
+                parts.append((topic, self.joint_series(topic, take), columns))
+                remaining = [n for n in remaining if n not in take]
+        if remaining:
+            hint = ""
+            if any(n in ALL_GRIPPER_NAMES for n in remaining):
+                hint = (f"; a gripper value is a channel of its own: record it as a JointState name "
+                        f"({list(ALL_GRIPPER_NAMES)}) or export the hand joints (groups left_hand/right_hand)")
+            counts = {t: len(c) for t, c in carried.items()}
+            raise BagContentError(f"{self.path}: no stream of {list(topics)} carries {remaining} "
+                                  f"(channels per stream: {counts}){hint}")
+        return parts
 
     def image_times(self, topic: str) -> np.ndarray:
         """Capture times (ns) of every image of `topic`, in bag order."""

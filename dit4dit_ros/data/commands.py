@@ -29,7 +29,7 @@ def _record_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=None, help="stop each episode after this many seconds")
     p.add_argument("--episodes", type=int, default=None, help="with --start --duration: record this many, then exit")
     p.add_argument("--dds-commands", nargs="+", default=None, metavar="TOPIC",
-                   help="also record Unitree DDS commands: rt/lowcmd and/or rt/arm_sdk")
+                   help="also record Unitree DDS commands: rt/lowcmd, rt/arm_sdk, rt/dex3/left/cmd, rt/dex3/right/cmd")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--recover", metavar="DIR", default=None,
                       help="salvage the interrupted episodes under DIR/.partial and exit")
@@ -101,13 +101,22 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("inputs", nargs="+", help="episode directories (recorder output) or rosbag2 bag directories")
     p.add_argument("--output", "-o", required=True, help="new LeRobot dataset directory")
-    p.add_argument("--fps", type=int, default=30, help="frame rate of the dataset grid")
+    p.add_argument("--fps", type=int, default=None,
+                   help="frame rate of the dataset grid (default: the camera's frame rate, from the first episode)")
+    p.add_argument("--format", dest="format_version", choices=("v2.1", "v3.0"), default="v2.1",
+                   help="LeRobot dataset format: v2.1 (LeRobot 0.3, GR00T loaders) or v3.0 (LeRobot >= 0.4)")
     p.add_argument("--state-groups", type=_groups, default=("left_arm", "right_arm"),
-                   help="G1 joint groups of observation.state, e.g. left_arm,right_arm or waist,left_arm,right_arm")
+                   help="G1 groups of observation.state, e.g. left_arm,right_arm,left_gripper,right_gripper (the "
+                        "official DiT4DiT G1 layout), left_arm,right_arm,left_hand,right_hand (Dex3-1 joints) or "
+                        "waist,left_arm,right_arm")
     p.add_argument("--action-groups", type=_groups, default=("left_arm", "right_arm"), help="groups of action")
     p.add_argument("--image-topic", default=IMAGE_TOPIC)
-    p.add_argument("--state-topic", default=JOINT_STATES_TOPIC)
-    p.add_argument("--action-topic", default=COMMAND_TOPIC, help="JointState commands, or /lowcmd or /arm_sdk")
+    p.add_argument("--state-topic", action="append", default=None,
+                   help=f"state stream (JointState); repeat to combine streams (default {JOINT_STATES_TOPIC})")
+    p.add_argument("--action-topic", action="append", default=None,
+                   help=f"command stream: JointState, /lowcmd or /arm_sdk (LowCmd), /dex3/left/cmd, /dex3/right/cmd "
+                        f"(Dex3-1 HandCmd); repeat to combine, each channel from the first that has it "
+                        f"(default {COMMAND_TOPIC})")
     p.add_argument("--instruction-topic", default=INSTRUCTION_TOPIC)
     p.add_argument("--video-key", default="ego_view")
     p.add_argument("--image-size", type=_size, default=None, help="resize frames to HEIGHTxWIDTH (default: keep)")
@@ -125,44 +134,56 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> int:
     from dit4dit_ros.data.lerobot_export import ExportConfig, export_episodes, find_bags
     from dit4dit_ros.data.lerobot_validate import validate_dataset
+    from dit4dit_ros.data.topics import COMMAND_TOPIC, JOINT_STATES_TOPIC
 
     config = ExportConfig(
-        fps=args.fps, image_topic=args.image_topic, state_topic=args.state_topic, action_topic=args.action_topic,
-        instruction_topic=args.instruction_topic, state_groups=args.state_groups, action_groups=args.action_groups,
-        video_key=args.video_key, image_size=args.image_size, codec=args.codec, crf=args.crf, gop=args.gop,
-        time_source=args.time_source, only_success=args.only_success, task=args.task, max_gap_s=args.max_gap,
+        fps=args.fps, image_topic=args.image_topic, state_topics=tuple(args.state_topic or (JOINT_STATES_TOPIC,)),
+        action_topics=tuple(args.action_topic or (COMMAND_TOPIC,)), instruction_topic=args.instruction_topic,
+        state_groups=args.state_groups, action_groups=args.action_groups, video_key=args.video_key,
+        image_size=args.image_size, codec=args.codec, crf=args.crf, gop=args.gop, time_source=args.time_source,
+        only_success=args.only_success, task=args.task, max_gap_s=args.max_gap, format_version=args.format_version,
     )
-    bags = find_bags(args.inputs)
-    reports = export_episodes(bags, args.output, config, overwrite=args.overwrite)
+    try:
+        reports = export_episodes(find_bags(args.inputs), args.output, config, overwrite=args.overwrite)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:  # bad input: one line naming it, nothing written
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for r in reports:
         if r.skipped:
             print(f"{r.bag}: skipped ({r.skipped})")
         else:
             gaps = ", ".join(f"{t} {g * 1000:.0f}" for t, g in r.max_gaps_s.items())
-            print(f"{r.bag} -> episode {r.episode_index}: {r.frames} frames, max image offset "
+            repeated = f", {r.repeated_frames} REPEATED camera frames" if r.repeated_frames else ""
+            print(f"{r.bag} -> episode {r.episode_index}: {r.frames} frames{repeated}, max image offset "
                   f"{r.max_image_offset_ms:.1f} ms, max gaps [ms] {gaps}")
     if args.no_validate:
         return 0
-    issues = validate_dataset(args.output)
+    issues = validate_dataset(args.output)  # every video frame decoded
     for issue in issues:
         print(f"INVALID {issue}", file=sys.stderr)
-    print(f"{args.output}: {'valid LeRobot v2.1 dataset' if not issues else f'{len(issues)} problems'}")
+    print(f"{args.output}: {f'valid LeRobot {args.format_version} dataset' if not issues else f'{len(issues)} problems'}")
     return 1 if issues else 0
 
 
 def _validate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("dataset", help="LeRobot dataset directory")
-    p.add_argument("--no-videos", action="store_true", help="do not open the video files")
+    p.add_argument("dataset", help="LeRobot dataset directory (v2.1 or v3.0)")
+    videos = p.add_mutually_exclusive_group()
+    videos.add_argument("--quick", action="store_true",
+                        help="do not decode the videos: check their headers and count packets only")
+    videos.add_argument("--no-videos", action="store_true", help="do not open the video files")
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from dit4dit_ros.data.lerobot_validate import validate_dataset
+    from dit4dit_ros.data.lerobot_validate import validate
 
-    issues = validate_dataset(args.dataset, check_videos=not args.no_videos)
-    for issue in issues:
+    report = validate(args.dataset, check_videos=not args.no_videos, quick=args.quick)
+    for issue in report.issues:
         print(issue)
-    print(f"{args.dataset}: {'valid LeRobot v2.1 dataset' if not issues else f'{len(issues)} problems'}")
-    return 1 if issues else 0
+    version = f"LeRobot {report.version}" if report.version else "LeRobot"
+    verdict = f"valid {version} dataset" if report.ok else f"{len(report.issues)} problems"
+    notes = f" ({'; '.join(report.notes)})" if report.notes else " (every video frame decoded)"
+    print(f"{args.dataset}: {verdict}{notes}")
+    return 0 if report.ok else 1
 
 
 # ---- benches ------------------------------------------------------------------------------------------
@@ -215,10 +236,10 @@ def _bench_dataloader(args: argparse.Namespace) -> int:
 def register(registry) -> None:
     registry.add_command("record", "record episodes (rosbag2 MCAP) from the live graph; --recover, --list",
                          _record_arguments, _record)
-    registry.add_command("export-lerobot", "export recorded episodes to a LeRobot v2.1 dataset",
+    registry.add_command("export-lerobot", "export recorded episodes to a LeRobot dataset (v2.1 or v3.0)",
                          _export_arguments, _export)
-    registry.add_command("validate-lerobot", "check a LeRobot v2.1 dataset and list precise problems",
-                         _validate_arguments, _validate)
+    registry.add_command("validate-lerobot", "check a LeRobot v2.1/v3.0 dataset (decoding every video frame) and "
+                         "list precise problems", _validate_arguments, _validate)
     registry.add_bench("record", "recorder loss/CPU/disk at 30 Hz 640x480 + 500 Hz joint states",
                        _bench_record_arguments, _bench_record)
     registry.add_bench("dataloader", "training samples/s of the LeRobot reader with 2 workers",

@@ -1,22 +1,21 @@
-"""Training reader: a torch Dataset over a LeRobot v2.1 dataset, returning the DiT4DiT batch dict.
+"""Training reader: a torch Dataset over a LeRobot dataset (v2.0, v2.1 or v3.0), returning the DiT4DiT batch dict.
 
-Works on datasets written by `dit4dit export-lerobot` and on G1 datasets from other tools in the same format:
-the state/action columns are found by joint name (info.json feature names) or, when the names are not G1 URDF
-names, by the body-part groups of meta/modality.json (`state_groups=("left_arm", "right_arm")`).
+Works on datasets written by `dit4dit export-lerobot` and on datasets from other tools in the same formats:
+the state/action columns are found by G1 channel name (info.json feature names), or chosen explicitly by
+modality.json groups or column spans (data/dataset_layout.py: `ColumnSelection`).
 
 A sample at frame f of an episode of length L:
     "video"       (T, 3, H, W) float32 in [0, 1]: frames f + d for d in video_delta_indices[::video_subsample]
                   (clamped to [0, L-1]: the last frame repeats past the end), resized to `image_size`
-    "state"       (state_dim,) float32: the layout's state joints at f, encoded (sin/cos, ...) and zero-padded
+    "state"       (state_dim,) float32: the layout's state channels at f, encoded (sin/cos, ...) and zero-padded
     "action"      (H, action_dim) float32: actions f .. f+H-1, normalized, padded with the last action past the end
-    "action_mask" (H, action_dim) float32: 1 on real joints of real (not padded) steps
+    "action_mask" (H, action_dim) float32: 1 on real channels of real (not padded) steps
     "task"        str: the episode's task text (the trainer maps it to prompt embeddings)
     "episode_index", "frame_index" ints (for debugging and alignment checks)
-Normalization uses `model/normalization.py` with statistics aggregated from meta/episodes_stats.jsonl.
+Normalization uses `model/normalization.py` with the dataset's aggregated statistics.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +26,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from dit4dit_ros.data import lerobot_format as fmt
-from dit4dit_ros.data.lerobot_writer import G1_GROUPS
+from dit4dit_ros.data.dataset_layout import ColumnSelection, resolve_part
+from dit4dit_ros.data.lerobot_meta import load_dataset_meta
 from dit4dit_ros.data.video import VideoReaderCache
+from dit4dit_ros.g1.channels import channels_of_groups
 from dit4dit_ros.model.normalization import FeatureStats, NormalizationStats, RobotLayout, StateActionCodec
 
 
@@ -44,6 +45,7 @@ class LeRobotReaderConfig:
     layout: RobotLayout = field(default_factory=RobotLayout)
     state_groups: tuple[str, ...] | None = None  # select columns by modality.json groups instead of joint names
     action_groups: tuple[str, ...] | None = None
+    columns: ColumnSelection | None = None  # explicit column spans / keys (overrides the two above)
     stats: NormalizationStats | None = None  # override (e.g. a checkpoint's); default: the dataset's
     cache_frames: int = 256  # decoded frames kept per worker
 
@@ -60,85 +62,84 @@ class LeRobotReaderConfig:
             raise ValueError(f"image_size must be (height, width) > 0, got {self.image_size}")
         if self.cache_frames < 0:
             raise ValueError("cache_frames must be >= 0")
-        for name in ("state_groups", "action_groups"):
-            groups = getattr(self, name)
-            if groups is not None:
-                groups = tuple(groups)
-                unknown = [g for g in groups if g not in G1_GROUPS]
-                if unknown or not groups:
-                    raise ValueError(f"{name} {groups}: expected non-empty names from {list(G1_GROUPS)}")
-                setattr(self, name, groups)
-        if self.state_groups is not None or self.action_groups is not None:
-            state = _group_joints(self.state_groups) if self.state_groups else self.layout.state_joints
-            action = _group_joints(self.action_groups) if self.action_groups else self.layout.action_joints
-            layout = self.layout.to_dict()
-            layout.update(state_joints=list(state), action_joints=list(action))
-            self.layout = RobotLayout.from_dict(layout)
+        if self.columns is None:
+            self.columns = ColumnSelection(video_key=self.video_key, state_groups=self.state_groups,
+                                           action_groups=self.action_groups)
+        if self.video_key is None:
+            self.video_key = self.columns.video_key
+        # An explicit selection decides the layout's channels (in the selection's group order).
+        chosen = {}
+        for part in ("state", "action"):
+            groups = getattr(self.columns, part) or getattr(self.columns, f"{part}_groups")
+            if groups:
+                chosen[f"{part}_joints"] = list(channels_of_groups(groups)[0])
+        if chosen:
+            self.layout = RobotLayout.from_dict({**self.layout.to_dict(), **chosen})
 
     @property
     def frame_offsets(self) -> tuple[int, ...]:
         return self.video_delta_indices[:: self.video_subsample]
 
-
-def _group_joints(groups: Sequence[str]) -> tuple[str, ...]:
-    return tuple(name for g in groups for name in G1_GROUPS[g])
-
-
-def _feature_names(ft: dict) -> list[str] | None:
-    names = ft.get("names")
-    if isinstance(names, dict):  # some LeRobot datasets use {"motors": [...]}
-        names = next(iter(names.values()), None) if len(names) == 1 else None
-    return list(names) if isinstance(names, list) else None
+    def explicit(self, part: str) -> bool:
+        """True if the columns of `part` are chosen by spans or groups (not by the layout's names)."""
+        return bool(getattr(self.columns, part) or getattr(self.columns, f"{part}_groups"))
 
 
 class LeRobotDataset(Dataset):
-    """See module docstring. `root` is a LeRobot v2.1 dataset directory."""
+    """See module docstring. `root` is a LeRobot dataset directory (v2.0, v2.1 or v3.0)."""
 
     def __init__(self, root: Path | str, config: LeRobotReaderConfig | None = None, episodes: Sequence[int] | None = None) -> None:
         import pyarrow.parquet as pq
 
         self.root = Path(root)
         self.config = config or LeRobotReaderConfig()
-        info_path = self.root / fmt.INFO_PATH
-        if not info_path.is_file():
-            raise FileNotFoundError(f"{self.root} is not a LeRobot dataset: {fmt.INFO_PATH} is missing")
-        self.info = json.loads(info_path.read_text())
-        if self.info.get("codebase_version") not in ("v2.0", "v2.1"):
-            raise ValueError(f"{info_path}: codebase_version {self.info.get('codebase_version')!r}; this reader reads v2.0/v2.1")
-        modality_path = self.root / fmt.MODALITY_PATH
-        self.modality = json.loads(modality_path.read_text()) if modality_path.is_file() else {}
-        self.fps = float(self.info["fps"])
+        self.meta = load_dataset_meta(self.root)
+        self.info, self.modality = self.meta.info, self.meta.modality
+        self.fps = float(self.meta.fps)
         self.video_feature = self._resolve_video_key()
-        self.state_columns = self._resolve_columns(fmt.STATE_KEY, "state", self.config.layout.state_joints, self.config.state_groups)
-        self.action_columns = self._resolve_columns(fmt.ACTION_KEY, "action", self.config.layout.action_joints, self.config.action_groups)
-        self.tasks = {row["task_index"]: row["task"] for row in fmt.read_jsonl(self.root / fmt.TASKS_PATH)}
-        lengths = {row["episode_index"]: row["length"] for row in fmt.read_jsonl(self.root / fmt.EPISODES_PATH)}
-        selected = sorted(lengths) if episodes is None else [int(e) for e in episodes]
-        unknown = [e for e in selected if e not in lengths]
+        columns = self.config.columns
+        parts = {}
+        for part in ("state", "action"):
+            wanted = None if self.config.explicit(part) else getattr(self.config.layout, f"{part}_joints")
+            parts[part] = resolve_part(self.root, self.info, self.modality, columns, part, wanted)
+        self.state_columns, self.action_columns = parts["state"].columns, parts["action"].columns
+        self.tasks = dict(self.meta.tasks)
+        entries = self.meta.episodes
+        selected = sorted(entries) if episodes is None else [int(e) for e in episodes]
+        unknown = [e for e in selected if e not in entries]
         if unknown:
-            raise ValueError(f"episodes {unknown} are not in {self.root} (it has {len(lengths)} episodes)")
+            raise ValueError(f"episodes {unknown} are not in {self.root} (it has {len(entries)} episodes)")
+        if not selected:
+            raise ValueError(f"{self.root}: no episodes selected")
 
+        wanted_columns = [columns.state_key, columns.action_key, "task_index", "frame_index", "episode_index"]
+        tables: dict[Path, Any] = {}
         states, actions, tasks, ep_index, frame_index = [], [], [], [], []
         for ep in selected:
-            path = fmt.data_file(self.root, self.info, ep)
-            table = pq.read_table(path, columns=[fmt.STATE_KEY, fmt.ACTION_KEY, "task_index", "frame_index"])
-            if table.num_rows != lengths[ep]:
-                raise ValueError(f"{path}: {table.num_rows} rows, episodes.jsonl says {lengths[ep]}")
-            states.append(_vectors(table, fmt.STATE_KEY, path)[:, self.state_columns])
-            actions.append(_vectors(table, fmt.ACTION_KEY, path)[:, self.action_columns])
-            tasks.append(table.column("task_index").to_numpy())
-            ep_index.append(np.full(table.num_rows, ep, np.int64))
-            frame_index.append(table.column("frame_index").to_numpy())
-        if not states:
-            raise ValueError(f"{self.root}: no episodes selected")
+            entry = entries[ep]
+            if entry.data_path not in tables:  # v3.0: several episodes share a file; read it once
+                if not entry.data_path.is_file():
+                    raise FileNotFoundError(f"{entry.data_path}: missing (episode {ep})")
+                tables = {entry.data_path: pq.read_table(entry.data_path, columns=wanted_columns)}
+            table = tables[entry.data_path]
+            rows = np.flatnonzero(table.column("episode_index").to_numpy() == ep)
+            if rows.size != entry.length:
+                raise ValueError(f"{entry.data_path}: {rows.size} rows of episode {ep}, the episode metadata says "
+                                 f"{entry.length}")
+            part = table.take(rows)
+            states.append(_vectors(part, columns.state_key, entry.data_path)[:, self.state_columns])
+            actions.append(_vectors(part, columns.action_key, entry.data_path)[:, self.action_columns])
+            tasks.append(part.column("task_index").to_numpy())
+            ep_index.append(np.full(part.num_rows, ep, np.int64))
+            frame_index.append(part.column("frame_index").to_numpy())
         self.state = np.concatenate(states)
         self.action = np.concatenate(actions)
         self.task_index = np.concatenate(tasks)
         self.episode_index = np.concatenate(ep_index)
         self.frame_index = np.concatenate(frame_index)
-        starts = np.cumsum([0] + [lengths[e] for e in selected])
+        starts = np.cumsum([0] + [entries[e].length for e in selected])
         self._episode_start = {e: int(s) for e, s in zip(selected, starts[:-1])}
-        self._episode_length = {e: lengths[e] for e in selected}
+        self._episode_length = {e: entries[e].length for e in selected}
 
         self.stats = self.config.stats or self._dataset_stats()
         self.codec = StateActionCodec(self.config.layout, self.stats, self.config.state_dim, self.config.action_dim)
@@ -161,44 +162,17 @@ class LeRobotDataset(Dataset):
                 return candidate
         raise ValueError(f"{self.root}: no camera {key!r}; cameras: {videos}, modality names: {list(self.modality.get('video', {}))}")
 
-    def _resolve_columns(self, feature: str, part: str, joints: Sequence[str], groups: Sequence[str] | None) -> np.ndarray:
-        ft = self.info["features"].get(feature)
-        if ft is None:
-            raise ValueError(f"{self.root}: info.json has no {feature!r} feature")
-        width = ft["shape"][0]
-        if groups is not None:
-            spec = self.modality.get(part, {})
-            cols: list[int] = []
-            for g in groups:
-                if g not in spec:
-                    raise ValueError(f"{self.root}: {fmt.MODALITY_PATH} has no {part} group {g!r}; it has {list(spec)}")
-                start, end = spec[g]["start"], spec[g]["end"]
-                if end - start != len(G1_GROUPS[g]) or end > width:
-                    raise ValueError(f"{self.root}: {part} group {g!r} spans [{start},{end}), expected "
-                                     f"{len(G1_GROUPS[g])} joints inside a vector of {width}")
-                cols += range(start, end)
-            return np.asarray(cols, np.int64)
-        names = _feature_names(ft)
-        if names is None:
-            raise ValueError(f"{self.root}: {feature} has no joint names; select columns with {part}_groups "
-                             f"(modality.json groups: {list(self.modality.get(part, {}))})")
-        lookup = {n: i for i, n in enumerate(names)}
-        missing = [j for j in joints if j not in lookup]
-        if missing:
-            raise ValueError(f"{self.root}: {feature} lacks joints {missing} (it has {names}); use {part}_groups "
-                             "to select by modality.json groups")
-        return np.asarray([lookup[j] for j in joints], np.int64)
-
     def _dataset_stats(self) -> NormalizationStats:
-        stats = fmt.load_aggregate_stats(self.root)
+        stats = self.meta.stats()
 
         def pick(key: str, cols: np.ndarray) -> FeatureStats:
             if key not in stats:
                 raise ValueError(f"{self.root}: no statistics for {key!r}")
             s = stats[key]
-            return FeatureStats(*(np.asarray(s[k], np.float64)[cols] for k in ("min", "max", "mean", "std")))
+            return FeatureStats(*(np.asarray(s[k], np.float64).reshape(-1)[cols] for k in ("min", "max", "mean", "std")))
 
-        return NormalizationStats(pick(fmt.STATE_KEY, self.state_columns), pick(fmt.ACTION_KEY, self.action_columns),
+        columns = self.config.columns
+        return NormalizationStats(pick(columns.state_key, self.state_columns), pick(columns.action_key, self.action_columns),
                                   {"source": str(self.root), "episodes": len(self._episode_start)})
 
     # -- samples ----------------------------------------------------------------------------------------
@@ -213,8 +187,9 @@ class LeRobotDataset(Dataset):
 
     def frames_at(self, episode: int, frame_indices: Sequence[int]) -> np.ndarray:
         """(T, H, W, 3) uint8 frames of `episode` at `frame_indices` (resized to image_size)."""
-        path = fmt.video_file(self.root, self.info, episode, self.video_feature)
-        return np.stack(self._video_cache().frames(path, self.fps, list(frame_indices), self.config.image_size))
+        path, first = self.meta.episodes[episode].videos[self.video_feature]
+        indices = [first + int(i) for i in frame_indices]
+        return np.stack(self._video_cache().frames(path, self.fps, indices, self.config.image_size))
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         if not 0 <= i < len(self):

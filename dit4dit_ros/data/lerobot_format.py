@@ -1,16 +1,32 @@
-"""The LeRobot dataset format v2.1 (what `lerobot` 0.2/0.3 reads and writes) plus GR00T's meta/modality.json.
+"""The LeRobot dataset formats v2.1 (what `lerobot` 0.2/0.3 reads) and v3.0 (`lerobot` >= 0.4), plus GR00T's
+meta/modality.json.
 
-Layout (episode e in chunk c = e // chunks_size):
+v2.1 (one file per episode; episode e in chunk c = e // chunks_size):
     meta/info.json             codebase_version "v2.1", fps, features, totals, splits, path templates
     meta/tasks.jsonl           {"task_index": i, "task": "..."} per line
     meta/episodes.jsonl        {"episode_index": e, "tasks": ["..."], "length": n} per line
     meta/episodes_stats.jsonl  {"episode_index": e, "stats": {feature: {min, max, mean, std, count}}} per line
-    meta/modality.json         GR00T: slices of observation.state/action per body part, video and annotation keys
     data/chunk-{c:03d}/episode_{e:06d}.parquet
     videos/chunk-{c:03d}/observation.images.<key>/episode_{e:06d}.mp4
 
+v3.0 (many episodes per file; files numbered file-000, file-001, ... and chunk-000 after chunks_size files):
+    meta/info.json             codebase_version "v3.0", data_files_size_in_mb, video_files_size_in_mb, no
+                               total_chunks/total_videos; every non-video feature also carries "fps"
+    meta/tasks.parquet         column task_index, the task text as the (pandas) index column
+    meta/episodes/chunk-{c:03d}/file-{f:03d}.parquet
+                               one row per episode: episode_index, tasks (list of str), length,
+                               data/chunk_index, data/file_index, dataset_from_index, dataset_to_index (global
+                               frame index range [from, to)), videos/<key>/{chunk_index, file_index,
+                               from_timestamp, to_timestamp} (the episode's span [s] in the shared mp4),
+                               stats/<feature>/{min, max, mean, std, count}, meta/episodes/{chunk_index, file_index}
+    meta/stats.json            dataset stats (aggregated)
+    data/chunk-{c:03d}/file-{f:03d}.parquet              rows of consecutive episodes, in global index order
+    videos/<key>/chunk-{c:03d}/file-{f:03d}.mp4           frames of consecutive episodes; frame k of the file
+                                                          is shown at k / fps
+
+Both: meta/modality.json (GR00T): slices of observation.state/action per body part, video and annotation keys.
 Parquet columns: every non-video feature: observation.state, action (fixed-size float32 lists), timestamp
-(float32 s, = frame_index / fps), frame_index, episode_index, index (global), task_index (int64).
+(float32 s, = frame_index / fps, per episode), frame_index, episode_index, index (global), task_index (int64).
 Stats: per feature over the episode's frames; vectors give per-dimension lists, scalars 1-element lists,
 videos per-channel (3, 1, 1) nested lists in [0, 1] from sampled frames; count = [number of samples].
 Aggregation across episodes follows LeRobot (count-weighted mean, pooled variance, min of mins, max of maxes).
@@ -23,7 +39,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-CODEBASE_VERSION = "v2.1"
+V21 = "v2.1"
+V30 = "v3.0"
+FORMATS = (V21, V30)
+CODEBASE_VERSION = V21  # what `export-lerobot` writes by default (LeRobot 0.3.x, GR00T loaders)
 DEFAULT_CHUNKS_SIZE = 1000
 DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"
 VIDEO_PATH = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
@@ -38,6 +57,14 @@ ACTION_KEY = "action"
 VIDEO_PREFIX = "observation.images."
 TASK_ANNOTATION = "human.task_description"
 STATS_KEYS = ("min", "max", "mean", "std", "count")
+# v3.0
+V30_DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+V30_VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+V30_EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+V30_EPISODES_DIR = "meta/episodes"
+V30_TASKS_PATH = "meta/tasks.parquet"
+DEFAULT_DATA_FILE_SIZE_MB = 100  # LeRobot's defaults: start a new file past these sizes
+DEFAULT_VIDEO_FILE_SIZE_MB = 200
 
 # Index columns every LeRobot v2.x dataset has (dtype, shape (1,), names None).
 DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
@@ -87,6 +114,91 @@ def video_file(root: Path, info: dict, episode_index: int, feature_key: str) -> 
 
 def video_features(info: dict) -> list[str]:
     return [k for k, ft in info["features"].items() if ft.get("dtype") == "video"]
+
+
+def next_file(chunk_index: int, file_index: int, chunks_size: int) -> tuple[int, int]:
+    """v3.0: the (chunk, file) after (chunk_index, file_index): files 0..chunks_size-1 per chunk."""
+    return (chunk_index + 1, 0) if file_index >= chunks_size - 1 else (chunk_index, file_index + 1)
+
+
+def flatten_stats(stats: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """{feature: {stat: v}} -> {"stats/<feature>/<stat>": v} (the v3.0 episodes parquet columns)."""
+    return {f"stats/{key}/{name}": value for key, ft in stats.items() for name, value in ft.items()}
+
+
+def unflatten_stats(row: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Inverse of flatten_stats over the "stats/..." entries of a row (other entries are ignored).
+
+    Feature keys may contain "/" (none of ours do, LeRobot allows it): the stat name is the last part.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for column, value in row.items():
+        if column.startswith("stats/") and column.count("/") >= 2:
+            feature, name = column[len("stats/"):].rsplit("/", 1)
+            out.setdefault(feature, {})[name] = value
+    return out
+
+
+# ---- v3.0 tasks.parquet (a pandas DataFrame: task text as index, column task_index) ----------------------
+TASK_INDEX_NAME = "task"
+
+
+def write_tasks_parquet(path: Path, tasks: dict[str, int]) -> None:
+    """meta/tasks.parquet as LeRobot writes it with pandas: `pd.read_parquet` gives a frame indexed by task text
+    with a task_index column. Written with pyarrow plus the pandas schema metadata (pandas is not needed)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ordered = sorted(tasks.items(), key=lambda item: item[1])
+    table = pa.table({"task_index": pa.array([i for _, i in ordered], pa.int64()),
+                      TASK_INDEX_NAME: pa.array([t for t, _ in ordered], pa.string())})
+    pandas_meta = {
+        "index_columns": [TASK_INDEX_NAME],
+        "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object",
+                            "metadata": {"encoding": "UTF-8"}}],
+        "columns": [
+            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64",
+             "metadata": None},
+            {"name": TASK_INDEX_NAME, "field_name": TASK_INDEX_NAME, "pandas_type": "unicode",
+             "numpy_type": "object", "metadata": None},
+        ],
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": "2.2.3",
+    }
+    table = table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+
+
+def read_tasks_parquet(path: Path) -> dict[int, str]:
+    """{task_index: task} from a v3.0 meta/tasks.parquet (the text column is the pandas index column, named
+    in the pandas metadata: ours "task", LeRobot's "__index_level_0__"). ValueError names what is wrong."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValueError(f"{path}: not a readable parquet file ({exc})") from None
+    meta = table.schema.metadata or {}
+    text_column = None
+    if b"pandas" in meta:
+        try:
+            index_columns = json.loads(meta[b"pandas"]).get("index_columns", [])
+        except (ValueError, AttributeError):
+            index_columns = []
+        text_column = next((c for c in index_columns if isinstance(c, str) and c in table.column_names), None)
+    text_column = text_column or next((c for c in (TASK_INDEX_NAME, "__index_level_0__") if c in table.column_names), None)
+    if text_column is None or "task_index" not in table.column_names:
+        raise ValueError(f"{path}: expected a task_index column and the task text as the index column, "
+                         f"got columns {table.column_names}")
+    indices = table.column("task_index").to_pylist()
+    texts = table.column(text_column).to_pylist()
+    if not all(isinstance(i, int) for i in indices) or not all(isinstance(t, str) for t in texts):
+        raise ValueError(f"{path}: task_index must be integers and {text_column!r} strings")
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"{path}: task_index values repeat: {sorted(indices)}")
+    return dict(zip(indices, texts))
 
 
 # ---- stats --------------------------------------------------------------------------------------------

@@ -1,8 +1,13 @@
-"""Write a LeRobot v2.1 dataset (+ GR00T modality.json) episode by episode, atomically.
+"""Write a LeRobot dataset (v2.1 or v3.0, + GR00T modality.json) episode by episode, atomically.
 
 The dataset is assembled in a sibling temporary directory and renamed into place by `finalize()`, so an
 interrupted export never leaves a half-written dataset that looks valid. Frames are streamed into the video
-encoder (a 60 s episode at 640x480 is 1.6 GB of raw RGB, too much to hold).
+encoder (a 60 s episode at 640x480 is 1.6 GB of raw RGB, too much to hold). Where the files go depends on
+the format version (lerobot_stores.py); the checks, columns and statistics are the same for both.
+
+State and action vectors are made of G1 body-part groups (g1/channels.py): arms, Dex3-1 hands or the
+official layout's gripper scalars; meta/modality.json names each group's slice with the official DiT4DiT
+G1 keys (left_arm, right_arm, left_gripper, right_gripper, or left_hand/right_hand for full hands).
 """
 from __future__ import annotations
 
@@ -14,39 +19,15 @@ from typing import Iterable, Mapping
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from dit4dit_ros.data import lerobot_format as fmt
-from dit4dit_ros.data.video import CODECS, PIX_FMT, VideoEncoder
-from dit4dit_ros.g1.joints import LEFT_ARM, LEGS, RIGHT_ARM, WAIST
+from dit4dit_ros.data.lerobot_stores import make_store
+from dit4dit_ros.data.video import CODECS, PIX_FMT
+from dit4dit_ros.g1.channels import ARMS_ONLY_GROUPS, channels_of_groups
 
-# Body-part groups of the G1 for modality.json, in SDK joint order within each group.
-G1_GROUPS: dict[str, tuple[str, ...]] = {
-    "left_leg": LEGS[:6],
-    "right_leg": LEGS[6:],
-    "waist": WAIST,
-    "left_arm": LEFT_ARM,
-    "right_arm": RIGHT_ARM,
-}
-DEFAULT_GROUPS = ("left_arm", "right_arm")  # the official G1 arms-only layout (no grippers on rubber hands)
+DEFAULT_GROUPS = ARMS_ONLY_GROUPS  # the rubber-hand G1; OFFICIAL_G1_GROUPS adds the two grippers
 IMAGE_STATS_MAX_SAMPLES = 100
 IMAGE_STATS_MAX_SIDE = 150
-
-
-def joints_of_groups(groups: Iterable[str]) -> tuple[tuple[str, ...], dict[str, tuple[int, int]]]:
-    """Joint names of `groups` concatenated, and each group's [start, end) slice."""
-    names: list[str] = []
-    slices: dict[str, tuple[int, int]] = {}
-    for group in groups:
-        if group not in G1_GROUPS:
-            raise ValueError(f"unknown G1 joint group {group!r}; expected some of {list(G1_GROUPS)}")
-        if group in slices:
-            raise ValueError(f"joint group {group!r} listed twice")
-        slices[group] = (len(names), len(names) + len(G1_GROUPS[group]))
-        names += G1_GROUPS[group]
-    if not names:
-        raise ValueError("at least one joint group is needed")
-    return tuple(names), slices
 
 
 @dataclass
@@ -60,13 +41,23 @@ class DatasetSpec:
     codec: str = "h264"
     robot_type: str = "unitree_g1"
     chunks_size: int = fmt.DEFAULT_CHUNKS_SIZE
+    format_version: str = fmt.CODEBASE_VERSION  # "v2.1" or "v3.0"
+    data_file_size_mb: float = fmt.DEFAULT_DATA_FILE_SIZE_MB  # v3.0: start a new file past these sizes
+    video_file_size_mb: float = fmt.DEFAULT_VIDEO_FILE_SIZE_MB
 
     def __post_init__(self) -> None:
         if not isinstance(self.fps, int) or self.fps <= 0:
             raise ValueError(f"DatasetSpec.fps must be a positive integer (LeRobot stores it as int), got {self.fps!r}")
+        if self.format_version not in fmt.FORMATS:
+            raise ValueError(f"DatasetSpec.format_version {self.format_version!r}; expected one of {fmt.FORMATS}")
+        if not (self.data_file_size_mb > 0 and self.video_file_size_mb > 0):
+            raise ValueError("DatasetSpec.data_file_size_mb and video_file_size_mb must be > 0")
         self.state_groups, self.action_groups = tuple(self.state_groups), tuple(self.action_groups)
-        self.state_names, self.state_slices = joints_of_groups(self.state_groups)
-        self.action_names, self.action_slices = joints_of_groups(self.action_groups)
+        try:
+            self.state_names, self.state_slices = channels_of_groups(self.state_groups)
+            self.action_names, self.action_slices = channels_of_groups(self.action_groups)
+        except ValueError as exc:
+            raise ValueError(f"DatasetSpec groups: {exc}") from None
         if self.codec not in CODECS:
             raise ValueError(f"DatasetSpec.codec {self.codec!r}; expected one of {sorted(CODECS)}")
         if not self.video_sizes:
@@ -121,12 +112,16 @@ class DatasetSpec:
 
 
 class LeRobotDatasetWriter:
-    """Adds episodes to a new dataset at `root`; `finalize()` writes meta/ and moves it into place."""
+    """Adds episodes to a new dataset at `root`; `finalize()` writes meta/ and moves it into place.
+
+    A failed `add_episode` (bad shapes, a camera with too few frames) raises; in v2.1 the dataset stays usable
+    (the episode's files are overwritten by the next one), in v3.0 the episode may already be half inside a
+    shared file, so the writer refuses further episodes and `finalize()` (call `abort()`).
+    """
 
     def __init__(self, root: Path | str, spec: DatasetSpec, overwrite: bool = False, crf: int = 23, gop: int = 10) -> None:
         self.root = Path(root)
         self.spec = spec
-        self.crf, self.gop = crf, gop
         if self.root.exists() and any(self.root.iterdir()) and not overwrite:
             raise FileExistsError(f"dataset directory {self.root} exists and is not empty (use overwrite to replace it)")
         self.root.parent.mkdir(parents=True, exist_ok=True)
@@ -134,27 +129,42 @@ class LeRobotDatasetWriter:
         self.overwrite = overwrite
         self.features = spec.features()
         self.tasks: dict[str, int] = {}
-        self.episodes: list[dict] = []
-        self.episode_stats: list[dict] = []
+        self.num_episodes = 0
         self.total_frames = 0
-        self._info: dict = self._info_dict()
+        self._store = make_store(spec.format_version, self.work, spec, crf, gop)
+        self._broken: str | None = None
 
     def _info_dict(self) -> dict:
-        return {
-            "codebase_version": fmt.CODEBASE_VERSION,
+        base = {
+            "codebase_version": self.spec.format_version,
             "robot_type": self.spec.robot_type,
-            "total_episodes": len(self.episodes),
+            "total_episodes": self.num_episodes,
             "total_frames": self.total_frames,
             "total_tasks": len(self.tasks),
-            "total_videos": len(self.episodes) * len(self.spec.video_sizes),
-            "total_chunks": (len(self.episodes) - 1) // self.spec.chunks_size + 1 if self.episodes else 0,
-            "chunks_size": self.spec.chunks_size,
             "fps": self.spec.fps,
-            "splits": {"train": f"0:{len(self.episodes)}"},
-            "data_path": fmt.DATA_PATH,
-            "video_path": fmt.VIDEO_PATH,
+            "splits": {"train": f"0:{self.num_episodes}"},
             "features": self.features,
         }
+        return self._store.info(base)
+
+    def _check_episode(self, task: str, state: np.ndarray, action: np.ndarray, frames: Mapping) -> None:
+        if self._broken:
+            raise RuntimeError(f"{self.root}: {self._broken}; abort() this writer")
+        if not task:
+            raise ValueError("every episode needs a task (instruction) text")
+        length = state.shape[0]
+        if length == 0:
+            raise ValueError("an episode needs at least one frame")
+        if state.shape != (length, len(self.spec.state_names)):
+            raise ValueError(f"state has shape {state.shape}, expected ({length}, {len(self.spec.state_names)}) "
+                             f"for groups {list(self.spec.state_groups)}")
+        if action.shape != (length, len(self.spec.action_names)):
+            raise ValueError(f"action has shape {action.shape}, expected ({length}, {len(self.spec.action_names)}) "
+                             f"for groups {list(self.spec.action_groups)}")
+        if not (np.all(np.isfinite(state)) and np.all(np.isfinite(action))):
+            raise ValueError("state/action contain non-finite values")
+        if set(frames) != set(self.spec.video_sizes):
+            raise ValueError(f"frames given for {sorted(frames)}, the dataset has cameras {sorted(self.spec.video_sizes)}")
 
     def add_episode(
         self,
@@ -164,44 +174,51 @@ class LeRobotDatasetWriter:
         frames: Mapping[str, Iterable[np.ndarray]],
     ) -> int:
         """Write one episode (T frames): state (T, n_state), action (T, n_action), frames[key] yields T RGB frames."""
-        if not task:
-            raise ValueError("every episode needs a task (instruction) text")
         state = np.asarray(state, np.float32)
         action = np.asarray(action, np.float32)
+        self._check_episode(task, state, action, frames)
         length = state.shape[0]
-        if length == 0:
-            raise ValueError("an episode needs at least one frame")
-        if state.shape != (length, len(self.spec.state_names)):
-            raise ValueError(f"state has shape {state.shape}, expected ({length}, {len(self.spec.state_names)})")
-        if action.shape != (length, len(self.spec.action_names)):
-            raise ValueError(f"action has shape {action.shape}, expected ({length}, {len(self.spec.action_names)})")
-        if not (np.all(np.isfinite(state)) and np.all(np.isfinite(action))):
-            raise ValueError("state/action contain non-finite values")
-        if set(frames) != set(self.spec.video_sizes):
-            raise ValueError(f"frames given for {sorted(frames)}, the dataset has cameras {sorted(self.spec.video_sizes)}")
-        index = len(self.episodes)
-        task_index = self.tasks.setdefault(task, len(self.tasks))
-        info = self._info
+        index = self.num_episodes
         stats: dict[str, dict[str, np.ndarray]] = {}
+        location: dict = {}
+        try:
+            for key in self.spec.video_sizes:
+                location.update(self._write_video(key, index, frames[key], length, stats))
+            location.update(self._store.write_data(self._table(state, action, index, task, stats), index))
+        except BaseException as exc:
+            if self._store.version != fmt.V21:
+                self._broken = f"episode {index} failed half-written into a shared v3.0 file ({exc})"
+            raise
+        self.tasks.setdefault(task, len(self.tasks))
+        self._store.add_episode(index, task, length, stats, location)
+        self.num_episodes += 1
+        self.total_frames += length
+        return index
 
-        for key, (h, w) in self.spec.video_sizes.items():
-            feature = fmt.video_feature_key(key)
-            path = fmt.video_file(self.work, info, index, feature)
-            sample_every = max(1, length // IMAGE_STATS_MAX_SAMPLES)
-            stride = max(1, max(h, w) // IMAGE_STATS_MAX_SIDE)
-            samples = []
-            with VideoEncoder(path, w, h, self.spec.fps, self.spec.codec, crf=self.crf, gop=self.gop) as encoder:
-                for k, rgb in enumerate(frames[key]):
-                    if k >= length:
-                        raise ValueError(f"camera {key}: more than {length} frames for an episode of {length} steps")
-                    encoder.write(rgb)
-                    if k % sample_every == 0:
-                        samples.append(rgb[::stride, ::stride])
-                written = encoder.frames_written
-            if written != length:
-                raise ValueError(f"camera {key}: {written} frames for an episode of {length} steps")
-            stats[feature] = fmt.image_stats(np.stack(samples))
+    def _write_video(self, key: str, index: int, frames: Iterable[np.ndarray], length: int, stats: dict) -> dict:
+        h, w = self.spec.video_sizes[key]
+        sample_every = max(1, length // IMAGE_STATS_MAX_SAMPLES)
+        stride = max(1, max(h, w) // IMAGE_STATS_MAX_SIDE)
+        samples = []
+        encoder = self._store.open_video(key, index)
+        first = encoder.frames_written
+        try:
+            for k, rgb in enumerate(frames):
+                if k >= length:
+                    raise ValueError(f"camera {key}: more than {length} frames for an episode of {length} steps")
+                encoder.write(rgb)
+                if k % sample_every == 0:
+                    samples.append(rgb[::stride, ::stride])
+        finally:
+            written = encoder.frames_written - first
+            location = self._store.end_video(key, encoder, first)
+        if written != length:
+            raise ValueError(f"camera {key}: {written} frames for an episode of {length} steps")
+        stats[fmt.video_feature_key(key)] = fmt.image_stats(np.stack(samples))
+        return location
 
+    def _table(self, state: np.ndarray, action: np.ndarray, index: int, task: str, stats: dict) -> pa.Table:
+        length = state.shape[0]
         frame_index = np.arange(length, dtype=np.int64)
         columns = {
             fmt.STATE_KEY: state,
@@ -210,7 +227,7 @@ class LeRobotDatasetWriter:
             "frame_index": frame_index,
             "episode_index": np.full(length, index, np.int64),
             "index": self.total_frames + frame_index,
-            "task_index": np.full(length, task_index, np.int64),
+            "task_index": np.full(length, self.tasks.get(task, len(self.tasks)), np.int64),
         }
         arrays = {}
         for name, values in columns.items():
@@ -220,28 +237,17 @@ class LeRobotDatasetWriter:
             else:
                 arrays[name] = pa.array(values)
             stats[name] = fmt.vector_stats(values)
-        path = fmt.data_file(self.work, info, index)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.table(arrays), path)
-
-        self.episodes.append({"episode_index": index, "tasks": [task], "length": length})
-        self.episode_stats.append({"episode_index": index, "stats": fmt.stats_to_json(stats)})
-        self.total_frames += length
-        self._info = self._info_dict()
-        return index
+        return pa.table(arrays)
 
     def finalize(self) -> Path:
         """Write meta/ and move the dataset to `root` (replacing it if overwrite was given)."""
-        if not self.episodes:
+        if self._broken:
+            self.abort()
+            raise RuntimeError(f"{self.root}: {self._broken}; nothing written")
+        if not self.num_episodes:
             self.abort()
             raise ValueError(f"no episodes were added; nothing written to {self.root}")
-        fmt.write_json(self.work / fmt.INFO_PATH, self._info)
-        fmt.write_jsonl(self.work / fmt.TASKS_PATH,
-                        ({"task_index": i, "task": t} for t, i in sorted(self.tasks.items(), key=lambda x: x[1])))
-        fmt.write_jsonl(self.work / fmt.EPISODES_PATH, self.episodes)
-        fmt.write_jsonl(self.work / fmt.EPISODES_STATS_PATH, self.episode_stats)
-        fmt.write_json(self.work / fmt.STATS_PATH,
-                       fmt.stats_to_json(fmt.aggregate_stats(row["stats"] for row in self.episode_stats)))
+        self._store.write_meta(self._info_dict(), self.tasks)
         fmt.write_json(self.work / fmt.MODALITY_PATH, self.spec.modality())
         if self.root.exists():
             if not self.overwrite and any(self.root.iterdir()):
@@ -257,4 +263,5 @@ class LeRobotDatasetWriter:
         return self.root
 
     def abort(self) -> None:
+        self._store.close()
         shutil.rmtree(self.work, ignore_errors=True)

@@ -1,6 +1,8 @@
 """Synthetic episodes with signals whose alignment can be checked after export and read-back.
 
-- Joint positions follow a known ramp `ramp_positions(t)` (linear in time, so linear interpolation is exact).
+- Joint positions follow a known ramp `ramp_positions(t)` (linear in time, so linear interpolation is exact);
+  channel j of the streams (`SyntheticEpisodeSpec.channels`, default the 29 G1 joints; hand joints and
+  gripper channels can follow) has the ramp's column j.
 - Commands are the ramp shifted by `COMMAND_OFFSET` rad (a piecewise-constant command held between samples).
 - Each camera frame encodes its frame number in two flat blocks (low and high 5 bits, 8 grey levels apart),
   which survives lossy video coding: `decode_frame_number` recovers it from a decoded frame.
@@ -159,6 +161,7 @@ class SyntheticEpisodeSpec:
     instruction: str = "pick up the red cup"
     first_frame_number: int = 0
     texture: float = 0.0  # moving noise in the bottom half of each frame (see encode_frame_number)
+    channels: tuple[str, ...] = JOINT_NAMES  # names in the JointState streams; channel j follows ramp column j
 
     def __post_init__(self) -> None:
         if self.duration_s <= 0 or min(self.image_rate, self.state_rate, self.command_rate) <= 0:
@@ -182,8 +185,8 @@ def synthetic_messages(spec: SyntheticEpisodeSpec) -> list[tuple[str, int, bytes
         n = int(spec.duration_s * rate) + 1
         for k in range(n):
             t = spec.start_ns + round(k * 1e9 / rate)
-            q = ramp_positions((t - spec.start_ns) * 1e-9) + offset
-            out.append((t, prio, topic, joint_state_cdr(JOINT_NAMES, q, t)))
+            q = ramp_positions((t - spec.start_ns) * 1e-9, len(spec.channels)) + offset
+            out.append((t, prio, topic, joint_state_cdr(spec.channels, q, t)))
     out.sort(key=lambda item: (item[0], item[1]))
     return [(topic, t, data) for t, _, topic, data in out]
 

@@ -2,7 +2,8 @@
 
 Bags store CDR bytes exactly as received (no re-serialization), so a bag is only useful with the right type
 names and message definitions. `recording_typestore()` is the one typestore used to write and read bags:
-the ROS 2 kilted standard messages plus the Unitree `unitree_hg/msg/LowCmd` (see `lowcmd_cdr.py`).
+the ROS 2 kilted standard messages plus the Unitree `unitree_hg/msg/LowCmd` and `unitree_hg/msg/HandCmd`
+(see `lowcmd_cdr.py`, `handcmd_cdr.py`).
 """
 from __future__ import annotations
 
@@ -14,15 +15,24 @@ IMAGE_TOPIC = "/camera/ego/image_raw"
 JOINT_STATES_TOPIC = "/joint_states"
 COMMAND_TOPIC = "/dit4dit/executor/command"
 INSTRUCTION_TOPIC = "/dit4dit/instruction"
-# The Unitree DDS topics rt/lowcmd and rt/arm_sdk are the ROS 2 topics /lowcmd and /arm_sdk (ROS 2 prefixes
-# DDS topic names with "rt/"); unitree_ros2 names their type unitree_hg/msg/LowCmd. Recording them under those
-# names gives the same bag as `ros2 bag record /lowcmd` on a machine with unitree_ros2 installed.
-DDS_TOPIC_TO_BAG_TOPIC = {"rt/lowcmd": "/lowcmd", "rt/arm_sdk": "/arm_sdk"}
-
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
 STRING_TYPE = "std_msgs/msg/String"
 LOWCMD_TYPE = "unitree_hg/msg/LowCmd"
+HANDCMD_TYPE = "unitree_hg/msg/HandCmd"
+
+# The Unitree DDS topics rt/lowcmd and rt/arm_sdk are the ROS 2 topics /lowcmd and /arm_sdk (ROS 2 prefixes
+# DDS topic names with "rt/"); unitree_ros2 names their type unitree_hg/msg/LowCmd. Recording them under those
+# names gives the same bag as `ros2 bag record /lowcmd` on a machine with unitree_ros2 installed. The Dex3-1
+# hands listen on rt/dex3/<side>/cmd (unitree_hg/msg/HandCmd, motor i = hand joint i, g1/hands.py).
+DDS_COMMAND_STREAMS = {
+    "rt/lowcmd": ("/lowcmd", LOWCMD_TYPE),
+    "rt/arm_sdk": ("/arm_sdk", LOWCMD_TYPE),
+    "rt/dex3/left/cmd": ("/dex3/left/cmd", HANDCMD_TYPE),
+    "rt/dex3/right/cmd": ("/dex3/right/cmd", HANDCMD_TYPE),
+}
+DDS_TOPIC_TO_BAG_TOPIC = {dds: bag for dds, (bag, _) in DDS_COMMAND_STREAMS.items()}
+HAND_COMMAND_BAG_TOPICS = {"/dex3/left/cmd": "left", "/dex3/right/cmd": "right"}  # bag topic -> hand side
 
 
 class StreamRole(str, Enum):
@@ -32,6 +42,7 @@ class StreamRole(str, Enum):
     STATE = "state"  # measured joint positions -> observation.state
     COMMAND = "command"  # joint targets sent to the robot (JointState.position) -> action
     LOWCMD = "lowcmd"  # raw Unitree LowCmd (q of each motor) -> action
+    HANDCMD = "handcmd"  # raw Unitree Dex3-1 HandCmd (q of each hand motor) -> hand joints of action
     INSTRUCTION = "instruction"  # language goal (std_msgs/String) -> task
     OTHER = "other"  # recorded, not exported
 
@@ -71,7 +82,9 @@ def default_streams(
     if instruction_topic:
         streams.append(StreamSpec(instruction_topic, STRING_TYPE, StreamRole.INSTRUCTION))
     for dds_topic in dds_command_topics:
-        streams.append(StreamSpec(bag_topic_for_dds(dds_topic), LOWCMD_TYPE, StreamRole.LOWCMD))
+        msgtype = DDS_COMMAND_STREAMS.get(dds_topic, ("", LOWCMD_TYPE))[1]
+        role = StreamRole.HANDCMD if msgtype == HANDCMD_TYPE else StreamRole.LOWCMD
+        streams.append(StreamSpec(bag_topic_for_dds(dds_topic), msgtype, role))
     topics = [s.topic for s in streams]
     if len(set(topics)) != len(topics):
         raise ValueError(f"two recorded streams share a topic: {topics}")
@@ -90,14 +103,16 @@ def bag_topic_for_dds(dds_topic: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def recording_typestore():
-    """The rosbags typestore for writing and reading episode bags (ROS 2 kilted + unitree_hg LowCmd)."""
+    """The rosbags typestore for writing and reading episode bags (ROS 2 kilted + unitree_hg LowCmd, HandCmd)."""
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+    from dit4dit_ros.data.handcmd_cdr import HANDCMD_MSG
     from dit4dit_ros.data.lowcmd_cdr import LOWCMD_MSG, MOTORCMD_MSG, MOTORCMD_TYPE
 
     store = get_typestore(Stores.ROS2_KILTED)
     types = {}
     types.update(get_types_from_msg(MOTORCMD_MSG, MOTORCMD_TYPE))
     types.update(get_types_from_msg(LOWCMD_MSG, LOWCMD_TYPE))
+    types.update(get_types_from_msg(HANDCMD_MSG, HANDCMD_TYPE))
     store.register(types)
     return store

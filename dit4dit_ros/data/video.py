@@ -11,6 +11,7 @@ resized) to RGB by FFmpeg's swscale, which is much cheaper than resizing in Pyth
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
@@ -50,6 +51,7 @@ class VideoEncoder:
             raise
         self._stream = stream
         self.frames_written = 0
+        self.bytes_written = 0  # encoded bytes handed to the muxer (the file on disk lags behind: buffered)
 
     def write(self, rgb: np.ndarray) -> None:
         if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
@@ -60,6 +62,7 @@ class VideoEncoder:
         frame.pts = self.frames_written
         frame.time_base = Fraction(1, self.fps)
         for packet in self._stream.encode(frame):
+            self.bytes_written += packet.size
             self._container.mux(packet)
         self.frames_written += 1
 
@@ -68,6 +71,7 @@ class VideoEncoder:
             return
         try:
             for packet in self._stream.encode(None):
+                self.bytes_written += packet.size
                 self._container.mux(packet)
         finally:
             self._container.close()
@@ -97,6 +101,50 @@ def probe_video(path: Path | str) -> dict:
             "fps": float(rate) if rate else None,
             "frames": frames,
         }
+
+
+@dataclass
+class DecodeReport:
+    """What decoding every frame of a video found (see decode_all)."""
+
+    frames: int  # frames decoded before the end or the first error
+    errors: list[str]  # decoder errors (exceptions and the decoder's own error log lines), first few
+    index_problem: str | None = None  # frames missing or out of order (by presentation time)
+
+
+def decode_all(path: Path | str, fps: float, max_errors: int = 5) -> DecodeReport:
+    """Decode every frame of the first video stream, collecting the decoder's errors.
+
+    A corrupted packet usually makes FFmpeg raise (InvalidDataError) or log an error while concealing it
+    ("error while decoding MB ..."); both are reported. Random bytes that happen to form a decodable
+    bitstream decode without complaint: no decoder can tell those, only a checksum of the file could.
+    """
+    import av.logging
+
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    errors: list[str] = []
+    frames, problem = 0, None
+    try:
+        with av.logging.Capture() as logs, av.open(str(path)) as container:
+            if not container.streams.video:
+                return DecodeReport(0, [f"{path}: no video stream"])
+            stream = container.streams.video[0]
+            stream.thread_count = 1
+            start, time_base = stream.start_time or 0, float(stream.time_base)
+            try:
+                for frame in container.decode(stream):
+                    index = int(round((frame.pts - start) * time_base * fps)) if frame.pts is not None else None
+                    if problem is None and index != frames:
+                        problem = f"frame {frames} is shown at {('no time' if index is None else f'index {index}')}"
+                    frames += 1
+            except (av.error.FFmpegError, ValueError) as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+            errors += [f"{name}: {message.strip()}" for level, name, message in logs
+                       if level <= av.logging.ERROR][: max_errors]
+    finally:
+        av.logging.set_level(previous)
+    return DecodeReport(frames, errors[:max_errors], problem)
 
 
 class VideoFrameReader:

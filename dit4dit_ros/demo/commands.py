@@ -1,4 +1,5 @@
-"""`dit4dit collect-sim`, `dit4dit train-demo`, `dit4dit eval`: the simulated reach demo end to end."""
+"""`dit4dit collect-sim`, `dit4dit train-demo`, `dit4dit ship-checkpoint`: the simulated reach demo (evaluation:
+dit4dit_ros/evaluation/)."""
 from __future__ import annotations
 
 import argparse
@@ -110,71 +111,6 @@ def _ship(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- eval -------------------------------------------------------------------------------------------------------
-def _eval_arguments(p: argparse.ArgumentParser) -> None:
-    from dit4dit_ros.demo.evaluate import DEFAULT_EVAL_SEED
-
-    p.add_argument("--checkpoint", required=True, help="checkpoint directory (e.g. models/g1_reach_small)")
-    p.add_argument("--task", default="reach")
-    p.add_argument("--episodes", type=int, default=20)
-    p.add_argument("--seed", type=int, default=DEFAULT_EVAL_SEED,
-                   help=f"first held-out seed (default {DEFAULT_EVAL_SEED}; demos use small seeds)")
-    p.add_argument("--mode", choices=("graph", "direct"), default="graph",
-                   help="graph (default): through the ROS graph (`dit4dit run`, lock-stepped simulator); "
-                        "direct: in process (sim + engine + executor core), ~3x faster, no ROS")
-    p.add_argument("--blind", action="store_true", help="constant grey image instead of the camera (baseline)")
-    p.add_argument("--replan-every", type=int, default=4, help="frames between two predictions (chunk reuse)")
-    p.add_argument("--duration", type=float, default=5.0, help="seconds of simulation per episode")
-    p.add_argument("--video", help="write the first --video-episodes rollouts to this mp4")
-    p.add_argument("--video-episodes", type=int, default=4)
-    p.add_argument("--json", help="also write the result (per episode) to this JSON file")
-    p.add_argument("--log-dir", help="graph mode: keep each node's log in this directory (default: deleted)")
-    p.add_argument("--threads", type=int, help="CPU threads of the policy engine (1 is far faster on a shared, busy CPU)")
-    p.add_argument("--engine", default="torch", choices=("torch", "onnxruntime", "tensorrt"),
-                   help="direct mode: the policy engine (onnxruntime/tensorrt run the graphs of `dit4dit export-engine`;"
-                        " graph mode runs the engine of the config's policy section)")
-    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
-                   help="direct mode: the engine's precision (which exported graphs)")
-    p.add_argument("--device", default="cpu", help="direct mode: the engine's device (tensorrt: cuda)")
-
-
-def _eval(args: argparse.Namespace) -> int:
-    import json
-
-    from dit4dit_ros.demo.evaluate import evaluate_direct, evaluate_graph
-
-    if args.episodes < 1:
-        raise SystemExit(f"--episodes must be >= 1, got {args.episodes}")
-    logging.getLogger("dit4dit_ros.control.executor").setLevel(logging.WARNING)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    seeds = range(args.seed, args.seed + args.episodes)
-    common = dict(task=args.task, seeds=seeds, blind=args.blind, replan_every=args.replan_every, duration=args.duration,
-                  video_path=args.video, video_episodes=args.video_episodes, progress=True)
-    if args.mode == "direct":
-        if args.log_dir:
-            raise SystemExit("--log-dir is for --mode graph (direct mode runs no nodes)")
-        from dit4dit_ros.engine import make_engine
-
-        options = {"precision": args.precision, "seed": 0}
-        if args.engine != "tensorrt":
-            options["num_threads"] = args.threads or 0
-        engine = make_engine(args.engine, args.checkpoint, device=args.device, **options)
-        result = evaluate_direct(args.checkpoint, engine=engine, **common)
-    else:
-        if (args.engine, args.precision, args.device) != ("torch", "fp32", "cpu"):
-            raise SystemExit("--engine/--precision/--device are for --mode direct; graph mode runs the engine set in "
-                             "the config's policy section (engine:, precision:, device:)")
-        result = evaluate_graph(args.checkpoint, num_threads=args.threads or 0, log_dir=args.log_dir, **common)
-    print(result.summary())
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(result.to_dict(), f, indent=1)
-    return 0
-
-
 # ---- bench collect-sim ------------------------------------------------------------------------------------------
 def _bench_collect_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=int, default=3)
@@ -206,5 +142,3 @@ def register(registry) -> None:
                          _ship_arguments, _ship)
     registry.add_bench("collect-sim", "episodes/min of scripted-expert data generation in the simulator",
                        _bench_collect_arguments, _bench_collect)
-    registry.add_command("eval", "seeded closed-loop success rate of a checkpoint in the simulator (Wilson 95%% CI)",
-                         _eval_arguments, _eval)

@@ -42,7 +42,7 @@ class RunnerConfig:
     task: str = "reach"
     fps: int = 10  # frames (and chunk points) per second of simulation time; must divide 500
     image_size: tuple[int, int] = (64, 64)  # (H, W) of the ego image
-    fast_render: bool = True  # no shadows/reflections/skybox: ~5x cheaper on llvmpipe (see demo/camera.py)
+    fast_render: bool = True  # no shadows/reflections/skybox: ~5x cheaper on llvmpipe (see sim/camera.py)
     render: bool = True  # False: observations carry no image (expert checks without a camera)
     settle_time: float = 1.2  # s between enable and the first frame (executor soft start is 1 s)
     executor: ExecutorConfig = field(default_factory=default_executor_config)
@@ -73,12 +73,15 @@ class SimEpisodeRunner:
     """See the module docstring. Not thread-safe; create it in the thread that renders (OpenGL context)."""
 
     def __init__(self, config: RunnerConfig | None = None) -> None:
-        from dit4dit_ros.demo.camera import DemoCamera
+        from dit4dit_ros.sim.camera import CameraConfig, SimCamera
         from dit4dit_ros.sim.robot import SimRobot, SimRobotConfig
 
         self.config = cfg = config or RunnerConfig()
         self.robot = SimRobot(SimRobotConfig(task=cfg.task))
-        self.camera = DemoCamera(self.robot.model, cfg.image_size, fast=cfg.fast_render) if cfg.render else None
+        h, w = cfg.image_size
+        camera = CameraConfig.fast(h, w) if cfg.fast_render else CameraConfig(width=w, height=h, shadows=True,
+                                                                              reflections=True)
+        self.camera = SimCamera(self.robot.model, camera) if cfg.render else None
         self.steps_per_frame = int(round(1.0 / (cfg.fps * self.robot.dt)))
         self.period = 1.0 / cfg.fps
         self.core: ExecutorCore | None = None

@@ -1,8 +1,8 @@
 """Training recipe for the simulated reach demo: the `small` preset on collect-sim data, CPU-sized.
 
 What this adds on top of model/train.py (which it calls unchanged):
-- the model config: the `small` preset with the layout's control period set to the dataset's (1 / fps), so
-  that engines space chunk points like the demonstrations;
+- the model config: the `small` preset with the dataset's layout (its G1 channels, e.g. arms + grippers) and
+  control period (1 / fps), so that engines space chunk points like the demonstrations;
 - `DemoTrainDataset`: the data area's LeRobot reader configured from the model config (frames f, f+2, ...,
   f+16 -> 9 frames; 16 actions; 64x64), every decoded frame kept in memory (a few tens of MB for a demo set),
   and the task text mapped to its cached prompt embedding (the trainer wants tensors only);
@@ -29,14 +29,13 @@ DEFAULT_ENCODER = "tiny-random:0"
 
 
 def demo_model_config(dataset_root: Path | str, preset: str = "small", **overrides: Any):
-    """The preset's DiT4DiTConfig with the layout's control period taken from the dataset's fps."""
+    """The preset's DiT4DiTConfig with the dataset's layout: its channels (e.g. arms, or arms + grippers for
+    pick-and-place) and control period 1 / fps."""
+    from dit4dit_ros.data.dataset_layout import layout_for_dataset
     from dit4dit_ros.model.dit4dit import load_preset
 
-    info = json.loads((Path(dataset_root) / "meta" / "info.json").read_text())
     cfg = load_preset(preset, **overrides)
-    layout = cfg.layout.to_dict()
-    layout["control_period"] = 1.0 / float(info["fps"])
-    cfg.layout = type(cfg.layout).from_dict(layout)
+    cfg.layout = layout_for_dataset(dataset_root, cfg.layout)
     return cfg
 
 
@@ -203,8 +202,9 @@ def train_demo(s: DemoTrainSettings):
     if s.mode is not None:
         overrides["mode"] = s.mode
     cfg = demo_model_config(s.dataset, s.preset, **overrides)
-    tasks = [json.loads(line)["task"] for line in (Path(s.dataset) / "meta" / "tasks.jsonl").read_text().splitlines()
-             if line.strip()]
+    from dit4dit_ros.data.lerobot_meta import load_dataset_meta
+
+    tasks = list(load_dataset_meta(s.dataset).tasks.values())
     cache = build_prompt_cache(tasks, s.encoder, cfg.video.prompt_max_length)
     dataset = DemoTrainDataset(s.dataset, cfg, cache, state_noise=s.state_noise)
     log.info("demo training: %d samples, %d episodes, control period %.3f s", len(dataset),

@@ -57,11 +57,17 @@ def init_unitree_dds(isolation: DdsIsolation | None = None) -> DdsIsolation:
                     f"interface {iso.unitree_interface!r} (ChannelFactoryInitialize works once per process)"
                 )
             return _initialized
-        from unitree_sdk2py.core.channel import ChannelFactoryInitialize
+        from unitree_sdk2py.core import channel as sdk_channel
+
+        from dit4dit_ros.utils.dds_transport import cyclonedds_config
 
         interface = None if iso.unitree_interface == AUTO_INTERFACE else iso.unitree_interface
         LOG.info("Unitree DDS: domain %d interface %s", iso.unitree_domain_id, interface or "auto")
-        ChannelFactoryInitialize(iso.unitree_domain_id, interface)
+        if interface is not None:
+            # The SDK hands CycloneDDS its own configuration (which overrides CYCLONEDDS_URI) built from a module
+            # template; ours names the same interface, keeps loopback off multicast and writes no trace file.
+            sdk_channel.ChannelConfigHasInterface = cyclonedds_config(interface)
+        sdk_channel.ChannelFactoryInitialize(iso.unitree_domain_id, interface)
         _initialized = iso
         return iso
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 log = logging.getLogger(__name__)
 
@@ -15,6 +16,19 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--dataset", help="LeRobot dataset directory")
     data.add_argument("--synthetic", type=int, metavar="N", help="train on N fixed synthetic samples (smoke runs)")
+    layout = p.add_argument_group(
+        "dataset layout", "which columns of the dataset are which G1 channels (default: info.json's G1 names, else "
+        "modality.json's G1 groups); the control period is always 1 / the dataset's fps")
+    layout.add_argument("--layout", metavar="FILE", help="layout file (YAML/JSON): state/action column spans per "
+                        "group, state_key, action_key, video_key (see data/dataset_layout.py)")
+    layout.add_argument("--state-columns", metavar="SPANS",
+                        help="e.g. left_arm=0:7,right_arm=7:14,left_gripper=14,right_gripper=15")
+    layout.add_argument("--action-columns", metavar="SPANS", help="same for the action vector")
+    layout.add_argument("--state-groups", metavar="GROUPS", help="modality.json groups to use, e.g. left_arm,right_arm")
+    layout.add_argument("--action-groups", metavar="GROUPS", help="same for the action vector")
+    layout.add_argument("--state-key", help="parquet column of the state (default observation.state)")
+    layout.add_argument("--action-key", help="parquet column of the action (default action)")
+    layout.add_argument("--video-key", help="camera: modality.json name or feature key (default: the only one)")
     p.add_argument("--out", required=True, help="output directory (checkpoints/, train_log.csv, train_log.jsonl)")
     p.add_argument("--steps", type=int, help="total optimizer steps (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="per-process batch size (default: the preset's)")
@@ -57,12 +71,67 @@ def load_model_config(preset: str | None, config: str | None):
     return load_preset(config)
 
 
-def _open_dataset(path: str, cfg, prompt_cache=None):
-    """A LeRobot v2.1 dataset as a model.train.TrainDataset; task texts map to embeddings of `prompt_cache`
-    (default: <dataset>/meta/prompt_embeddings.safetensors)."""
+def _open_dataset(path: str, cfg, prompt_cache=None, columns=None):
+    """A LeRobot dataset (v2.1 or v3.0) as a model.train.TrainDataset; task texts map to embeddings of
+    `prompt_cache` (default: <dataset>/meta/prompt_embeddings.safetensors)."""
     from dit4dit_ros.data.lerobot_dataset import open_training_dataset
 
-    return open_training_dataset(path, cfg, prompt_cache=prompt_cache)
+    return open_training_dataset(path, cfg, prompt_cache=prompt_cache, columns=columns)
+
+
+def column_selection(args: argparse.Namespace):
+    """The dataset layout from --layout and the column flags (flags override the file's entries)."""
+    from dataclasses import replace
+
+    from dit4dit_ros.data.dataset_layout import ColumnSelection, parse_group_columns
+
+    selection = ColumnSelection.load(args.layout) if args.layout else ColumnSelection()
+    changes = {}
+    for part in ("state", "action"):
+        spans, groups = getattr(args, f"{part}_columns"), getattr(args, f"{part}_groups")
+        if spans and groups:
+            raise ValueError(f"--{part}-columns and --{part}-groups both given; use one")
+        if spans:
+            changes.update({part: parse_group_columns(spans), f"{part}_groups": None})
+        elif groups:
+            changes.update({part: None, f"{part}_groups": tuple(g.strip() for g in groups.split(",") if g.strip())})
+        if getattr(args, f"{part}_key"):
+            changes[f"{part}_key"] = getattr(args, f"{part}_key")
+    if args.video_key:
+        changes["video_key"] = args.video_key
+    return replace(selection, **changes) if changes else selection
+
+
+def _apply_dataset_layout(args: argparse.Namespace, cfg):
+    """Set cfg.layout from the dataset (its channels, 1 / fps); returns the column selection for the reader."""
+    from dit4dit_ros.data.dataset_layout import layout_for_dataset
+    from dit4dit_ros.model.train import latest_checkpoint
+
+    columns = column_selection(args)
+    cfg.layout = layout_for_dataset(args.dataset, cfg.layout, columns)
+    log.info("layout from %s: state %s, action %s, control period %.4f s", args.dataset,
+             cfg.layout.state_groups or cfg.layout.state_joints, cfg.layout.action_groups or cfg.layout.action_joints,
+             cfg.layout.control_period)
+    start = args.init_from or (latest_checkpoint(args.out) if args.resume == "auto" else args.resume)
+    if start:
+        _check_checkpoint_layout(start, cfg.layout)
+    return columns
+
+
+def _check_checkpoint_layout(path, layout) -> None:
+    """Fine-tuning or resuming needs the checkpoint's layout: its weights read and write those channels."""
+    import json
+    from pathlib import Path
+
+    from dit4dit_ros.model.checkpoint import CONFIG_FILE
+
+    saved = json.loads((Path(path) / CONFIG_FILE).read_text()).get("layout", {})
+    ours = json.loads(json.dumps(layout.to_dict()))
+    differing = sorted(k for k in set(saved) | set(ours) if saved.get(k) != ours.get(k))
+    if differing:
+        raise ValueError(f"{path}: the checkpoint's layout differs from the dataset's in {differing} "
+                         f"(checkpoint {[saved.get(k) for k in differing]}, dataset {[ours.get(k) for k in differing]}); "
+                         "train on data with the same channels and fps, or start from scratch")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -75,6 +144,13 @@ def _train(args: argparse.Namespace) -> int:
     cfg = load_model_config(args.preset, args.config)
     if args.mode:
         cfg.mode = args.mode
+    columns = None
+    if args.dataset:
+        try:
+            columns = _apply_dataset_layout(args, cfg)
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = DiT4DiT(cfg, load_weights=args.init_from is None and args.resume is None)
     if args.init_from:
@@ -89,7 +165,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.synthetic is not None:
         dataset = SyntheticDataset(cfg, args.synthetic, seed=args.seed)
     else:
-        dataset = _open_dataset(args.dataset, cfg, prompt_cache=cache)
+        dataset = _open_dataset(args.dataset, cfg, prompt_cache=cache, columns=columns)
         normalization = getattr(dataset, "normalization", None)
     lr = args.lr
     tc = TrainConfig.from_model_defaults(

@@ -10,11 +10,12 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from dit4dit_ros.g1.joints import ARMS, joint_indices
+from dit4dit_ros.g1.channels import channels_of_groups, check_channel_names, groups_of_channels
+from dit4dit_ros.g1.joints import ARMS
 from dit4dit_ros.utils.config_dict import dataclass_from_dict
 
 STATE_ENCODINGS = ("sin_cos", "min_max", "mean_std", "identity")
@@ -24,10 +25,13 @@ _EPS = 1e-8
 
 @dataclass
 class RobotLayout:
-    """The G1 joints (URDF names, in vector order) that make up the state and the action vectors.
+    """The G1 channels (in vector order) that make up the state and the action vectors.
 
-    Default (the official G1 arms-only setup without grippers): both arms, 14 joints, state as sin/cos of the
-    angles, actions min-max normalised to [-1, 1]. `control_period` is the time between two actions of a chunk.
+    A channel is a G1 joint (URDF name), a Dex3-1 hand joint or a gripper scalar (`left_gripper`, 0 open ..
+    1 closed); see g1/channels.py. Default (the rubber-hand G1): both arms, 14 joints, state as sin/cos of
+    the angles, actions min-max normalised to [-1, 1]. The official DiT4DiT G1 layout adds the two grippers:
+    `RobotLayout.from_groups(OFFICIAL_G1_GROUPS)`. `control_period` is the time between two actions of a
+    chunk, i.e. 1 / the fps of the training data.
     """
 
     state_joints: tuple[str, ...] = ARMS
@@ -44,7 +48,7 @@ class RobotLayout:
                 raise ValueError(f"RobotLayout.{name} must name at least one joint")
             if len(set(joints)) != len(joints):
                 raise ValueError(f"RobotLayout.{name} has duplicates: {list(joints)}")
-            joint_indices(joints)  # unknown names -> ValueError listing the valid ones
+            check_channel_names(joints)  # unknown names -> ValueError listing the valid ones
         if self.state_encoding not in STATE_ENCODINGS:
             raise ValueError(f"RobotLayout.state_encoding {self.state_encoding!r}; expected one of {STATE_ENCODINGS}")
         if self.action_normalization not in ACTION_NORMALIZATIONS:
@@ -53,6 +57,25 @@ class RobotLayout:
                 f"expected one of {ACTION_NORMALIZATIONS}")
         if not (isinstance(self.control_period, (int, float)) and self.control_period > 0):
             raise ValueError(f"RobotLayout.control_period must be > 0 s, got {self.control_period!r}")
+
+    @classmethod
+    def from_groups(cls, state_groups: Sequence[str], action_groups: Sequence[str] | None = None,
+                    **settings: Any) -> "RobotLayout":
+        """The layout whose vectors are the concatenated body-part groups (g1/channels.py BODY_GROUPS), e.g.
+        ("left_arm", "right_arm", "left_gripper", "right_gripper"); action groups default to the state's."""
+        state, _ = channels_of_groups(state_groups)
+        action, _ = channels_of_groups(action_groups if action_groups is not None else state_groups)
+        return cls(state_joints=state, action_joints=action, **settings)
+
+    @property
+    def state_groups(self) -> tuple[str, ...] | None:
+        """The body-part groups the state vector is made of, or None if it is not whole groups."""
+        return groups_of_channels(self.state_joints)
+
+    @property
+    def action_groups(self) -> tuple[str, ...] | None:
+        """The body-part groups the action vector is made of, or None if it is not whole groups."""
+        return groups_of_channels(self.action_joints)
 
     @property
     def num_state_joints(self) -> int:
@@ -213,11 +236,12 @@ class NormalizationStats:
 
     @classmethod
     def for_layout(cls, layout: RobotLayout) -> "NormalizationStats":
-        """Stats from the G1 joint limits (no dataset needed): a sane default for untrained/demo models."""
-        from dit4dit_ros.g1.joints import limits_array
+        """Stats from the channels' ranges (G1 and hand joint limits, grippers [0, 1]; no dataset needed): a sane
+        default for untrained/demo models."""
+        from dit4dit_ros.g1.channels import channel_position_limits
 
         def stats(names: tuple[str, ...]) -> FeatureStats:
-            lo, hi = limits_array("position_min", names), limits_array("position_max", names)
+            lo, hi = channel_position_limits(names)
             return FeatureStats(lo, hi, (lo + hi) / 2, (hi - lo) / 4)
 
         return cls(stats(layout.state_joints), stats(layout.action_joints), {"source": "g1 joint limits"})

@@ -12,13 +12,11 @@ import json
 import logging
 import math
 import os
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Protocol, runtime_checkable
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -26,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from dit4dit_ros.model.checkpoint import WEIGHTS_FILE, check_state_dict, read_weights, save_checkpoint
 from dit4dit_ros.model.normalization import NormalizationStats
+from dit4dit_ros.model.trainer_state import load_trainer_state, rng_state, set_rng_state
 
 log = logging.getLogger(__name__)
 
@@ -195,21 +194,6 @@ def init_distributed(device: str) -> DistInfo:
     return info
 
 
-def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def latest_checkpoint(out_dir: str | os.PathLike) -> Optional[Path]:
     root = Path(out_dir) / CHECKPOINTS_DIR
     if not root.is_dir():
@@ -374,7 +358,7 @@ def _save(out: Path, step: int, model: nn.Module, opt, sched, normalization, pro
     path = out / CHECKPOINTS_DIR / f"step_{step:07d}"
     if info.is_main:
         save_checkpoint(path, model, normalization, prompt_cache)
-        state = {"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(),
+        state = {"step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": rng_state(),
                  "model_config": model.cfg.to_dict()}
         tmp = path / (TRAINER_STATE_FILE + ".tmp")
         torch.save(state, tmp)
@@ -391,11 +375,11 @@ def _resume(path: Path, model: nn.Module, opt, sched, dev: torch.device) -> int:
     weights = read_weights(path / WEIGHTS_FILE)
     check_state_dict(path / WEIGHTS_FILE, model, weights)
     model.load_state_dict(weights)
-    state = torch.load(state_path, map_location="cpu", weights_only=False)
+    state = load_trainer_state(state_path)
     if state.get("model_config", {}).get("action") != model.cfg.to_dict()["action"]:
         log.warning("%s was trained with a different action config", path)
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
-    _set_rng_state(state["rng"])
+    set_rng_state(state["rng"])
     model.to(dev)
     return int(state["step"])

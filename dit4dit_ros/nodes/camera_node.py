@@ -16,7 +16,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.duration import Duration
 from rclpy.node import Node
 from diagnostic_msgs.msg import DiagnosticArray
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from dit4dit_ros.camera import (
     CameraCalibration,
@@ -33,7 +33,7 @@ from dit4dit_ros.camera.calibration import DEFAULT_HORIZONTAL_FOV_DEG
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes import diagnostics as diag
-from dit4dit_ros.nodes.image_conversion import camera_info_msg, image_to_msg
+from dit4dit_ros.nodes.image_conversion import camera_info_msg, compressed_topic, image_to_compressed_msg, image_to_msg
 from dit4dit_ros.nodes.qos import DIAGNOSTICS, sensor_data_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.utils.streams import RateMeter, StreamState, StreamWatch
@@ -51,9 +51,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("fourcc", "", "pixel format asked of a UVC device, e.g. 'MJPG' (empty = driver default)"),
     ParamSpec("backend", "auto", "OpenCV capture backend", choices=("auto", "v4l2", "ffmpeg", "gstreamer")),
     ParamSpec("encoding", "rgb8", "published image encoding", choices=tuple(_COLOR_OF_ENCODING)),
-    ParamSpec("frame_id", "ego_camera_color_optical_frame", "header.frame_id of Image and CameraInfo"),
+    ParamSpec("frame_id", "head_camera_optical_frame", "header.frame_id of Image and CameraInfo (the head "
+              "D435's optical frame in the robot description's TF tree)"),
     ParamSpec("image_topic", "/camera/ego/image_raw", "sensor_msgs/Image topic"),
     ParamSpec("camera_info_topic", "/camera/ego/camera_info", "sensor_msgs/CameraInfo topic"),
+    ParamSpec("jpeg_quality", 80, "JPEG quality of <image_topic>/compressed (sensor_msgs/CompressedImage) for remote "
+              "viewers; 0: not published", minimum=0, maximum=100),
     ParamSpec("qos_depth", 5, "KEEP_LAST depth of the sensor-data QoS", minimum=1, maximum=100),
     ParamSpec("calibration_file", "", "camera_calibration YAML (empty = use fx/fy/cx/cy or the field of view)"),
     ParamSpec("fx", 0.0, "focal length x [px] at the published size; 0 = from horizontal_fov_deg", minimum=0.0),
@@ -93,6 +96,8 @@ class CameraNode(Node):
         self._info_template: CameraInfo | None = None
         self.image_pub = self.create_publisher(Image, p["image_topic"], sensor_data_qos(p["qos_depth"]))
         self.info_pub = self.create_publisher(CameraInfo, p["camera_info_topic"], sensor_data_qos(p["qos_depth"]))
+        self.compressed_pub = (self.create_publisher(CompressedImage, compressed_topic(p["image_topic"]),
+                                                     sensor_data_qos(p["qos_depth"])) if p["jpeg_quality"] else None)
         self.diag_pub = self.create_publisher(DiagnosticArray, diag.DIAGNOSTICS_TOPIC, DIAGNOSTICS)
         self.rate = RateMeter(window_s=2.0)
         self.watch = StreamWatch(p["stale_timeout_s"])
@@ -141,6 +146,9 @@ class CameraNode(Node):
         info.header.stamp = stamp
         self.image_pub.publish(msg)
         self.info_pub.publish(info)
+        if self.compressed_pub is not None and self.encoding in ("rgb8", "bgr8", "mono8"):
+            self.compressed_pub.publish(image_to_compressed_msg(frame.image, self.encoding, self.p["jpeg_quality"],
+                                                               stamp, self.p["frame_id"]))
         self.published += 1
         self.rate.tick(frame.capture_time)
         transition = self.watch.sample(frame.capture_time)

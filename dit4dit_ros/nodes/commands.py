@@ -18,12 +18,7 @@ def _ensure_loopback_isolation() -> None:
     from dit4dit_ros.utils.dds_env import UNITREE_DOMAIN_ENV, apply_isolation, claim_loopback_isolation
 
     if "ROS_DOMAIN_ID" not in os.environ or UNITREE_DOMAIN_ENV not in os.environ:
-        apply_isolation(claim_loopback_isolation())
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    profile = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                           "config", "fastdds_lo_shm.xml")
-    if os.path.isfile(profile):
-        os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", profile)
+        apply_isolation(claim_loopback_isolation())  # the transport itself is the CLI's (utils/dds_transport.py)
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -59,6 +59,8 @@ from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, WAIST
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.qos import COMMANDS, DIAGNOSTICS, state_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
+from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
+from dit4dit_ros.utils.dds_transport import configure_ros_transport
 from dit4dit_ros.utils.dds_env import MAX_CYCLONE_DOMAIN, DdsIsolation, isolation_from_env
 from dit4dit_ros.utils.streams import RateMeter
 
@@ -551,10 +553,13 @@ def main(args: list[str] | None = None) -> int:
     # The control thread wakes every 2 ms and must get the GIL at once; with the default 5 ms switch interval
     # a CPU-bound thread (LowState parsing, ROS callbacks) can hold it for a whole tick or two.
     sys.setswitchinterval(0.0005)
+    configure_ros_transport()
     rclpy.init(args=args)
+    link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> the damping shutdown below
     node = None
     try:
         node = ExecutorNode()
+        beat_from(node, link)
         executor = MultiThreadedExecutor(num_threads=3)
         executor.add_node(node)
         executor.spin()

@@ -212,3 +212,48 @@ def camera_info_msg(
     info.r = r
     info.p = p
     return info
+
+
+def compressed_topic(image_topic: str) -> str:
+    """The image_transport name of an image topic's JPEG stream: <image_topic>/compressed."""
+    return image_topic.rstrip("/") + "/compressed"
+
+
+def image_to_compressed_msg(image: np.ndarray, encoding: str, quality: int, stamp: Time | None = None,
+                            frame_id: str = ""):
+    """A sensor_msgs/CompressedImage (JPEG) of an rgb8/bgr8/mono8 image, for remote viewers (RViz, Foxglove, web).
+
+    `format` follows image_transport's compressed plugin ("rgb8; jpeg compressed bgr8"), so its decoders restore
+    the original encoding. Encoding a 224x224 frame costs well under a millisecond; 640x480 a few.
+    """
+    import cv2
+    from sensor_msgs.msg import CompressedImage
+
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"JPEG quality must be in 1..100, got {quality}")
+    if encoding == "rgb8":
+        pixels = image[..., ::-1]
+    elif encoding in ("bgr8", "mono8"):
+        pixels = image
+    else:
+        raise UnsupportedEncodingError(f"JPEG compression takes rgb8, bgr8 or mono8 images, got {encoding!r}")
+    ok, buffer = cv2.imencode(".jpg", np.ascontiguousarray(pixels), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError(f"JPEG encoding of a {image.shape} {encoding} image failed")
+    msg = CompressedImage()
+    if stamp is not None:
+        msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.format = f"{encoding}; jpeg compressed {'mono8' if encoding == 'mono8' else 'bgr8'}"
+    msg.data = buffer.tobytes()
+    return msg
+
+
+def compressed_msg_to_image(msg) -> np.ndarray:
+    """RGB (H, W, 3) uint8 (or mono (H, W)) of a JPEG CompressedImage written by image_to_compressed_msg."""
+    import cv2
+
+    decoded = cv2.imdecode(np.frombuffer(bytes(msg.data), np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        raise ValueError(f"cannot decode a CompressedImage of format {msg.format!r} ({len(msg.data)} bytes)")
+    return decoded if decoded.ndim == 2 else decoded[..., ::-1].copy()

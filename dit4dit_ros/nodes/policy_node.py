@@ -4,14 +4,17 @@ A thin shell around PolicyRunner (dit4dit_ros/policy/): parameters, QoS, message
 in the runner's own thread, so image and state callbacks keep flowing while the model computes. Each chunk
 is a JointTrajectory whose header.stamp is the observation (frame capture) time and whose points are spaced
 by the checkpoint's control period; the executor places it on the robot clock from that stamp.
+
+Its state goes out as diagnostic_msgs/DiagnosticStatus key/values on /dit4dit/policy/state after every chunk (so
+that each chunk's inference time is seen) and every second, and in /diagnostics.
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 import sys
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
@@ -23,6 +26,8 @@ from dit4dit_ros.engine import ENGINE_KINDS, UnknownInstructionError
 from dit4dit_ros.engine.manifest import PRECISIONS
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
+from dit4dit_ros.nodes.status_msgs import ERROR, OK, WARN, policy_status_msg
+from dit4dit_ros.policy.action_limits import ACTION_RANGE_CHECKS, ActionLimitGuard
 from dit4dit_ros.policy.observation import ObservationBuffer, ObservationConfig
 from dit4dit_ros.policy.runner import ChunkResult, PolicyRunner
 
@@ -49,8 +54,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "default); 1 leaves cores to the simulator and the 500 Hz executor on a small machine", minimum=0,
               maximum=256),
     ParamSpec("blind", False, "evaluation baseline: replace every camera image by a constant grey (same stamps)"),
+    ParamSpec("action_range_check", "refuse", "when the checkpoint's action range exceeds the joint limits: refuse "
+              "to start, or clamp every chunk to the limits (and say so loudly)", choices=ACTION_RANGE_CHECKS),
+    ParamSpec("action_range_tolerance", 0.1, "how far [rad] the action range may exceed a joint's limits",
+              minimum=0.0, maximum=1.0),
 )
 BLIND_GREY = 128
+STATE_TOPIC = "/dit4dit/policy/state"
 
 
 def _stamp_seconds(stamp) -> float:
@@ -91,6 +101,7 @@ class PolicyNode(Node):
         if p["engine"] != "tensorrt":
             options["num_threads"] = p["num_threads"]
         self.engine = make_engine(p["engine"], p["checkpoint"], device=p["device"], **options)
+        self.action_guard = self._action_guard(p)
         self.image_size = tuple(self.engine.image_size)  # (H, W)
         self.blind = bool(p["blind"])
         obs_cfg = ObservationConfig(
@@ -102,7 +113,7 @@ class PolicyNode(Node):
         )
         self.buffer = ObservationBuffer(obs_cfg, self.engine.state_joint_names)
         self.chunk_pub = self.create_publisher(JointTrajectory, p["chunk_topic"], COMMANDS)
-        self.state_pub = self.create_publisher(String, "/dit4dit/policy/state", COMMANDS)
+        self.state_pub = self.create_publisher(DiagnosticStatus, STATE_TOPIC, COMMANDS)
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.runner = PolicyRunner(
             self.engine, self.buffer, now=self._now, publish=self._publish_chunk,
@@ -122,6 +133,23 @@ class PolicyNode(Node):
             f"horizon={self.engine.horizon} period={self.engine.control_period:.4f}s "
             f"instructions={list(self.engine.instructions)}"
         )
+
+    def _action_guard(self, p: dict) -> ActionLimitGuard:
+        """The checkpoint's action range against the joint limits (ValueError in refuse mode: no start)."""
+        from pathlib import Path
+
+        from dit4dit_ros.model.checkpoint import NORMALIZATION_FILE
+        from dit4dit_ros.model.normalization import NormalizationStats
+
+        path = Path(p["checkpoint"]) / NORMALIZATION_FILE
+        stats = NormalizationStats.load(path)
+        guard = ActionLimitGuard(self.engine.action_joint_names, stats.action.min, stats.action.max,
+                                 mode=p["action_range_check"], tolerance=p["action_range_tolerance"], source=str(path))
+        if guard.clamping:
+            self.get_logger().error(
+                f"{path}: the action range exceeds the joint limits ({'; '.join(guard.problems)}); "
+                "action_range_check=clamp: every chunk is clamped to the joint limits")
+        return guard
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -167,24 +195,34 @@ class PolicyNode(Node):
     def _publish_chunk(self, chunk: ChunkResult) -> None:
         if not self.context.ok():
             return  # shutting down: the inference thread finished a chunk after Ctrl-C; nobody listens
+        if self.action_guard.clamping:
+            chunk = dataclasses.replace(chunk, positions=self.action_guard.apply(chunk.positions))
         self.chunk_pub.publish(chunk_to_msg(chunk))
+        self.state_pub.publish(self.status())
 
-    def _publish_status(self) -> None:
+    def status(self) -> DiagnosticStatus:
+        """The policy's state: key/values for tools, a one-line message for people."""
         s = self.runner.stats
         state = {
-            "instruction": self.runner.instruction, "chunks": s.chunks, "skipped": s.skipped, "errors": s.errors,
+            "instruction": self.runner.instruction or "", "chunks": s.chunks, "skipped": s.skipped, "errors": s.errors,
             "input_errors": self.input_errors, "last_skip_reason": s.last_skip_reason,
-            "inference_ms": s.last_inference_seconds * 1e3,
+            "inference_ms": round(s.last_inference_seconds * 1e3, 3),
         }
-        self.state_pub.publish(String(data=json.dumps(state)))
-        status = DiagnosticStatus(name="dit4dit/policy", hardware_id="policy")
         if s.errors:
-            status.level, status.message = DiagnosticStatus.ERROR, "inference errors (see log)"
+            level, message = ERROR, "inference errors (see log)"
         elif s.last_skip_reason or s.chunks == 0:
-            status.level, status.message = DiagnosticStatus.WARN, s.last_skip_reason or "no chunk yet"
+            level, message = WARN, s.last_skip_reason or "no chunk yet"
         else:
-            status.level, status.message = DiagnosticStatus.OK, "running"
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in state.items()]
+            level, message = OK, f"running: {s.chunks} chunks, last inference {state['inference_ms']:.0f} ms"
+        if self.action_guard.clamping:  # the whole run: a checkpoint that needs clamping is never "OK"
+            level = ERROR
+            message = f"action range exceeds the joint limits: chunks clamped ({message})"
+            state["clamped_points"] = self.action_guard.clamped_points
+        return policy_status_msg(state, level, message)
+
+    def _publish_status(self) -> None:
+        status = self.status()
+        self.state_pub.publish(status)
         arr = DiagnosticArray(status=[status])
         arr.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(arr)

@@ -60,6 +60,12 @@ def run_record_bench(duration: float = 60.0, width: int = 640, height: int = 480
     from dit4dit_ros.data.bag_reader import EpisodeBag
     from dit4dit_ros.nodes.recorder_node import RecorderNode
 
+    from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
+    from dit4dit_ros.utils.dds_transport import configure_ros_transport
+
+    if "ROS_DOMAIN_ID" not in os.environ:  # from a plain shell: a private loopback domain, not the robot's
+        apply_isolation(claim_loopback_isolation())
+    configure_ros_transport()  # shared memory for the images; the publisher process inherits it
     out_root = Path(output) if output else Path(tempfile.mkdtemp(prefix="dit4dit_bench_record_"))
     overrides = [
         Parameter("output_dir", value=str(out_root)),

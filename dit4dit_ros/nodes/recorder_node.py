@@ -6,8 +6,10 @@ A thin shell around `EpisodeRecorder`:
   serialize at 30 Hz 640x480 + 500 Hz), stamped with the node's clock (use_sim_time is honoured). The
   callbacks also take the DDS publication sequence number, so messages lost before reaching the recorder are
   counted per topic (episode.json `transport_gaps`).
-- Unitree DDS commands (rt/lowcmd, rt/arm_sdk, from external teleoperation without ROS) are subscribed with
-  unitree_sdk2py and stored as the ROS type `unitree_hg/msg/LowCmd` on /lowcmd, /arm_sdk (data/lowcmd_cdr.py).
+- Unitree DDS commands (rt/lowcmd, rt/arm_sdk, and the Dex3-1 hands' rt/dex3/left/cmd, rt/dex3/right/cmd, from
+  external teleoperation without ROS) are subscribed with unitree_sdk2py and stored as the ROS types
+  `unitree_hg/msg/LowCmd` on /lowcmd, /arm_sdk and `unitree_hg/msg/HandCmd` on /dex3/<side>/cmd
+  (data/lowcmd_cdr.py, data/handcmd_cdr.py).
 - Services: /dit4dit/recorder/start, stop, discard (std_srvs/Trigger), /dit4dit/recorder/mark_success
   (std_srvs/SetBool: true = success, false = failure; the running episode, else the last finished one).
 - Topics: /dit4dit/recorder/episode_count (std_msgs/UInt32, latched: finished episodes in output_dir),
@@ -36,7 +38,9 @@ from dit4dit_ros.data.recorder import EpisodeRecorder, RecorderConfig, RecorderE
 from dit4dit_ros.data.storage import StorageError
 from dit4dit_ros.data.topics import (
     COMMAND_TOPIC,
+    DDS_COMMAND_STREAMS,
     DDS_TOPIC_TO_BAG_TOPIC,
+    HANDCMD_TYPE,
     IMAGE_TOPIC,
     INSTRUCTION_TOPIC,
     JOINT_STATES_TOPIC,
@@ -45,6 +49,8 @@ from dit4dit_ros.data.topics import (
 )
 from dit4dit_ros.nodes.qos import QOS_NAMES, latched_qos, qos_by_name
 from dit4dit_ros.nodes.ros_params import declare_parameters
+from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
+from dit4dit_ros.utils.dds_transport import configure_ros_transport
 
 NODE_NAME = "recorder"
 SERVICE_PREFIX = "/dit4dit/recorder"
@@ -59,7 +65,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "joint targets sent to the robot (sensor_msgs/JointState, position = q target); empty = not recorded"),
     ParamSpec("instruction_topic", INSTRUCTION_TOPIC, "language goal (std_msgs/String, latched); empty = not recorded"),
     ParamSpec("dds_command_topics", "",
-              "Unitree DDS command topics to record directly, comma-separated (rt/lowcmd, rt/arm_sdk); empty = none"),
+              "Unitree DDS command topics to record directly, comma-separated (rt/lowcmd, rt/arm_sdk, "
+              "rt/dex3/left/cmd, rt/dex3/right/cmd); empty = none"),
     ParamSpec("image_qos", "sensor_data", "QoS profile of the image subscription", choices=QOS_NAMES),
     ParamSpec("state_qos", "state", "QoS profile of the joint state subscription", choices=QOS_NAMES),
     ParamSpec("command_qos", "commands", "QoS profile of the command subscription", choices=QOS_NAMES),
@@ -183,19 +190,21 @@ class RecorderNode(Node):
 
     def _subscribe_dds(self, dds_topic: str) -> Any:
         from unitree_sdk2py.core.channel import ChannelSubscriber
-        from unitree_sdk2py.idl.unitree_hg.msg.dds_ import LowCmd_
+        from unitree_sdk2py.idl.unitree_hg.msg.dds_ import HandCmd_, LowCmd_
 
+        from dit4dit_ros.data.handcmd_cdr import handcmd_to_cdr
         from dit4dit_ros.data.lowcmd_cdr import lowcmd_to_cdr
         from dit4dit_ros.g1.dds import init_unitree_dds
 
         init_unitree_dds()
-        bag_topic = DDS_TOPIC_TO_BAG_TOPIC[dds_topic]
+        bag_topic, msgtype = DDS_COMMAND_STREAMS[dds_topic]
+        idl_type, to_cdr = (HandCmd_, handcmd_to_cdr) if msgtype == HANDCMD_TYPE else (LowCmd_, lowcmd_to_cdr)
         offer, now = self.recorder.offer, self._now_ns
 
         def handler(msg: Any) -> None:  # CycloneDDS listener thread: pack (~6 us) and queue
-            offer(bag_topic, now(), lowcmd_to_cdr(msg))
+            offer(bag_topic, now(), to_cdr(msg))
 
-        subscriber = ChannelSubscriber(dds_topic, LowCmd_)
+        subscriber = ChannelSubscriber(dds_topic, idl_type)
         subscriber.Init(handler, 0)
         return subscriber
 
@@ -298,12 +307,15 @@ def main(args: list[str] | None = None) -> int:
     """
     from rclpy.signals import SignalHandlerOptions
 
+    configure_ros_transport()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> the episode is finished
     node = None
     try:
         node = RecorderNode()
+        beat_from(node, link)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while rclpy.ok() and not node.shutdown_requested and not stop.is_set():

@@ -1,10 +1,13 @@
 """Sim robot node: the MuJoCo G1 (dit4dit_ros/sim/) on DDS, plus its ROS side.
 
 Unitree DDS (CycloneDDS, like the real robot): rt/lowcmd + rt/arm_sdk in, rt/lowstate out at 500 Hz.
-ROS: /camera/ego/image_raw (sensor_msgs/Image rgb8, sensor-data QoS), /camera/ego/camera_info, /clock
-(rosgraph_msgs/Clock: run the other nodes with use_sim_time:=true), /dit4dit/sim/task (std_msgs/String JSON
-TaskStatus plus "robot": control mode and command counters, latched), service /dit4dit/sim/reset (std_srvs/Trigger: the k-th reset uses seed + k; the
-response message is the new TaskStatus JSON), and in lock-step mode the acknowledgements: a std_msgs/Header
+ROS: /camera/ego/image_raw (sensor_msgs/Image rgb8, sensor-data QoS) and its JPEG stream .../compressed,
+/camera/ego/camera_info, optionally the third-person /camera/scene/image_raw (+ /compressed), /clock
+(rosgraph_msgs/Clock: run the other nodes with use_sim_time:=true), /dit4dit/sim/task (diagnostic_msgs/
+DiagnosticStatus key/values: the TaskStatus plus the robot's control mode and command counters, latched; see
+nodes/status_msgs.py), /tf (world -> cube and target) and /tf_static (world -> pelvis: the robot's stand),
+service /dit4dit/sim/reset (std_srvs/Trigger: the k-th reset uses seed + k; the response message is the new
+status line), and in lock-step mode the acknowledgements: a std_msgs/Header
 on /dit4dit/sim/frame_ack (the consumer republishes the header of the frame it took), or an action chunk on
 `lockstep_chunk_topic` (trajectory_msgs/JointTrajectory; the policy stamps each chunk with the time of the
 frame it was computed from, so the simulation waits for the policy's answer to each frame).
@@ -14,7 +17,6 @@ clock carry the simulation time of the state they show.
 """
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import sys
@@ -30,14 +32,19 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header, String
+from diagnostic_msgs.msg import DiagnosticStatus
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from dit4dit_ros.nodes.image_conversion import camera_info_msg, image_to_msg
+from dit4dit_ros.nodes.image_conversion import camera_info_msg, compressed_topic, image_to_compressed_msg, image_to_msg
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import declare_parameters
+from dit4dit_ros.nodes.status_msgs import task_status_to_msg
+from dit4dit_ros.nodes.tf_publishing import ObjectFramePublisher
+from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
+from dit4dit_ros.utils.dds_transport import configure_ros_transport
 from dit4dit_ros.sim.dds_bridge import SimDdsBridge
 from dit4dit_ros.sim.loop import LoopStats, SimLoop
 from dit4dit_ros.sim.params import SIM_ROBOT_PARAMETERS, bridge_config_from_values, configs_from_values
@@ -52,7 +59,9 @@ CAMERA_INFO_TOPIC = "/camera/ego/camera_info"
 TASK_TOPIC = "/dit4dit/sim/task"
 RESET_SERVICE = "/dit4dit/sim/reset"
 FRAME_ACK_TOPIC = "/dit4dit/sim/frame_ack"
+SCENE_IMAGE_TOPIC = "/camera/scene/image_raw"
 CAMERA_FRAME_ID = "head_camera_optical_frame"
+SCENE_FRAME_ID = "scene_camera"
 PARAMETERS = SIM_ROBOT_PARAMETERS  # read by the parameter-file checker (nodes/ros_params.node_parameter_specs)
 RESET_TIMEOUT = 10.0  # wall s for the loop thread to carry out a reset
 
@@ -79,7 +88,17 @@ class SimRobotNode(Node):
         self._image_pub = self.create_publisher(Image, IMAGE_TOPIC, SENSOR_DATA)
         self._info_pub = self.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, SENSOR_DATA)
         self._clock_pub = self.create_publisher(Clock, "/clock", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
-        self._task_pub = self.create_publisher(String, TASK_TOPIC, LATCHED)
+        self._task_pub = self.create_publisher(DiagnosticStatus, TASK_TOPIC, LATCHED)
+        self._jpeg_quality = int(self.params["jpeg_quality"])
+        self._compressed_pub = (self.create_publisher(CompressedImage, compressed_topic(IMAGE_TOPIC), SENSOR_DATA)
+                                if self._jpeg_quality else None)
+        self._scene_pub = self._scene_compressed_pub = None
+        if loop_cfg.scene_camera is not None:
+            self._scene_pub = self.create_publisher(Image, SCENE_IMAGE_TOPIC, SENSOR_DATA)
+            if self._jpeg_quality:
+                self._scene_compressed_pub = self.create_publisher(CompressedImage, compressed_topic(SCENE_IMAGE_TOPIC),
+                                                                   SENSOR_DATA)
+        self._objects = ObjectFramePublisher(self, self.robot.model)
         self._reset_srv = self.create_service(Trigger, RESET_SERVICE, self._on_reset)
         self._ack_sub = self.create_subscription(Header, FRAME_ACK_TOPIC, self._on_ack, COMMANDS)
         if loop_cfg.lockstep and self.params["lockstep_chunk_topic"]:
@@ -128,14 +147,23 @@ class SimRobotNode(Node):
         stamp = to_time_msg(sim_time)
         msg = image_to_msg(image, "rgb8", stamp=stamp, frame_id=CAMERA_FRAME_ID, msg=self._image_msg)
         self._image_pub.publish(msg)
+        if self._compressed_pub is not None:
+            self._compressed_pub.publish(image_to_compressed_msg(image, "rgb8", self._jpeg_quality, stamp, CAMERA_FRAME_ID))
         if self._info is not None:
             self._info.header.stamp = stamp
             self._info_pub.publish(self._info)
 
+    def on_scene_frame(self, image: np.ndarray, sim_time: float) -> None:
+        stamp = to_time_msg(sim_time)
+        self._scene_pub.publish(image_to_msg(image, "rgb8", stamp=stamp, frame_id=SCENE_FRAME_ID))
+        if self._scene_compressed_pub is not None:
+            self._scene_compressed_pub.publish(image_to_compressed_msg(image, "rgb8", self._jpeg_quality, stamp,
+                                                                       SCENE_FRAME_ID))
+
     def on_task(self, status: TaskStatus) -> None:
-        data = json.loads(status.to_json())
-        data["robot"] = self.robot.robot_status()  # control mode + command counters (bad CRC, timeouts, ...)
-        self._task_pub.publish(String(data=json.dumps(data, sort_keys=True)))
+        # control mode + command counters (bad CRC, timeouts, ...) beside the task's own status
+        self._task_pub.publish(task_status_to_msg(status, self.robot.robot_status()))
+        self._objects.publish(self.robot.data, to_time_msg(self.robot.time))
 
     # ------------------------------------------------------------ ROS callbacks
     def _on_ack(self, msg: Header | JointTrajectory) -> None:
@@ -150,18 +178,22 @@ class SimRobotNode(Node):
             return response
         done = self.robot.request_reset(seed, timeout=RESET_TIMEOUT)
         response.success = bool(done)
-        response.message = self.robot.task_status().to_json() if done else f"reset to seed {seed} timed out"
+        response.message = (task_status_to_msg(self.robot.task_status()).message if done
+                            else f"reset to seed {seed} timed out")
         return response
 
 
 def run(parameter_overrides: list[Parameter] | None = None, args: list[str] | None = None) -> int:
     """Start rclpy, run the node until SIGINT/SIGTERM or its `duration`, shut down cleanly. Returns 0."""
     stop = threading.Event()
+    configure_ros_transport()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> stop
     node = None
     try:
         node = SimRobotNode(parameter_overrides=parameter_overrides or [])
+        beat_from(node, link)
         executor = rclpy.executors.SingleThreadedExecutor()
         executor.add_node(node)
         while not stop.is_set() and node.running:

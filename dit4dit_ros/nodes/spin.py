@@ -1,5 +1,8 @@
 """The `main()` of every node: init, build, spin until Ctrl-C (or the node says it is done), clean shutdown.
 
+Started by `dit4dit run`, the node is on a lifeline to it (nodes/supervision.py): it shuts down the same clean
+way when the supervisor dies or hangs, and its heartbeats tell the supervisor that its event loop runs.
+
 A node that cannot start because of its configuration (bad parameter, missing file, no device) logs one clear
 line naming the node and exits with code 2 instead of a traceback: `dit4dit run` and launch files then show
 the reason at a glance.
@@ -12,13 +15,18 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
+from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
+from dit4dit_ros.utils.dds_transport import configure_ros_transport
+
 STARTUP_ERRORS: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OSError)
 
 
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None,
              startup_errors: tuple[type[BaseException], ...] = STARTUP_ERRORS) -> int:
     """Run the node built by `factory` until shutdown; `node.done` (if the node has it) also ends the spin."""
+    configure_ros_transport()
     rclpy.init(args=args)
+    link = connect_supervisor(name)
     node = None
     try:
         try:
@@ -26,6 +34,7 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
         except startup_errors as exc:
             rclpy.logging.get_logger(name).error(f"{name} node cannot start: {exc}")
             return 2
+        beat_from(node, link)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while rclpy.ok() and not getattr(node, "done", False):

@@ -18,7 +18,8 @@ import sys
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, String
+from diagnostic_msgs.msg import DiagnosticStatus
+from std_msgs.msg import Bool
 
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.data.topics import COMMAND_TOPIC
@@ -41,7 +42,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("command_topic", TELEOP_TOPIC, "sensor_msgs/JointState teleop joint targets (the executor's input)"),
     ParamSpec("estop_topic", "/dit4dit/estop", "std_msgs/Bool e-stop (the keyboard's e-stop key publishes True)"),
     ParamSpec("joint_states_topic", "/joint_states", "measured joints (sensor_msgs/JointState): keyboard start pose"),
-    ParamSpec("task_topic", "/dit4dit/sim/task", "the simulator's task status (std_msgs/String JSON, latched): expert"),
+    ParamSpec("task_topic", "/dit4dit/sim/task", "the simulator's task status (diagnostic_msgs/DiagnosticStatus, latched): expert"),
     # keyboard
     ParamSpec("hand", "right", "hand jogged first (h switches)", choices=HANDS),
     ParamSpec("jog_step", _J.step, "palm displacement per key press [m]", minimum=0.001, maximum=0.05),
@@ -134,7 +135,7 @@ class TeleopNode(Node):
         from dit4dit_ros.teleop.expert import ExpertSource
 
         self.expert = ExpertSource(gravity_offset=self.p["expert_gravity_offset"])
-        self.create_subscription(String, self.p["task_topic"], self._on_task, LATCHED)
+        self.create_subscription(DiagnosticStatus, self.p["task_topic"], self._on_task, LATCHED)
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -150,11 +151,11 @@ class TeleopNode(Node):
             self.get_logger().info("keyboard: targets start at the measured joints; keys: w/s a/d q/e jog, h hand, "
                                    "space E-STOP")
 
-    def _on_task(self, msg: String) -> None:
+    def _on_task(self, msg: DiagnosticStatus) -> None:
         from dit4dit_ros.teleop.expert import TaskUpdate
 
         try:
-            if self.expert.update(TaskUpdate.from_json(msg.data), self._now()):
+            if self.expert.update(TaskUpdate.from_values({kv.key: kv.value for kv in msg.values}), self._now()):
                 self.get_logger().info(f"expert: planned {self.expert.episode} ({self.expert.expert.duration:.1f} s)")
         except ValueError as exc:
             self.get_logger().error(f"expert: {exc}", throttle_duration_sec=5.0)

@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from dit4dit_ros.sim.loop import NullSink
 from dit4dit_ros.utils.waiting import wait_until
 
 
@@ -41,20 +42,11 @@ def _table(rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines)
 
 
-class _AutoAck:
+class _AutoAck(NullSink):
     """Lock-step consumer that acknowledges every frame immediately (measures the rendering cost only)."""
 
     def __init__(self) -> None:
         self.loop = None
-
-    def on_state(self, robot) -> None:
-        pass
-
-    def on_clock(self, t) -> None:
-        pass
-
-    def on_task(self, status) -> None:
-        pass
 
     def on_frame(self, image, t) -> None:
         self.loop.acknowledge(t)
@@ -105,7 +97,7 @@ def _lowstate_stats(args_sim: list[str], seconds: float) -> dict:
 def run_bench(args: argparse.Namespace) -> int:
     import mujoco
 
-    from dit4dit_ros.sim.camera import CameraConfig, EgoCamera
+    from dit4dit_ros.sim.camera import CameraConfig, SimCamera
     from dit4dit_ros.sim.loop import LoopConfig, SimLoop
     from dit4dit_ros.sim.robot import SimRobot
 
@@ -138,7 +130,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
     for w, h in _parse_resolutions(args.resolutions):
         cam_cfg = CameraConfig(width=w, height=h, rate_hz=args.camera_hz)
-        camera = EgoCamera(robot.model, cam_cfg)
+        camera = SimCamera(robot.model, cam_cfg)
         camera.render(robot.data)  # first frame builds GPU-side (llvmpipe) buffers
         t0 = time.perf_counter()
         for _ in range(args.frames):

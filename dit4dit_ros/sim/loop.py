@@ -21,9 +21,14 @@ Lock-step (lockstep=True), the rule:
   simulation forever; consumers must treat a repeated stamp as the same frame. Consumers that need the next
   frame simply acknowledge the last one.
 
+An optional third-person scene camera (LoopConfig.scene_camera, for rollout videos and viewers) renders at its
+own rate: in lock-step right after an ego frame is handed out (while the consumer computes its answer) or, between
+ego frames, with simulation time frozen for the render; in real time in its own render thread. It never changes
+the ego images.
+
 Sinks receive: `on_state(robot)` at the LowState rate, `on_clock(t)` at the clock rate, `on_frame(image, t)`,
-`on_task(status)` at the status rate and after every reset. All are called from the loop thread, except
-on_frame in real-time mode (the render thread).
+`on_scene_frame(image, t)`, `on_task(status)` at the status rate and after every reset. All are called from the
+loop thread, except the frames in real-time mode (the render threads).
 """
 from __future__ import annotations
 
@@ -37,7 +42,8 @@ from typing import Protocol
 
 import numpy as np
 
-from dit4dit_ros.sim.camera import CameraConfig, EgoCamera
+from dit4dit_ros.g1.model import HEAD_CAMERA
+from dit4dit_ros.sim.camera import CameraConfig, SimCamera, ViewPoint
 from dit4dit_ros.sim.robot import SimRobot
 from dit4dit_ros.sim.tasks import TaskStatus
 
@@ -49,6 +55,7 @@ class SimSink(Protocol):
     def on_state(self, robot: SimRobot) -> None: ...
     def on_clock(self, sim_time: float) -> None: ...
     def on_frame(self, image: np.ndarray, sim_time: float) -> None: ...
+    def on_scene_frame(self, image: np.ndarray, sim_time: float) -> None: ...
     def on_task(self, status: TaskStatus) -> None: ...
 
 
@@ -62,6 +69,9 @@ class NullSink:
         pass
 
     def on_frame(self, image: np.ndarray, sim_time: float) -> None:
+        pass
+
+    def on_scene_frame(self, image: np.ndarray, sim_time: float) -> None:
         pass
 
     def on_task(self, status: TaskStatus) -> None:
@@ -85,6 +95,8 @@ class LoopConfig:
     lockstep_resend: float = 1.0  # wall s between re-sends of an unacknowledged frame
     clock_rate_hz: float = 500.0  # /clock publication rate (must divide 500); 0 = none
     task_rate_hz: float = 5.0  # task status rate (sim time); 0 = only after resets
+    scene_camera: CameraConfig | None = None  # third-person view (rate_hz of its own); None: not rendered
+    scene_view: ViewPoint = field(default_factory=ViewPoint)
 
     def __post_init__(self) -> None:
         if self.state_rate_hz <= 0:
@@ -106,6 +118,7 @@ class LoopStats:
     frames_skipped: int = 0  # real-time mode: renderer still busy
     frames_resent: int = 0  # lock-step mode: unacknowledged frames sent again
     ack_timeouts: int = 0
+    scene_frames: int = 0
     overruns: int = 0  # re-anchors after falling more than MAX_LAG behind
     render_seconds: float = 0.0
     wall_start: float = 0.0
@@ -122,8 +135,11 @@ class LoopStats:
 class _AsyncRenderer:
     """Renders snapshots in its own thread (the GL context lives there); drops requests while busy."""
 
-    def __init__(self, robot: SimRobot, config: CameraConfig, sinks: list[SimSink], stats: LoopStats) -> None:
+    def __init__(self, robot: SimRobot, config: CameraConfig, sinks: list[SimSink], stats: LoopStats,
+                 view: str | ViewPoint = HEAD_CAMERA) -> None:
         self._robot, self._config, self._sinks, self._stats = robot, config, sinks, stats
+        self._view = view
+        self._scene = isinstance(view, ViewPoint)
         self._queue: queue.Queue = queue.Queue(maxsize=1)
         self._ready = threading.Event()
         self._error: BaseException | None = None
@@ -145,7 +161,7 @@ class _AsyncRenderer:
         import mujoco
 
         try:
-            camera = EgoCamera(self._robot.model, self._config)
+            camera = SimCamera(self._robot.model, self._config, self._view)
             data = mujoco.MjData(self._robot.model)
         except BaseException as exc:  # surfaced to the constructor
             self._error = exc
@@ -163,6 +179,11 @@ class _AsyncRenderer:
             mujoco.mj_forward(self._robot.model, data)
             t0 = time.perf_counter()
             image = camera.render(data)
+            if self._scene:
+                self._stats.scene_frames += 1
+                for sink in self._sinks:
+                    sink.on_scene_frame(image, float(snap["time"]))
+                continue
             self._stats.render_seconds += time.perf_counter() - t0
             self._stats.frames += 1
             for sink in self._sinks:
@@ -191,6 +212,8 @@ class SimLoop:
         cam = self.config.camera
         self.steps_per_frame = max(1, round(1.0 / (cam.rate_hz * dt))) if cam else 0
         self.steps_per_task = max(1, round(1.0 / (self.config.task_rate_hz * dt))) if self.config.task_rate_hz else 0
+        scene = self.config.scene_camera
+        self.steps_per_scene = max(1, round(1.0 / (scene.rate_hz * dt))) if scene else 0
         self.stats = LoopStats()
         self._stop = threading.Event()
         self._ack_lock = threading.Condition()
@@ -221,12 +244,19 @@ class SimLoop:
             raise ValueError(f"duration must be positive seconds, got {duration}")
         cfg, robot = self.config, self.robot
         renderer: _AsyncRenderer | None = None
-        camera: EgoCamera | None = None
+        scene_renderer: _AsyncRenderer | None = None
+        camera: SimCamera | None = None
+        self._scene_camera = None
         if cfg.camera is not None:
             if cfg.lockstep:
-                camera = EgoCamera(robot.model, cfg.camera)
+                camera = SimCamera(robot.model, cfg.camera)
             else:
                 renderer = _AsyncRenderer(robot, cfg.camera, self.sinks, self.stats)
+        if cfg.scene_camera is not None:
+            if cfg.lockstep:
+                self._scene_camera = SimCamera(robot.model, cfg.scene_camera, cfg.scene_view)
+            else:
+                scene_renderer = _AsyncRenderer(robot, cfg.scene_camera, self.sinks, self.stats, cfg.scene_view)
         period = robot.dt / cfg.real_time_factor if cfg.real_time_factor > 0 else 0.0
         st = self.stats
         st.wall_start = time.monotonic()
@@ -253,9 +283,17 @@ class SimLoop:
                         sink.on_clock(robot.time)
                 if self.steps_per_task and step % self.steps_per_task == 0:
                     self._emit_task()
-                if self.steps_per_frame and step % self.steps_per_frame == 0:
+                ego_frame = self.steps_per_frame and step % self.steps_per_frame == 0
+                if self.steps_per_scene and step % self.steps_per_scene == 0:
+                    if scene_renderer is not None:
+                        scene_renderer.submit(robot.snapshot())
+                    elif not ego_frame:  # lock-step: rendered during the ego frame's wait when both are due
+                        self._render_scene()
+                        next_wall = time.monotonic()
+                if ego_frame:
                     if camera is not None:
-                        self._lockstep_frame(camera, deadline)
+                        self._lockstep_frame(camera, deadline, scene=bool(self.steps_per_scene)
+                                             and step % self.steps_per_scene == 0)
                         next_wall = time.monotonic()  # the pause does not count against the schedule
                         continue
                     if renderer is not None and not renderer.submit(robot.snapshot()):
@@ -271,18 +309,27 @@ class SimLoop:
         finally:
             st.wall_end = time.monotonic()
             st.sim_end = robot.time
-            if renderer is not None:
-                renderer.close()
-            if camera is not None:
-                camera.close()
+            for r in (renderer, scene_renderer):
+                if r is not None:
+                    r.close()
+            for c in (camera, self._scene_camera):
+                if c is not None:
+                    c.close()
         return st
+
+    def _render_scene(self) -> None:
+        """Lock-step: the third-person view of the current state (simulation time stands still meanwhile)."""
+        image = self._scene_camera.render(self.robot.data)
+        self.stats.scene_frames += 1
+        for sink in self.sinks:
+            sink.on_scene_frame(image, self.robot.time)
 
     def _emit_task(self) -> None:
         status = self.robot.task_status()
         for sink in self.sinks:
             sink.on_task(status)
 
-    def _lockstep_frame(self, camera: EgoCamera, deadline: float) -> None:
+    def _lockstep_frame(self, camera: SimCamera, deadline: float, scene: bool = False) -> None:
         robot, st = self.robot, self.stats
         t0 = time.perf_counter()
         image = camera.render(robot.data)
@@ -291,6 +338,8 @@ class SimLoop:
         stamp = robot.time
         for sink in self.sinks:
             sink.on_frame(image, stamp)
+        if scene:  # while the consumer computes its answer to the ego frame
+            self._render_scene()
         timeout = self.config.lockstep_timeout
         wait_until = min(deadline, time.monotonic() + timeout) if timeout > 0 else deadline
         next_resend = time.monotonic() + self.config.lockstep_resend

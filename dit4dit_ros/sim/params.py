@@ -24,6 +24,13 @@ SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("camera_height", 224, "ego image height [px]", minimum=16, maximum=1080),
     ParamSpec("camera_rate_hz", 10.0, "ego frames per simulated second", minimum=0.5, maximum=60.0),
     ParamSpec("camera_shadows", False, "render shadows and floor reflections (about 3x the render time)"),
+    ParamSpec("jpeg_quality", 80, "JPEG quality of the <image topic>/compressed streams (0: none published)",
+              minimum=0, maximum=100),
+    ParamSpec("scene_camera_enabled", False, "render a third-person view of the scene (rollout videos, viewers); "
+              "rendered after the ego frame, it never changes the ego images"),
+    ParamSpec("scene_camera_width", 320, "scene view width [px]", minimum=16, maximum=1920),
+    ParamSpec("scene_camera_height", 240, "scene view height [px]", minimum=16, maximum=1080),
+    ParamSpec("scene_camera_rate_hz", 10.0, "scene views per simulated second", minimum=0.5, maximum=60.0),
     ParamSpec("lockstep", False, "pause the simulation at every frame until it is acknowledged (see sim/loop.py)"),
     ParamSpec("lockstep_timeout", 5.0, "lock-step: wall seconds to wait for a frame acknowledgement (0: forever)",
               minimum=0.0, maximum=3600.0),
@@ -52,6 +59,10 @@ def configs_from_values(values: Mapping[str, Any]) -> tuple[SimRobotConfig, Loop
         camera = CameraConfig(width=int(values["camera_width"]), height=int(values["camera_height"]),
                               rate_hz=float(values["camera_rate_hz"]), shadows=bool(values["camera_shadows"]),
                               reflections=bool(values["camera_shadows"]))
+    scene_camera = None
+    if values["scene_camera_enabled"]:
+        scene_camera = CameraConfig(width=int(values["scene_camera_width"]), height=int(values["scene_camera_height"]),
+                                    rate_hz=float(values["scene_camera_rate_hz"]))
     robot = SimRobotConfig(
         task=values["task"],
         mode_machine=int(values["mode_machine"]),
@@ -68,6 +79,7 @@ def configs_from_values(values: Mapping[str, Any]) -> tuple[SimRobotConfig, Loop
         lockstep_resend=float(values["lockstep_resend"]),
         clock_rate_hz=float(values["clock_rate_hz"]),
         task_rate_hz=float(values["task_rate_hz"]),
+        scene_camera=scene_camera,
     )
     return robot, loop, int(values["seed"])
 

@@ -1,6 +1,6 @@
 """The simulator's scripted expert as a teleop source: a demonstrator that needs no operator.
 
-The simulator publishes its task status (task, seed, episode time; /dit4dit/sim/task) but not the object
+The simulator publishes its task status (task, seed, episode time: key/values on /dit4dit/sim/task) but not the object
 poses. Task resets are deterministic in the seed, so this source rebuilds the same task state in a private
 SimRobot (same default scene, reset with the same seed), plans the scripted expert on it
 (dit4dit_ros.sim.expert) and answers the arm targets at the simulator's episode time. It therefore assumes the
@@ -12,8 +12,8 @@ without arm feed-forward, as config/g1_sim.yaml runs it; the PD equilibrium is t
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from dit4dit_ros.g1.joints import ARMS
 from dit4dit_ros.teleop.target import TeleopTarget
@@ -28,12 +28,12 @@ class TaskUpdate:
     episode_time: float
 
     @classmethod
-    def from_json(cls, text: str) -> "TaskUpdate":
+    def from_values(cls, values: Mapping[str, Any]) -> "TaskUpdate":
+        """From the task status's key/values (strings or typed values)."""
         try:
-            d = json.loads(text)
-            return cls(str(d["task"]), int(d["seed"]), float(d["episode_time"]))
+            return cls(str(values["task"]), int(values["seed"]), float(values["episode_time"]))
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"task status is not JSON with task, seed and episode_time: {text[:200]!r} ({exc})") from None
+            raise ValueError(f"task status lacks task, seed or episode_time: {dict(values)!r} ({exc})") from None
 
 
 class ExpertSource:

@@ -98,8 +98,16 @@ def isolation_from_env(default_interface: str = "lo") -> DdsIsolation:
 
 
 def apply_isolation(isolation: DdsIsolation) -> None:
-    """Put `isolation` into os.environ (before rclpy.init / the Unitree SDK are initialised)."""
+    """Put `isolation` into os.environ (before rclpy.init / the Unitree SDK are initialised).
+
+    Under the stack's own transport profile (utils/dds_transport.py) discovery stays SUBNET: the profile's
+    interface whitelist confines it, and LOCALHOST would open sockets on all interfaces.
+    """
+    from dit4dit_ros.utils.dds_transport import DISCOVERY_RANGE_ENV, TRANSPORT_ENV
+
     os.environ.update(isolation.environ())
+    if os.environ.get(TRANSPORT_ENV):
+        os.environ[DISCOVERY_RANGE_ENV] = "SUBNET"
 
 
 class DomainClashError(RuntimeError):

@@ -1,8 +1,8 @@
 """Stand-ins for `launch` and `launch_ros`, which cannot be installed here (no ros-launch wheels on PyPI).
 
 They record what a launch file builds, with the constructor signatures of the real classes the launch files
-use (launch.LaunchDescription, launch.actions.DeclareLaunchArgument / SetEnvironmentVariable,
-launch.substitutions.LaunchConfiguration, launch_ros.actions.Node,
+use (launch.LaunchDescription, launch.actions.DeclareLaunchArgument / SetEnvironmentVariable / OpaqueFunction,
+launch.substitutions.LaunchConfiguration (and its perform(context)), launch_ros.actions.Node,
 launch_ros.parameter_descriptions.ParameterValue), and resolve LaunchConfiguration values from declared
 defaults or given arguments, so a test can check every node, executable, parameter file and value the file
 would start with. Only the launch files' own imports are faked; ament_index_python is the real one.
@@ -41,6 +41,21 @@ class LaunchConfiguration:
     variable_name: str
     default: Any = None
 
+    def perform(self, context: "LaunchContext") -> str:
+        return context.launch_configurations[self.variable_name]
+
+
+@dataclass
+class OpaqueFunction:
+    function: Any
+    args: list | None = None
+    kwargs: dict | None = None
+
+
+@dataclass
+class LaunchContext:
+    launch_configurations: dict
+
 
 @dataclass
 class ParameterValue:
@@ -69,7 +84,7 @@ def _module(name: str, **attrs) -> types.ModuleType:
 FAKE_MODULES = {
     "launch": _module("launch", LaunchDescription=LaunchDescription),
     "launch.actions": _module("launch.actions", DeclareLaunchArgument=DeclareLaunchArgument,
-                              SetEnvironmentVariable=SetEnvironmentVariable),
+                              SetEnvironmentVariable=SetEnvironmentVariable, OpaqueFunction=OpaqueFunction),
     "launch.substitutions": _module("launch.substitutions", LaunchConfiguration=LaunchConfiguration),
     "launch_ros": _module("launch_ros"),
     "launch_ros.actions": _module("launch_ros.actions", Node=Node),
@@ -123,9 +138,16 @@ def resolve(description: LaunchDescription, arguments: dict[str, str] | None = N
         choices = declared[name].choices
         if choices is not None and value not in choices:
             raise ValueError(f"launch argument {name}={value!r} not in {choices}")
-    env = {sub(e.name): sub(e.value) for e in description.entities if isinstance(e, SetEnvironmentVariable)}
+    entities = []
+    for entity in description.entities:  # an OpaqueFunction runs at launch time with the resolved arguments
+        if isinstance(entity, OpaqueFunction):
+            context = LaunchContext({k: str(v) for k, v in values.items()})
+            entities += entity.function(context, *(entity.args or []), **(entity.kwargs or {}))
+        else:
+            entities.append(entity)
+    env = {sub(e.name): sub(e.value) for e in entities if isinstance(e, SetEnvironmentVariable)}
     nodes = []
-    for entity in description.entities:
+    for entity in entities:
         if isinstance(entity, Node):
             files, params = [], {}
             for item in entity.parameters:

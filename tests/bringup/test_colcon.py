@@ -27,7 +27,8 @@ import pytest
 
 from dit4dit_ros.bringup.graph import KNOWN_NODES, graph_from_yaml, load_parameter_yaml
 from dit4dit_ros.bringup.processes import stop_run
-from dit4dit_ros.config import check_parameter_file, load_parameter_file
+from dit4dit_ros.bringup.validate import check_deployment_file
+from dit4dit_ros.config import load_parameter_file
 from dit4dit_ros.nodes.ros_params import node_parameter_specs
 from dit4dit_ros.utils.waiting import wait_until
 
@@ -170,7 +171,8 @@ def test_launch_file_nodes_parameters_and_arguments(colcon_install, repo_root, l
     assert sorted(n.name for n in nodes) == sorted(graph), "the launch file must start the nodes `dit4dit run` starts"
     executables = _setup_executables(repo_root)
     specs, _ = node_parameter_specs([n.module for n in KNOWN_NODES])
-    check_parameter_file(config, specs, unchecked_nodes=set(n.name for n in KNOWN_NODES) - set(specs))
+    check_deployment_file(config)  # the whole file, as `dit4dit run` and the launch file itself check it
+    assert Path(env["FASTDDS_DEFAULT_PROFILES_FILE"]).is_file()  # the stack's transport, set by the launch file
     for node in nodes:
         assert node.package == "dit4dit_ros" and node.executable in executables
         assert os.access(prefix / "lib" / "dit4dit_ros" / node.executable, os.X_OK)

@@ -151,19 +151,23 @@ def test_reader_selects_columns_by_modality_groups_for_foreign_datasets(dataset,
     for key in ("observation.state", "action"):  # another tool's joint names
         info["features"][key]["names"] = [f"kMotor{i}" for i in range(14)]
     info_path.write_text(json.dumps(info))
-    with pytest.raises(ValueError, match="lacks joints .*use state_groups"):
-        LeRobotDataset(foreign)
+    # the names say nothing, but modality.json's groups are G1 groups: the layout's arms are found there
+    ds = LeRobotDataset(foreign, LeRobotReaderConfig(image_size=(32, 32)))
+    np.testing.assert_allclose(ds.state[0], ramp_positions(0.0)[ARM_IDX], atol=1e-6)
     ds = LeRobotDataset(foreign, LeRobotReaderConfig(state_groups=("right_arm",), action_groups=("left_arm", "right_arm"),
                                                      image_size=(32, 32)))
     s = ds[0]
     np.testing.assert_allclose(s["state"][:14].numpy(), sin_cos_encode(ramp_positions(0.0)[ARM_IDX[7:]]), atol=1e-5)
     with pytest.raises(ValueError, match="no state group 'waist'"):
         LeRobotDataset(foreign, LeRobotReaderConfig(state_groups=("waist",)))
+    (foreign / fmt.MODALITY_PATH).unlink()  # nothing left to tell the columns apart: the error names the flags
+    with pytest.raises(ValueError, match="cannot tell which columns of 'observation.state'.*--state-columns"):
+        LeRobotDataset(foreign)
 
 
 def test_export_errors_name_the_problem(bags, tmp_path):
     with pytest.raises(ValueError, match="topic '/missing' is not in the bag"):
-        export_episodes(find_bags([bags]), tmp_path / "x", ExportConfig(action_topic="/missing"))
+        export_episodes(find_bags([bags]), tmp_path / "x", ExportConfig(action_topics=("/missing",)))
     assert not (tmp_path / "x").exists()  # nothing half-written
     with pytest.raises(FileNotFoundError, match="does not exist"):
         find_bags([tmp_path / "nope"])
@@ -171,7 +175,7 @@ def test_export_errors_name_the_problem(bags, tmp_path):
     (tmp_path / "full" / "keep.txt").write_text("x")
     with pytest.raises(FileExistsError, match="not empty"):
         export_episodes(find_bags([bags]), tmp_path / "full", ExportConfig())
-    with pytest.raises(ValueError, match="unknown G1 joint group 'hands'"):
+    with pytest.raises(ValueError, match=r"unknown G1 group\(s\) \['hands'\]"):
         export_episodes(find_bags([bags]), tmp_path / "y", ExportConfig(state_groups=("hands",)))
 
 
@@ -198,7 +202,7 @@ def _rewrite_parquet(path, column, fn):
 
 BROKEN_CASES = {
     "version": (lambda d: _edit_json(d / fmt.INFO_PATH, lambda i: i.update(codebase_version="v2.0")),
-                "meta/info.json: codebase_version is 'v2.0', expected 'v2.1'"),
+                "meta/info.json: codebase_version is 'v2.0', expected one of ['v2.1', 'v3.0']"),
     "missing_key": (lambda d: _edit_json(d / fmt.INFO_PATH, lambda i: i.pop("data_path")),
                     "meta/info.json: missing key 'data_path'"),
     "feature_names": (lambda d: _edit_json(d / fmt.INFO_PATH, lambda i: i["features"]["action"].pop("names")),
@@ -210,7 +214,7 @@ BROKEN_CASES = {
     "timestamps": (lambda d: _rewrite_parquet(d / "data/chunk-000/episode_000000.parquet", "timestamp", lambda t: t * 1.01),
                    "episode_000000.parquet: timestamp at row 60 is 2.020000 s, expected frame_index/fps = 2.000000 s"),
     "index": (lambda d: _rewrite_parquet(d / "data/chunk-000/episode_000001.parquet", "index", lambda x: x - 61),
-              "episode_000001.parquet: index must run 61..91"),
+              "episode_000001.parquet: episode 1: index must run 61..91"),
     "length": (lambda d: (d / fmt.EPISODES_PATH).write_text(
                    (d / fmt.EPISODES_PATH).read_text().replace('"length": 31', '"length": 30')),
                "episode_000001.parquet: has 31 rows, meta/episodes.jsonl says length 30"),
@@ -270,9 +274,29 @@ def test_export_takes_actions_from_recorded_unitree_arm_sdk_commands(tmp_path):
     rec.stop()
     rec.close()
     out = tmp_path / "ds"
-    export_episodes(find_bags([tmp_path / "bags"]), out, ExportConfig(action_topic="/arm_sdk"))
+    export_episodes(find_bags([tmp_path / "bags"]), out, ExportConfig(action_topics=("/arm_sdk",)))
     assert validate_dataset(out) == []
     action = np.asarray(pq.read_table(out / "data/chunk-000/episode_000000.parquet").column("action").to_pylist())
     t = np.arange(len(action)) / 30
     held = np.floor(t * 100 + 1e-6) / 100
     np.testing.assert_allclose(action, ramp_positions(held)[:, ARM_IDX] + 0.02, atol=1e-6)  # float32 on the wire
+
+
+def test_export_takes_the_fps_from_the_camera_and_warns_on_repeated_frames(tmp_path, caplog, capsys):
+    from dit4dit_ros.cli import main
+
+    write_synthetic_episodes(tmp_path / "bags", [SyntheticEpisodeSpec(duration_s=2.0, image_rate=10.0)])
+    (report,) = export_episodes(find_bags([tmp_path / "bags"]), tmp_path / "auto", ExportConfig())
+    info = json.loads((tmp_path / "auto" / fmt.INFO_PATH).read_text())
+    assert info["fps"] == 10 and report.frames == 21 and report.repeated_frames == 0
+    ds = LeRobotDataset(tmp_path / "auto", LeRobotReaderConfig(image_size=(48, 64)))
+    assert [decode_frame_number(f) for f in ds.frames_at(0, range(21))] == list(range(21))
+    # forcing 30 fps on the 10 Hz camera: two of three dataset frames repeat a camera frame, and it says so
+    with caplog.at_level("WARNING", logger="dit4dit_ros.data.lerobot_export"):
+        (report,) = export_episodes(find_bags([tmp_path / "bags"]), tmp_path / "30", ExportConfig(fps=30))
+    assert report.frames == 61 and report.repeated_frames == 40
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("dataset fps 30 is above the camera's ~10 Hz" in w for w in warnings), warnings
+    assert any("40 of 61 frames repeat the camera frame before them" in w for w in warnings), warnings
+    assert main(["export-lerobot", str(tmp_path / "bags"), "-o", str(tmp_path / "cli30"), "--fps", "30"]) == 0
+    assert "61 frames, 40 REPEATED camera frames" in capsys.readouterr().out

@@ -1,67 +1,16 @@
-"""The sim demo pipeline: collect-sim -> a valid LeRobot dataset the training reader reads back, the
-closed-loop evaluator (direct mode, blind mode, rollout video), the Wilson interval, and the shipped
-checkpoint on two held-out seeds (when present)."""
+"""The sim demo pipeline: collect-sim -> a valid LeRobot dataset the training reader reads back, training stages,
+shipping a checkpoint (evaluation: tests/evaluation/)."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from dit4dit_ros.demo.evaluate import EvalResult, EpisodeResult, evaluate_direct, evaluate_graph, wilson_interval
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models" / "g1_reach_small"
 INSTRUCTION = "touch the red cube with the right hand"
-
-
-# ---- Wilson interval -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("k,n,lo,hi", [
-    (5, 10, 0.2366, 0.7634),
-    (0, 10, 0.0, 0.2775),
-    (10, 10, 0.7225, 1.0),
-    (18, 20, 0.6990, 0.9721),
-    (1, 1, 0.2065, 1.0),
-])
-def test_wilson_interval_known_values(k, n, lo, hi):
-    got = wilson_interval(k, n)
-    assert got == pytest.approx((lo, hi), abs=1e-4)
-
-
-def test_wilson_interval_contains_the_rate_and_narrows_with_n():
-    for n in (5, 20, 100):
-        for k in range(0, n + 1, max(1, n // 5)):
-            lo, hi = wilson_interval(k, n)
-            assert 0.0 <= lo <= k / n <= hi <= 1.0
-    assert np.diff(wilson_interval(80, 100)) < np.diff(wilson_interval(8, 10))
-    assert wilson_interval(0, 0) == (0.0, 1.0)
-    with pytest.raises(ValueError, match="successes"):
-        wilson_interval(3, 2)
-
-
-def test_success_hold_needs_an_unbroken_run_of_hold_time():
-    from dit4dit_ros.demo.evaluate import SuccessHold
-
-    samples = [i / 10 for i in range(20)]  # 10 Hz status
-    hold = SuccessHold(0.5)
-    # 5 successes (0.4 s from first to last), a break, then 6 (0.5 s): the episode succeeds at the second run.
-    pattern = [False] * 3 + [True] * 5 + [False] + [True] * 6 + [False] * 5
-    verdicts = [hold.update(t, ok) for t, ok in zip(samples, pattern)]
-    assert verdicts.index(True) == 14 and all(verdicts[14:])  # and it stays a success after the run ends
-    assert hold.first == pytest.approx(0.9)
-    never = SuccessHold(0.5)
-    assert not any(never.update(t, ok) for t, ok in zip(samples, [True, False] * 10))
-    with pytest.raises(ValueError, match="hold_time"):
-        SuccessHold(-0.1)
-
-
-def test_eval_result_summary_reports_rate_and_interval():
-    eps = [EpisodeResult(s, s % 2 == 0, s % 2 == 0, 0.03, 0.03, 50, 1.0, 0.1) for s in range(4)]
-    r = EvalResult("reach", "direct", False, "ckpt", eps)
-    assert r.rate == 0.5 and r.successes == 2
-    assert r.to_dict()["wilson95"] == pytest.approx(list(wilson_interval(2, 4)))
-    assert "2/4" in r.summary()
 
 
 # ---- collect-sim -> dataset -> training reader --------------------------------------------------------------------
@@ -220,65 +169,6 @@ def _prompt_cache(cfg):
     from dit4dit_ros.demo.train import build_prompt_cache
 
     return build_prompt_cache([INSTRUCTION], "tiny-random:0", cfg.video.prompt_max_length)
-
-
-# ---- evaluation -------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_engine():
-    from dit4dit_ros.engine.torch_engine import TorchEngine
-    from dit4dit_ros.model.dit4dit import DiT4DiT, load_preset
-    from dit4dit_ros.model.normalization import NormalizationStats
-    from dit4dit_ros.model.text_encoder import embed_prompts
-
-    cfg = load_preset("tiny")
-    layout = cfg.layout.to_dict()
-    layout["control_period"] = 0.1
-    cfg.layout = type(cfg.layout).from_dict(layout)
-    model = DiT4DiT(cfg, load_weights=False)
-    cache = embed_prompts("tiny-random:0", [INSTRUCTION], max_length=cfg.video.prompt_max_length)
-    return TorchEngine.from_model(model, NormalizationStats.for_layout(cfg.layout), cache)
-
-
-def test_direct_eval_runs_rollouts_and_writes_video(tiny_engine, tmp_path):
-    import av
-
-    video = tmp_path / "rollout.mp4"
-    result = evaluate_direct("<tiny>", seeds=[100000], engine=tiny_engine, duration=1.0, video_path=video)
-    assert len(result.episodes) == 1
-    ep = result.episodes[0]
-    assert ep.frames == 10 and math.isfinite(ep.min_distance) and ep.inference_seconds > 0
-    assert 0.0 <= result.rate <= 1.0
-    with av.open(str(video)) as container:
-        frames = sum(1 for _ in container.decode(video=0))
-    assert frames == 10
-
-
-def test_blind_eval_uses_the_same_seeds(tiny_engine):
-    result = evaluate_direct("<tiny>", seeds=[100001], engine=tiny_engine, duration=0.4, blind=True)
-    assert result.blind and result.episodes[0].seed == 100001 and "BLIND" in result.summary()
-
-
-def test_direct_eval_rejects_bad_replan_period(tiny_engine):
-    with pytest.raises(ValueError, match="replan_every"):
-        evaluate_direct("<tiny>", seeds=[0], engine=tiny_engine, replan_every=0)
-
-
-def test_graph_eval_checks_its_inputs_before_starting_the_graph():
-    """`eval --mode graph` runs bringup/graph_eval.py (the full run is tests/test_e2e_graph_eval.py)."""
-    with pytest.raises(ValueError, match="consecutive seeds"):
-        evaluate_graph("ckpt", seeds=[0, 2], config=REPO / "config" / "g1_sim.yaml")
-
-
-@pytest.mark.skipif(not (SHIPPED / "model.safetensors").is_file(), reason="no shipped checkpoint in models/")
-def test_shipped_checkpoint_reaches_on_held_out_seeds_and_needs_the_image():
-    """The shipped policy (20/20 direct on seeds 100000..100019, see its model card) touches the cube on two
-    held-out seeds; the same model with a constant image ends farther from the cube on the same seeds."""
-    seeds = [100000, 100004]
-    seeing = evaluate_direct(SHIPPED, seeds=seeds)
-    blind = evaluate_direct(SHIPPED, seeds=seeds, blind=True)
-    assert [e.seed for e in seeing.episodes] == seeds == [e.seed for e in blind.episodes]
-    assert seeing.successes == 2, [(e.seed, round(e.min_distance, 3)) for e in seeing.episodes]
-    assert sum(e.min_distance for e in blind.episodes) > sum(e.min_distance for e in seeing.episodes) + 0.05
 
 
 def test_ship_checkpoint_halves_weights_and_loads(tiny_engine, tmp_path):

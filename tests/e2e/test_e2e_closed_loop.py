@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, String
 from trajectory_msgs.msg import JointTrajectory
@@ -23,6 +24,7 @@ from trajectory_msgs.msg import JointTrajectory
 from dit4dit_ros.bringup.processes import start_run, stop_run
 from dit4dit_ros.g1.joints import RIGHT_ARM, joint_indices, limits_array
 from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA
+from dit4dit_ros.nodes.status_msgs import values_of
 from dit4dit_ros.nodes.testing import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
@@ -99,7 +101,7 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
         with RosHarness() as ros:
             chunks = ros.collect(JointTrajectory, "/dit4dit/action_chunk", COMMANDS)
             states = ros.collect(String, "/dit4dit/executor/state", SENSOR_DATA)
-            policy_states = ros.collect(String, "/dit4dit/policy/state", COMMANDS)
+            policy_states = ros.collect(DiagnosticStatus, "/dit4dit/policy/state", COMMANDS)
             sent = ros.collect(JointState, "/dit4dit/executor/command", SENSOR_DATA)
 
             def executor_state() -> dict:
@@ -123,7 +125,7 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             state = executor_state()
             print(f"closed loop: chunks {chunk_rate:.2f} Hz (target {POLICY_RATE}), commands on the wire "
                   f"{cmd_rate:.0f} Hz, executor tick {state.get('tick')}")
-            policy = json.loads(policy_states.snapshot()[-1][1].data)
+            policy = values_of(policy_states.snapshot()[-1][1])
             achievable = min(POLICY_RATE, 1000.0 / policy["inference_ms"])  # a loaded machine may be slower
             print(f"policy inference {policy['inference_ms']:.0f} ms -> achievable {achievable:.2f} Hz")
             assert chunk_rate >= 0.5 * achievable, f"chunks at {chunk_rate:.2f} Hz"
@@ -137,6 +139,19 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             assert len(recorded) / elapsed > 20, f"{len(recorded)} command messages in {elapsed:.1f} s"
             names = list(recorded[-1][1].name)
             assert set(RIGHT_ARM) <= set(names) and len(names) == len(recorded[-1][1].position)
+
+            # RViz (config/dit4dit.rviz) would find every display's topic in this graph, with its type.
+            from dit4dit_ros.monitor.rviz_config import display_topics
+            from dit4dit_ros.paths import config_file
+
+            wanted = display_topics(config_file("dit4dit.rviz"))
+
+            def missing() -> list:
+                offered = dict(ros.probe.get_topic_names_and_types())
+                return [(d.display, d.topic, d.msg_type, offered.get(d.topic)) for d in wanted
+                        if d.msg_type not in offered.get(d.topic, [])]
+            wait_until(lambda: not missing(), 20, poll=0.5, what=f"the RViz displays' topics: {missing()}")
+            assert {"/robot_description", "/tf", "/tf_static", "/dit4dit/markers"} <= {d.topic for d in wanted}
 
             # Every command that reached the robot is well-formed and within the joint limits.
             cmds = wire.snapshot()

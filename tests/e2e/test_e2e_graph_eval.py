@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dit4dit_ros.bringup.graph_eval import evaluate_graph, graph_parameters
+from dit4dit_ros.evaluation.graph import evaluate_graph, graph_parameters
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros, pytest.mark.sim]
 INSTRUCTION = "touch the red cube with the right hand"
@@ -31,6 +31,11 @@ def test_graph_parameters_set_task_seed_camera_and_checkpoint(repo_root, tiny_ch
     threads = graph_parameters(Path(repo_root, "config", "g1_sim.yaml"), tiny_checkpoint, "reach", 0, (32, 32), 2.5,
                                False, num_threads=1)
     assert threads["policy"]["ros__parameters"]["num_threads"] == 1
+    assert "scene_camera_enabled" not in threads["sim_robot"]["ros__parameters"]
+    scene = graph_parameters(Path(repo_root, "config", "g1_sim.yaml"), tiny_checkpoint, "reach", 0, (32, 32), 2.5,
+                             False, scene_camera=True)
+    assert scene["sim_robot"]["ros__parameters"]["scene_camera_enabled"] is True
+    assert "robot_state" not in scene  # evaluation reads /joint_states itself
     with pytest.raises(ValueError, match="no sim_robot section"):
         graph_parameters(Path(repo_root, "config", "g1_real.yaml"), tiny_checkpoint, "reach", 0, (32, 32), 2.5, False)
 
@@ -39,11 +44,17 @@ def test_two_seeded_episodes_through_the_graph(tiny_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="consecutive seeds"):
         evaluate_graph(tiny_checkpoint, seeds=[3, 5])
     video = tmp_path / "rollout.mp4"
-    from dit4dit_ros.demo.evaluate import evaluate_graph as evaluate_graph_via_demo
+    import argparse
+
+    from dit4dit_ros.evaluation.commands import run_evaluation
+    from dit4dit_ros.evaluation.report import write_report
 
     # through the `dit4dit eval` entry point, which must forward the node logs and the policy's threads
-    result = evaluate_graph_via_demo(tiny_checkpoint, seeds=[7, 8], duration=1.0, video_path=video,
-                                     log_dir=tmp_path / "logs", num_threads=1)
+    args = argparse.Namespace(checkpoint=str(tiny_checkpoint), task="reach", episodes=2, seed=7, mode="graph",
+                              blind=False, replan_every=4, duration=1.0, video=str(video), video_episodes=2,
+                              report=tmp_path / "report", rrd=tmp_path / "eval.rrd", json=None,
+                              log_dir=str(tmp_path / "logs"), threads=1)
+    result = run_evaluation(args)
     assert {"sim_robot.log", "policy.log", "executor.log"} <= {f.name for f in (tmp_path / "logs").iterdir()}
     assert [e.seed for e in result.episodes] == [7, 8]
     for e in result.episodes:
@@ -57,6 +68,21 @@ def test_two_seeded_episodes_through_the_graph(tiny_checkpoint, tmp_path):
     assert 0.0 <= lo <= result.rate <= hi <= 1.0
     import av
 
+    # the video: the simulator's scene view (10 Hz of simulation time) beside the ego view, per episode and combined
     with av.open(str(video)) as container:
         frames = sum(1 for _ in container.decode(video=0))
-    assert frames == sum(e.frames for e in result.episodes)
+    per_episode = []
+    for e in result.episodes:
+        assert e.video and Path(e.video).is_file()
+        with av.open(e.video) as container:
+            per_episode.append(sum(1 for _ in container.decode(video=0)))
+        assert per_episode[-1] >= 10 * (e.episode_time - 0.3), (per_episode, e.episode_time)  # >= 10 fps of sim time
+        assert len(e.inference_trace) >= 1 and all(x > 0 for x in e.inference_trace)
+    assert frames == sum(per_episode)
+    report = write_report(result, tmp_path / "report")
+    html = report.read_text()
+    assert "seed_7.mp4" in html and "eval.rrd" in html and "Wilson" in html
+    from dit4dit_ros.evaluation.recording import recording_summary
+
+    summary = recording_summary(tmp_path / "eval.rrd")
+    assert any(p.startswith("/world/g1/") for p in summary.entities), sorted(summary.entities)[:20]

@@ -188,7 +188,7 @@ def test_direct_eval_with_onnxruntime_succeeds_on_the_same_seeds_as_torch(export
     """`dit4dit eval --mode direct --engine onnxruntime` on the shipped checkpoint: the same seeds, the same
     outcomes as the torch engine (both draw the same noise from seed 0; the chunks agree to 1e-4)."""
     from dit4dit_ros.cli import main
-    from dit4dit_ros.demo.evaluate import evaluate_direct
+    from dit4dit_ros.evaluation.direct import evaluate_direct
 
     root, _, _ = exported
     seeds = [100000, 100001]

@@ -32,7 +32,7 @@ def test_default_layout_is_both_arms():
 
 
 def test_layout_rejects_unknown_joint_and_bad_encoding():
-    with pytest.raises(ValueError, match="unknown G1 joint"):
+    with pytest.raises(ValueError, match="unknown G1 channel name"):
         RobotLayout(state_joints=("left_elbow_joint", "left_pinky_joint"))
     with pytest.raises(ValueError, match="state_encoding"):
         RobotLayout(state_encoding="fourier")

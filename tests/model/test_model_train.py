@@ -97,6 +97,50 @@ def test_resume_continues_exactly(tmp_path):
     assert (tmp_path / "a" / "train_log.csv").read_text().splitlines()[0].startswith("step,loss_total")
 
 
+class _RunsCode:
+    """What an attacker puts into a pickle: unpickling it calls os.system."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (self.command,))
+
+
+def test_trainer_state_loads_without_running_pickle_code(tmp_path):
+    import random
+
+    from dit4dit_ros.model.trainer_state import load_trainer_state, rng_state, set_rng_state
+
+    data = SyntheticDataset(load_preset("tiny"), 4, seed=1)
+    train(tiny_model(), data, quick_tc(tmp_path / "a", steps=2, save_every=2))
+    ckpt = tmp_path / "a" / CHECKPOINTS_DIR / "step_0000002"
+    state = load_trainer_state(ckpt / TRAINER_STATE_FILE)  # weights_only: plain data and tensors
+    assert state["step"] == 2 and isinstance(state["rng"]["numpy"]["keys"], torch.Tensor)
+    # the RNG states survive the tensor encoding exactly
+    snapshot = rng_state()
+    expected = (np.random.random(3).tolist(), random.random(), torch.rand(2).tolist())
+    set_rng_state(snapshot)
+    assert (np.random.random(3).tolist(), random.random(), torch.rand(2).tolist()) == expected
+
+    marker = tmp_path / "pwned"
+    crafted = dict(state, rng=_RunsCode(f"touch {marker}"))
+    torch.save(crafted, ckpt / TRAINER_STATE_FILE)
+    with pytest.raises(ValueError, match="trainer_state.pt: refused: it holds Python objects"):
+        train(tiny_model(), data, quick_tc(tmp_path / "b", steps=4, resume=str(ckpt)))
+    assert not marker.exists()
+    # files of the older format (numpy's RNG tuple with an ndarray inside) still resume
+    legacy = dict(state, rng={"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                              "python": random.getstate()})
+    torch.save(legacy, ckpt / TRAINER_STATE_FILE)
+    assert train(tiny_model(), data, quick_tc(tmp_path / "c", steps=3, resume=str(ckpt))).step == 3
+    (ckpt / TRAINER_STATE_FILE).write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="not a readable trainer state"):
+        load_trainer_state(ckpt / TRAINER_STATE_FILE)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.camera_node import CameraNode
@@ -121,6 +121,7 @@ def test_camera_child_process_with_the_real_config_and_a_file(harness, repo_root
         "distortion_model: plumb_bob\ndistortion_coefficients: {rows: 1, cols: 5, data: [0.1, 0, 0, 0, 0]}\n")
     images = harness.collect(Image, "/camera/ego/image_raw", SENSOR_DATA)
     infos = harness.collect(CameraInfo, "/camera/ego/camera_info", SENSOR_DATA)
+    jpegs = harness.collect(CompressedImage, "/camera/ego/image_raw/compressed", SENSOR_DATA)
     proc = _run_camera_child(repo_root, [
         "-p", f"camera:source:={video_640}", "-p", "camera:source_type:=file", "-p", "camera:backend:=auto",
         "-p", "camera:width:=320", "-p", "camera:height:=240", "-p", f"camera:calibration_file:={calibration}"],
@@ -130,12 +131,23 @@ def test_camera_child_process_with_the_real_config_and_a_file(harness, repo_root
         assert proc.poll() is None, (tmp_path / "camera.log").read_text()
         msg = images.snapshot()[-1][1]
         assert (msg.width, msg.height, msg.encoding) == (320, 240, "rgb8")
-        assert msg.header.frame_id == "ego_camera_color_optical_frame"  # from g1_real.yaml
+        assert msg.header.frame_id == "head_camera_optical_frame"  # from g1_real.yaml (the TF tree's camera frame)
         wait_until(lambda: len(infos) > 0, 5.0, what="camera_info from the child")
         info = infos.snapshot()[-1][1]
         # The 640x480 calibration scaled to the published 320x240.
         assert (info.k[0], info.k[2], info.k[4], info.k[5]) == (300.0, 160.0, 305.0, 120.0)
         assert info.d[0] == pytest.approx(0.1) and info.distortion_model == "plumb_bob"
+        # the JPEG stream for remote viewers (g1_real.yaml jpeg_quality 80), same frames
+        from dit4dit_ros.nodes.image_conversion import compressed_msg_to_image, msg_to_image
+
+        wait_until(lambda: len(jpegs) > 0, 5.0, what="a compressed image from the child")
+        jpeg = jpegs.snapshot()[-1][1]
+        assert jpeg.format == "rgb8; jpeg compressed bgr8" and jpeg.header.frame_id == "head_camera_optical_frame"
+        same = [m for _, m in images.snapshot() if m.header.stamp == jpeg.header.stamp]
+        decoded = compressed_msg_to_image(jpeg)
+        assert decoded.shape == (240, 320, 3) and len(jpeg.data) < 320 * 240 * 3 / 4
+        if same:
+            assert abs(decoded.astype(int) - msg_to_image(same[-1]).astype(int)).mean() < 12
     finally:
         proc.send_signal(signal.SIGINT)
         code = proc.wait(10.0)

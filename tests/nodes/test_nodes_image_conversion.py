@@ -139,3 +139,26 @@ def test_camera_info_defaults_projection_from_k():
     assert list(info.r) == [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]
     with pytest.raises(ValueError, match="K must have 9"):
         camera_info_msg(640, 480, k[:8])
+
+
+def test_jpeg_compression_round_trip_and_bad_input():
+    from dit4dit_ros.nodes.image_conversion import (compressed_msg_to_image, compressed_topic, image_to_compressed_msg,
+                                                    UnsupportedEncodingError)
+
+    assert compressed_topic("/camera/ego/image_raw") == "/camera/ego/image_raw/compressed"
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[:, :32] = (220, 20, 20)  # red left half
+    msg = image_to_compressed_msg(rgb, "rgb8", 90, frame_id="cam")
+    assert msg.format == "rgb8; jpeg compressed bgr8" and msg.header.frame_id == "cam"
+    back = compressed_msg_to_image(msg)
+    assert back.shape == rgb.shape and np.abs(back.astype(int) - rgb.astype(int)).mean() < 6
+    assert back[24, 8, 0] > 180 and back[24, 8, 2] < 60  # red stays red: the channels are not swapped
+    small = image_to_compressed_msg(rgb, "bgr8", 10)
+    assert len(small.data) < len(msg.data)  # quality is honoured
+    with pytest.raises(ValueError, match="JPEG quality must be in 1..100, got 0"):
+        image_to_compressed_msg(rgb, "rgb8", 0)
+    with pytest.raises(UnsupportedEncodingError, match="rgb8, bgr8 or mono8.*'32FC1'"):
+        image_to_compressed_msg(np.zeros((4, 4), np.float32), "32FC1", 80)
+    msg.data = b"garbage"
+    with pytest.raises(ValueError, match="cannot decode a CompressedImage"):
+        compressed_msg_to_image(msg)

@@ -1,5 +1,5 @@
 """Recorder node end to end on a real graph: a publisher process (camera 30 Hz, /joint_states ramp,
-executor commands), Unitree LowCmd on DDS from this process, the recorder node in its own process driven by
+executor commands), Unitree LowCmd and Dex3-1 HandCmd on DDS from this process, the recorder node in its own process driven by
 its services; then the bag is read back (rosbags + mcap), exported, validated and read by the training
 reader with the alignment checked against the publisher's own stamps; finally the recorder is killed with
 SIGKILL mid-episode and the partial episode is recovered."""
@@ -48,7 +48,7 @@ class Graph:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dit4dit_ros.nodes.recorder_node", "--ros-args",
              "-p", f"output_dir:={out}", "-p", "min_free_mb:=0.0", "-p", "reserve_free_mb:=0.0",
-             "-p", "dds_command_topics:=rt/lowcmd", "-p", "status_period_s:=0.2"],
+             "-p", "dds_command_topics:=rt/lowcmd,rt/dex3/left/cmd", "-p", "status_period_s:=0.2"],
             stdout=self.log, stderr=subprocess.STDOUT,
         )
         self.harness = RosHarness()
@@ -96,14 +96,20 @@ def _run_publisher(tmp_path, name: str, duration: float) -> subprocess.Popen:
 
 
 class LowCmdSender:
-    """Sends rt/lowcmd (unitree_sdk2py) at 100 Hz from a thread; q[left_shoulder_pitch] = 0.001 * k."""
+    """Sends rt/lowcmd at 100 Hz from a thread, q[left_shoulder_pitch] = 0.001 * k, and the left Dex3-1 hand's
+    rt/dex3/left/cmd (unitree_sdk2py HandCmd_), motor i's q = 0.001 * k + 0.1 * i."""
 
     def __init__(self) -> None:
+        from unitree_sdk2py.core.channel import ChannelPublisher
+        from unitree_sdk2py.idl.unitree_hg.msg.dds_ import HandCmd_
+
         from dit4dit_ros.g1.dds import LowCmdWriter, init_unitree_dds
         from dit4dit_ros.g1.lowcmd import ControlPath
 
         init_unitree_dds()
         self.writer = LowCmdWriter(ControlPath.LOWCMD)
+        self.hand = ChannelPublisher("rt/dex3/left/cmd", HandCmd_)
+        self.hand.Init()
         self.sent: list[float] = []
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -113,11 +119,16 @@ class LowCmdSender:
         from dit4dit_ros.g1.joints import NUM_JOINTS
         from dit4dit_ros.g1.lowcmd import MotorCommand, build_lowcmd
 
+        from unitree_sdk2py.idl.unitree_hg.msg.dds_ import HandCmd_, MotorCmd_
+
         k = 0
         while not self.stop.is_set() and k < 3000:
             q = np.zeros(NUM_JOINTS)
             q[JOINT_INDEX["left_shoulder_pitch_joint"]] = 0.001 * k
             self.writer.write(build_lowcmd(MotorCommand.hold(q), mode_machine=5))
+            motors = [MotorCmd_(mode=1, q=0.001 * k + 0.1 * i, dq=0.0, tau=0.0, kp=1.5, kd=0.1, reserve=0)
+                      for i in range(7)]
+            self.hand.Write(HandCmd_(motor_cmd=motors, reserve=[0, 0, 0, 0]))
             self.sent.append(0.001 * k)
             k += 1
             time.sleep(0.01)
@@ -126,6 +137,9 @@ class LowCmdSender:
         self.stop.set()
         self.thread.join(timeout=5)
         self.writer.close()
+        if self.hand is not None:  # the SDK's Close fails when called twice
+            self.hand.Close()
+            self.hand = None
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +207,15 @@ def test_episode_bag_holds_every_stream(recorded):
     assert len(q) >= 50 and np.all(np.diff(q) > 0)
     np.testing.assert_allclose(q, np.round(np.asarray(q) / 0.001) * 0.001, atol=1e-6)
     assert set(np.round(np.asarray(q) / 0.001).astype(int)) <= set(np.round(np.asarray(recorded["lowcmd_sent"]) / 0.001).astype(int))
+    # Dex3-1 HandCmd from DDS, stored as unitree_hg/msg/HandCmd: 7 motors in order, as sent
+    from dit4dit_ros.data.handcmd_cdr import handcmd_q_from_cdr
+
+    with Reader(episode) as reader:
+        conns = [c for c in reader.connections if c.topic == "/dex3/left/cmd"]
+        assert conns and conns[0].msgtype == "unitree_hg/msg/HandCmd"
+        hand = np.array([handcmd_q_from_cdr(d) for _, _, d in reader.messages(conns)])
+    assert hand.shape[0] >= 50 and hand.shape[1] == 7 and np.all(np.diff(hand[:, 0]) > 0)
+    np.testing.assert_allclose(hand - hand[:, :1], np.tile(0.1 * np.arange(7), (len(hand), 1)), atol=1e-5)
     # the independent mcap reader decodes every message, LowCmd included (schema embedded in the file)
     with open(episode / "episode_000000.mcap", "rb") as f:
         decoded = {}

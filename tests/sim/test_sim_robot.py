@@ -9,7 +9,7 @@ import pytest
 from dit4dit_ros.g1.crc import lowcmd_crc
 from dit4dit_ros.g1.joints import JOINT_INDEX, RIGHT_ARM, limits_array
 from dit4dit_ros.g1.lowcmd import MotorCommand, build_lowcmd, parse_lowcmd
-from dit4dit_ros.sim.camera import CameraConfig, EgoCamera
+from dit4dit_ros.sim.camera import CameraConfig, SimCamera
 from dit4dit_ros.g1.ik import RIGHT_ARM_IK_SEED, solve_site_position
 from dit4dit_ros.sim.loop import LoopConfig, NullSink, SimLoop
 from dit4dit_ros.sim.robot import ControlMode, SimRobot, SimRobotConfig
@@ -133,7 +133,7 @@ def test_disabled_motor_and_rejected_commands(fresh: SimRobot):
 
 def test_camera_renders_table_and_cube_where_camera_info_projects_it(fresh: SimRobot):
     fresh.reset(0)
-    camera = EgoCamera(fresh.model, CameraConfig(width=128, height=128))
+    camera = SimCamera(fresh.model, CameraConfig(width=128, height=128))
     try:
         image = camera.render(fresh.data)
         k = camera.intrinsics()
@@ -176,13 +176,11 @@ def test_every_object_placement_is_inside_the_ego_image(fresh: SimRobot, task: s
 
 
 def test_demo_camera_renders_exactly_what_the_sim_node_camera_renders(fresh: SimRobot):
-    """Demonstrations and direct evaluation use demo/camera.py; the ROS graph uses the sim node's EgoCamera.
-    A policy trained on one must see identical pixels from the other (same state, same size)."""
-    from dit4dit_ros.demo.camera import DemoCamera
-
+    """Demonstrations and direct evaluation render without the skybox (CameraConfig.fast); the ROS graph's sim node
+    renders with it. A policy trained on one must see identical pixels from the other (same state, same size)."""
     fresh.reset(100003)
-    ego = EgoCamera(fresh.model, CameraConfig(width=64, height=64))
-    demo = DemoCamera(fresh.model, (64, 64), fast=True)
+    ego = SimCamera(fresh.model, CameraConfig(width=64, height=64))
+    demo = SimCamera(fresh.model, CameraConfig.fast(64, 64))
     try:
         a, b = ego.render(fresh.data), demo.render(fresh.data)
     finally:
@@ -222,3 +220,43 @@ def test_lockstep_waits_for_acknowledgement_of_each_frame(fresh: SimRobot):
         loop.stop()
         thread.join(timeout=10.0)
     assert not thread.is_alive()
+
+
+def test_scene_camera_frames_come_at_their_rate_and_leave_the_ego_frames_unchanged():
+    """The third-person view renders at its own rate in lock-step; the ego frames (what the policy sees) are the
+    same pixels with and without it."""
+    def run(scene: bool) -> tuple[list, list]:
+        class Sink(NullSink):
+            def __init__(self) -> None:
+                self.ego, self.scene = [], []
+
+            def on_frame(self, image, t) -> None:
+                if not self.ego or self.ego[-1][0] != t:
+                    self.ego.append((t, image.copy()))
+                loop.acknowledge(t)
+
+            def on_scene_frame(self, image, t) -> None:
+                self.scene.append((t, image.shape))
+
+        robot = SimRobot(seed=100003)  # a fresh robot each time: the same start state and simulation time
+        sink = Sink()
+        cfg = LoopConfig(camera=CameraConfig(width=32, height=32, rate_hz=5.0), lockstep=True, real_time_factor=0.0,
+                         clock_rate_hz=0.0, scene_camera=CameraConfig(width=64, height=48, rate_hz=20.0) if scene else None)
+        loop = SimLoop(robot, cfg, sinks=[sink])
+        thread = threading.Thread(target=loop.run, kwargs={"duration": 60.0})
+        thread.start()
+        try:
+            wait_until(lambda: len(sink.ego) >= 3, 60.0, what="three ego frames")
+        finally:
+            loop.stop()
+            thread.join(timeout=10.0)
+        return sink.ego[:3], sink.scene
+
+    plain, _ = run(scene=False)
+    with_scene, scene = run(scene=True)
+    assert [t for t, _ in plain] == pytest.approx([t for t, _ in with_scene])
+    for (_, a), (_, b) in zip(plain, with_scene):
+        np.testing.assert_array_equal(a, b)
+    times = [t for t, _ in scene if t <= with_scene[-1][0] + 1e-9]
+    assert len(times) >= 4 * len(with_scene) - 1 and all(shape == (48, 64, 3) for _, shape in scene)
+    assert np.allclose(np.diff(times), 0.05)  # 20 Hz of simulation time

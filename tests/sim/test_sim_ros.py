@@ -1,7 +1,6 @@
 """`dit4dit sim-robot` with its ROS node as a separate process: camera, /clock, task status, reset, lock-step."""
 from __future__ import annotations
 
-import json
 import time
 
 import numpy as np
@@ -11,13 +10,16 @@ rclpy = pytest.importorskip("rclpy")
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-from std_msgs.msg import Header, String  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticStatus  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+from tf2_msgs.msg import TFMessage  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from dit4dit_ros.nodes.image_conversion import msg_to_image  # noqa: E402
+from dit4dit_ros.nodes.image_conversion import compressed_msg_to_image, msg_to_image  # noqa: E402
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA  # noqa: E402
+from dit4dit_ros.nodes.status_msgs import task_status_from_msg  # noqa: E402
 from dit4dit_ros.sim.process import SimRobotProcess  # noqa: E402
 from dit4dit_ros.utils.waiting import WaitTimeout, wait_until  # noqa: E402
 
@@ -37,12 +39,16 @@ class Probe:
         self.infos: list[CameraInfo] = []
         self.clocks: list[float] = []
         self.tasks: list[dict] = []
+        self.compressed: list[CompressedImage] = []
+        self.tf: list[TFMessage] = []
         n = self.node
+        n.create_subscription(CompressedImage, "/camera/ego/image_raw/compressed", self.compressed.append, SENSOR_DATA)
+        n.create_subscription(TFMessage, "/tf", self.tf.append, SENSOR_DATA)
         n.create_subscription(Image, "/camera/ego/image_raw", self.images.append, SENSOR_DATA)
         n.create_subscription(CameraInfo, "/camera/ego/camera_info", self.infos.append, SENSOR_DATA)
         n.create_subscription(Clock, "/clock", lambda m: self.clocks.append(m.clock.sec + m.clock.nanosec * 1e-9),
                               QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT))
-        n.create_subscription(String, "/dit4dit/sim/task", lambda m: self.tasks.append(json.loads(m.data)), LATCHED)
+        n.create_subscription(DiagnosticStatus, "/dit4dit/sim/task", lambda m: self.tasks.append(task_dict(m)), LATCHED)
         self.ack = n.create_publisher(Header, "/dit4dit/sim/frame_ack", COMMANDS)
         self.chunks = n.create_publisher(JointTrajectory, "/dit4dit/action_chunk", COMMANDS)
         self.reset = n.create_client(Trigger, "/dit4dit/sim/reset")
@@ -74,6 +80,14 @@ class Probe:
         rclpy.shutdown(context=self.context)
 
 
+def task_dict(msg: DiagnosticStatus) -> dict:
+    """The typed task status as the dict the simulator used to publish as JSON."""
+    sample = task_status_from_msg(msg)
+    s = sample.status
+    return {"task": s.task, "seed": s.seed, "instruction": s.instruction, "episode_time": s.episode_time,
+            "success": s.success, "robot": {"mode": sample.robot_mode, "counters": sample.robot_counters}}
+
+
 @pytest.fixture
 def probe():
     p = Probe()
@@ -96,6 +110,20 @@ def test_node_publishes_camera_clock_task_and_resets(probe: Probe):
         assert pixels.shape == (48, 64, 3) and pixels.std() > 10
         info = probe.infos[-1]
         assert (info.width, info.height) == (64, 48) and info.k[0] > 0 and info.header.frame_id == img.header.frame_id
+        # the JPEG stream of the same frames (image_transport's compressed format)
+        probe.spin_until(lambda: probe.compressed, 10.0, "a compressed ego image")
+        jpeg = probe.compressed[-1]
+        assert jpeg.format == "rgb8; jpeg compressed bgr8" and jpeg.header.frame_id == img.header.frame_id
+        decoded = compressed_msg_to_image(jpeg)
+        assert decoded.shape == (48, 64, 3) and 0 < len(jpeg.data) < pixels.nbytes
+        match = [m for m in probe.images if m.header.stamp == jpeg.header.stamp]
+        if match:  # the same frame, raw: JPEG at quality 80 stays close
+            assert np.abs(decoded.astype(int) - msg_to_image(match[-1]).astype(int)).mean() < 12
+        # the objects' poses on /tf, in the world frame
+        probe.spin_until(lambda: probe.tf, 10.0, "object frames on /tf")
+        frames = {t.child_frame_id: t for m in probe.tf for t in m.transforms}
+        assert {"cube", "target"} <= set(frames) and frames["cube"].header.frame_id == "world"
+        assert 0.8 < frames["cube"].transform.translation.z < 0.9  # resting on the table (top at 0.80 m)
         first = probe.tasks[0]
         assert first["task"] == "reach" and first["seed"] == 7 and first["instruction"]
         assert first["robot"]["mode"] == "balance" and first["robot"]["counters"]["bad_crc"] == 0
@@ -109,8 +137,9 @@ def test_node_publishes_camera_clock_task_and_resets(probe: Probe):
         probe.spin_until(future.done, 15.0, "reset response")
         response = future.result()
         assert response.success, response.message
-        status = json.loads(response.message)
-        assert status["seed"] == 8 and status["episode_time"] < 0.1  # the k-th reset uses seed + k
+        assert "seed 8 " in response.message  # the k-th reset uses seed + k (a human-readable status line)
+        probe.spin_until(lambda: probe.tasks[-1]["seed"] == 8, 10.0, "task status after reset")
+        assert probe.tasks[-1]["episode_time"] < 0.1
         probe.spin_until(lambda: probe.tasks[-1]["seed"] == 8, 10.0, "task status after reset")
     finally:
         code = sim.stop()

@@ -208,7 +208,7 @@ def test_expert_source_reaches_the_cube_of_the_simulators_seed(jogger):
     cube = sim.world.cube_pos()
     src = ExpertSource(gravity_offset=False)  # IK positions: the palm of the targets is the plan
     assert src.target_at(0.0) is None
-    assert src.update(TaskUpdate.from_json('{"task": "reach", "seed": 7, "episode_time": 0.5, "success": false}'), 100.0)
+    assert src.update(TaskUpdate.from_values({"task": "reach", "seed": "7", "episode_time": "0.5", "success": "false"}), 100.0)
     assert not src.update(TaskUpdate("reach", 7, 0.6), 100.1)  # same episode: no re-plan
     start = src.target_at(99.5)  # episode time 0: the hold pose
     np.testing.assert_allclose(start.positions, hold_pose_array()[joint_indices(ARMS)], atol=1e-9)
@@ -217,4 +217,4 @@ def test_expert_source_reaches_the_cube_of_the_simulators_seed(jogger):
     np.testing.assert_allclose(palm, cube + (0, 0, src.expert.config.touch_height), atol=5e-3)
     assert src.finished(99.5 + src.expert.duration)
     with pytest.raises(ValueError, match="episode_time"):
-        TaskUpdate.from_json('{"task": "reach"}')
+        TaskUpdate.from_values({"task": "reach"})

@@ -1,0 +1,130 @@
+"""Typed status messages: the simulator's task status and the policy's state as diagnostic_msgs/DiagnosticStatus.
+
+Tools read these key/values without parsing JSON (`ros2 topic echo`, rqt, the evaluation, the Rerun bridge);
+`message` keeps a human-readable line. Keys are flat: a task metric `m` is `metric.m`, a robot counter `c` is
+`robot.counters.c`. Booleans are "true"/"false", numbers use Python's repr so they read back exactly.
+
+The executor's state is converted where the executor lives; `executor_mode` reads it for the consumers here.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from std_msgs.msg import String
+
+from dit4dit_ros.sim.tasks import TaskStatus
+
+TASK_STATUS_NAME = "sim_robot: task"
+POLICY_STATUS_NAME = "policy: state"
+OK, WARN, ERROR = b"\x00", b"\x01", b"\x02"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return "" if value is None else str(value)
+
+
+def _parse(text: str) -> Any:
+    """A value written by _text back to bool / int / float, else the string."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def key_values(values: Mapping[str, Any]) -> list[KeyValue]:
+    return [KeyValue(key=str(k), value=_text(v)) for k, v in values.items()]
+
+
+def values_of(msg: DiagnosticStatus) -> dict[str, Any]:
+    """The key/values of a status, typed back (see _parse)."""
+    return {kv.key: _parse(kv.value) for kv in msg.values}
+
+
+# ---- simulator task status ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TaskSample:
+    """A task status as received: the task's TaskStatus plus the simulated robot's mode and counters."""
+
+    status: TaskStatus
+    robot_mode: str = ""
+    robot_counters: dict[str, int] = field(default_factory=dict)
+    sim_time: float | None = None  # absolute simulation time of the sample (the images' stamps use it)
+
+    @property
+    def episode_origin(self) -> float | None:
+        """Absolute simulation time of the episode's reset."""
+        return None if self.sim_time is None else self.sim_time - self.status.episode_time
+
+
+def task_status_to_msg(status: TaskStatus, robot: Mapping[str, Any] | None = None) -> DiagnosticStatus:
+    """`robot`: SimRobot.robot_status() (mode, sim_time, counters), optional."""
+    values: dict[str, Any] = {"task": status.task, "instruction": status.instruction, "seed": status.seed,
+                              "success": bool(status.success), "episode_time": float(status.episode_time)}
+    values.update({f"metric.{k}": v for k, v in sorted(status.metrics.items())})
+    if robot:
+        values["robot.mode"] = robot.get("mode", "")
+        if "sim_time" in robot:
+            values["robot.sim_time"] = float(robot["sim_time"])
+        values.update({f"robot.counters.{k}": v for k, v in sorted(robot.get("counters", {}).items())})
+    metrics = " ".join(f"{k}={v}" for k, v in sorted(status.metrics.items()))
+    line = (f"{status.task} seed {status.seed} t={status.episode_time:.2f} s "
+            f"{'SUCCESS' if status.success else 'not yet'} {metrics}").strip()
+    return DiagnosticStatus(level=OK, name=TASK_STATUS_NAME, message=line, hardware_id="sim_robot",
+                            values=key_values(values))
+
+
+def task_status_from_msg(msg: DiagnosticStatus) -> TaskSample:
+    """Inverse of task_status_to_msg; raises ValueError naming what is missing."""
+    if msg.name != TASK_STATUS_NAME:
+        raise ValueError(f"not a task status: name {msg.name!r}, expected {TASK_STATUS_NAME!r}")
+    values = {kv.key: kv.value for kv in msg.values}
+    missing = [k for k in ("task", "instruction", "seed", "success", "episode_time") if k not in values]
+    if missing:
+        raise ValueError(f"task status lacks the keys {missing}")
+    metrics = {k.removeprefix("metric."): _parse(v) for k, v in values.items() if k.startswith("metric.")}
+    counters = {k.removeprefix("robot.counters."): _parse(v) for k, v in values.items()
+                if k.startswith("robot.counters.")}
+    status = TaskStatus(task=values["task"], instruction=values["instruction"], seed=int(values["seed"]),
+                        success=values["success"] == "true", episode_time=float(values["episode_time"]),
+                        metrics=metrics)
+    sim_time = float(values["robot.sim_time"]) if "robot.sim_time" in values else None
+    return TaskSample(status, values.get("robot.mode", ""), counters, sim_time)
+
+
+# ---- policy state -------------------------------------------------------------------------------------------------
+def policy_status_msg(values: Mapping[str, Any], level: bytes, message: str) -> DiagnosticStatus:
+    return DiagnosticStatus(level=level, name=POLICY_STATUS_NAME, message=message, hardware_id="policy",
+                            values=key_values(values))
+
+
+# ---- executor state (owned by the executor node) ------------------------------------------------------------------
+EXECUTOR_STATE_TOPIC = "/dit4dit/executor/state"
+# The type the executor node publishes its state with today; readers here subscribe with it and parse with
+# executor_state(), so a typed executor state changes this line only.
+EXECUTOR_STATE_TYPE = String
+
+
+def executor_state(msg: Any) -> dict[str, Any]:
+    """The executor's state as a dict with at least "mode", from its state topic's message.
+
+    Accepts a diagnostic_msgs/DiagnosticStatus (key/values) and, until the executor node publishes one, the JSON
+    std_msgs/String it publishes today; a message neither can read gives {"mode": "?"}.
+    """
+    if isinstance(msg, DiagnosticStatus):
+        return values_of(msg)
+    try:
+        data = json.loads(msg.data)
+    except (AttributeError, ValueError):
+        return {"mode": "?"}
+    return data if isinstance(data, dict) else {"mode": "?"}

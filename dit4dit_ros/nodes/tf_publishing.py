@@ -1,0 +1,57 @@
+"""tf2_msgs/TFMessage on /tf and /tf_static, written by hand (tf2_ros is not available from PyPI).
+
+QoS as tf2_ros uses it: /tf RELIABLE volatile (depth 100), /tf_static RELIABLE + TRANSIENT_LOCAL (depth 1: one
+message carries every static transform of a publisher, late subscribers get it).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from geometry_msgs.msg import TransformStamped
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from tf2_msgs.msg import TFMessage
+
+from dit4dit_ros.g1.description import FrameTransform
+
+TF_TOPIC, TF_STATIC_TOPIC = "/tf", "/tf_static"
+TF_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                    durability=DurabilityPolicy.VOLATILE)
+TF_STATIC_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
+WORLD_FRAME = "world"
+
+
+def transform_msg(t: FrameTransform, stamp: Time) -> TransformStamped:
+    msg = TransformStamped()
+    msg.header.stamp = stamp
+    msg.header.frame_id, msg.child_frame_id = t.parent, t.child
+    tr, q = msg.transform.translation, msg.transform.rotation
+    tr.x, tr.y, tr.z = (float(v) for v in t.xyz)
+    q.w, q.x, q.y, q.z = (float(v) for v in t.wxyz)
+    return msg
+
+
+def tf_message(transforms: Iterable[FrameTransform], stamp: Time) -> TFMessage:
+    return TFMessage(transforms=[transform_msg(t, stamp) for t in transforms])
+
+
+class ObjectFramePublisher:
+    """The simulator's world: world -> robot root (static: the stand) and world -> each free or mocap object."""
+
+    def __init__(self, node: Any, model: Any, objects: tuple[str, ...] | None = None) -> None:
+        from dit4dit_ros.sim.scene import CUBE_BODY, TARGET_BODY
+
+        self.model = model
+        self.objects = objects or (CUBE_BODY, TARGET_BODY)
+        self._tf = node.create_publisher(TFMessage, TF_TOPIC, TF_QOS)
+        self._static = node.create_publisher(TFMessage, TF_STATIC_TOPIC, TF_STATIC_QOS)
+        root = model.body(1)  # the robot's root body (pelvis), welded to the world
+        stand = FrameTransform(WORLD_FRAME, root.name, np.array(model.body_pos[1]), np.array(model.body_quat[1]))
+        self._static.publish(tf_message([stand], Time()))
+
+    def publish(self, data: Any, stamp: Time) -> None:
+        out = [FrameTransform(WORLD_FRAME, name, data.body(name).xpos.copy(), data.body(name).xquat.copy())
+               for name in self.objects]
+        self._tf.publish(tf_message(out, stamp))

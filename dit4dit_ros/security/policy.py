@@ -1,0 +1,101 @@
+"""The graph's SROS2 access-control policy: one enclave per node, what each may publish, subscribe, serve, call.
+
+Why: any process on the ROS domain could publish action chunks or call /executor/enable and /executor/reset_estop
+and re-arm the robot. With DDS Security (SROS2) each node runs in its enclave (`--ros-args --enclave
+/dit4dit/<node>`) with a certificate, and the permissions below decide who may do what:
+- only the policy (and teleop, the operator's other command source) publish action chunks / teleop targets;
+- only the executor serves its services; only the supervisor and the operator enclave call enable,
+  disable and reset_estop; the e-stop (topic and service) stays open to every enclave of the graph;
+- every node keeps the ROS plumbing it needs (rosout, parameter events, its own parameter services).
+Topic names here are ROS names; `dds_topic()` maps them to the DDS names the permissions file needs (rt/, rq/, rr/).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ENCLAVE_ROOT = "/dit4dit"
+ESTOP_TOPIC = "/dit4dit/estop"
+EXECUTOR_SERVICES = ("enable", "disable", "estop", "reset_estop")
+ARMING_SERVICES = ("/executor/enable", "/executor/disable", "/executor/reset_estop")  # need authority
+OPEN_SERVICES = ("/executor/estop",)  # e-stop: everyone
+COMMON_PUBLISH = ("/rosout", "/parameter_events", "/diagnostics")
+COMMON_SUBSCRIBE = ("/parameter_events", "/clock")
+PARAMETER_SERVICES = ("describe_parameters", "get_parameter_types", "get_parameters", "list_parameters",
+                      "set_parameters", "set_parameters_atomically", "get_type_description")
+
+
+@dataclass(frozen=True)
+class EnclavePolicy:
+    """What one enclave may do (ROS names)."""
+
+    name: str  # enclave path below ENCLAVE_ROOT (the node name), e.g. "executor"
+    publish: tuple[str, ...] = ()
+    subscribe: tuple[str, ...] = ()
+    serve: tuple[str, ...] = ()
+    call: tuple[str, ...] = ()
+    node_names: tuple[str, ...] = field(default=())  # ROS nodes in this enclave (their parameter services)
+
+    @property
+    def enclave(self) -> str:
+        return f"{ENCLAVE_ROOT}/{self.name}"
+
+    def all_publish(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.publish + COMMON_PUBLISH + (ESTOP_TOPIC,)))
+
+    def all_subscribe(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.subscribe + COMMON_SUBSCRIBE))
+
+    def all_serve(self) -> tuple[str, ...]:
+        own = tuple(f"/{n}/{s}" for n in (self.node_names or (self.name,)) for s in PARAMETER_SERVICES)
+        return tuple(dict.fromkeys(self.serve + own))
+
+    def all_call(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.call + OPEN_SERVICES))
+
+
+_SENSORS = ("/camera/ego/image_raw", "/camera/ego/camera_info", "/joint_states", "/imu")
+_CHUNK, _TELEOP = "/dit4dit/action_chunk", "/dit4dit/teleop/joint_command"
+_EXECUTOR_OUT = ("/dit4dit/executor/state", "/dit4dit/executor/command")
+
+GRAPH_POLICY: tuple[EnclavePolicy, ...] = (
+    EnclavePolicy("sim_robot", publish=("/clock", "/camera/ego/image_raw", "/camera/ego/camera_info", "/dit4dit/sim/task"),
+                  subscribe=(_CHUNK, "/dit4dit/sim/frame_ack"), serve=("/dit4dit/sim/reset",)),
+    EnclavePolicy("camera", publish=("/camera/ego/image_raw", "/camera/ego/camera_info")),
+    EnclavePolicy("g1_state", publish=("/joint_states", "/imu", "/dit4dit/remote")),
+    EnclavePolicy("clock_server", serve=("/dit4dit/clock/time",)),
+    EnclavePolicy("clock_offset", publish=("/dit4dit/clock_offset", "/dit4dit/clock_offset/status"),
+                  call=("/dit4dit/clock/time",)),
+    EnclavePolicy("recorder", publish=("/dit4dit/recorder/status", "/dit4dit/recorder/episode_count"),
+                  subscribe=_SENSORS + (_CHUNK, "/dit4dit/instruction") + _EXECUTOR_OUT,
+                  serve=tuple(f"/dit4dit/recorder/{s}" for s in ("start", "stop", "discard", "mark_success"))),
+    EnclavePolicy("teleop", publish=(_TELEOP,), subscribe=("/joint_states", "/dit4dit/sim/task")),
+    EnclavePolicy("policy", publish=(_CHUNK, "/dit4dit/policy/state"),
+                  subscribe=("/camera/ego/image_raw", "/joint_states", "/dit4dit/instruction")),
+    EnclavePolicy("monitor", publish=("/dit4dit/markers",), subscribe=(_CHUNK, "/joint_states")),
+    EnclavePolicy("executor", publish=_EXECUTOR_OUT,
+                  subscribe=(_CHUNK, _TELEOP, ESTOP_TOPIC, "/dit4dit/remote", "/dit4dit/clock_offset/status"),
+                  serve=tuple(f"/executor/{s}" for s in EXECUTOR_SERVICES)),
+    EnclavePolicy("supervisor", node_names=("dit4dit_supervisor",), publish=("/dit4dit/instruction",),
+                  subscribe=(_CHUNK, "/joint_states", "/dit4dit/executor/state"), call=ARMING_SERVICES),
+    # The operator's tools on the robot computer (ros2 service call, a GUI): may arm and reset the robot.
+    EnclavePolicy("operator", node_names=(), publish=("/dit4dit/instruction",),
+                  subscribe=("/dit4dit/executor/state", "/diagnostics") + _SENSORS, call=ARMING_SERVICES),
+)
+
+
+def dds_topic(ros_name: str) -> str:
+    """ROS topic name -> DDS topic name (rt/ prefix, no leading slash)."""
+    return "rt/" + ros_name.lstrip("/")
+
+
+def dds_service_topics(ros_name: str) -> tuple[str, str]:
+    """ROS service name -> its (request, reply) DDS topic names."""
+    base = ros_name.lstrip("/")
+    return f"rq/{base}Request", f"rr/{base}Reply"
+
+
+def policy_for(name: str) -> EnclavePolicy:
+    for p in GRAPH_POLICY:
+        if p.name == name:
+            return p
+    raise KeyError(f"no enclave {name!r} in the graph's policy; known: {[p.name for p in GRAPH_POLICY]}")

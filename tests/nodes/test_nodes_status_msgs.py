@@ -1,0 +1,47 @@
+"""Typed status messages: the simulator's task status and the policy state as diagnostic key/values."""
+from __future__ import annotations
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from std_msgs.msg import String
+
+from dit4dit_ros.nodes.status_msgs import (POLICY_STATUS_NAME, TASK_STATUS_NAME, WARN, executor_state, policy_status_msg,
+                                           task_status_from_msg, task_status_to_msg, values_of)
+from dit4dit_ros.sim.tasks import TaskStatus
+
+
+def test_task_status_round_trips_through_key_values():
+    status = TaskStatus("reach", "touch the red cube with the right hand", 100003, True, 1.234567,
+                        {"hand_cube_distance": 0.0412, "cube_resting": True})
+    robot = {"mode": "balance", "sim_time": 12.5, "counters": {"bad_crc": 0, "applied": 1234}}
+    msg = task_status_to_msg(status, robot)
+    assert msg.name == TASK_STATUS_NAME and "seed 100003" in msg.message and "SUCCESS" in msg.message
+    keys = {kv.key: kv.value for kv in msg.values}
+    assert keys["success"] == "true" and keys["metric.hand_cube_distance"] == "0.0412"
+    assert keys["robot.counters.applied"] == "1234" and keys["robot.mode"] == "balance"
+    back = task_status_from_msg(msg)
+    assert back.status == status
+    assert back.robot_mode == "balance" and back.robot_counters == {"bad_crc": 0, "applied": 1234}
+    assert back.sim_time == 12.5 and back.episode_origin == pytest.approx(12.5 - 1.234567)
+    assert task_status_from_msg(task_status_to_msg(status)).sim_time is None
+
+
+def test_bad_task_status_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match="not a task status"):
+        task_status_from_msg(DiagnosticStatus(name="something else"))
+    partial = DiagnosticStatus(name=TASK_STATUS_NAME, values=[KeyValue(key="task", value="reach")])
+    with pytest.raises(ValueError, match=r"lacks the keys \['instruction', 'seed', 'success', 'episode_time'\]"):
+        task_status_from_msg(partial)
+
+
+def test_policy_status_values_are_typed_back():
+    msg = policy_status_msg({"chunks": 12, "inference_ms": 81.5, "last_skip_reason": "", "instruction": "go"}, WARN, "x")
+    assert msg.name == POLICY_STATUS_NAME and msg.level == WARN
+    assert values_of(msg) == {"chunks": 12, "inference_ms": 81.5, "last_skip_reason": "", "instruction": "go"}
+
+
+def test_executor_state_reads_key_values_and_the_json_line():
+    typed = DiagnosticStatus(values=[KeyValue(key="mode", value="RUNNING"), KeyValue(key="commands_sent", value="10")])
+    assert executor_state(typed) == {"mode": "RUNNING", "commands_sent": 10}
+    assert executor_state(String(data='{"mode": "HOLD"}')) == {"mode": "HOLD"}
+    assert executor_state(String(data="not json")) == {"mode": "?"}
