@@ -1,27 +1,24 @@
 """The policy-engine interface: robot observations in, a raw action chunk out, whatever the backend.
 
 Every backend (torch, onnxruntime, tensorrt) shares the robot-facing half defined here: input validation, the
-state/action codec (model/normalization.py) and the prompt-embedding lookup, so that backends differ only in
-how they run the network. Inputs are checked strictly because a silently mis-shaped frame or joint vector
-produces plausible-looking but wrong actions on a real robot.
+state/action codec (model/normalization.py), the prompt-embedding lookup, the initial noise and the stage timer, so
+that backends differ only in how they run the network (`_run`). Inputs are checked strictly because a silently
+mis-shaped frame or joint vector produces plausible-looking but wrong actions on a real robot.
+
+This module never imports a backend: `engine/factory.py` resolves them by name.
 """
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-ENGINE_KINDS = ("torch", "onnxruntime", "tensorrt")
+from dit4dit_ros.model.prompt_cache import UnknownInstructionError
 
-
-class UnknownInstructionError(KeyError):
-    """An instruction without a cached prompt embedding; the message lists the known ones."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
+__all__ = ["PolicyEngine", "PolicyNoise", "PolicyOutput", "StageTimer", "UnknownInstructionError"]
 
 
 @dataclass
@@ -33,10 +30,23 @@ class PolicyOutput:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class PolicyNoise:
+    """The initial noise of one prediction, per branch (float32, batch 1).
+
+    video: the future latent frames at tau_f (1, z, T_future, h, w); action: the Euler start (1, H, action_dim).
+    Given explicitly it makes two engines (or two runs) comparable; otherwise each engine draws it from its seeded
+    generator, the same way in every backend, so one seed means the same noise for torch, ONNX Runtime and TensorRT.
+    """
+
+    video: np.ndarray
+    action: np.ndarray
+
+
 class StageTimer:
     """Collects wall-clock seconds per named stage; `sync` (e.g. torch.cuda.synchronize) runs before each reading."""
 
-    def __init__(self, sync=None) -> None:
+    def __init__(self, sync: Optional[Callable[[], None]] = None) -> None:
         self.timings: dict[str, float] = {}
         self._sync = sync
         self._t0 = self._last = self._now()
@@ -57,7 +67,10 @@ class StageTimer:
 
 
 class PolicyEngine(ABC):
-    """Backend-independent policy: `predict(frames, joint_positions, instruction) -> PolicyOutput`."""
+    """Backend-independent policy: `predict(frames, joint_positions, instruction) -> PolicyOutput`.
+
+    A backend calls `_setup_io` once (config, statistics, prompt cache, seed) and implements `_run`.
+    """
 
     #: Known prompts (instructions with a cached embedding).
     instructions: tuple[str, ...]
@@ -67,19 +80,91 @@ class PolicyEngine(ABC):
     state_joint_names: tuple[str, ...]
     image_size: tuple[int, int]  # (height, width) of the frames the model takes
     num_cond_frames: int  # observation frames per prediction, oldest first
+    num_steps: int  # Euler steps of the action head per prediction
+
+    def _setup_io(self, cfg: Any, normalization: Any, prompt_cache: Any, seed: Optional[int],
+                  num_steps: Optional[int]) -> None:
+        """The robot-facing half shared by every backend."""
+        import torch
+
+        from dit4dit_ros.model.normalization import StateActionCodec
+
+        self.cfg, self.normalization, self.prompt_cache = cfg, normalization, prompt_cache
+        self.codec = StateActionCodec(cfg.layout, normalization, cfg.action.state_dim, cfg.action.action_dim)
+        if num_steps is not None and (not isinstance(num_steps, int) or num_steps < 1):
+            raise ValueError(f"num_steps must be a positive int or None (the config's), got {num_steps!r}")
+        self.num_steps = int(num_steps or cfg.action.num_inference_steps)
+        # Noise comes from torch's CPU generator in every backend: a seed means the same noise everywhere.
+        self.generator = torch.Generator(device="cpu")
+        if seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(int(seed))
+        self.instructions = tuple(prompt_cache.instructions) if prompt_cache is not None else ()
+        self.horizon = cfg.action.horizon
+        self.control_period = float(cfg.layout.control_period)
+        self.action_joint_names = tuple(cfg.layout.action_joints)
+        self.state_joint_names = tuple(cfg.layout.state_joints)
+        self.image_size = tuple(cfg.video.image_size)
+        self.num_cond_frames = int(cfg.video.num_cond_frames)
+        v = cfg.video
+        h, w = v.latent_size
+        self.noise_shapes = {
+            "video": (1, v.latent_channels, v.num_latent_frames - v.num_cond_latent_frames, h, w),
+            "action": (1, cfg.action.horizon, cfg.action.action_dim),
+        }
+
+    # -- the call -------------------------------------------------------------------------------------------------
+    def predict(self, frames: Sequence[np.ndarray], joint_positions: np.ndarray, instruction: str,
+                noise: Optional[PolicyNoise] = None) -> PolicyOutput:
+        """frames: `num_cond_frames` uint8 (H, W, 3) RGB images, oldest first; joint_positions: raw radians in
+        `state_joint_names` order; instruction: one of `instructions`; noise: optional explicit initial noise."""
+        timer = StageTimer(self._sync)
+        self.check_instruction(instruction)
+        pixels = self.frames_to_array(frames)
+        state = self.codec.encode_state(self.joints_to_array(joint_positions))[None].astype(np.float32)
+        noise = self.draw_noise() if noise is None else self.check_noise(noise)
+        timer.lap("preprocess")
+        normalized = np.asarray(self._run(pixels, state, instruction, noise, timer.lap), dtype=np.float32)
+        actions = self.codec.unnormalize_action(normalized[0])
+        timer.lap("postprocess")
+        return PolicyOutput(actions=actions, actions_normalized=normalized[0], timings=timer.finish())
 
     @abstractmethod
-    def predict(self, frames: Sequence[np.ndarray], joint_positions: np.ndarray, instruction: str) -> PolicyOutput:
-        """frames: `num_cond_frames` uint8 (H, W, 3) RGB images, oldest first; joint_positions: raw radians in
-        `state_joint_names` order; instruction: one of `instructions`."""
+    def _run(self, pixels: np.ndarray, state: np.ndarray, instruction: str, noise: PolicyNoise,
+             on_stage: Callable[[str], None]) -> np.ndarray:
+        """pixels (1, Tc, 3, H, W) float32 in [0, 1], encoded state (1, state_dim) float32 -> normalised chunk
+        (1, H, action_dim); calls `on_stage` after "vae_encode", "video_trunk", "action_context", "action_step_<i>"."""
 
-    # -- shared validation --------------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        """Wait for queued device work before a stage time is read (GPU backends override it)."""
+
+    # -- noise ----------------------------------------------------------------------------------------------------
+    def draw_noise(self) -> PolicyNoise:
+        """The next initial noise from the engine's generator: the video branch's first, then the action's."""
+        import torch
+
+        video = torch.randn(self.noise_shapes["video"], generator=self.generator)
+        action = torch.randn(self.noise_shapes["action"], generator=self.generator)
+        return PolicyNoise(video=video.numpy(), action=action.numpy())
+
+    def check_noise(self, noise: PolicyNoise) -> PolicyNoise:
+        if not isinstance(noise, PolicyNoise):
+            raise TypeError(f"noise must be a PolicyNoise, got {type(noise).__name__}")
+        arrays = {}
+        for branch, shape in self.noise_shapes.items():
+            arr = np.asarray(getattr(noise, branch), dtype=np.float32)
+            if arr.shape != shape:
+                raise ValueError(f"{branch} noise has shape {arr.shape}, expected {shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{branch} noise contains NaN or inf")
+            arrays[branch] = arr
+        return PolicyNoise(**arrays)
+
+    # -- shared validation ----------------------------------------------------------------------------------------
     def check_instruction(self, instruction: str) -> str:
         if not isinstance(instruction, str) or instruction not in self.instructions:
-            raise UnknownInstructionError(
-                f"instruction {instruction!r} has no cached prompt embedding; known instructions: "
-                f"{sorted(self.instructions)} (add it with `dit4dit embed-prompts`)"
-            )
+            raise UnknownInstructionError(instruction, self.instructions)
         return instruction
 
     def frames_to_array(self, frames: Sequence[np.ndarray]) -> np.ndarray:
@@ -98,7 +183,7 @@ class PolicyEngine(ABC):
             if f.shape != (h, w, 3):
                 raise ValueError(f"frame {i} has shape {f.shape}, expected ({h}, {w}, 3) uint8 RGB; resize it first")
         stacked = np.stack(frames).astype(np.float32) / 255.0  # (Tc, H, W, 3)
-        return stacked.transpose(0, 3, 1, 2)[None]
+        return np.ascontiguousarray(stacked.transpose(0, 3, 1, 2)[None])
 
     def joints_to_array(self, joint_positions: np.ndarray) -> np.ndarray:
         q = np.asarray(joint_positions, dtype=np.float64)
@@ -109,24 +194,3 @@ class PolicyEngine(ABC):
         if not np.all(np.isfinite(q)):
             raise ValueError("joint_positions contains NaN or inf")
         return q
-
-
-def make_engine(kind: str, checkpoint_dir: str, device: str = "cpu", **kwargs) -> PolicyEngine:
-    """Build the engine of `kind` for a checkpoint directory (see model/checkpoint.py)."""
-    if kind == "torch":
-        from dit4dit_ros.engine.torch_engine import TorchEngine
-
-        return TorchEngine(checkpoint_dir, device=device, **kwargs)
-    if kind in ("onnxruntime", "tensorrt"):
-        import importlib
-
-        module_name = {"onnxruntime": "dit4dit_ros.engine.ort_engine", "tensorrt": "dit4dit_ros.engine.trt_engine"}[kind]
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                raise NotImplementedError(f"engine kind {kind!r} is not available in this build ({module_name} "
-                                          "missing); use 'torch'") from exc
-            raise
-        return module.make(checkpoint_dir, device=device, **kwargs)
-    raise ValueError(f"unknown engine kind {kind!r}; expected one of {ENGINE_KINDS}")

@@ -28,7 +28,13 @@ def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rrd", type=Path, help="record every episode into this Rerun recording (.rrd)")
     p.add_argument("--json", help="also write the result (per episode) to this JSON file")
     p.add_argument("--log-dir", help="graph mode: keep each node's log in this directory (default: deleted)")
-    p.add_argument("--threads", type=int, help="torch intra-op threads of the policy (1 is far faster on a shared, busy CPU)")
+    p.add_argument("--threads", type=int, help="CPU threads of the policy engine (1 is far faster on a shared, busy CPU)")
+    p.add_argument("--engine", default="torch", choices=("torch", "onnxruntime", "tensorrt"),
+                   help="direct mode: the policy engine (onnxruntime/tensorrt run the graphs of `dit4dit export-engine`;"
+                        " graph mode runs the engine of the config's policy section)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"),
+                   help="direct mode: the engine's precision (which exported graphs)")
+    p.add_argument("--device", default="cpu", help="direct mode: the engine's device (tensorrt: cuda)")
 
 
 def run_evaluation(args: argparse.Namespace):
@@ -58,11 +64,21 @@ def run_evaluation(args: argparse.Namespace):
     if args.mode == "direct":
         from dit4dit_ros.evaluation.direct import evaluate_direct
 
+        from dit4dit_ros.engine import make_engine
+
         if args.log_dir:
             raise SystemExit("--log-dir is for --mode graph (direct mode runs no nodes)")
-        result = evaluate_direct(args.checkpoint, scene_episodes=scene, **common)
+        options = {"precision": args.precision, "seed": 0}
+        if args.engine != "tensorrt":
+            options["num_threads"] = args.threads or 0
+        engine = make_engine(args.engine, args.checkpoint, device=args.device, **options)
+        result = evaluate_direct(args.checkpoint, engine=engine, scene_episodes=scene, **common)
     else:
         from dit4dit_ros.evaluation.graph import evaluate_graph
+
+        if (args.engine, args.precision, args.device) != ("torch", "fp32", "cpu"):
+            raise SystemExit("--engine/--precision/--device are for --mode direct; graph mode runs the engine set in "
+                             "the config's policy section (engine:, precision:, device:)")
 
         result = evaluate_graph(args.checkpoint, num_threads=args.threads or 0, log_dir=args.log_dir,
                                 scene_camera=bool(scene), **common)

@@ -8,12 +8,17 @@ in the original, so that imported official weights see the same inputs.
 Submodule names follow the official release (`model.transformer_blocks.{i}.attn1...`, `state_encoder.layer1`, ...)
 so that model/official_import.py only renames prefixes. Building blocks come from diffusers (Attention, FeedForward,
 Timesteps, TimestepEmbedding, AdaLayerNorm).
+
+The visual tokens do not change during the Euler integration, so their cross-attention keys/values are projected
+once per chunk (`context_kv`) and every step reuses them: the attention is computed from those projections by
+`attend`, the one attention path of this head (training included), with exactly the operations of diffusers'
+AttnProcessor2_0.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +29,14 @@ from diffusers.models.normalization import AdaLayerNorm
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from dit4dit_ros.model.flow_matching import euler_time_grid, flow_interpolate, masked_mse, sample_beta_time
+from dit4dit_ros.model.flow_matching import (euler_integrate, flow_interpolate, masked_mse, sample_beta_time,
+                                             time_bucket_of)
+from dit4dit_ros.utils.config_dict import dataclass_from_dict
+
+KeyValue = tuple[Tensor, Tensor]  # (B, heads, N, head_dim) keys and values of one attention layer
+#: Per DiT block: the visual tokens' keys/values for a cross-attention block, None for a self-attention block.
+ContextKV = tuple[Optional[KeyValue], ...]
+StageCallback = Callable[[str], None]
 
 
 @dataclass
@@ -80,11 +92,7 @@ class ActionDiTConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ActionDiTConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"ActionDiTConfig: unknown keys {unknown}; expected some of {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "action config")
 
 
 class MLP(nn.Module):
@@ -132,6 +140,25 @@ class TimestepEncoder(nn.Module):
         return self.timestep_embedder(proj.to(self.timestep_embedder.linear_1.weight.dtype))
 
 
+def _split_heads(x: Tensor, heads: int) -> Tensor:
+    """(B, N, heads * d) -> (B, heads, N, d)."""
+    return x.view(x.shape[0], -1, heads, x.shape[-1] // heads).transpose(1, 2)
+
+
+def project_kv(attn: Attention, context: Tensor) -> KeyValue:
+    """Keys and values of `context` (B, N, C) for one attention layer, split into heads."""
+    return _split_heads(attn.to_k(context), attn.heads), _split_heads(attn.to_v(context), attn.heads)
+
+
+def attend(attn: Attention, hidden: Tensor, kv: KeyValue) -> Tensor:
+    """Attention of `hidden` (B, S, D) over precomputed keys/values: diffusers' AttnProcessor2_0 step for step
+    (query projection, SDPA without mask or dropout, merge heads, output projection and its dropout)."""
+    query = _split_heads(attn.to_q(hidden), attn.heads)
+    out = F.scaled_dot_product_attention(query, kv[0], kv[1], attn_mask=None, dropout_p=0.0, is_causal=False)
+    out = out.transpose(1, 2).reshape(hidden.shape[0], -1, attn.heads * query.shape[-1]).to(query.dtype)
+    return attn.to_out[1](attn.to_out[0](out))
+
+
 class DiTBlock(nn.Module):
     """AdaLN -> (cross- or self-) attention -> residual -> LayerNorm -> GELU(tanh) MLP -> residual."""
 
@@ -150,9 +177,13 @@ class DiTBlock(nn.Module):
         self.final_dropout = nn.Dropout(cfg.dropout)
         self.is_cross = cross_attention_dim is not None
 
-    def forward(self, x: Tensor, temb: Tensor, context: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, temb: Tensor, context_kv: Optional[KeyValue]) -> Tensor:
+        """`context_kv`: the visual keys/values (`project_kv`) for a cross-attention block, None otherwise."""
+        if self.is_cross == (context_kv is None):
+            raise ValueError(f"DiTBlock: a {'cross' if self.is_cross else 'self'}-attention block "
+                             f"{'needs' if self.is_cross else 'takes no'} visual keys/values")
         h = self.norm1(x, temb=temb)
-        h = self.attn1(h, encoder_hidden_states=context if self.is_cross else None)
+        h = attend(self.attn1, h, context_kv if context_kv is not None else project_kv(self.attn1, h))
         x = x + self.final_dropout(h)
         return x + self.ff(self.norm3(x))
 
@@ -173,13 +204,13 @@ class CrossAttentionDiT(nn.Module):
         self.proj_out_2 = nn.Linear(dim, cfg.output_dim)
         self.gradient_checkpointing = False
 
-    def forward(self, tokens: Tensor, context: Tensor, time_bucket: Tensor) -> Tensor:
+    def forward(self, tokens: Tensor, context_kv: ContextKV, time_bucket: Tensor) -> Tensor:
         temb = self.timestep_encoder(time_bucket)
-        for block in self.transformer_blocks:
+        for block, kv in zip(self.transformer_blocks, context_kv, strict=True):
             if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
-                tokens = checkpoint(block, tokens, temb, context, use_reentrant=False)
+                tokens = checkpoint(block, tokens, temb, kv, use_reentrant=False)
             else:
-                tokens = block(tokens, temb, context)
+                tokens = block(tokens, temb, kv)
         shift, scale = self.proj_out_1(F.silu(temb)).chunk(2, dim=1)
         tokens = self.norm_out(tokens) * (1 + scale[:, None]) + shift[:, None]
         return self.proj_out_2(tokens)
@@ -220,15 +251,27 @@ class ActionDiT(nn.Module):
         self._check("state", state, (state.shape[0], self.cfg.state_dim))
         return self.state_encoder(state)[:, None, :]
 
-    def velocity(self, noisy_actions: Tensor, time_bucket: Tensor, visual_tokens: Tensor, state_token: Tensor) -> Tensor:
-        """Predicted velocity (B, H, action_dim) for noisy actions at the given time buckets (B,)."""
+    def context_kv(self, visual_tokens: Tensor) -> ContextKV:
+        """The visual tokens' keys/values for every cross-attention block: computed once per chunk, reused by every
+        Euler step (they do not depend on the noisy actions or the time)."""
+        self._check_visual(visual_tokens)
+        if self.context_position is not None:
+            visual_tokens = visual_tokens + self.context_position.to(visual_tokens.dtype)
+        return tuple(project_kv(block.attn1, visual_tokens) if block.is_cross else None
+                     for block in self.model.transformer_blocks)
+
+    def velocity(self, noisy_actions: Tensor, time_bucket: Tensor, context: Tensor | ContextKV,
+                 state_token: Tensor) -> Tensor:
+        """Predicted velocity (B, H, action_dim) for noisy actions at the given time buckets (B,).
+
+        `context`: the visual tokens (B, N, C), or their keys/values from `context_kv` (what the sampler passes).
+        """
+        kv = self.context_kv(context) if isinstance(context, Tensor) else context
         h = noisy_actions.shape[1]
         a = self.action_encoder(noisy_actions, time_bucket)
         a = a + self.position_embedding.weight[:h][None].to(a.dtype)
         tokens = torch.cat([state_token.to(a.dtype), a], dim=1)
-        if self.context_position is not None:
-            visual_tokens = visual_tokens + self.context_position.to(visual_tokens.dtype)
-        out = self.model(tokens, visual_tokens, time_bucket)
+        out = self.model(tokens, kv, time_bucket)
         return self.action_decoder(out)[:, -h:]
 
     def _check(self, name: str, x: Tensor, shape: tuple[int, ...]) -> None:
@@ -257,9 +300,11 @@ class ActionDiT(nn.Module):
         self._check("state", state, (b, cfg.state_dim))
         self._check("actions", actions, (b, cfg.horizon, cfg.action_dim))
         self._check("action_mask", action_mask, (b, cfg.horizon, cfg.action_dim))
+        kv = self.context_kv(visual_tokens)
         r = cfg.repeated_diffusion_steps
-        if r > 1:
-            visual_tokens = visual_tokens.repeat_interleave(r, dim=0)
+        if r > 1:  # the keys/values of a sample are the same for all its noise draws: project once, repeat
+            kv = tuple(None if p is None else (p[0].repeat_interleave(r, dim=0), p[1].repeat_interleave(r, dim=0))
+                       for p in kv)
             state = state.repeat_interleave(r, dim=0)
             actions = actions.repeat_interleave(r, dim=0)
             action_mask = action_mask.repeat_interleave(r, dim=0)
@@ -268,24 +313,38 @@ class ActionDiT(nn.Module):
         noise = torch.randn(actions.shape, generator=generator, device=device, dtype=actions.dtype)
         t = sample_beta_time(n, cfg.tau_alpha, cfg.tau_beta, cfg.tau_scale, generator=generator, device=device)
         x_t, target = flow_interpolate(actions, noise, t)
-        pred = self.velocity(x_t, self.time_bucket(t), visual_tokens, self.encode_state(state))
+        pred = self.velocity(x_t, self.time_bucket(t), kv, self.encode_state(state))
         return masked_mse(pred.float(), target.float(), action_mask)
 
     # -- inference ---------------------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, visual_tokens: Tensor, state: Tensor, num_steps: int | None = None,
-               generator: torch.Generator | None = None) -> Tensor:
-        """Normalized action chunk (B, H, action_dim): Euler from noise at t = 1 to t = 0 in `num_steps` steps."""
+               generator: torch.Generator | None = None, noise: Tensor | None = None,
+               on_stage: StageCallback | None = None) -> Tensor:
+        """Normalized action chunk (B, H, action_dim): Euler from noise at t = 1 to t = 0 in `num_steps` steps.
+
+        `noise`: the initial noise (B, H, action_dim); drawn from `generator` when None. `on_stage(name)` is called
+        after "action_context" (state token + visual keys/values) and after each "action_step_<i>" (the engines
+        time the stages through it).
+        """
         cfg = self.cfg
         b = self._check_visual(visual_tokens)
         self._check("state", state, (b, cfg.state_dim))
         steps = cfg.num_inference_steps if num_steps is None else num_steps
-        device = visual_tokens.device
-        x = torch.randn((b, cfg.horizon, cfg.action_dim), generator=generator, device=device,
-                        dtype=visual_tokens.dtype)
+        shape = (b, cfg.horizon, cfg.action_dim)
+        if noise is None:
+            x = torch.randn(shape, generator=generator, device=visual_tokens.device, dtype=visual_tokens.dtype)
+        else:
+            self._check("noise", noise, shape)
+            x = noise.to(visual_tokens.device, visual_tokens.dtype)
+        stage = on_stage or (lambda name: None)
         state_token = self.encode_state(state.to(visual_tokens.dtype))
-        dt = 1.0 / steps
-        for t in euler_time_grid(steps):
-            bucket = torch.full((b,), int(t * cfg.num_timestep_buckets), device=device, dtype=torch.long)
-            x = x - dt * self.velocity(x, bucket, visual_tokens, state_token)
-        return x
+        kv = self.context_kv(visual_tokens)
+        stage("action_context")
+
+        def velocity_at(x_t: Tensor, t: float) -> Tensor:
+            bucket = torch.full((b,), time_bucket_of(t, cfg.num_timestep_buckets), device=x_t.device,
+                                dtype=torch.long)
+            return self.velocity(x_t, bucket, kv, state_token)
+
+        return euler_integrate(velocity_at, x, steps, on_step=lambda i: stage(f"action_step_{i}"))

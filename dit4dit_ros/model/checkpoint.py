@@ -104,9 +104,11 @@ def check_state_dict(path: Path, model: torch.nn.Module, state: dict[str, torch.
         raise CheckpointError(f"{path}: weights do not match the model of {CONFIG_FILE}; " + "; ".join(problems))
 
 
-def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "cpu"):
-    """-> (model in eval mode, DiT4DiTConfig, NormalizationStats, PromptEmbeddingCache or None)."""
-    from dit4dit_ros.model.dit4dit import DiT4DiT, DiT4DiTConfig
+def read_checkpoint_meta(directory: str | os.PathLike):
+    """-> (DiT4DiTConfig, NormalizationStats, PromptEmbeddingCache or None), validated, without the weights.
+
+    What an exported engine needs besides its graphs (they carry the weights)."""
+    from dit4dit_ros.model.dit4dit import DiT4DiTConfig
 
     root = Path(directory)
     if not root.is_dir():
@@ -130,13 +132,6 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
             f"{norm_path}: stats have {normalization.state.size} state / {normalization.action.size} action features, "
             f"the layout in {CONFIG_FILE} has {cfg.layout.num_state_joints} / {cfg.layout.num_action_joints} joints")
 
-    model = DiT4DiT(cfg, load_weights=False)  # weights come from the file, never from video.weights_dir
-    weights_path = root / WEIGHTS_FILE
-    state = read_weights(weights_path)
-    check_state_dict(weights_path, model, state)
-    model.load_state_dict(state, strict=True)
-    model.to(device).eval()
-
     prompt_cache = None
     cache_path = root / PROMPT_CACHE_FILE
     if cache_path.exists():
@@ -146,6 +141,20 @@ def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "
             prompt_cache = PromptEmbeddingCache.load(cache_path)
         except (OSError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{cache_path}: cannot read the prompt cache: {exc}") from exc
+    return cfg, normalization, prompt_cache
+
+
+def load_checkpoint(directory: str | os.PathLike, device: str | torch.device = "cpu"):
+    """-> (model in eval mode, DiT4DiTConfig, NormalizationStats, PromptEmbeddingCache or None)."""
+    from dit4dit_ros.model.dit4dit import DiT4DiT
+
+    cfg, normalization, prompt_cache = read_checkpoint_meta(directory)
+    model = DiT4DiT(cfg, load_weights=False)  # weights come from the file, never from video.weights_dir
+    weights_path = Path(directory) / WEIGHTS_FILE
+    state = read_weights(weights_path)
+    check_state_dict(weights_path, model, state)
+    model.load_state_dict(state, strict=True)
+    model.to(device).eval()
     return model, cfg, normalization, prompt_cache
 
 

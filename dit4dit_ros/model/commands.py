@@ -1,4 +1,4 @@
-"""`dit4dit train`, `dit4dit bench model` (and the video helper's `embed-prompts`)."""
+"""`dit4dit train`, `dit4dit bench flops` (and the video helper's `embed-prompts`)."""
 from __future__ import annotations
 
 import argparse
@@ -183,37 +183,66 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- bench model -----------------------------------------------------------------------------------------------
-def _bench_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="tiny", help="preset to time with random weights (default: tiny)")
-    p.add_argument("--checkpoint", help="time a checkpoint directory instead (through the torch engine)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--repeats", type=int, default=10, help="timed predictions (median reported)")
-    p.add_argument("--warmup", type=int, default=2)
+# ---- bench flops -----------------------------------------------------------------------------------------------
+def _flops_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="cosmos-predict2.5-2b", help="preset name or YAML (default: the 2B one)")
     p.add_argument("--steps", type=int, help="Euler steps of the action DiT (default: the config's)")
-    p.add_argument("--no-scaling", action="store_true", help="skip the trunk cost vs extract_layer table")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--prompt-length", type=int, help="prompt tokens (default: the preset's prompt_max_length)")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from dit4dit_ros.model.bench import format_bench, run_model_bench
+def _flops(args: argparse.Namespace) -> int:
+    from dit4dit_ros.model.flops import count_policy_flops, format_flops
 
-    report = run_model_bench(preset=args.preset, checkpoint=args.checkpoint, device=args.device,
-                             repeats=args.repeats, warmup=args.warmup, num_steps=args.steps,
-                             scaling=not args.no_scaling)
+    report = count_policy_flops(args.preset, num_steps=args.steps, prompt_length=args.prompt_length)
     if args.json:
+        import dataclasses
         import json
 
-        print(json.dumps(report, indent=1))
+        with_te, without = report.ratios()
+        print(json.dumps({**dataclasses.asdict(report), "ratio_with_text_encoder": with_te,
+                          "ratio_without_text_encoder": without}, indent=1))
     else:
-        print(format_bench(report))
+        print(format_flops(report))
+    return 0
+
+
+# ---- import-official -------------------------------------------------------------------------------------------
+def _import_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="the official release's weights (.pt/.pth/.bin/.safetensors)")
+    p.add_argument("--cosmos", required=True, help="the Cosmos-Predict2.5 diffusers directory it was built on "
+                   "(transformer/, vae/; text_encoder/ + tokenizer/ unless --text-encoder)")
+    p.add_argument("--text-encoder", help="text encoder directory (or tiny-random:<seed>); default: --cosmos")
+    p.add_argument("--instruction", action="append", default=[], required=True, help="instruction to embed (repeat)")
+    p.add_argument("--out", required=True, help="output checkpoint directory")
+    p.add_argument("--statistics", help="dataset_statistics.json (default: <run>/dataset_statistics.json, the "
+                   "official layout <run>/checkpoints/<file>)")
+    p.add_argument("--unnorm-key", help="which dataset's statistics when the file holds several")
+    p.add_argument("--preset", default="cosmos-predict2.5-2b", help="preset the rest of the configuration comes from")
+    p.add_argument("--control-period", type=float, help="seconds between two actions of a chunk (default: preset)")
+    p.add_argument("--gripper-state", type=float, nargs=2, metavar=("LEFT", "RIGHT"),
+                   help="gripper state the official state input is evaluated at (default: the dataset mean)")
+
+
+def _import(args: argparse.Namespace) -> int:
+    from dit4dit_ros.model.official_release import import_release
+
+    record = import_release(args.checkpoint, args.cosmos, args.instruction, args.out, text_encoder=args.text_encoder,
+                            statistics=args.statistics, unnorm_key=args.unnorm_key, preset=args.preset,
+                            control_period=args.control_period, gripper_state=args.gripper_state)
+    print(f"imported {record['source']['file']} -> {args.out}: {record['mapped_tensors']} tensors"
+          f"{', ' + ' and '.join(record['filled_from_cosmos']) + ' from --cosmos' if record['filled_from_cosmos'] else ''}"
+          f"; statistics {record['source']['unnorm_key']}; {len(record['instructions'])} instruction(s) embedded with "
+          f"{record['text_encoder']}")
     return 0
 
 
 def register(registry) -> None:
     registry.add_command("train", "train DiT4DiT (single process or torchrun DDP)", _train_arguments, _train)
-    registry.add_bench("model", "latency per predict stage and peak memory of a model preset or checkpoint",
-                       _bench_arguments, _bench)
+    registry.add_command("import-official", "turn an official DiT4DiT release into a runnable checkpoint directory",
+                         _import_arguments, _import)
+    registry.add_bench("flops", "FLOPs per stage of one policy step (meta device), this project vs the official path",
+                       _flops_arguments, _flops)
     try:
         from dit4dit_ros.model import prompt_commands
     except ModuleNotFoundError as exc:

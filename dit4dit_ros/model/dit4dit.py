@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from torch import nn
@@ -17,6 +17,7 @@ from torch import nn
 from dit4dit_ros.model.action_dit import ActionDiT, ActionDiTConfig
 from dit4dit_ros.model.normalization import RobotLayout
 from dit4dit_ros.model.video_backbone import VideoBackbone, VideoBackboneConfig
+from dit4dit_ros.utils.config_dict import dataclass_from_dict
 
 MODES = ("joint", "video", "action")
 PRESETS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "presets")
@@ -63,15 +64,7 @@ class TrainingDefaults:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainingDefaults":
-        _reject_unknown(cls, d, "training")
-        return cls(**d)
-
-
-def _reject_unknown(cls: type, d: dict[str, Any], section: str) -> None:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ValueError(f"unknown {section} config keys {unknown}; expected a subset of {sorted(known)}")
+        return dataclass_from_dict(cls, d, "training config")
 
 
 @dataclass
@@ -120,18 +113,12 @@ class DiT4DiTConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DiT4DiTConfig":
-        d = dict(d)
-        _reject_unknown(cls, d, "top-level")
         for section in ("video", "action"):
-            if section not in d:
+            if isinstance(d, dict) and section not in d:
                 raise ValueError(f"DiT4DiT config needs a {section!r} section")
-        d["video"] = VideoBackboneConfig.from_dict(d["video"])
-        d["action"] = ActionDiTConfig.from_dict(d["action"])
-        if "layout" in d:
-            d["layout"] = RobotLayout.from_dict(d["layout"])
-        if "training" in d:
-            d["training"] = TrainingDefaults.from_dict(d["training"])
-        return cls(**d)
+        nested = {"video": VideoBackboneConfig.from_dict, "action": ActionDiTConfig.from_dict,
+                  "layout": RobotLayout.from_dict, "training": TrainingDefaults.from_dict}
+        return dataclass_from_dict(cls, d, "top-level config", nested)
 
 
 def available_presets() -> list[str]:
@@ -228,22 +215,36 @@ class DiT4DiT(nn.Module):
     @torch.no_grad()
     def predict(
         self,
-        obs: dict[str, torch.Tensor],
+        obs: dict[str, Any],
         generator: Optional[torch.Generator] = None,
         num_steps: Optional[int] = None,
+        video_noise: Optional[torch.Tensor] = None,
+        action_noise: Optional[torch.Tensor] = None,
+        on_stage: Optional[Callable[[str], None]] = None,
     ) -> torch.Tensor:
-        """obs {"frames" (B,Tc,3,H,W) [0,1], "state" (B,state_dim), "prompt_embeds" (B,L,C)} -> (B,H,action_dim).
+        """obs {"frames" (B,Tc,3,H,W) [0,1], "state" (B,state_dim), and "prompt_embeds" (B,L,C) or their
+        "text_kv" (`VideoBackbone.text_conditioning`)} -> normalised chunk (B,H,action_dim).
 
-        Runs in eval mode (no dropout) whatever the module's mode, restoring it afterwards; with the same seeded
-        generator the chunk is bit-identical.
+        The initial noise of each branch can be given (`video_noise`: the future latent frames,
+        `VideoBackbone.future_noise_shape`; `action_noise`: (B,H,action_dim)); what is not given is drawn from
+        `generator`, video first. Runs in eval mode (no dropout) whatever the module's mode, restoring it
+        afterwards; with the same seeded generator the chunk is bit-identical. `on_stage(name)` is called after each
+        stage ("vae_encode", "video_trunk", "action_context", "action_step_<i>").
         """
-        for key in ("frames", "state", "prompt_embeds"):
+        for key in ("frames", "state"):
             if key not in obs:
                 raise KeyError(f"DiT4DiT.predict: obs lacks {key!r}; got keys {sorted(obs)}")
+        if ("prompt_embeds" in obs) == ("text_kv" in obs):
+            raise KeyError(f"DiT4DiT.predict: obs needs exactly one of 'prompt_embeds' and 'text_kv'; "
+                           f"got keys {sorted(obs)}")
         was_training = self.training
-        self.eval()
+        if was_training:  # switching modes walks every submodule: only when needed (the engines stay in eval)
+            self.eval()
         try:
-            feats = self.video.features(obs["frames"], obs["prompt_embeds"], generator=generator)
-            return self.action.sample(feats, obs["state"].to(feats.dtype), num_steps=num_steps, generator=generator)
+            feats = self.video.features(obs["frames"], obs.get("prompt_embeds"), generator=generator,
+                                        text_kv=obs.get("text_kv"), noise=video_noise, on_stage=on_stage)
+            return self.action.sample(feats, obs["state"].to(feats.dtype), num_steps=num_steps, generator=generator,
+                                      noise=action_noise, on_stage=on_stage)
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train(True)

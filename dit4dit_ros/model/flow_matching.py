@@ -6,12 +6,13 @@ optional `torch.Generator` so that training and tests are reproducible.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional, TypeVar
 
 import torch
 from torch import Tensor
 
-VelocityFn = Callable[[Tensor, float], Tensor]
+X = TypeVar("X")  # a torch tensor or a numpy array: the integrator only needs x - dt * v
+VelocityFn = Callable[[X, float], X]
 
 
 def _check_batch(batch: int) -> None:
@@ -108,12 +109,24 @@ def euler_time_grid(num_steps: int) -> list[float]:
     return [1.0 - i / num_steps for i in range(num_steps)]
 
 
-def euler_integrate(velocity_fn: VelocityFn, x_init: Tensor, num_steps: int) -> Tensor:
-    """Integrate dx/dt = v from t = 1 (noise) to t = 0 (data): x <- x - (1/N) v(x, t) at t = 1, 1 - 1/N, ..."""
+def time_bucket_of(t: float, num_buckets: int) -> int:
+    """int(t * buckets): the discretised time the action head embeds (the original's convention)."""
+    return int(t * num_buckets)
+
+
+def euler_integrate(velocity_fn: VelocityFn, x_init: X, num_steps: int,
+                    on_step: Optional[Callable[[int], None]] = None) -> X:
+    """Integrate dx/dt = v from t = 1 (noise) to t = 0 (data): x <- x - (1/N) v(x, t) at t = 1, 1 - 1/N, ...
+
+    The one sampler loop of the project: the torch model and the ONNX Runtime / TensorRT engines all run it
+    (x may be a torch tensor or a numpy array). `on_step(i)` is called after step i (stage timing).
+    """
     dt = 1.0 / num_steps
     x = x_init
-    for t in euler_time_grid(num_steps):
+    for i, t in enumerate(euler_time_grid(num_steps)):
         x = x - dt * velocity_fn(x, t)
+        if on_step is not None:
+            on_step(i)
     return x
 
 

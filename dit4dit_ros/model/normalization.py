@@ -16,6 +16,7 @@ import numpy as np
 
 from dit4dit_ros.g1.channels import channels_of_groups, check_channel_names, groups_of_channels
 from dit4dit_ros.g1.joints import ARMS
+from dit4dit_ros.utils.config_dict import dataclass_from_dict
 
 STATE_ENCODINGS = ("sin_cos", "min_max", "mean_std", "identity")
 ACTION_NORMALIZATIONS = ("min_max", "mean_std", "identity")
@@ -100,11 +101,7 @@ class RobotLayout:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RobotLayout":
-        known = {"state_joints", "action_joints", "state_encoding", "action_normalization", "control_period"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"RobotLayout: unknown keys {unknown}; expected some of {sorted(known)}")
-        return cls(**data)
+        return dataclass_from_dict(cls, data, "layout config")
 
 
 @dataclass

@@ -18,19 +18,19 @@ _FORMAT = "dit4dit-prompt-cache-v1"
 
 
 class UnknownInstructionError(KeyError):
-    """An instruction that was never embedded; the message lists the known ones."""
+    """An instruction that was never embedded; the message lists the known ones.
 
-    def __init__(self, instruction: str, known: Iterable[str]) -> None:
+    The one definition: the cache raises it on lookup and every policy engine raises it on input validation.
+    """
+
+    def __init__(self, instruction: object, known: Iterable[str]) -> None:
         self.instruction = instruction
-        self.known = list(known)
+        self.known = sorted(known)
         super().__init__(instruction)
 
     def __str__(self) -> str:
-        listed = "\n".join(f"  - {k!r}" for k in self.known) or "  (none)"
-        return (
-            f"instruction {self.instruction!r} has no cached prompt embedding; known instructions:\n{listed}\n"
-            "Embed it offline with `dit4dit embed-prompts`."
-        )
+        return (f"instruction {self.instruction!r} has no cached prompt embedding; known instructions: {self.known}"
+                " (add it with `dit4dit embed-prompts`)")
 
 
 def _key(instruction: str) -> str:

@@ -11,183 +11,21 @@ What makes inference cheap (and is checked by tests): only the conditioning pixe
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
 
+from dit4dit_ros.model.cosmos_text import TextKV, install_text_processors, project_text, text_keys_values
 from dit4dit_ros.model.hook import BlockOutputCapture
+from dit4dit_ros.model.video_config import REQUIRED_TRANSFORMER_KEYS, VideoBackboneConfig
 
 log = logging.getLogger(__name__)
-
-LATENT_NORMS = ("pipeline", "official")
-TIME_SAMPLINGS = ("logit_normal", "uniform")
-_REQUIRED_TRANSFORMER_KEYS = ("in_channels", "num_attention_heads", "attention_head_dim", "num_layers")
-
-
-@dataclass
-class VideoBackboneConfig:
-    """Video branch configuration.
-
-    transformer / vae: keyword arguments of `CosmosTransformer3DModel` / `AutoencoderKLWan` (diffusers 0.42.1).
-    latent_norm: "pipeline" z = (x - mean) / std (diffusers; for models trained from scratch) or "official"
-      z = (x - mean) * std (what the official DiT4DiT code does; use it with imported official weights).
-    num_frames: pixel frames of a training clip (1 + 4k); num_cond_frames: leading observation frames (1 + 4k).
-    frame_stride: raw recorded frames between two clip frames (`action_video_freq_ratio`).
-    weights_dir: a local diffusers-format directory with transformer/ and vae/ subfolders (never downloaded).
-    """
-
-    transformer: dict[str, Any]
-    vae: dict[str, Any] = field(default_factory=dict)
-    extract_layer: int = 17
-    image_size: tuple[int, int] = (224, 224)
-    num_frames: int = 9
-    num_cond_frames: int = 1
-    frame_stride: int = 2
-    latent_norm: str = "pipeline"
-    sigma_max: float = 200.0
-    conditional_frame_timestep: float = 1e-4
-    time_sampling: str = "logit_normal"
-    time_mean: float = 0.0
-    time_std: float = 1.0
-    high_sigma_ratio: float = 0.05
-    high_sigma_min: float = 0.98
-    prompt_max_length: int = 512
-    weights_dir: Optional[str] = None
-    gradient_checkpointing: bool = False
-
-    def __post_init__(self) -> None:
-        self.transformer = dict(self.transformer)
-        self.vae = dict(self.vae)
-        self.image_size = tuple(int(s) for s in self.image_size)  # type: ignore[assignment]
-        missing = [k for k in _REQUIRED_TRANSFORMER_KEYS if k not in self.transformer]
-        if missing:
-            raise ValueError(f"video.transformer is missing {missing} (CosmosTransformer3DModel kwargs)")
-        if self.transformer["in_channels"] != self.latent_channels + 1:
-            raise ValueError(
-                f"video.transformer.in_channels must be vae z_dim + 1 (condition mask) = {self.latent_channels + 1},"
-                f" got {self.transformer['in_channels']}"
-            )
-        if not 0 <= self.extract_layer < self.num_layers:
-            raise ValueError(f"video.extract_layer must be in [0, {self.num_layers - 1}], got {self.extract_layer}")
-        if len(self.image_size) != 2:
-            raise ValueError(f"video.image_size must be (height, width), got {self.image_size}")
-        multiple = self.spatial_factor * self.patch_size[1]
-        if any(s <= 0 or s % multiple for s in self.image_size):
-            raise ValueError(f"video.image_size {self.image_size} must be positive multiples of {multiple}")
-        tf = self.temporal_factor
-        for name in ("num_frames", "num_cond_frames"):
-            value = getattr(self, name)
-            if value < 1 or (value - 1) % tf:
-                raise ValueError(f"video.{name} must be 1 + {tf}k (causal VAE chunks), got {value}")
-        if self.num_cond_frames >= self.num_frames:
-            raise ValueError(
-                f"video.num_cond_frames ({self.num_cond_frames}) must be < num_frames ({self.num_frames}):"
-                " the video loss needs future frames"
-            )
-        if self.frame_stride < 1:
-            raise ValueError(f"video.frame_stride must be >= 1, got {self.frame_stride}")
-        if self.latent_norm not in LATENT_NORMS:
-            raise ValueError(f"video.latent_norm must be one of {LATENT_NORMS}, got {self.latent_norm!r}")
-        if self.time_sampling not in TIME_SAMPLINGS:
-            raise ValueError(f"video.time_sampling must be one of {TIME_SAMPLINGS}, got {self.time_sampling!r}")
-        if self.sigma_max <= 0:
-            raise ValueError(f"video.sigma_max must be > 0, got {self.sigma_max}")
-        if not 0.0 <= self.conditional_frame_timestep < 1.0:
-            raise ValueError(f"video.conditional_frame_timestep must be in [0, 1), got {self.conditional_frame_timestep}")
-        if self.prompt_max_length < 1:
-            raise ValueError(f"video.prompt_max_length must be >= 1, got {self.prompt_max_length}")
-
-    # Derived quantities (single source of truth for the data pipeline, the engine and the benches).
-    @property
-    def num_layers(self) -> int:
-        return int(self.transformer["num_layers"])
-
-    @property
-    def hidden_size(self) -> int:
-        return int(self.transformer["num_attention_heads"]) * int(self.transformer["attention_head_dim"])
-
-    @property
-    def patch_size(self) -> tuple[int, int, int]:
-        return tuple(self.transformer.get("patch_size", (1, 2, 2)))  # type: ignore[return-value]
-
-    @property
-    def latent_channels(self) -> int:
-        return int(self.vae.get("z_dim", 16))
-
-    @property
-    def temporal_factor(self) -> int:
-        return 2 ** sum(bool(d) for d in self.vae.get("temperal_downsample", (False, True, True)))
-
-    @property
-    def spatial_factor(self) -> int:
-        return 2 ** len(self.vae.get("temperal_downsample", (False, True, True)))
-
-    @property
-    def tau_f(self) -> float:
-        """Feature time: the first flow sigma of the pipeline's UniPC scheduler, sigma_max / (1 + sigma_max)."""
-        return self.sigma_max / (1.0 + self.sigma_max)
-
-    @property
-    def num_latent_frames(self) -> int:
-        return (self.num_frames - 1) // self.temporal_factor + 1
-
-    @property
-    def num_cond_latent_frames(self) -> int:
-        return (self.num_cond_frames - 1) // self.temporal_factor + 1
-
-    @property
-    def latent_size(self) -> tuple[int, int]:
-        return (self.image_size[0] // self.spatial_factor, self.image_size[1] // self.spatial_factor)
-
-    @property
-    def tokens_per_latent_frame(self) -> int:
-        h, w = self.latent_size
-        return (h // self.patch_size[1]) * (w // self.patch_size[2])
-
-    @property
-    def num_tokens(self) -> int:
-        """Visual tokens handed to the action branch: all latent frames (future ones are noise at tau_f)."""
-        return self.num_latent_frames * self.tokens_per_latent_frame
-
-    @property
-    def prompt_embed_dim(self) -> int:
-        """Feature width of the cached prompt embeddings the transformer expects."""
-        if self.transformer.get("use_crossattn_projection", False):
-            return int(self.transformer.get("crossattn_proj_in_channels", 1024))
-        return int(self.transformer.get("text_embed_dim", 1024))
-
-    @property
-    def frame_offsets(self) -> list[int]:
-        """Raw-frame offsets of a training clip relative to the observation (the `video_delta_indices` subsampled)."""
-        return [i * self.frame_stride for i in range(self.num_frames)]
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["image_size"] = list(self.image_size)
-        return _lists(d)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "VideoBackboneConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown video config keys {unknown}; expected a subset of {sorted(known)}")
-        return cls(**d)
-
-
-def _lists(value: Any) -> Any:
-    """Tuples -> lists recursively so that configs compare equal after a JSON/YAML round trip."""
-    if isinstance(value, dict):
-        return {k: _lists(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_lists(v) for v in value]
-    return value
+__all__ = ["VideoBackbone", "VideoBackboneConfig"]
+TextKVs = tuple[TextKV, ...]  # per-block text keys/values of one instruction (`VideoBackbone.text_conditioning`)
 
 
 def _build_modules(cfg: VideoBackboneConfig, load_weights: bool) -> tuple[nn.Module, nn.Module]:
@@ -203,7 +41,7 @@ def _build_modules(cfg: VideoBackboneConfig, load_weights: bool) -> tuple[nn.Mod
                 )
         transformer = CosmosTransformer3DModel.from_pretrained(root, subfolder="transformer", local_files_only=True)
         vae = AutoencoderKLWan.from_pretrained(root, subfolder="vae", local_files_only=True)
-        for key in _REQUIRED_TRANSFORMER_KEYS:
+        for key in REQUIRED_TRANSFORMER_KEYS:
             if transformer.config[key] != cfg.transformer[key]:
                 raise ValueError(
                     f"weights in {root!r} have transformer.{key}={transformer.config[key]}, the preset says"
@@ -221,6 +59,7 @@ class VideoBackbone(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.transformer, self.vae = _build_modules(cfg, load_weights)
+        install_text_processors(self.transformer)  # the blocks' cross-attention also takes cached text keys/values
         if cfg.gradient_checkpointing:
             self.transformer.enable_gradient_checkpointing()
         # The VAE is a fixed tokenizer: training it against the video loss would collapse the latents.
@@ -231,6 +70,15 @@ class VideoBackbone(nn.Module):
         std = torch.tensor(self.vae.config.latents_std, dtype=torch.float32).view(1, z, 1, 1, 1)
         self.register_buffer("latents_mean", mean, persistent=False)
         self.register_buffer("latents_std", std, persistent=False)
+        self._capture_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:  # copies and pickles get a fresh lock (a lock cannot be copied)
+        state = self.__dict__.copy()
+        state.pop("_capture_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
         self._capture_lock = threading.Lock()
 
     @property
@@ -314,7 +162,14 @@ class VideoBackbone(nn.Module):
     def _noise(self, like: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
         return torch.randn(like.shape, generator=generator, device=like.device, dtype=like.dtype)
 
-    # ---- trunk -------------------------------------------------------------------------------------------
+    # ---- trunk ----------------------------------------------------------------------------------------------
+    def text_conditioning(self, prompt_embeds: torch.Tensor, last_block: Optional[int] = None) -> TextKVs:
+        """Prompt embeddings (B, L, prompt_embed_dim) -> the text keys/values of blocks 0..last_block (default:
+        extract_layer): what the trunk's cross-attention needs of an instruction, computed once per instruction."""
+        last = self.cfg.extract_layer if last_block is None else last_block
+        text = project_text(self.transformer, self._check_prompt(prompt_embeds, prompt_embeds.shape[0]))
+        return text_keys_values(self.transformer, text, last + 1)
+
     def trunk_features(
         self,
         latents: torch.Tensor,
@@ -323,10 +178,12 @@ class VideoBackbone(nn.Module):
         condition_mask: torch.Tensor,
         padding_mask: torch.Tensor,
         last_block: Optional[int] = None,
+        projected: bool = False,
     ) -> torch.Tensor:
         """Hooked tokens of block `extract_layer`; the trunk runs blocks 0..last_block (default: extract_layer).
 
-        `last_block` > extract_layer exists for the benches (cost of running further) and the tests.
+        `prompt_embeds` is already projected (`text_conditioning`) when `projected`. `last_block` > extract_layer
+        exists for the benches (cost of running further) and the tests.
         """
         from dit4dit_ros.model.cosmos_trunk import prepare_trunk_inputs, run_blocks
 
@@ -336,42 +193,81 @@ class VideoBackbone(nn.Module):
         block = self.transformer.transformer_blocks[self.cfg.extract_layer]
         with BlockOutputCapture(block, self._capture_lock, detach=True) as capture:
             inputs = prepare_trunk_inputs(
-                self.transformer, latents, timestep, prompt_embeds, condition_mask, padding_mask
+                self.transformer, latents, timestep, prompt_embeds, condition_mask, padding_mask, projected
             )
             run_blocks(self.transformer, inputs, last)
             return capture.output
 
-    def _feature_latents(self, cond_latents: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
-        """Conditioning latents followed by pure-noise future frames, exactly what inference sees at tau_f."""
-        b, z, _, h, w = cond_latents.shape
-        future = torch.randn(
-            (b, z, self.cfg.num_latent_frames - self.cfg.num_cond_latent_frames, h, w),
-            generator=generator,
-            device=cond_latents.device,
-            dtype=cond_latents.dtype,
-        )
+    def future_noise_shape(self, batch: int) -> tuple[int, ...]:
+        """Shape of the noise that stands in for the future latent frames at tau_f."""
+        h, w = self.cfg.latent_size
+        frames = self.cfg.num_latent_frames - self.cfg.num_cond_latent_frames
+        return (batch, self.cfg.latent_channels, frames, h, w)
+
+    def _feature_latents(self, cond_latents: torch.Tensor, generator: Optional[torch.Generator],
+                         noise: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Conditioning latents followed by pure-noise future frames, exactly what inference sees at tau_f.
+
+        `noise`: the future frames' noise (`future_noise_shape`); drawn from `generator` when None."""
+        shape = self.future_noise_shape(cond_latents.shape[0])
+        if noise is None:
+            future = torch.randn(shape, generator=generator, device=cond_latents.device, dtype=cond_latents.dtype)
+        elif tuple(noise.shape) != shape:
+            raise ValueError(f"video noise must have shape {shape} (future latent frames), got {tuple(noise.shape)}")
+        else:
+            future = noise.to(cond_latents.device, cond_latents.dtype)
         return torch.cat([cond_latents, future], dim=2)
+
+    def tokens_from_latents(
+        self,
+        cond_latents: torch.Tensor,
+        text_kv: TextKVs,
+        noise: Optional[torch.Tensor] = None,
+        generator: Optional[torch.Generator] = None,
+        last_block: Optional[int] = None,
+    ) -> torch.Tensor:
+        """Normalised conditioning latents + text keys/values (`text_conditioning`) -> visual tokens at tau_f."""
+        latents = self._feature_latents(cond_latents, generator, noise)
+        batch = latents.shape[0]
+        indicator, cond_mask, padding = self._masks(batch, latents.device)
+        tau = torch.full((batch,), self.cfg.tau_f, device=latents.device)
+        return self.trunk_features(latents, self._timestep(indicator, tau), text_kv, cond_mask, padding,
+                                   last_block, projected=True)
+
+    def encode_frames(self, cond_frames: torch.Tensor) -> torch.Tensor:
+        """Observation frames (B,Tc,3,H,W) in [0,1] -> normalised conditioning latents (first-frame encode only)."""
+        return self.encode(self._pixels(cond_frames, "cond_frames", self.cfg.num_cond_frames))
 
     @torch.no_grad()
     def features(
         self,
         cond_frames: torch.Tensor,
-        prompt_embeds: torch.Tensor,
+        prompt_embeds: Optional[torch.Tensor] = None,
         generator: Optional[torch.Generator] = None,
         last_block: Optional[int] = None,
+        *,
+        text_kv: Optional[TextKVs] = None,
+        noise: Optional[torch.Tensor] = None,
+        on_stage: Optional[Callable[[str], None]] = None,
     ) -> torch.Tensor:
         """Observation frames (B,Tc,3,H,W) in [0,1] -> visual tokens (B, num_tokens, hidden_size), detached.
 
-        Only the Tc conditioning frames are VAE-encoded and the trunk stops after the hooked block.
+        Only the Tc conditioning frames are VAE-encoded and the trunk stops after the hooked block. Give either the
+        prompt embeddings or their `text_kv` (`text_conditioning`, cached per instruction by the engines);
+        `noise` fixes the future frames' noise. `on_stage(name)` is called after "vae_encode" and "video_trunk".
         """
-        pixels = self._pixels(cond_frames, "cond_frames", self.cfg.num_cond_frames)
-        batch = pixels.shape[0]
-        prompt = self._check_prompt(prompt_embeds, batch)
-        cond = self.encode(pixels)
-        latents = self._feature_latents(cond, generator)
-        indicator, cond_mask, padding = self._masks(batch, latents.device)
-        tau = torch.full((batch,), self.cfg.tau_f, device=latents.device)
-        return self.trunk_features(latents, self._timestep(indicator, tau), prompt, cond_mask, padding, last_block)
+        if (prompt_embeds is None) == (text_kv is None):
+            raise ValueError("features: give exactly one of prompt_embeds and text_kv")
+        stage = on_stage or (lambda name: None)
+        cond = self.encode_frames(cond_frames)
+        stage("vae_encode")
+        if text_kv is None:
+            text_kv = self.text_conditioning(prompt_embeds, last_block)
+        elif text_kv[0].key.shape[0] != cond.shape[0]:
+            raise ValueError(f"text_kv has batch {text_kv[0].key.shape[0]}, frames have {cond.shape[0]}")
+        tokens = self.tokens_from_latents(cond, text_kv, noise, generator, last_block)
+        stage("video_trunk")
+        return tokens
 
     def sample_time(self, batch: int, generator: Optional[torch.Generator], device: torch.device) -> torch.Tensor:
         from dit4dit_ros.model.flow_matching import sample_logit_normal_time, sample_uniform_time
@@ -419,7 +315,5 @@ class VideoBackbone(nn.Module):
         if with_features:
             with torch.no_grad():
                 tc = self.cfg.num_cond_latent_frames
-                latents = self._feature_latents(x0[:, :, :tc], generator)
-                tau = torch.full((batch,), self.cfg.tau_f, device=x0.device)
-                feats = self.trunk_features(latents, self._timestep(indicator, tau), prompt, cond_mask, padding)
+                feats = self.tokens_from_latents(x0[:, :, :tc], self.text_conditioning(prompt), generator=generator)
         return loss, feats

@@ -22,7 +22,8 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.image_conversion import msg_to_image
-from dit4dit_ros.engine.base import ENGINE_KINDS, UnknownInstructionError
+from dit4dit_ros.engine import ENGINE_KINDS, UnknownInstructionError
+from dit4dit_ros.engine.manifest import PRECISIONS
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
 from dit4dit_ros.nodes.status_msgs import ERROR, OK, WARN, policy_status_msg
@@ -34,8 +35,11 @@ NODE_NAME = "policy"
 
 PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("checkpoint", "", "checkpoint directory (config.json, model.safetensors, normalization, prompt cache)"),
-    ParamSpec("engine", "torch", "inference backend", choices=ENGINE_KINDS),
-    ParamSpec("device", "cpu", "torch device of the torch engine (cpu, cuda, cuda:0)"),
+    ParamSpec("engine", "torch", "inference backend; onnxruntime and tensorrt run the graphs exported next to the "
+              "checkpoint (`dit4dit export-engine`)", choices=ENGINE_KINDS),
+    ParamSpec("precision", "fp32", "precision of the engine: the torch weights' dtype, or which exported graphs "
+              "(engines/<engine>-<precision>) to run", choices=PRECISIONS),
+    ParamSpec("device", "cpu", "device of the engine (cpu, cuda, cuda:0); tensorrt needs cuda"),
     ParamSpec("rate_hz", 6.0, "chunks per second; 0 = as fast as the model runs", minimum=0.0, maximum=100.0),
     ParamSpec("instruction", "", "initial instruction (else wait for instruction_topic)"),
     ParamSpec("image_topic", "/camera/ego/image_raw", "ego camera image (rgb8 or bgr8)"),
@@ -46,8 +50,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("max_image_age", 0.5, "seconds after which a camera frame is stale", minimum=0.001, maximum=60.0),
     ParamSpec("max_state_age", 0.1, "seconds after which joint states are stale", minimum=0.001, maximum=60.0),
     ParamSpec("max_state_image_skew", 0.05, "max |t_state - t_frame| [s] when pairing", minimum=0.0001, maximum=10.0),
-    ParamSpec("num_threads", 0, "torch intra-op threads of the torch engine on CPU (0 = torch's default); 1 leaves "
-              "cores to the simulator and the 500 Hz executor on a small machine", minimum=0, maximum=256),
+    ParamSpec("num_threads", 0, "CPU threads of the engine (torch intra-op, ONNX Runtime intra-op; 0 = the library's "
+              "default); 1 leaves cores to the simulator and the 500 Hz executor on a small machine", minimum=0,
+              maximum=256),
     ParamSpec("blind", False, "evaluation baseline: replace every camera image by a constant grey (same stamps)"),
     ParamSpec("action_range_check", "refuse", "when the checkpoint's action range exceeds the joint limits: refuse "
               "to start, or clamp every chunk to the limits (and say so loudly)", choices=ACTION_RANGE_CHECKS),
@@ -92,11 +97,10 @@ class PolicyNode(Node):
 
         if not p["checkpoint"]:
             raise ValueError("parameter 'checkpoint' must name a checkpoint directory (see models/)")
-        if p["num_threads"] > 0:
-            import torch
-
-            torch.set_num_threads(p["num_threads"])
-        self.engine = make_engine(p["engine"], p["checkpoint"], device=p["device"])
+        options = {"precision": p["precision"]}
+        if p["engine"] != "tensorrt":
+            options["num_threads"] = p["num_threads"]
+        self.engine = make_engine(p["engine"], p["checkpoint"], device=p["device"], **options)
         self.action_guard = self._action_guard(p)
         self.image_size = tuple(self.engine.image_size)  # (H, W)
         self.blind = bool(p["blind"])
@@ -125,7 +129,7 @@ class PolicyNode(Node):
             self._set_instruction(p["instruction"])
         self.runner.start()
         self.get_logger().info(
-            f"policy ready: engine={p['engine']} checkpoint={p['checkpoint']} rate={p['rate_hz']} Hz "
+            f"policy ready: engine={p['engine']} ({p['precision']}, {p['device']}) checkpoint={p['checkpoint']} rate={p['rate_hz']} Hz "
             f"horizon={self.engine.horizon} period={self.engine.control_period:.4f}s "
             f"instructions={list(self.engine.instructions)}"
         )

@@ -109,3 +109,45 @@ def test_policy_publishes_stamped_chunks_and_reports_stale_inputs(checkpoint):
         finally:
             feeder.stop.set()
             feeder.thread.join(5)
+
+
+def test_policy_runs_the_onnxruntime_engine_selected_in_its_yaml(checkpoint, tmp_path):
+    """`engine: onnxruntime` (and tensorrt) in the deployment YAML is valid; the node runs the exported graphs."""
+    import yaml
+
+    from dit4dit_ros.config import ParameterFileError, check_parameter_file, load_parameter_file
+    from dit4dit_ros.engine.onnx_export import export_engine
+    from dit4dit_ros.engine.ort_engine import OrtEngine
+    from dit4dit_ros.nodes.policy_node import NODE_NAME, PARAMETERS
+
+    root, cfg = checkpoint
+    export_engine(root, "onnxruntime", "fp32")
+    params = {"checkpoint": str(root), "engine": "onnxruntime", "precision": "fp32", "rate_hz": 20.0,
+              "instruction": INSTRUCTION, "num_threads": 1}
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({NODE_NAME: {"ros__parameters": params}}))
+    check_parameter_file(path, {NODE_NAME: PARAMETERS})
+    for engine in ("tensorrt", "jax"):
+        other = tmp_path / f"{engine}.yaml"
+        other.write_text(yaml.safe_dump({NODE_NAME: {"ros__parameters": {**params, "engine": engine}}}))
+        if engine == "tensorrt":
+            check_parameter_file(other, {NODE_NAME: PARAMETERS})
+        else:
+            with pytest.raises(ParameterFileError, match="engine"):
+                check_parameter_file(other, {NODE_NAME: PARAMETERS})
+    values = load_parameter_file(path)[NODE_NAME]
+    with RosHarness() as ros:
+        chunks = ros.collect(JointTrajectory, "/dit4dit/action_chunk", COMMANDS)
+        node = ros.make_node(PolicyNode, parameter_overrides=[Parameter(k, value=v) for k, v in values.items()])
+        assert isinstance(node.engine, OrtEngine)
+        feeder = Feeder(ros)
+        wait_until(lambda: ros.probe.count_subscribers("/joint_states") > 0, 15, what="policy subscriptions")
+        feeder.thread.start()
+        try:
+            wait_until(lambda: len(chunks) >= 2, 60, what="2 action chunks from the onnxruntime engine")
+            msg = chunks.snapshot()[-1][1]
+            assert list(msg.joint_names) == list(cfg.layout.action_joints) and len(msg.points) == cfg.action.horizon
+            assert np.all(np.isfinite([p.positions for p in msg.points]))
+        finally:
+            feeder.stop.set()
+            feeder.thread.join(5)
