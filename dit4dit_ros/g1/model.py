@@ -13,7 +13,9 @@ importing `wbc_mjlab` (its Python code pulls heavy dependencies we do not need).
   some joints than the joints' own actuatorfrcrange, e.g. the right ankle);
 - `left_palm`/`right_palm` sites on the wrist yaw links (as in the mjlab G1 model);
 - `head_camera` on torso_link at the head RealSense D435 mount of Unitree's G1 URDF (`d435_joint`: xyz
-  0.0576235 0.01753 0.42987, pitch 0.8307767 rad = 47.6 deg down).
+  0.0576235 0.01753 0.42987, pitch 0.8307767 rad = 47.6 deg down);
+- hands: `none` keeps the shipped rubber hands; `dex3` replaces them with Dex3-1 hands (g1/dex3_model.py:
+  7 joints and 7 torque motors per hand after the 29 body motors).
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ import math
 from pathlib import Path
 
 from dit4dit_ros.g1.joints import G1_JOINTS
+
+HAND_MODELS = ("none", "dex3")  # "none": the shipped rubber hands stay; "dex3": Dex3-1 hands
 
 G1_XML_RELATIVE = Path("robots") / "g1" / "xmls" / "scene_g1.xml"
 G1_PACKAGE = "wbc_mjlab"
@@ -62,8 +66,16 @@ def _camera_xyaxes(pitch: float) -> list[float]:
     return [0.0, -1.0, 0.0, s, 0.0, c]
 
 
-def build_robot_spec(timestep: float = 0.002, camera_fovy_deg: float = DEFAULT_CAMERA_FOVY_DEG):
-    """The fixed-base G1 (palm sites, head camera, torque-limited motors) as a mujoco.MjSpec."""
+def check_hand_model(hands: str) -> str:
+    """`hands` if it names a hand model, else a ValueError naming the choices."""
+    if hands not in HAND_MODELS:
+        raise ValueError(f"hands must be one of {list(HAND_MODELS)}, got {hands!r}")
+    return hands
+
+
+def build_robot_spec(timestep: float = 0.002, camera_fovy_deg: float = DEFAULT_CAMERA_FOVY_DEG,
+                     hands: str = "none"):
+    """The fixed-base G1 (palm sites, head camera, torque-limited motors, the chosen hands) as a mujoco.MjSpec."""
     import mujoco
 
     spec = mujoco.MjSpec.from_file(str(locate_g1_xml()))
@@ -85,12 +97,20 @@ def build_robot_spec(timestep: float = 0.002, camera_fovy_deg: float = DEFAULT_C
         spec.body(f"{side}_wrist_yaw_link").add_site(name=f"{side}_palm", pos=list(PALM_SITE_OFFSET), size=[0.01, 0, 0],
                                                      rgba=[1, 0, 0, 0.5], group=5)
 
+    if check_hand_model(hands) == "dex3":
+        from dit4dit_ros.g1.dex3_model import attach_dex3, locate_hand_meshes, remove_rubber_hand
+
+        mesh_dir = locate_hand_meshes()
+        for side in ("left", "right"):
+            remove_rubber_hand(spec, side)
+            attach_dex3(spec, side, mesh_dir)
+
     camera = spec.body("torso_link").add_camera(name=HEAD_CAMERA, pos=list(HEAD_CAMERA_POS), fovy=camera_fovy_deg)
     camera.alt.type = mujoco.mjtOrientation.mjORIENTATION_XYAXES
     camera.alt.xyaxes = _camera_xyaxes(HEAD_CAMERA_PITCH)
     return spec
 
 
-def build_robot_model(timestep: float = 0.002):
+def build_robot_model(timestep: float = 0.002, hands: str = "none"):
     """The compiled fixed-base G1 (mujoco.MjModel) without any scene around it."""
-    return build_robot_spec(timestep).compile()
+    return build_robot_spec(timestep, hands=hands).compile()

@@ -34,8 +34,10 @@ from enum import Enum
 
 import numpy as np
 
+from dit4dit_ros.g1.hands import HAND_KD
 from dit4dit_ros.g1.joints import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, limits_array
 from dit4dit_ros.g1.lowcmd import ARM_SDK_JOINT_INDICES, MODE_PR_PITCH_ROLL, ControlPath, LowCmdSample
+from dit4dit_ros.sim.hands import SimHands
 from dit4dit_ros.sim.scene import SceneConfig, build_model
 from dit4dit_ros.sim.tasks import Task, TaskStatus, TaskWorld, make_task
 
@@ -151,6 +153,9 @@ class SimRobot:
         act_ids = [mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_ACTUATOR, n.removesuffix("_joint")) for n in JOINT_NAMES]
         self._act = np.array(act_ids)
         self._sensor = {name: self.model.sensor(name) for name in ("imu_quat", "imu_gyro", "imu_acc")}
+        # Dex3-1 hands (scene hands='dex3'): their own motor drivers, same timeout, damping at the hand's kd.
+        self.hands: SimHands | None = (SimHands(self.model, self.data, self.config.command_timeout, HAND_KD)
+                                       if SimHands.model_has_hands(self.model) else None)
         self.task: Task = make_task(self.config.task)
         self.world = TaskWorld(self.model, self.data, self.config.scene)
         self.counters = SimCounters()
@@ -173,6 +178,8 @@ class SimRobot:
         mj.mj_resetData(self.model, self.data)
         self.data.time = now
         self.data.qpos[self._qadr] = self.hold_q
+        if self.hands is not None:
+            self.hands.reset()
         self.seed = int(seed)
         self.task.reset(self.world, np.random.default_rng(self.seed))
         mj.mj_forward(self.model, self.data)
@@ -329,6 +336,8 @@ class SimRobot:
             tau = kp * (q_des - q) + kd * (dq_des - dq) + tau_ff
             self._tau = np.clip(tau, -self._torque_limit, self._torque_limit)
             self.data.ctrl[self._act] = self._tau
+            if self.hands is not None:
+                self.hands.apply(float(self.data.time))
             mj.mj_step(self.model, self.data)
             self.counters.steps += 1
 

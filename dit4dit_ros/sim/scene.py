@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dit4dit_ros.g1.model import DEFAULT_CAMERA_FOVY_DEG, build_robot_spec
+from dit4dit_ros.g1.model import DEFAULT_CAMERA_FOVY_DEG, build_robot_spec, check_hand_model
 
 CUBE_BODY = "cube"
 CUBE_JOINT = "cube_joint"
@@ -32,8 +32,10 @@ class SceneConfig:
     cube_mass: float = 0.05
     target_radius: float = 0.05
     camera_fovy_deg: float = DEFAULT_CAMERA_FOVY_DEG
+    hands: str = "none"  # "none": the rubber hands; "dex3": Dex3-1 hands (g1/model.py)
 
     def __post_init__(self) -> None:
+        check_hand_model(self.hands)
         if not 0 < self.timestep <= 0.01:
             raise ValueError(f"SceneConfig.timestep must be in (0, 0.01] s, got {self.timestep}")
         for name in ("table_height", "table_depth", "table_width", "table_thickness", "cube_half_size", "cube_mass",
@@ -60,7 +62,7 @@ def build_spec(config: SceneConfig | None = None):
     import mujoco
 
     cfg = config or SceneConfig()
-    spec = build_robot_spec(cfg.timestep, cfg.camera_fovy_deg)
+    spec = build_robot_spec(cfg.timestep, cfg.camera_fovy_deg, cfg.hands)
 
     world = spec.worldbody
     box = mujoco.mjtGeom.mjGEOM_BOX
@@ -80,7 +82,7 @@ def build_spec(config: SceneConfig | None = None):
     cube = world.add_body(name=CUBE_BODY, pos=[cx - 0.1, -0.15, cfg.cube_rest_z])
     cube.add_freejoint(name=CUBE_JOINT)
     cube.add_geom(name="cube_geom", type=box, size=[cfg.cube_half_size] * 3, mass=cfg.cube_mass,
-                  rgba=[0.85, 0.1, 0.1, 1], friction=[1.0, 0.01, 0.001])
+                  rgba=[0.85, 0.1, 0.1, 1], friction=[1.0, 0.01, 0.001], condim=4)
 
     target = world.add_body(name=TARGET_BODY, mocap=True, pos=[cx - 0.1, 0.1, cfg.table_height + 0.001])
     target.add_geom(name="target_geom", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[cfg.target_radius, 0.001, 0],
