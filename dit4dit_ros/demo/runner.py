@@ -24,7 +24,8 @@ import numpy as np
 from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Verdict
 from dit4dit_ros.g1.joints import ARMS, WAIST, joint_indices
 from dit4dit_ros.g1.lowcmd import MODE_PR_PITCH_ROLL, ControlPath, LowCmdSample
-from dit4dit_ros.sim.tasks import TaskStatus
+from dit4dit_ros.sim.scene import SceneConfig
+from dit4dit_ros.sim.tasks import TaskStatus, task_scene
 
 ARM_INDICES = joint_indices(ARMS)
 WAIST_INDICES = joint_indices(WAIST)
@@ -46,8 +47,11 @@ class RunnerConfig:
     render: bool = True  # False: observations carry no image (expert checks without a camera)
     settle_time: float = 1.2  # s between enable and the first frame (executor soft start is 1 s)
     executor: ExecutorConfig = field(default_factory=default_executor_config)
+    scene: SceneConfig | None = None  # None: the task's own scene (sim/tasks.py task_scene)
 
     def __post_init__(self) -> None:
+        if self.scene is None:
+            object.__setattr__(self, "scene", task_scene(self.task))
         if not isinstance(self.fps, int) or self.fps <= 0:
             raise ValueError(f"fps must be a positive integer, got {self.fps!r}")
         steps = 500 / self.fps
@@ -77,7 +81,7 @@ class SimEpisodeRunner:
         from dit4dit_ros.sim.robot import SimRobot, SimRobotConfig
 
         self.config = cfg = config or RunnerConfig()
-        self.robot = SimRobot(SimRobotConfig(task=cfg.task))
+        self.robot = SimRobot(SimRobotConfig(scene=cfg.scene, task=cfg.task))
         h, w = cfg.image_size
         camera = CameraConfig.fast(h, w) if cfg.fast_render else CameraConfig(width=w, height=h, shadows=True,
                                                                               reflections=True)

@@ -36,6 +36,9 @@ CONTACT_FRICTION = (1.5, 0.02, 0.002)  # sliding, torsional, rolling: rubber fin
 CONTACT_SOLREF = (0.005, 1.0)  # stiff contacts so a squeezed block does not sink into the pads
 HAND_RGBA = (0.75, 0.75, 0.75, 1.0)
 COLLISION_GROUP = 3  # hidden in renders (the meshes show the hand)
+# `{side}_grasp` site: where the centre of a 4-6 cm object sits when the hand closes on it (in front of the palm
+# face, between the thumb and the finger pads), in the wrist yaw link (left; y mirrored on the right).
+GRASP_SITE_POS = (0.105, -0.045, 0.0)
 
 
 class HandMeshesNotFoundError(FileNotFoundError):
@@ -138,6 +141,8 @@ def attach_dex3(spec, side: "HandSide | str", mesh_dir: Path | None = None) -> N
         body.add_geom(friction=list(CONTACT_FRICTION), condim=4, solref=list(CONTACT_SOLREF), group=COLLISION_GROUP,
                       density=0, rgba=[0.2, 0.6, 0.9, 0.4], **kw)
 
+    wrist.add_site(name=f"{s}_grasp", pos=_mirror(GRASP_SITE_POS, side), size=[0.01, 0.0, 0.0], group=5,
+                   rgba=[0.0, 1.0, 0.0, 0.5])
     palm_pos = _mirror(PALM_OFFSET, side)
     visual(wrist, "palm", palm_pos)
     contact(wrist, name=f"{s}_hand_palm_collision", type=mujoco.mjtGeom.mjGEOM_BOX,

@@ -78,3 +78,66 @@ def solve_site_position(
     mujoco.mj_kinematics(model, data)
     final = float(np.linalg.norm(target - data.site_xpos[site_id]))
     return IkResult(q=data.qpos[qadr].copy(), error=final, iterations=it)
+
+
+def solve_site_pose(
+    model,
+    site: str,
+    target: np.ndarray,
+    target_rot: np.ndarray,
+    joint_names: Sequence[str],
+    qpos: np.ndarray | None = None,
+    seed: np.ndarray | None = None,
+    iterations: int = 400,
+    damping: float = 1e-3,
+    rotation_weight: float = 0.2,
+    tolerance: float = 1e-3,
+) -> IkResult:
+    """Joint positions of `joint_names` that put `site` at `target` with the site frame's rotation `target_rot`.
+
+    Damped least squares on the 6-D error (position in m, rotation vector in rad scaled by `rotation_weight` m/rad:
+    a grasp needs the hand's orientation only to a few degrees). `error` is the position error; the result counts as
+    converged only when the rotation error is also below 0.05 rad (checked here, reported via a large error).
+    """
+    import mujoco
+
+    target = np.asarray(target, dtype=np.float64)
+    target_rot = np.asarray(target_rot, dtype=np.float64)
+    if target.shape != (3,) or not np.all(np.isfinite(target)) or target_rot.shape != (3, 3):
+        raise ValueError(f"IK pose target must be a finite (3,) position and a (3, 3) rotation, got {target!r}")
+    site_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, site)
+    if site_id < 0:
+        raise ValueError(f"unknown site {site!r}")
+    joint_ids = [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, n) for n in joint_names]
+    if min(joint_ids) < 0:
+        raise ValueError(f"unknown joint among {list(joint_names)}")
+    qadr, dadr = model.jnt_qposadr[joint_ids], model.jnt_dofadr[joint_ids]
+    lo, hi = model.jnt_range[joint_ids, 0], model.jnt_range[joint_ids, 1]
+    data = mujoco.MjData(model)
+    data.qpos[:] = model.qpos0 if qpos is None else qpos
+    if seed is not None:
+        data.qpos[qadr] = seed
+    jacp, jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
+    target_quat, site_quat, err_rot = np.zeros(4), np.zeros(4), np.zeros(3)
+    mujoco.mju_mat2Quat(target_quat, target_rot.ravel())
+
+    def errors() -> tuple[np.ndarray, np.ndarray]:
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)
+        mujoco.mju_mat2Quat(site_quat, data.site_xmat[site_id])
+        mujoco.mju_subQuat(err_rot, target_quat, site_quat)  # site -> target rotation vector, in the site frame
+        return target - data.site_xpos[site_id], data.site_xmat[site_id].reshape(3, 3) @ err_rot
+
+    it = 0
+    for it in range(1, iterations + 1):
+        err_p, err_r = errors()
+        if np.linalg.norm(err_p) < tolerance and np.linalg.norm(err_r) < 0.01:
+            break
+        mujoco.mj_jacSite(model, data, jacp, jacr, site_id)
+        jac = np.vstack([jacp[:, dadr], rotation_weight * jacr[:, dadr]])
+        err = np.concatenate([err_p, rotation_weight * err_r])
+        step = jac.T @ np.linalg.solve(jac @ jac.T + damping * np.eye(6), err)
+        data.qpos[qadr] = np.clip(data.qpos[qadr] + step, lo, hi)
+    err_p, err_r = errors()
+    error = float(np.linalg.norm(err_p)) if np.linalg.norm(err_r) < 0.05 else float("inf")
+    return IkResult(q=data.qpos[qadr].copy(), error=error, iterations=it)

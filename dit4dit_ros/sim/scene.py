@@ -29,7 +29,9 @@ class SceneConfig:
     table_width: float = 1.00
     table_thickness: float = 0.04
     cube_half_size: float = 0.025
+    cube_half_height: float | None = None  # None: a cube; else a block cube_half_size x cube_half_size x this
     cube_mass: float = 0.05
+    cube_ballast: float = 0.0  # kg of extra mass in the block's bottom third (keeps a placed block upright)
     target_radius: float = 0.05
     camera_fovy_deg: float = DEFAULT_CAMERA_FOVY_DEG
     hands: str = "none"  # "none": the rubber hands; "dex3": Dex3-1 hands (g1/model.py)
@@ -42,6 +44,10 @@ class SceneConfig:
                      "target_radius"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"SceneConfig.{name} must be positive, got {getattr(self, name)}")
+        if self.cube_half_height is not None and self.cube_half_height <= 0:
+            raise ValueError(f"SceneConfig.cube_half_height must be positive or None, got {self.cube_half_height}")
+        if self.cube_ballast < 0:
+            raise ValueError(f"SceneConfig.cube_ballast must be >= 0 kg, got {self.cube_ballast}")
         if self.table_near_x < 0.15:
             raise ValueError(f"SceneConfig.table_near_x must be >= 0.15 m (the pelvis is in the way), got {self.table_near_x}")
         if not 10.0 <= self.camera_fovy_deg <= 120.0:
@@ -52,9 +58,14 @@ class SceneConfig:
         return (self.table_near_x + self.table_depth / 2.0, 0.0)
 
     @property
+    def cube_half_extents(self) -> tuple[float, float, float]:
+        h = self.cube_half_size
+        return (h, h, h if self.cube_half_height is None else self.cube_half_height)
+
+    @property
     def cube_rest_z(self) -> float:
         """Height of the cube centre when it rests on the table."""
-        return self.table_height + self.cube_half_size
+        return self.table_height + self.cube_half_extents[2]
 
 
 def build_spec(config: SceneConfig | None = None):
@@ -81,8 +92,13 @@ def build_spec(config: SceneConfig | None = None):
 
     cube = world.add_body(name=CUBE_BODY, pos=[cx - 0.1, -0.15, cfg.cube_rest_z])
     cube.add_freejoint(name=CUBE_JOINT)
-    cube.add_geom(name="cube_geom", type=box, size=[cfg.cube_half_size] * 3, mass=cfg.cube_mass,
+    half = cfg.cube_half_extents
+    cube.add_geom(name="cube_geom", type=box, size=list(half), mass=cfg.cube_mass,
                   rgba=[0.85, 0.1, 0.1, 1], friction=[1.0, 0.01, 0.001], condim=4)
+    if cfg.cube_ballast > 0:  # an invisible, non-colliding weight in the bottom third
+        cube.add_geom(name="cube_ballast", type=box, size=[half[0] * 0.9, half[1] * 0.9, half[2] / 3],
+                      pos=[0, 0, -2 * half[2] / 3], mass=cfg.cube_ballast, contype=0, conaffinity=0, group=4,
+                      rgba=[0, 0, 0, 0])
 
     target = world.add_body(name=TARGET_BODY, mocap=True, pos=[cx - 0.1, 0.1, cfg.table_height + 0.001])
     target.add_geom(name="target_geom", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[cfg.target_radius, 0.001, 0],

@@ -9,8 +9,9 @@ right than y ~ -0.19 m (at x 0.26) is no longer entirely in the image, and a pol
 cannot see.
 
 - reach: move the right hand (site `right_palm`) within `success_distance` of the cube centre.
-- pick_place: bring the cube onto the green disc (centre within the disc radius, resting on the table). The
-  G1 here has rubber hands without fingers, so in practice the cube is pushed/dragged, not grasped.
+- pick_place: bring the block onto the green disc and let go: success when its centre is within the disc radius,
+  it rests still on the table, no robot geom touches it and the hand is clear. Its scene has the Dex3-1 hands
+  and a ballasted 4.5 x 4.5 x 6 cm block (PickPlaceTask.scene_defaults, task_scene).
 """
 from __future__ import annotations
 
@@ -70,6 +71,12 @@ class TaskWorld:
         self._cube_dadr = int(model.jnt_dofadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, CUBE_JOINT)])
         self._cube_body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, CUBE_BODY)
         self._target_mocap = int(model.body_mocapid[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, TARGET_BODY)])
+        pelvis = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "pelvis")
+        robot = {pelvis}
+        for b in range(model.nbody):  # parents come before children in MuJoCo's body order
+            if model.body_parentid[b] in robot:
+                robot.add(b)
+        self._robot_bodies = frozenset(robot)
 
     def place_cube(self, xy: np.ndarray, yaw: float = 0.0) -> None:
         """Put the cube at rest on the table at `xy` with heading `yaw` (zero velocity)."""
@@ -81,6 +88,23 @@ class TaskWorld:
     def cube_pos(self) -> np.ndarray:
         return self.data.qpos[self._cube_qadr:self._cube_qadr + 3].copy()
 
+    def cube_quat(self) -> np.ndarray:
+        """The cube's orientation (w, x, y, z)."""
+        return self.data.qpos[self._cube_qadr + 3:self._cube_qadr + 7].copy()
+
+    def cube_speed(self) -> float:
+        """Linear speed of the cube (m/s)."""
+        return float(np.linalg.norm(self.data.qvel[self._cube_dadr:self._cube_dadr + 3]))
+
+    def robot_touches_cube(self) -> bool:
+        """Whether any robot geom (a body under the pelvis) is in contact with the cube now."""
+        d, m = self.data, self.model
+        for i in range(d.ncon):
+            b1, b2 = m.geom_bodyid[d.contact[i].geom1], m.geom_bodyid[d.contact[i].geom2]
+            if (b1 == self._cube_body and b2 in self._robot_bodies) or (b2 == self._cube_body and b1 in self._robot_bodies):
+                return True
+        return False
+
     def place_target(self, xy: np.ndarray | None) -> None:
         """Put the target disc on the table at `xy`, or hide it (None)."""
         pos = HIDDEN_POS if xy is None else np.array([xy[0], xy[1], self.scene.table_height + 0.001])
@@ -88,6 +112,18 @@ class TaskWorld:
 
     def target_pos(self) -> np.ndarray:
         return self.data.mocap_pos[self._target_mocap].copy()
+
+    def hand_site_pos(self) -> np.ndarray | None:
+        """World position of the right hand's grasp site (Dex3-1) or palm site (rubber hands)."""
+        for name in ("right_grasp", "right_palm"):
+            if self._has_site(name):
+                return self.site_pos(name)
+        return None
+
+    def _has_site(self, name: str) -> bool:
+        import mujoco
+
+        return mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_SITE, name) >= 0
 
     def site_pos(self, name: str) -> np.ndarray:
         """World position of a site (valid after mj_forward/mj_step)."""
@@ -97,6 +133,8 @@ class TaskWorld:
 class Task(ABC):
     name: ClassVar[str]
     instruction: ClassVar[str]
+    # SceneConfig fields the task needs unless the caller sets them (see task_scene)
+    scene_defaults: ClassVar[dict[str, Any]] = {}
 
     @abstractmethod
     def reset(self, world: TaskWorld, rng: np.random.Generator) -> None:
@@ -127,9 +165,15 @@ class ReachTask(Task):
 class PickPlaceTask(Task):
     name: ClassVar[str] = "pick_place"
     instruction: ClassVar[str] = "put the red cube on the green disc"
+    # Grasped with a Dex3-1 hand: a 4.5 x 4.5 x 6 cm block (tall enough for the side grasp's fingers above the
+    # table), 50 g plus 50 g of ballast in its bottom third so that a placed block stands.
+    scene_defaults: ClassVar[dict[str, Any]] = {"hands": "dex3", "cube_half_size": 0.0225, "cube_half_height": 0.03,
+                                                "cube_mass": 0.05, "cube_ballast": 0.05}
     region: Region = RIGHT_HAND_REGION
     min_separation: float = 0.10  # m between cube and disc at reset
     rest_tolerance: float = 0.01  # m: the cube counts as placed only when it rests on the table
+    rest_speed: float = 0.02  # m/s: ... and is (nearly) still
+    hand_clearance: float = 0.06  # m between the right hand's grasp site and the cube centre after release
 
     def reset(self, world: TaskWorld, rng: np.random.Generator) -> None:
         cube = self.region.sample(rng)
@@ -143,14 +187,27 @@ class PickPlaceTask(Task):
         world.place_target(target)
 
     def evaluate(self, world: TaskWorld) -> tuple[bool, dict]:
+        """Success: the cube rests (on the table, still) inside the disc, released, and the hand is clear of it."""
         cube, target = world.cube_pos(), world.target_pos()
         planar = float(np.linalg.norm(cube[:2] - target[:2]))
-        resting = abs(cube[2] - world.scene.cube_rest_z) < self.rest_tolerance
-        success = planar < world.scene.target_radius and resting
-        return success, {"cube_target_distance": round(planar, 4), "cube_resting": bool(resting)}
+        resting = abs(cube[2] - world.scene.cube_rest_z) < self.rest_tolerance and world.cube_speed() < self.rest_speed
+        released = not world.robot_touches_cube()
+        hand = world.hand_site_pos()
+        clearance = float(np.linalg.norm(hand - cube)) if hand is not None else float("inf")
+        success = planar < world.scene.target_radius and resting and released and clearance > self.hand_clearance
+        return success, {"cube_target_distance": round(planar, 4), "cube_resting": bool(resting),
+                         "cube_released": bool(released), "hand_cube_distance": round(clearance, 4),
+                         "cube_height": round(float(cube[2] - world.scene.table_height), 4)}
 
 
 TASKS: dict[str, type[Task]] = {ReachTask.name: ReachTask, PickPlaceTask.name: PickPlaceTask}
+
+
+def task_scene(task: str, **overrides: Any) -> SceneConfig:
+    """The scene a task is meant for (its scene_defaults), with `overrides` on top (e.g. hands='none')."""
+    if task not in TASKS:
+        raise ValueError(f"unknown sim task {task!r}; expected one of {sorted(TASKS)}")
+    return SceneConfig(**{**TASKS[task].scene_defaults, **overrides})
 
 
 def make_task(name: str) -> Task:
