@@ -7,6 +7,8 @@ No ROS, no DDS, no real-time pacing: physics and the ego camera are lock-stepped
     observation.images.ego_view = the ego image at frame k (fps video)
 and the expert submits the next `horizon` points of its plan as a chunk, exactly as a policy would.
 Episodes where the expert fails are dropped (counted), so the dataset holds successful demonstrations only.
+On a robot with Dex3-1 hands (pick_place) state and action are the official G1 layout instead: ARMS plus
+left_gripper and right_gripper (measured / commanded, 0 open .. 1 closed), groups OFFICIAL_G1_GROUPS.
 
 `perturb` > 0 collects DART-style demonstrations (Laskey et al. 2017, "DART: Noise Injection for Robust Imitation
 Learning"): what is *sent* is the plan plus a smooth random joint offset (an Ornstein-Uhlenbeck process, std
@@ -35,8 +37,8 @@ class EpisodeRecord:
     seed: int
     instruction: str
     images: list[np.ndarray]
-    state: np.ndarray  # (T, 14)
-    action: np.ndarray  # (T, 14)
+    state: np.ndarray  # (T, 14), or (T, 16) with the grippers
+    action: np.ndarray  # (T, 14), or (T, 16) with the grippers
     success: bool
     min_distance: float
     metrics: dict = field(default_factory=dict)
@@ -91,13 +93,21 @@ def run_expert_episode(runner: SimEpisodeRunner, seed: int, horizon: int = 16, e
     success, best = False, np.inf
     noise = JointPerturbation(len(obs.arm_q), perturb, perturb_tau, period, np.random.default_rng([seed, 7]))
     fade_frames = max(1, int(round(1.0 / period)))
+    observe = getattr(expert, "observe", None)  # closed-loop experts correct their plan from the measured hand
     for k in range(frames):
-        plan = expert.command(obs.time + period * np.arange(horizon))
-        images.append(obs.image)
-        states.append(obs.arm_q)
-        actions.append(plan[0])
+        if observe is not None:
+            observe(runner.robot, obs.time)
+        times = obs.time + period * np.arange(horizon)
+        plan = expert.command(times)
         fade = float(np.clip((frames - fade_frames - k) / fade_frames, 0.0, 1.0))
-        verdict = runner.submit(plan + fade * noise.step()[None, :])
+        sent = plan + fade * noise.step()[None, :]
+        if runner.has_hands:
+            grips = expert.gripper(times) if hasattr(expert, "gripper") else np.zeros((horizon, 2))
+            plan, sent = np.hstack([plan, grips]), np.hstack([sent, grips])
+        images.append(obs.image)
+        states.append(obs.state)
+        actions.append(plan[0])
+        verdict = runner.submit(sent)
         if not verdict:
             raise RuntimeError(f"seed {seed}: the executor rejected the expert's chunk: {verdict.reason}")
         obs = runner.advance()
@@ -124,9 +134,12 @@ def collect(out: Path | str, task: str = "reach", episodes: int = 10, seed: int 
     if perturb < 0 or perturb_tau <= 0:
         raise ValueError(f"perturb must be >= 0 rad and perturb_tau > 0 s, got {perturb}, {perturb_tau}")
     max_failures = episodes // 10 + 2 if max_failures is None else max_failures
+    from dit4dit_ros.g1.channels import ARMS_ONLY_GROUPS, OFFICIAL_G1_GROUPS
+
     runner = SimEpisodeRunner(RunnerConfig(task=task, fps=fps, image_size=image_size))
     h, w = runner.config.image_size
-    spec = DatasetSpec(fps=fps, video_sizes={CAMERA_KEY: (h, w)})
+    groups = OFFICIAL_G1_GROUPS if runner.has_hands else ARMS_ONLY_GROUPS
+    spec = DatasetSpec(fps=fps, video_sizes={CAMERA_KEY: (h, w)}, state_groups=groups, action_groups=groups)
     writer = LeRobotDatasetWriter(out, spec, overwrite=overwrite, gop=fps)
     stats = CollectStats()
     start = time.perf_counter()

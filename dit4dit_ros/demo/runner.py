@@ -9,6 +9,11 @@ evaluation (the policy engine produces them), so that the data and the evaluatio
         simulate one frame period: at every physics step (500 Hz) ExecutorCore.tick(sim time, state)
         -> a rt/arm_sdk command (weight from the executor) offered to SimRobot, then mj_step
 
+With Dex3-1 hands (the pick_place scene) a chunk may carry two more columns, the left and right gripper
+(0 open .. 1 closed, the official G1 layout): the hands get the synergy's joint targets for the chunk's gripper
+values, interpolated at the current time, at 100 Hz (HAND_PERIOD), and hold the last ones after the chunk ends.
+Observations then carry the measured grippers (the synergy value closest to each hand's joints).
+
 Simulation time stands still while the caller thinks (lock-step), so inference latency does not exist here;
 the ROS graph evaluation (`--mode graph`) is where latency is measured. The robot starts each episode in the
 balance controller's hold pose; the executor is enabled and its soft start (arm_sdk weight 0 -> 1) completes
@@ -22,6 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Verdict
+from dit4dit_ros.g1.hand_command import HandCommand, joints_to_gripper
+from dit4dit_ros.g1.hands import ALL_GRIPPER_NAMES, HandSide
 from dit4dit_ros.g1.joints import ARMS, WAIST, joint_indices
 from dit4dit_ros.g1.lowcmd import MODE_PR_PITCH_ROLL, ControlPath, LowCmdSample
 from dit4dit_ros.sim.scene import SceneConfig
@@ -30,6 +37,8 @@ from dit4dit_ros.sim.tasks import TaskStatus, task_scene
 ARM_INDICES = joint_indices(ARMS)
 WAIST_INDICES = joint_indices(WAIST)
 CHUNK_JOINTS = WAIST + ARMS
+ARMS_AND_GRIPPERS = ARMS + ALL_GRIPPER_NAMES  # the official G1 layout's channels
+HAND_PERIOD = 0.01  # s between hand commands (the Dex3-1 runs its commands at 100 Hz)
 
 
 def default_executor_config() -> ExecutorConfig:
@@ -71,6 +80,12 @@ class Observation:
     arm_q: np.ndarray  # (14,) measured ARMS joints, radians
     time: float  # s since the first frame of the episode
     status: TaskStatus
+    grippers: np.ndarray | None = None  # (2,) measured left/right gripper (0 open .. 1 closed); None: no hands
+
+    @property
+    def state(self) -> np.ndarray:
+        """The state vector: ARMS, plus the two grippers when the robot has hands (ARMS_AND_GRIPPERS)."""
+        return self.arm_q if self.grippers is None else np.concatenate([self.arm_q, self.grippers])
 
 
 class SimEpisodeRunner:
@@ -96,6 +111,19 @@ class SimEpisodeRunner:
         self._kin_data = mujoco.MjData(self.robot.model)  # private: gravity compensation of the waist
         self._mode_machine = self.robot.config.mode_machine
         self._ones = np.ones(29, dtype=np.int64)
+        self._hand_steps = max(1, int(round(HAND_PERIOD / self.robot.dt)))
+        self._grip_times: np.ndarray | None = None  # stamps (s, sim time) of the last chunk's gripper points
+        self._grip_values: np.ndarray | None = None  # (H, 2)
+        self._step_count = 0
+
+    @property
+    def has_hands(self) -> bool:
+        return self.robot.hands is not None
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        """Channel names of Observation.state and of the chunks `submit` takes."""
+        return ARMS_AND_GRIPPERS if self.has_hands else ARMS
 
     @property
     def instruction(self) -> str:
@@ -105,6 +133,7 @@ class SimEpisodeRunner:
         """New episode from `seed`: hold pose, fresh executor enabled and soft-started; returns frame 0."""
         self.robot.reset(seed)
         self.core = ExecutorCore(self.config.executor)
+        self._grip_times = self._grip_values = None
 
         self._tick()  # the executor needs a LowState sample before it can be enabled
         verdict = self.core.enable(self.robot.time)
@@ -118,7 +147,10 @@ class SimEpisodeRunner:
     def observe(self) -> Observation:
         image = self.camera.render(self.robot.data) if self.camera is not None else None
         q = self.robot.data.qpos[self.robot._qadr[ARM_INDICES]].copy()
-        return Observation(image, q, self.robot.time - self._t0, self.robot.task_status())
+        grippers = None
+        if self.has_hands:
+            grippers = np.array([joints_to_gripper(side, self.robot.hands.joint_state(side)[0]) for side in HandSide])
+        return Observation(image, q, self.robot.time - self._t0, self.robot.task_status(), grippers)
 
     def _waist_commands(self, arms: np.ndarray) -> np.ndarray:
         """(H, 3) waist commands whose PD equilibrium (no feed-forward torque) is the hold pose, for each arm point.
@@ -141,15 +173,34 @@ class SimEpisodeRunner:
         return out
 
     def submit(self, positions: np.ndarray) -> Verdict:
-        """An ARMS-order chunk (H, 14) whose point k is for observation time + k / fps."""
+        """A chunk (H, 14) in ARMS order, or (H, 16) in ARMS_AND_GRIPPERS order on a robot with hands, whose point k
+        is for observation time + k / fps. Gripper values outside [0, 1] are refused with the executor's verdict."""
         assert self.core is not None, "reset() first"
-        arms = np.asarray(positions, dtype=np.float64)
-        if arms.ndim != 2 or arms.shape[1] != len(ARMS):
-            raise ValueError(f"chunk positions must be (H, {len(ARMS)}) in ARMS order, got {arms.shape}")
+        points = np.asarray(positions, dtype=np.float64)
+        widths = (len(ARMS), len(ARMS_AND_GRIPPERS)) if self.has_hands else (len(ARMS),)
+        if points.ndim != 2 or points.shape[1] not in widths:
+            raise ValueError(f"chunk positions must be (H, {' or '.join(map(str, widths))}) in "
+                             f"{'ARMS(+grippers)' if self.has_hands else 'ARMS'} order, got {points.shape}")
+        arms = points[:, :len(ARMS)]
+        grips = points[:, len(ARMS):]
+        if grips.size and not (np.all(np.isfinite(grips)) and grips.min() >= 0.0 and grips.max() <= 1.0):
+            return Verdict(False, f"gripper values must be finite in [0, 1] (0 open, 1 closed); got {grips.min():.3f}"
+                                  f" .. {grips.max():.3f}")
         waist = self._waist_commands(arms)
         now = self.robot.time
         chunk = ActionChunk.uniform(CHUNK_JOINTS, np.hstack([waist, arms]), stamp=now, period=self.period)
-        return self.core.submit_chunk(chunk, now)
+        verdict = self.core.submit_chunk(chunk, now)
+        if verdict and grips.size:
+            self._grip_times, self._grip_values = now + self.period * np.arange(len(grips)), grips
+        return verdict
+
+    def _command_hands(self, now: float) -> None:
+        """The synergy's hand commands for the gripper chunk at `now` (held after its last point)."""
+        if self._grip_times is None:
+            return
+        for i, side in enumerate(HandSide):
+            value = float(np.interp(now, self._grip_times, self._grip_values[:, i]))
+            self.robot.hands.submit(side, HandCommand.gripper(side, value))
 
     def advance(self) -> Observation:
         """Simulate one frame period and return the next observation."""
@@ -168,6 +219,9 @@ class SimEpisodeRunner:
                                   mode_pr=MODE_PR_PITCH_ROLL, mode_machine=self._mode_machine,
                                   arm_sdk_weight=float(cmd.arm_sdk_weight), crc_ok=True, receive_time=now)
             robot.submit(ControlPath.ARM_SDK, sample)
+        if self.has_hands and self._step_count % self._hand_steps == 0:
+            self._command_hands(now)
+        self._step_count += 1
         robot.step()
 
     def close(self) -> None:

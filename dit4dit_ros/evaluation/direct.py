@@ -49,7 +49,7 @@ def evaluate_direct(checkpoint: str | Path, task: str = "reach",
                     scene_episodes: int = 0) -> EvalResult:
     """Seeded closed-loop rollouts in process (see module docstring). The first `scene_episodes` episodes also
     render the third-person view for the observers."""
-    from dit4dit_ros.demo.runner import RunnerConfig, SimEpisodeRunner
+    from dit4dit_ros.demo.runner import ARMS_AND_GRIPPERS, RunnerConfig, SimEpisodeRunner
     from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES
 
     if replan_every < 1:
@@ -58,8 +58,10 @@ def evaluate_direct(checkpoint: str | Path, task: str = "reach",
         from dit4dit_ros.engine.torch_engine import TorchEngine
 
         engine = TorchEngine(str(checkpoint), device="cpu", seed=0)
-    if tuple(engine.state_joint_names) != ARMS or tuple(engine.action_joint_names) != ARMS:
-        raise ValueError(f"the demo runner drives the 14 arm joints {list(ARMS)}; the checkpoint's layout has state "
+    layouts = (ARMS, ARMS_AND_GRIPPERS)
+    if tuple(engine.state_joint_names) not in layouts or tuple(engine.action_joint_names) not in layouts:
+        raise ValueError(f"the demo runner drives the 14 arm joints {list(ARMS)} (plus the grippers "
+                         f"{list(ARMS_AND_GRIPPERS[len(ARMS):])} with hands); the checkpoint's layout has state "
                          f"{list(engine.state_joint_names)} and action {list(engine.action_joint_names)}")
     fps = 1.0 / engine.control_period
     if not math.isclose(fps, round(fps), rel_tol=1e-6):
@@ -70,6 +72,11 @@ def evaluate_direct(checkpoint: str | Path, task: str = "reach",
     if replan_every > engine.horizon:
         raise ValueError(f"replan_every {replan_every} is longer than the chunk ({engine.horizon} points)")
     runner = SimEpisodeRunner(RunnerConfig(task=task, fps=fps, image_size=tuple(engine.image_size)))
+    if tuple(engine.state_joint_names) != runner.state_names or tuple(engine.action_joint_names) != runner.state_names:
+        runner.close()
+        raise ValueError(f"task {task!r} runs a robot whose state/action channels are {list(runner.state_names)}; "
+                         f"the checkpoint has state {list(engine.state_joint_names)} and action "
+                         f"{list(engine.action_joint_names)}")
     instruction = runner.instruction
     engine.check_instruction(instruction)
     grey = np.full((*engine.image_size, 3), BLIND_GREY, dtype=np.uint8)
@@ -102,7 +109,7 @@ def evaluate_direct(checkpoint: str | Path, task: str = "reach",
                     sample.scene = scene_camera.render(runner.robot.data)
                 if k < frames and k % replan_every == 0:
                     image = grey if blind else obs.image
-                    out = engine.predict([image], obs.arm_q, instruction)
+                    out = engine.predict([image], obs.state, instruction)
                     inference.append(out.timings.get("total", 0.0))
                     sample.inference_seconds = inference[-1]
                     verdict = runner.submit(out.actions)

@@ -10,7 +10,7 @@ these commands learns the same compensation.
 
 Reach: hold -> a point `approach_height` above the cube -> `touch_height` above the cube centre -> hold.
 Segments are quintic minimum-jerk in joint space (zero velocity and acceleration at every waypoint), so the
-command is smooth at any sampling rate. Pick-and-place has no expert yet (see EXPERTS).
+command is smooth at any sampling rate. Pick-and-place: sim/pick_expert.py (Dex3-1 hands).
 """
 from __future__ import annotations
 
@@ -186,16 +186,14 @@ class ReachExpert:
         return self.trajectory(t)
 
 
-# pick_place has no expert yet: a scripted push (behind the cube -> through it to the disc) left the cube
-# 5-19 cm from the disc on 8/8 seeds with these rubber hands (the cube slides off the palm).
-EXPERTS = {"reach": ReachExpert}
+def make_expert(task: str, robot, config=None):
+    """The scripted expert of `task` planned for the robot's current reset (pick_place: sim/pick_expert.py)."""
+    from dit4dit_ros.sim.pick_expert import PickPlaceExpert
 
-
-def make_expert(task: str, robot, config: ExpertConfig | None = None) -> ReachExpert:
-    """The scripted expert of `task` planned for the robot's current reset."""
+    experts = {"reach": ReachExpert, "pick_place": PickPlaceExpert}
     try:
-        cls = EXPERTS[task]
+        cls = experts[task]
     except KeyError:
-        raise ValueError(f"no scripted expert for task {task!r}; expected one of {sorted(EXPERTS)}") from None
+        raise ValueError(f"no scripted expert for task {task!r}; expected one of {sorted(experts)}") from None
     return cls(robot, config)
 
