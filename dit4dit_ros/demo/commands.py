@@ -10,7 +10,7 @@ log = logging.getLogger(__name__)
 
 # ---- collect-sim ------------------------------------------------------------------------------------------------
 def _collect_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--task", default="reach", help="sim task with a scripted expert (reach)")
+    p.add_argument("--task", default="reach", help="sim task with a scripted expert (reach, pick_place)")
     p.add_argument("--episodes", type=int, required=True, help="successful demonstrations to write")
     p.add_argument("--out", required=True, help="LeRobot v2.1 dataset directory to create")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (then seed+1, ...)")
