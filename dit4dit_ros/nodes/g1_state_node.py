@@ -12,6 +12,8 @@ A thin shell around dit4dit_ros.g1.dds.LowStateReader and dit4dit_ros.g1.lowstat
 - valid samples are decimated to `publish_rate` (deadline schedule, see utils.streams.Decimator) and
   published from the DDS listener thread at once, stamped with the receive time on the ROS clock, so
   /joint_states adds no timer latency;
+- with `hands: dex3` the Dex3-1 hands' rt/dex3/{left,right}/state (HandState_) are read too and their 7 joints
+  each are appended to /joint_states (a hand silent for `stale_timeout_s` drops out of the message);
 - silence (no valid sample for `stale_timeout_s`) is detected on the steady clock (a stopped /clock must not
   hide it), logged once when it starts and once when the robot comes back, and reported on /diagnostics.
 
@@ -61,6 +63,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("expected_mode_machine", ANY_MODE_MACHINE, "-1: any mode_machine of robot_variant; else the exact "
               "value the robot must report (0 only for Unitree's simulators, which leave it unset)",
               minimum=-1, maximum=255),
+    ParamSpec("hands", "none", "none: body joints only; dex3: also the Dex3-1 hand joints from rt/dex3/*/state",
+              choices=("none", "dex3")),
     ParamSpec("publish_rate", 100.0, "rate of /joint_states and /imu [Hz] (LowState arrives at 500 Hz)",
               minimum=1.0, maximum=1000.0),
     ParamSpec("joint_states_topic", "/joint_states", "sensor_msgs/JointState topic"),
@@ -116,6 +120,13 @@ class G1StateNode(Node):
             f"reading {p['lowstate_topic']} on Unitree DDS domain {effective.unitree_domain_id} interface "
             f"{effective.unitree_interface!r}; publishing {p['joint_states_topic']} at {p['publish_rate']:.0f} Hz")
         self.reader = LowStateReader(self._on_lowstate, topic=p["lowstate_topic"], clock=time.monotonic)
+        self.hand_cache = self.hand_readers = None
+        if p["hands"] == "dex3":
+            from dit4dit_ros.g1.hand_dds import HandStateCache, HandStateReader
+            from dit4dit_ros.g1.hands import HandSide
+
+            self.hand_cache = HandStateCache()
+            self.hand_readers = [HandStateReader(side, self.hand_cache.update) for side in HandSide]
 
     @staticmethod
     def _isolation(p: dict) -> DdsIsolation:
@@ -164,6 +175,13 @@ class G1StateNode(Node):
         js.position = array("d", np.ascontiguousarray(sample.q, dtype=np.float64).tobytes())
         js.velocity = array("d", np.ascontiguousarray(sample.dq, dtype=np.float64).tobytes())
         js.effort = array("d", np.ascontiguousarray(sample.tau_est, dtype=np.float64).tobytes())
+        if self.hand_cache is not None:
+            names, q, dq, tau = self.hand_cache.fresh(time.monotonic(), self.p["stale_timeout_s"])
+            if names:
+                js.name = self._names + names
+                js.position.extend(q)
+                js.velocity.extend(dq)
+                js.effort.extend(tau)
         self.joint_pub.publish(js)
         if self.imu_pub is not None:
             imu = Imu()
@@ -266,6 +284,9 @@ class G1StateNode(Node):
         if reader is not None:
             reader.close()
             self.reader = None
+        for hand_reader in getattr(self, "hand_readers", None) or []:
+            hand_reader.close()
+        self.hand_readers = None
         super().destroy_node()
 
 

@@ -29,6 +29,8 @@ def _sim_robot_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-camera", action="store_true", help="do not render the ego camera")
     p.add_argument("--task", default="reach", help="tabletop task (reach, pick_place)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    p.add_argument("--hands", choices=("task", "none", "dex3"), default="task",
+                   help="wrist hands: none (rubber), dex3 (Dex3-1 on rt/dex3/*), task (the task's: dex3 for pick_place)")
     p.add_argument("--camera-width", type=int, default=224)
     p.add_argument("--camera-height", type=int, default=224)
     p.add_argument("--camera-hz", type=float, default=10.0, help="ego frames per simulated second")
@@ -56,7 +58,7 @@ def parameter_values(args: argparse.Namespace) -> dict:
     mode_machine = args.mode_machine if args.mode_machine is not None else (0 if compat else 5)
     values.update(lowstate_crc=not compat, arm_sdk_reader=not compat)
     values.update(
-        task=args.task, seed=args.seed, state_rate_hz=float(rate), real_time_factor=float(args.real_time_factor),
+        task=args.task, hands=args.hands, seed=args.seed, state_rate_hz=float(rate), real_time_factor=float(args.real_time_factor),
         camera_enabled=not (args.no_camera or args.no_ros), camera_width=args.camera_width,
         camera_height=args.camera_height, camera_rate_hz=float(args.camera_hz), lockstep=bool(args.lockstep),
         camera_shadows=bool(args.camera_shadows),

@@ -8,10 +8,15 @@ from dit4dit_ros.sim.camera import CameraConfig
 from dit4dit_ros.sim.dds_bridge import BridgeConfig
 from dit4dit_ros.sim.loop import LoopConfig
 from dit4dit_ros.sim.robot import SimRobotConfig
-from dit4dit_ros.sim.tasks import TASKS
+from dit4dit_ros.g1.model import HAND_MODELS
+from dit4dit_ros.sim.tasks import TASKS, task_scene
+
+TASK_HANDS = "task"  # the `hands` value that takes the task's own scene (pick_place: dex3, reach: none)
 
 SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("task", "reach", "tabletop task", choices=tuple(TASKS)),
+    ParamSpec("hands", TASK_HANDS, "hands on the wrists: none (rubber hands), dex3 (Dex3-1, rt/dex3/* on DDS) or "
+              "task (the task's scene: dex3 for pick_place)", choices=(TASK_HANDS, *HAND_MODELS)),
     ParamSpec("seed", 0, "seed of the first episode; the k-th reset uses seed + k", minimum=0, maximum=2**31 - 1),
     ParamSpec("state_rate_hz", 500.0, "rt/lowstate rate [Hz of sim time] (the robot: 500; Unitree's simulator: 200)",
               minimum=1.0, maximum=500.0),
@@ -63,7 +68,10 @@ def configs_from_values(values: Mapping[str, Any]) -> tuple[SimRobotConfig, Loop
     if values["scene_camera_enabled"]:
         scene_camera = CameraConfig(width=int(values["scene_camera_width"]), height=int(values["scene_camera_height"]),
                                     rate_hz=float(values["scene_camera_rate_hz"]))
+    hands = values.get("hands", TASK_HANDS)
+    scene = task_scene(values["task"], **({} if hands == TASK_HANDS else {"hands": hands}))
     robot = SimRobotConfig(
+        scene=scene,
         task=values["task"],
         mode_machine=int(values["mode_machine"]),
         command_timeout=float(values["command_timeout"]),
