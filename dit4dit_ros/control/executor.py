@@ -24,6 +24,10 @@ Modes:
               (for `disable_damping_time`) on disable, after which it goes to DISABLED.
   ESTOP       like DAMPING but latched: only `reset_estop` leaves it (to DISABLED).
 
+Hands (optional `hands=`, control/hands.py HandController): Dex3-1 targets (a gripper value or 7 joints) via
+`submit_hand`; `hand_commands(now)` gives the rt/dex3 commands for the current mode: tracking (rate-, position-
+and torque-limited) in SOFT_START/RUNNING/HOLD, damping in DAMPING/ESTOP, nothing when DISABLED.
+
 Gravity compensation (`ExecutorConfig.gravity_compensation`): in SOFT_START, RUNNING and HOLD the command
 carries tau = scale * g(q_measured) on the configured joints (clipped into the torque limit; the safety filter
 keeps the whole predicted torque within it). Damping commands always carry tau = 0.
@@ -40,6 +44,7 @@ import numpy as np
 
 from dit4dit_ros.control.chunk import ActionChunk, ChunkSource, Verdict, validate_chunk
 from dit4dit_ros.control.config import ExecutorConfig
+from dit4dit_ros.control.hands import HandController
 from dit4dit_ros.control.safety import JointLimits, SafetyFilter, clip_feedforward
 from dit4dit_ros.control.scheduler import ChunkScheduler
 from dit4dit_ros.g1.joints import NUM_JOINTS, joint_indices
@@ -100,10 +105,13 @@ class ExecutorCore:
     """Chunk scheduling + safety filter + watchdogs + modes. Not thread-safe: callers serialise calls."""
 
     def __init__(self, cfg: ExecutorConfig | None = None,
-                 gravity: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+                 gravity: Callable[[np.ndarray], np.ndarray] | None = None,
+                 hands: HandController | None = None) -> None:
         """`gravity`: q (29,) -> gravity torques (29,), used when cfg.gravity_compensation is set (default:
-        a `GravityModel` of the simulator's MuJoCo G1, built here; ~2 s to load)."""
+        a `GravityModel` of the simulator's MuJoCo G1, built here; ~2 s to load). `hands`: the Dex3-1 hands'
+        controller, None on a robot without them."""
         self.cfg = cfg = cfg or ExecutorConfig()
+        self.hands = hands
         if gravity is not None and not cfg.gravity_compensation:
             raise ValueError("a gravity model was given but ExecutorConfig.gravity_compensation is False")
         if cfg.gravity_compensation and gravity is None:
@@ -383,6 +391,29 @@ class ExecutorCore:
         self.last_rejection = f"{kind}: {reason}"
         return Verdict(False, reason)
 
+    # ------------------------------------------------------------------ hands
+    def submit_hand(self, side: str, now: float, gripper: float | None = None,
+                    positions: np.ndarray | None = None) -> Verdict:
+        """A hand target: a gripper value (0 open .. 1 closed) or 7 joint positions; accepted in RUNNING and HOLD."""
+        if self.hands is None:
+            return self._reject("hand", "this executor drives no hands (ExecutorCore(hands=...) not set)")
+        if self._mode not in (Mode.RUNNING, Mode.HOLD):
+            return self._reject("hand", f"hand targets are accepted in RUNNING or HOLD, not {self._mode.value}")
+        if (gripper is None) == (positions is None):
+            return self._reject("hand", "give either a gripper value or 7 joint positions")
+        verdict = (self.hands.submit_gripper(side, gripper) if gripper is not None
+                   else self.hands.submit_joints(side, positions))
+        return verdict if verdict else self._reject("hand", verdict.reason)
+
+    def observe_hand(self, side: str, q: np.ndarray, now: float) -> None:
+        """A hand's measured joint positions (wire order) at `now` (from rt/dex3/<side>/state)."""
+        if self.hands is not None:
+            self.hands.observe(side, q, now)
+
+    def hand_commands(self, now: float) -> dict:
+        """HandSide -> HandCommand to send now (empty: send nothing), for the current mode."""
+        return {} if self.hands is None else self.hands.commands(now, self._mode)
+
     # ------------------------------------------------------------------ diagnostics
     def status(self) -> dict:
         """A JSON-serialisable snapshot for /dit4dit/executor/state and /diagnostics."""
@@ -397,6 +428,7 @@ class ExecutorCore:
             "scheduled_joints": int(self.scheduler.owned_mask.sum()),
             "counts": dict(self.counts),
             "limit_hits": self.filter.counters.as_dict(),
+            **({"hands": self.hands.status()} if self.hands is not None else {}),
         }
 
 

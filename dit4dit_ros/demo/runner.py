@@ -10,8 +10,9 @@ evaluation (the policy engine produces them), so that the data and the evaluatio
         -> a rt/arm_sdk command (weight from the executor) offered to SimRobot, then mj_step
 
 With Dex3-1 hands (the pick_place scene) a chunk may carry two more columns, the left and right gripper
-(0 open .. 1 closed, the official G1 layout): the hands get the synergy's joint targets for the chunk's gripper
-values, interpolated at the current time, at 100 Hz (HAND_PERIOD), and hold the last ones after the chunk ends.
+(0 open .. 1 closed, the official G1 layout): the chunk's gripper values, interpolated at the current time, go
+to the executor's HandController at 100 Hz (HAND_PERIOD), whose rate-, position- and torque-limited commands
+(damping in DAMPING/ESTOP) drive the hands; after the chunk's end the last value is held.
 Observations then carry the measured grippers (the synergy value closest to each hand's joints).
 
 Simulation time stands still while the caller thinks (lock-step), so inference latency does not exist here;
@@ -27,7 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Verdict
-from dit4dit_ros.g1.hand_command import HandCommand, joints_to_gripper
+from dit4dit_ros.control.hands import HandControlConfig, HandController
+from dit4dit_ros.g1.hand_command import joints_to_gripper
 from dit4dit_ros.g1.hands import ALL_GRIPPER_NAMES, HandSide
 from dit4dit_ros.g1.joints import ARMS, WAIST, joint_indices
 from dit4dit_ros.g1.lowcmd import MODE_PR_PITCH_ROLL, ControlPath, LowCmdSample
@@ -132,7 +134,8 @@ class SimEpisodeRunner:
     def reset(self, seed: int) -> Observation:
         """New episode from `seed`: hold pose, fresh executor enabled and soft-started; returns frame 0."""
         self.robot.reset(seed)
-        self.core = ExecutorCore(self.config.executor)
+        hands = HandController(HandControlConfig(period=HAND_PERIOD)) if self.has_hands else None
+        self.core = ExecutorCore(self.config.executor, hands=hands)
         self._grip_times = self._grip_values = None
 
         self._tick()  # the executor needs a LowState sample before it can be enabled
@@ -195,12 +198,18 @@ class SimEpisodeRunner:
         return verdict
 
     def _command_hands(self, now: float) -> None:
-        """The synergy's hand commands for the gripper chunk at `now` (held after its last point)."""
-        if self._grip_times is None:
-            return
+        """Feed the executor the hands' state and the gripper chunk's values at `now` (held after its last point);
+        send the executor's hand commands to the hands."""
+        core, hands = self.core, self.robot.hands
         for i, side in enumerate(HandSide):
-            value = float(np.interp(now, self._grip_times, self._grip_values[:, i]))
-            self.robot.hands.submit(side, HandCommand.gripper(side, value))
+            core.observe_hand(side, hands.joint_state(side)[0], now)
+            if self._grip_times is not None:
+                value = float(np.interp(now, self._grip_times, self._grip_values[:, i]))
+                verdict = core.submit_hand(side, now, gripper=value)
+                if not verdict:
+                    raise RuntimeError(f"the executor refused a {side.value} gripper value: {verdict.reason}")
+        for side, command in core.hand_commands(now).items():
+            hands.submit(side, command)
 
     def advance(self) -> Observation:
         """Simulate one frame period and return the next observation."""
