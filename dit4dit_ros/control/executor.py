@@ -279,7 +279,8 @@ class ExecutorCore:
         admitted = self.robot_input.admit(sample)
         if admitted.drop is not None:
             gate = self.robot_input.gate
-            self._invalid_why = gate.variant_error if admitted.drop.value == "variant" else admitted.drop.value
+            self._invalid_why = {"variant": gate.variant_error, "crc_mismatch": "wrong CRC",
+                                 "crc_zero": "CRC 0, not computed; lowstate_crc_policy verify"}[admitted.drop.value]
         self._ingest(MeasuredState(sample.q, sample.dq, sample.receive_time, admitted.drop is None))
         for action in admitted.actions:
             self._remote_action(action, now)

@@ -43,9 +43,10 @@ class RobotInput:
         self.gate = LowStateGate(cfg.lowstate_crc_policy, cfg.robot_variant, cfg.expected_mode_machine)
         self.remote = RemoteActionMapper(cfg.remote_bindings) if cfg.remote_actions else None
         self.mode_machine: int | None = None  # of the newest accepted sample (every LowCmd must echo it)
+        self.last_drop: DropReason | None = None  # of the newest sample
 
     def admit(self, sample: LowStateLike) -> Admitted:
-        drop = self.gate.check(sample)
+        drop = self.last_drop = self.gate.check(sample)
         if drop is not None:
             return Admitted(drop, ())
         self.mode_machine = int(sample.mode_machine)

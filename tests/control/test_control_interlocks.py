@@ -74,7 +74,7 @@ def test_a_forged_crc_damps_a_running_executor_and_says_so():
     rig.crc = "forged"  # accept_zero still drops a wrong non-zero crc
     cmd = rig.step(2)
     assert rig.core.mode is Mode.DAMPING and cmd.is_damping
-    assert "crc_mismatch" in rig.core.status()["mode_reason"]
+    assert "wrong CRC" in rig.core.status()["mode_reason"]
 
 
 @pytest.mark.parametrize("mode_machine, says", [(4, "23-DoF"), (6, "locked waist"), (0, "expected_mode_machine: 0"),
