@@ -273,15 +273,17 @@ class ExecutorCore:
         is remembered even if a valid one follows before the next tick."""
         self._ingest(state)
 
-    def observe_lowstate(self, sample: LowStateLike, now: float) -> tuple[str, ...]:
+    def observe_lowstate(self, sample: LowStateLike, now: float, stamp: float | None = None) -> tuple[str, ...]:
         """Every received LowState sample (g1.lowstate.LowStateSample): the gate decides whether its state is
-        valid (a dropped one counts like a bad CRC); a valid one's remote buttons act. Returns the fired actions."""
+        valid (a dropped one counts like a bad CRC); a valid one's remote buttons act. `stamp`: the sample's time
+        on the core's clock (default its receive_time). Returns the remote actions that fired."""
         admitted = self.robot_input.admit(sample)
         if admitted.drop is not None:
             gate = self.robot_input.gate
             self._invalid_why = {"variant": gate.variant_error, "crc_mismatch": "wrong CRC",
                                  "crc_zero": "CRC 0, not computed; lowstate_crc_policy verify"}[admitted.drop.value]
-        self._ingest(MeasuredState(sample.q, sample.dq, sample.receive_time, admitted.drop is None))
+        stamp = sample.receive_time if stamp is None else stamp
+        self._ingest(MeasuredState(sample.q, sample.dq, stamp, admitted.drop is None))
         for action in admitted.actions:
             self._remote_action(action, now)
         return admitted.actions

@@ -121,6 +121,7 @@ class FakeLowStateRobot:
         self.sent_valid = 0
         self.sent_bad = 0
         self.remote = bytes(40)  # set to g1.remote.encode_remote(...) bytes to press remote buttons
+        self.crc_zero = False  # publish crc 0 like Unitree's simulators
         self._remote_written = bytes(40)
         self._lock = threading.Lock()
         self._running = threading.Event()
@@ -144,6 +145,8 @@ class FakeLowStateRobot:
                       np.array([0.0, 0.0, 9.81]), tick=tick, mode_machine=5)
         if bad:
             self.msg.crc ^= 0x1
+        elif self.crc_zero:
+            self.msg.crc = 0  # what Unitree's own simulators publish
         return self.msg
 
     def _run(self) -> None:
