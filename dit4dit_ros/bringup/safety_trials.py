@@ -3,8 +3,7 @@ what reached the robot (the Unitree DDS wire), pass or fail. `dit4dit bench safe
 
 A trial is a `Trial(name, input, run)`; `run(ctx)` returns a `TrialOutcome`. Trials that attack a running
 graph get it from `ctx.graph(...)` (a `dit4dit run` of the simulated G1 started for that trial and stopped
-after it). The next trials (authority on enable/reset, the executor's continuous-clipping alarm) are added by
-appending to TRIALS.
+after it). The executor's interlock trials live in bringup/interlock_trials.py and are appended to TRIALS.
 """
 from __future__ import annotations
 
@@ -225,6 +224,12 @@ TRIALS: tuple[Trial, ...] = (
     Trial("wildcard-sockets", "the graph's bound sockets", wildcard_sockets),
     Trial("sros2", "a node started in an SROS2 enclave with ROS_SECURITY_ENABLE=true", sros2_support, slow=False),
 )
+
+# The executor's interlock trials (no reader, no effect, CRC, remote, authority, clipping) need Trial and friends
+# defined above; importing them here keeps one TRIALS table without a module cycle at import time.
+from dit4dit_ros.bringup.interlock_trials import INTERLOCK_TRIALS  # noqa: E402
+
+TRIALS = TRIALS + INTERLOCK_TRIALS
 
 
 def run_trials(config: Path, names: list[str] | None = None, out=sys.stdout) -> list[tuple[Trial, TrialOutcome]]:
