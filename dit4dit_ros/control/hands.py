@@ -80,6 +80,15 @@ class HandController:
         if q.shape == (HAND_MOTORS,) and np.all(np.isfinite(q)):
             hand.q, hand.state_time = q.copy(), float(now)
 
+    def submit(self, side: "HandSide | str", mode: str, gripper: float | None = None,
+               positions: np.ndarray | None = None) -> Verdict:
+        """A target while the executor is in `mode`: accepted in RUNNING and HOLD only, either kind, not both."""
+        if mode not in ("RUNNING", "HOLD"):
+            return self._reject(side, f"hand targets are accepted in RUNNING or HOLD, not {mode}")
+        if (gripper is None) == (positions is None):
+            return self._reject(side, "give either a gripper value or 7 joint positions")
+        return self.submit_gripper(side, gripper) if gripper is not None else self.submit_joints(side, positions)
+
     def submit_gripper(self, side: "HandSide | str", value: float) -> Verdict:
         """Target the synergy pose of gripper `value` (0 open .. 1 closed)."""
         try:

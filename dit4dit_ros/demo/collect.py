@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dit4dit_ros.control import Mode
 from dit4dit_ros.demo.runner import RunnerConfig, SimEpisodeRunner
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,15 @@ def run_expert_episode(runner: SimEpisodeRunner, seed: int, horizon: int = 16, e
     """
     from dit4dit_ros.sim.expert import make_expert
 
+    from dit4dit_ros.sim.pick_expert import PlanningError
+
     obs = runner.reset(seed)
-    expert = make_expert(runner.config.task, runner.robot, expert_config)
+    try:
+        expert = make_expert(runner.config.task, runner.robot, expert_config)
+    except PlanningError as exc:  # this seed's objects are out of the expert's reach: a failed demonstration
+        log.warning("seed %d: %s", seed, exc)
+        empty = np.zeros((0, len(obs.state)))
+        return EpisodeRecord(seed, runner.instruction, [], empty, empty, False, np.inf, dict(obs.status.metrics))
     frames = int(round(expert.duration * runner.config.fps))
     period = runner.period
     images, states, actions = [], [], []
@@ -108,6 +116,11 @@ def run_expert_episode(runner: SimEpisodeRunner, seed: int, horizon: int = 16, e
         states.append(obs.state)
         actions.append(plan[0])
         verdict = runner.submit(sent)
+        if not verdict and runner.core.mode not in (Mode.RUNNING, Mode.HOLD):
+            # an interlock stopped the episode (e.g. the arm blocked against the table): a failed demonstration
+            log.warning("seed %d: the executor left RUNNING (%s): episode failed", seed, runner.core.mode.value)
+            return EpisodeRecord(seed, runner.instruction, images, np.stack(states), np.stack(actions), False, best,
+                                 dict(obs.status.metrics))
         if not verdict:
             raise RuntimeError(f"seed {seed}: the executor rejected the expert's chunk: {verdict.reason}")
         obs = runner.advance()

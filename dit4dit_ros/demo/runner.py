@@ -12,7 +12,11 @@ evaluation (the policy engine produces them), so that the data and the evaluatio
 With Dex3-1 hands (the pick_place scene) a chunk may carry two more columns, the left and right gripper
 (0 open .. 1 closed, the official G1 layout): the chunk's gripper values, interpolated at the current time, go
 to the executor's HandController at 100 Hz (HAND_PERIOD), whose rate-, position- and torque-limited commands
-(damping in DAMPING/ESTOP) drive the hands; after the chunk's end the last value is held.
+(damping in DAMPING/ESTOP) drive the hands; after the chunk's end the last value is held. On that robot the
+executor also sends the waist's and arms' gravity torque as feed-forward (a GravityModel of the G1 with Dex3-1 hands), so that
+chunks are the arm poses themselves: with the heavier hands, folding gravity into the position command instead
+(q + g/kp, what the reach data does) leaves the shoulder 0.15-0.2 rad from its command, which the executor's
+no-effect interlock (0.1 rad) rightly reads as commands being ignored.
 Observations then carry the measured grippers (the synergy value closest to each hand's joints).
 
 Simulation time stands still while the caller thinks (lock-step), so inference latency does not exist here;
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Verdict
+from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Mode, Verdict
 from dit4dit_ros.control.hands import HandControlConfig, HandController
 from dit4dit_ros.g1.hand_command import joints_to_gripper
 from dit4dit_ros.g1.hands import ALL_GRIPPER_NAMES, HandSide
@@ -114,6 +118,16 @@ class SimEpisodeRunner:
         self._mode_machine = self.robot.config.mode_machine
         self._ones = np.ones(29, dtype=np.int64)
         self._hand_steps = max(1, int(round(HAND_PERIOD / self.robot.dt)))
+        self._executor_cfg, self._gravity = cfg.executor, None
+        if self.has_hands:  # gravity feed-forward (see the module docstring), hands in the model
+            from dataclasses import replace
+
+            from dit4dit_ros.g1.gravity import GravityModel
+            from dit4dit_ros.g1.model import build_robot_model
+
+            self._executor_cfg = replace(cfg.executor, gravity_compensation=True,
+                                          gravity_joints=CHUNK_JOINTS)
+            self._gravity = GravityModel(build_robot_model(self.robot.dt, hands="dex3")).torques
         self._grip_times: np.ndarray | None = None  # stamps (s, sim time) of the last chunk's gripper points
         self._grip_values: np.ndarray | None = None  # (H, 2)
         self._step_count = 0
@@ -134,8 +148,11 @@ class SimEpisodeRunner:
     def reset(self, seed: int) -> Observation:
         """New episode from `seed`: hold pose, fresh executor enabled and soft-started; returns frame 0."""
         self.robot.reset(seed)
-        hands = HandController(HandControlConfig(period=HAND_PERIOD)) if self.has_hands else None
-        self.core = ExecutorCore(self.config.executor, hands=hands)
+        if self.has_hands:
+            self.core = ExecutorCore(self._executor_cfg, gravity=self._gravity,
+                                     hands=HandController(HandControlConfig(period=HAND_PERIOD)))
+        else:
+            self.core = ExecutorCore(self.config.executor)
         self._grip_times = self._grip_values = None
 
         self._tick()  # the executor needs a LowState sample before it can be enabled
@@ -163,8 +180,10 @@ class SimEpisodeRunner:
         depends on where the arms are, so it is computed per chunk point (at the commanded arm posture).
         """
         robot, data = self.robot, self._kin_data
-        kp = self.core.cfg.kp()[WAIST_INDICES]
         hold = robot.hold_q[WAIST_INDICES]
+        if self._gravity is not None:  # the executor's feed-forward holds the waist (robot with hands)
+            return np.tile(hold, (arms.shape[0], 1))
+        kp = self.core.cfg.kp()[WAIST_INDICES]
         out = np.empty((arms.shape[0], len(WAIST)))
         data.qpos[:] = robot.data.qpos
         data.qpos[robot._qadr[WAIST_INDICES]] = hold
@@ -203,7 +222,7 @@ class SimEpisodeRunner:
         core, hands = self.core, self.robot.hands
         for i, side in enumerate(HandSide):
             core.observe_hand(side, hands.joint_state(side)[0], now)
-            if self._grip_times is not None:
+            if self._grip_times is not None and core.mode in (Mode.RUNNING, Mode.HOLD):
                 value = float(np.interp(now, self._grip_times, self._grip_values[:, i]))
                 verdict = core.submit_hand(side, now, gripper=value)
                 if not verdict:

@@ -138,6 +138,8 @@ class _RawReader:
     def _on_data(self, reader: Any) -> None:
         from cyclonedds._clayer import ddspy_take
 
+        if reader is None:  # data arrived while the reader was being closed (the entity is already gone)
+            return
         samples = ddspy_take(reader._ref, self._mask, 16)
         if isinstance(samples, int):
             LOG.warning("DDS take failed with code %d", samples)

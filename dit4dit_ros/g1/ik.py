@@ -92,12 +92,15 @@ def solve_site_pose(
     damping: float = 1e-3,
     rotation_weight: float = 0.2,
     tolerance: float = 1e-3,
+    bounds: dict[str, tuple[float, float]] | None = None,
+    rotation_tolerance: float = 0.05,
 ) -> IkResult:
     """Joint positions of `joint_names` that put `site` at `target` with the site frame's rotation `target_rot`.
 
     Damped least squares on the 6-D error (position in m, rotation vector in rad scaled by `rotation_weight` m/rad:
     a grasp needs the hand's orientation only to a few degrees). `error` is the position error; the result counts as
-    converged only when the rotation error is also below 0.05 rad (checked here, reported via a large error).
+    converged only when the rotation error is also below `rotation_tolerance` rad (else the error reads inf).
+    `bounds` narrows some joints' ranges (e.g. to keep an arm off the torso, which the model's limits allow).
     """
     import mujoco
 
@@ -112,11 +115,14 @@ def solve_site_pose(
     if min(joint_ids) < 0:
         raise ValueError(f"unknown joint among {list(joint_names)}")
     qadr, dadr = model.jnt_qposadr[joint_ids], model.jnt_dofadr[joint_ids]
-    lo, hi = model.jnt_range[joint_ids, 0], model.jnt_range[joint_ids, 1]
+    lo, hi = model.jnt_range[joint_ids, 0].copy(), model.jnt_range[joint_ids, 1].copy()
+    for name, (low, high) in (bounds or {}).items():
+        i = list(joint_names).index(name)
+        lo[i], hi[i] = max(lo[i], low), min(hi[i], high)
     data = mujoco.MjData(model)
     data.qpos[:] = model.qpos0 if qpos is None else qpos
     if seed is not None:
-        data.qpos[qadr] = seed
+        data.qpos[qadr] = np.clip(seed, lo, hi)
     jacp, jacr = np.zeros((3, model.nv)), np.zeros((3, model.nv))
     target_quat, site_quat, err_rot = np.zeros(4), np.zeros(4), np.zeros(3)
     mujoco.mju_mat2Quat(target_quat, target_rot.ravel())
@@ -139,5 +145,5 @@ def solve_site_pose(
         step = jac.T @ np.linalg.solve(jac @ jac.T + damping * np.eye(6), err)
         data.qpos[qadr] = np.clip(data.qpos[qadr] + step, lo, hi)
     err_p, err_r = errors()
-    error = float(np.linalg.norm(err_p)) if np.linalg.norm(err_r) < 0.05 else float("inf")
+    error = float(np.linalg.norm(err_p)) if np.linalg.norm(err_r) < rotation_tolerance else float("inf")
     return IkResult(q=data.qpos[qadr].copy(), error=error, iterations=it)

@@ -24,6 +24,7 @@ import math
 from pathlib import Path
 
 from dit4dit_ros.g1.joints import G1_JOINTS
+from dit4dit_ros.g1.timing import CONTROL_PERIOD
 
 HAND_MODELS = ("none", "dex3")  # "none": the shipped rubber hands stay; "dex3": Dex3-1 hands
 
@@ -73,7 +74,7 @@ def check_hand_model(hands: str) -> str:
     return hands
 
 
-def build_robot_spec(timestep: float = 0.002, camera_fovy_deg: float = DEFAULT_CAMERA_FOVY_DEG,
+def build_robot_spec(timestep: float = CONTROL_PERIOD, camera_fovy_deg: float = DEFAULT_CAMERA_FOVY_DEG,
                      hands: str = "none"):
     """The fixed-base G1 (palm sites, head camera, torque-limited motors, the chosen hands) as a mujoco.MjSpec."""
     import mujoco
@@ -111,6 +112,6 @@ def build_robot_spec(timestep: float = 0.002, camera_fovy_deg: float = DEFAULT_C
     return spec
 
 
-def build_robot_model(timestep: float = 0.002, hands: str = "none"):
+def build_robot_model(timestep: float = CONTROL_PERIOD, hands: str = "none"):
     """The compiled fixed-base G1 (mujoco.MjModel) without any scene around it."""
     return build_robot_spec(timestep, hands=hands).compile()

@@ -16,7 +16,9 @@ All decisions are made by dit4dit_ros.control.ExecutorCore; this node only moves
   the control period; the thread sleeps to absolute deadlines on the monotonic clock and is independent of
   ROS traffic (and of /clock, which may stall in simulation).
 - Services (std_srvs/Trigger) ~/enable, ~/disable, ~/estop, ~/reset_estop; `/dit4dit/estop`
-  (std_msgs/Bool, True latches the e-stop; False does nothing: only ~/reset_estop clears it).
+  (std_msgs/Bool, True latches the e-stop; False does nothing: only ~/reset_estop clears it). Enable and
+  reset_estop obey the `authority` policy (~/enable_with_token, ~/reset_estop_with_token, the wireless remote);
+  the LowState gate, the remote, enable checks and alarms: nodes/executor_interlocks.py.
 - `/dit4dit/executor/state` (std_msgs/String, JSON: mode, rates, last rejection, counters) and /diagnostics.
 - Shutdown (SIGINT/SIGTERM, or the process being stopped by `dit4dit run`): damping commands for
   `disable_damping_time`, then the command stream stops.
@@ -47,16 +49,16 @@ from dit4dit_ros.control import (
     ExecutorConfig,
     ExecutorCore,
     JointCommand,
-    MeasuredState,
     Mode,
     SafetyConfig,
     SchedulerConfig,
     WatchdogConfig,
 )
-from dit4dit_ros.control.chunk import chunk_from_points
+from dit4dit_ros.control.chunk import Verdict, chunk_from_points
 from dit4dit_ros.control.rate import PeriodicThread
 from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, WAIST
 from dit4dit_ros.nodes import diagnostics as diag
+from dit4dit_ros.nodes.executor_interlocks import INTERLOCK_PARAMETERS, ExecutorInterlocks, interlock_config
 from dit4dit_ros.nodes.qos import COMMANDS, DIAGNOSTICS, state_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
@@ -148,7 +150,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=0.002, maximum=5.0),
     ParamSpec("crc_error_limit", _W.crc_error_limit, "consecutive invalid LowStates -> DAMPING", minimum=1,
               maximum=1000),
-)
+) + INTERLOCK_PARAMETERS
 
 
 def executor_config(p: dict) -> ExecutorConfig:
@@ -195,6 +197,7 @@ def executor_config(p: dict) -> ExecutorConfig:
             state_timeout=p["state_timeout"],
             crc_error_limit=p["crc_error_limit"],
         ),
+        interlocks=interlock_config(p),
     )
 
 
@@ -268,6 +271,7 @@ class ExecutorNode(Node):
         for name, handler in (("~/enable", self._srv_enable), ("~/disable", self._srv_disable),
                               ("~/estop", self._srv_estop), ("~/reset_estop", self._srv_reset_estop)):
             self.create_service(Trigger, name, handler, callback_group=safety_group)
+        self.interlocks = ExecutorInterlocks(self, callback_group=safety_group)
         self.state_pub = self.create_publisher(String, p["state_topic"], state_qos())
         # What the robot was told, for the recorder (the dataset's action): decimated, tracking commands only.
         self.command_pub = self.create_publisher(JointState, p["command_topic"], state_qos()) if p["command_topic"] else None
@@ -307,12 +311,12 @@ class ExecutorNode(Node):
 
     # -- DDS listener thread ------------------------------------------------------------------------------
     def _on_lowstate(self, sample) -> None:
-        """Every sample goes to the core (a CRC-invalid one must not hide behind the next valid one)."""
-        state = MeasuredState(sample.q, sample.dq, sample.receive_time, sample.crc_ok)
+        """Every sample goes to the core's gate (a dropped one must not hide behind the next valid one)."""
         with self._lock:
-            self.core.observe_state(state)
+            self.core.observe_lowstate(sample, self._now())
+            accepted = self.core.robot_input.last_drop is None
         self._latest_state = sample
-        if sample.crc_ok:
+        if accepted:
             self._mode_machine = sample.mode_machine
             self._state_rate.tick(time.monotonic())
 
@@ -438,13 +442,16 @@ class ExecutorNode(Node):
         return response
 
     def _srv_enable(self, request, response):
+        verdict = self.interlocks.check_plain("enable")
+        return self._trigger(response, self.enable_request() if verdict else verdict)
+
+    def enable_request(self) -> Verdict:
+        """Enable, once the caller's authority was checked."""
         now = self._now()
         if self._ros_clock and now <= 0.0:
-            response.success, response.message = False, "the ROS clock is not running yet (waiting for /clock)"
-            return response
+            return Verdict(False, "the ROS clock is not running yet (waiting for /clock)")
         with self._lock:
-            verdict = self.core.enable(now)
-        return self._trigger(response, verdict)
+            return self.core.enable(now)
 
     def _srv_disable(self, request, response):
         with self._lock:
@@ -457,11 +464,15 @@ class ExecutorNode(Node):
         return response
 
     def _srv_reset_estop(self, request, response):
+        verdict = self.interlocks.check_plain("reset_estop")
+        return self._trigger(response, self.reset_estop_request() if verdict else verdict)
+
+    def reset_estop_request(self) -> Verdict:
         with self._lock:
             verdict = self.core.reset_estop(self._now())
             if verdict:
                 self._estop_latched_at = self._estop_first_damping_sent_at = None
-        return self._trigger(response, verdict)
+        return verdict
 
     # -- reporting ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -482,6 +493,7 @@ class ExecutorNode(Node):
             clock=self.p["clock"],
             estop_latched_at=self._estop_latched_at,  # time.monotonic() of the node's host (wall, both clocks)
             estop_first_damping_sent_at=self._estop_first_damping_sent_at,
+            **self.interlocks.status(),
         )
         return status
 
@@ -493,6 +505,8 @@ class ExecutorNode(Node):
         mode = state["mode"]
         if mode in (Mode.ESTOP.value, Mode.DAMPING.value):
             level, message = diag.ERROR, f"{mode}: {state['mode_reason']}"
+        elif state["alarm"]:
+            level, message = diag.ERROR, f"{mode}: {state['alarm']}"
         elif mode == Mode.HOLD.value or state["tick"]["overruns"]:
             level, message = diag.WARN, f"{mode}: {state['mode_reason']}" if mode == Mode.HOLD.value else "control ticks overran"
         else:
@@ -506,6 +520,11 @@ class ExecutorNode(Node):
             "tick_late_p99_ms": 1e3 * state["tick"]["late_p99"] if state["tick"]["ticks"] > 2 else -1.0,
             "tick_work_p99_ms": 1e3 * state["tick"]["work_p99"] if state["tick"]["ticks"] > 2 else -1.0,
             "overruns": state["tick"]["overruns"],
+            "alarm": state["alarm"],
+            "clip_fraction": state["clip_fraction"],
+            "authority": state["authority"],
+            "last_remote": state["last_remote"],
+            **{k: v for k, v in state["lowstate"].items() if isinstance(v, int)},
             **{f"count.{k}": v for k, v in state["counts"].items()},
             **{f"limit.{k}": v for k, v in state["limit_hits"].items()},
         }
@@ -544,6 +563,8 @@ class ExecutorNode(Node):
             if obj is not None:
                 obj.close()
                 setattr(self, name, None)
+        if getattr(self, "interlocks", None) is not None:
+            self.interlocks.close()
         logging.getLogger("dit4dit_ros.control").removeHandler(self._log_bridge)
         super().destroy_node()
 

@@ -1,8 +1,8 @@
 """The scripted pick-and-place expert of the Dex3-1 G1: approach, grasp with the synergy, lift, carry, place, release.
 
 Like the reach expert (sim/expert.py) it is privileged (reads the block and the disc from the simulator at reset),
-plans the whole episode once, and answers `command(t)` (ARMS-order arm joints, gravity-compensated so that the PD
-equilibrium of rt/arm_sdk is the planned pose) and `gripper(t)` (left, right: 0 open .. 1 closed, the official
+plans the whole episode once, and answers `command(t)` (ARMS-order arm joints: the planned poses themselves, since
+on the robot with hands the executor sends the arms' gravity torque as feed-forward, demo/runner.py) and `gripper(t)` (left, right: 0 open .. 1 closed, the official
 G1 layout's gripper channels, mapped to the hand joints by the synergy of g1/hand_command.py).
 
 The grasp is a side grasp with the right hand: the hand frame (wrist yaw link) is turned to the world's axes
@@ -11,7 +11,8 @@ thumb sticks out of the palm behind the block. The `right_grasp` site (where a g
 g1/dex3_model.py) goes over the block, straight down to `grasp_height` above the table (the hand's lower edge
 then clears the table), the hand closes, lifts, carries the block over the disc, lowers it until it is
 `release_clearance` above the table, opens and moves straight up. Waypoints are solved by 6-D IK over the 7
-right-arm joints; segments are minimum-jerk in joint space (sim/expert.py JointTrajectory).
+right-arm joints (orientation to within 0.15 rad: the grasp tolerates a slightly tilted hand, and near the
+midline the arm cannot turn the hand exactly without pressing into the torso); segments are minimum-jerk in joint space (sim/expert.py JointTrajectory).
 
 Closing the loop: joint friction (frictionloss) leaves the arm's PD equilibrium 1-3 cm away from the planned
 hand position, which is as large as the grasp's margins. So the expert is also a feedback controller: every frame
@@ -30,6 +31,13 @@ from dit4dit_ros.g1.joints import ARMS, JOINT_INDEX, RIGHT_ARM
 from dit4dit_ros.sim.expert import ArmKinematics, JointTrajectory
 
 GRASP_SITE = "right_grasp"
+# The model lets the right shoulder roll past ~0 rad, where the upper arm presses into the torso (the arm then
+# stalls against it and the executor's no-effect interlock damps it): IK and feedback keep it below this.
+JOINT_BOUNDS = {"right_shoulder_roll_joint": (-2.2515, -0.08)}
+
+
+class PlanningError(ValueError):
+    """No plan for this episode (a waypoint outside the arm's reach within JOINT_BOUNDS): a failed demonstration."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +137,7 @@ class PickPlaceExpert:
             grips.append(grip)
         self.times = np.array(times)
         self.planned = JointTrajectory(self.times, np.stack(poses))
-        self.trajectory = JointTrajectory(self.times, np.stack([self.kin.gravity_compensated(q) for q in poses]))
+        self.trajectory = self.planned  # gravity is the executor's feed-forward, not folded into the command
         self._grips = np.array(grips)
         self.offset = np.zeros(len(ARMS))
         self._right = np.array([ARMS.index(n) for n in RIGHT_ARM])
@@ -154,9 +162,10 @@ class PickPlaceExpert:
     def _solve(self, target: np.ndarray, rot: np.ndarray, seed_arm: np.ndarray) -> np.ndarray:
         qpos = self.kin.arm_qpos(seed_arm)
         seed = np.array([qpos[self._qadr[n]] for n in RIGHT_ARM])
-        result = solve_site_pose(self.kin.model, GRASP_SITE, target, rot, RIGHT_ARM, qpos=qpos, seed=seed)
+        result = solve_site_pose(self.kin.model, GRASP_SITE, target, rot, RIGHT_ARM, qpos=qpos, seed=seed,
+                                 bounds=JOINT_BOUNDS, rotation_weight=0.1, rotation_tolerance=0.15)
         if not result.converged:
-            raise ValueError(f"pick_place IK for the right hand at {np.round(target, 3).tolist()} did not converge "
+            raise PlanningError(f"pick_place IK for the right hand at {np.round(target, 3).tolist()} did not converge "
                              f"(error {result.error:.4f} m): outside the arm's reach")
         out = np.asarray(seed_arm, dtype=np.float64).copy()
         for name, value in zip(RIGHT_ARM, result.q):
@@ -174,8 +183,11 @@ class PickPlaceExpert:
         return float(self.times[-1])
 
     def command(self, t: float | np.ndarray) -> np.ndarray:
-        """ARMS-order arm command(s) at episode time t (plan + the feedback's current offset)."""
-        return self.trajectory(t) + self.offset
+        """ARMS-order arm command(s) at episode time t (plan + the feedback's current offset, inside JOINT_BOUNDS)."""
+        out = self.trajectory(t) + self.offset
+        for name, (lo, hi) in JOINT_BOUNDS.items():
+            out[..., ARMS.index(name)] = np.clip(out[..., ARMS.index(name)], lo, hi)
+        return out
 
     def gripper(self, t: float | np.ndarray) -> np.ndarray:
         """(left, right) gripper values at episode time t ((2,) for a scalar t, (N, 2) for an array): the left hand

@@ -45,6 +45,7 @@ class Region:
 
 
 RIGHT_HAND_REGION = Region(x=(0.26, 0.36), y=(-0.19, -0.02))
+PICK_PLACE_REGION = Region(x=(0.26, 0.34), y=(-0.19, -0.05))
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,10 @@ class PickPlaceTask(Task):
     # table), 50 g plus 50 g of ballast in its bottom third so that a placed block stands.
     scene_defaults: ClassVar[dict[str, Any]] = {"hands": "dex3", "cube_half_size": 0.0225, "cube_half_height": 0.03,
                                                 "cube_mass": 0.05, "cube_ballast": 0.05}
-    region: Region = RIGHT_HAND_REGION
-    min_separation: float = 0.10  # m between cube and disc at reset
+    # Inside RIGHT_HAND_REGION, away from the midline and the far edge: there the right hand cannot hold the side
+    # grasp's orientation without the elbow pressing into the torso (sim/pick_expert.py JOINT_BOUNDS).
+    region: Region = PICK_PLACE_REGION
+    min_separation: float = 0.07  # m between block and disc centres at reset (> the disc radius: not placed yet)
     rest_tolerance: float = 0.01  # m: the cube counts as placed only when it rests on the table
     rest_speed: float = 0.02  # m/s: ... and is (nearly) still
     hand_clearance: float = 0.06  # m between the right hand's grasp site and the cube centre after release
