@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from dit4dit_ros.bringup.safety_trials import Trial, TrialContext, TrialOutcome
+from dit4dit_ros.bringup.trial_base import Trial, TrialContext, TrialOutcome
 from dit4dit_ros.utils.waiting import wait_until
 
 _BASE = {"soft_start_time": 0.1, "input_timeout": 30.0, "hold_timeout": 30.0, "disable_damping_time": 0.1,

@@ -16,6 +16,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
+from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
 from dit4dit_ros.utils.waiting import wait_until
 
 
@@ -108,7 +109,7 @@ class FakeLowStateRobot:
 
     BAD_CRC_MARKER = 2.5
 
-    def __init__(self, rate_hz: float = 500.0, max_seconds: float = 120.0) -> None:
+    def __init__(self, rate_hz: float = CONTROL_RATE_HZ, max_seconds: float = 120.0) -> None:
         from dit4dit_ros.g1.dds import LowStateWriter, init_unitree_dds
         from dit4dit_ros.g1.lowstate import new_lowstate
 
