@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -145,6 +146,19 @@ class ClipAlarm:
                 f"(check the checkpoint's action normalisation)")
 
 
+def command_reader_check(matched_readers: Callable[[], int], topic: str) -> Callable[[float], Verdict]:
+    """An enable check (ExecutorCore.add_enable_check): refuse while the command topic has no matched DDS reader.
+
+    `matched_readers`: e.g. g1.dds.LowCmdWriter.matched_readers (publication-matched status of the writer)."""
+    def check(now: float) -> Verdict:
+        if matched_readers() > 0:
+            return Verdict(True)
+        return Verdict(False, f"no reader on {topic}: nothing would receive the commands (Unitree's simulators have "
+                              f"no rt/arm_sdk reader: use control_path lowcmd there; on the robot, is this computer on "
+                              f"the robot network and the Unitree domain right?)")
+    return check
+
+
 @dataclass
 class ClockOffsetReport:
     """One clock_offset status: robot clock - policy clock (s), its uncertainty bound, and whether it is an error."""
@@ -198,4 +212,5 @@ class ClockOffsetCheck:
         return Verdict(True)
 
 
-__all__ = ["NoEffectWatchdog", "ClipAlarm", "ClockOffsetCheck", "ClockOffsetReport", "CLOCK_CHECK_MODES"]
+__all__ = ["NoEffectWatchdog", "ClipAlarm", "ClockOffsetCheck", "ClockOffsetReport", "CLOCK_CHECK_MODES",
+           "command_reader_check"]

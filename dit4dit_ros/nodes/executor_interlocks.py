@@ -24,7 +24,12 @@ from diagnostic_msgs.srv import AddDiagnostics
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.control.chunk import Verdict
 from dit4dit_ros.control.config import InterlockConfig
-from dit4dit_ros.control.interlocks import CLOCK_CHECK_MODES, ClockOffsetCheck, ClockOffsetReport
+from dit4dit_ros.control.interlocks import (
+    CLOCK_CHECK_MODES,
+    ClockOffsetCheck,
+    ClockOffsetReport,
+    command_reader_check,
+)
 from dit4dit_ros.g1.lowstate_gate import CRC_POLICIES
 from dit4dit_ros.g1.remote import DEFAULT_REMOTE_BINDINGS, parse_bindings
 from dit4dit_ros.g1.variants import ANY_MODE_MACHINE, SUPPORTED_VARIANTS
@@ -117,7 +122,7 @@ class ExecutorInterlocks:
         self.clock = ClockOffsetCheck(p["clock_offset_check"], tolerance, p["clock_offset_max_age"],
                                       p["clock_offset_topic"])
         if p["require_command_reader"]:
-            node.core.add_enable_check(self._reader_check)
+            node.core.add_enable_check(command_reader_check(lambda: self._matched_readers(), node.path.value))
         node.core.add_enable_check(self.clock.verdict)
         node.create_subscription(DiagnosticStatus, p["clock_offset_topic"], self._on_clock_status, LATCHED,
                                  callback_group=callback_group)
@@ -125,14 +130,9 @@ class ExecutorInterlocks:
             node.create_service(AddDiagnostics, f"~/{action}_with_token", self._token_handler(action, request),
                                 callback_group=callback_group)
 
-    def _reader_check(self, now: float) -> Verdict:
+    def _matched_readers(self) -> int:
         writer = self._node.writer
-        if writer is not None and writer.matched_readers() > 0:
-            return Verdict(True)
-        topic = self._node.path.value
-        return Verdict(False, f"no reader on {topic}: nothing would receive the commands (Unitree's simulators have "
-                              f"no rt/arm_sdk reader: use control_path lowcmd there; on the robot, is the robot "
-                              f"computer on the robot network and the Unitree domain right?)")
+        return 0 if writer is None else writer.matched_readers()
 
     def _on_clock_status(self, msg: DiagnosticStatus) -> None:
         report = clock_report(msg, self._node._now())
