@@ -340,12 +340,11 @@ class ExecutorCore:
             self._weight = min(1.0, max(0.0, (now - self._enable_time) / self.cfg.soft_start_time))
         else:
             self._weight = 1.0
-        lim = self.limits
-        if self.clip_alarm.update((q_ref < lim.position_min) | (q_ref > lim.position_max)):
-            log.error("executor alarm: %s", self.clip_alarm.reason())
         s = self._last_valid
         tau = self._feedforward(s.q)
         q, dq = self.filter.step(q_ref, v_ref, s.q, s.dq, self._kp, self._kd, tau)
+        if self.clip_alarm.update(self.filter.last_clipped):
+            log.error("executor alarm: %s", self.clip_alarm.reason())
         return JointCommand(q, dq, self._kp, self._kd, self._zeros if tau is None else tau, self._weight, self._mode,
                             True, now)
 

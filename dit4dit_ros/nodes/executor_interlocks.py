@@ -35,7 +35,7 @@ from dit4dit_ros.g1.remote import DEFAULT_REMOTE_BINDINGS, parse_bindings
 from dit4dit_ros.g1.variants import ANY_MODE_MACHINE, SUPPORTED_VARIANTS
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.qos import LATCHED
-from dit4dit_ros.security.authority import AUTHORITY_POLICIES, Authority
+from dit4dit_ros.security.authority import AUTHORITY_POLICIES, Authority, remote_may_enable
 
 _I = InterlockConfig()
 CLOCK_OFFSET_STATUS_TOPIC = "/dit4dit/clock_offset/status"
@@ -88,7 +88,7 @@ def interlock_config(p: dict) -> InterlockConfig:
         clip_alarm_fraction=p["clip_alarm_fraction"],
         remote_actions=p["remote_actions"],
         remote_bindings=tuple(p["remote_bindings"]),
-        remote_may_enable=p["authority"] in ("open", "remote", "token_or_remote"),
+        remote_may_enable=remote_may_enable(p["authority"]),
     )
 
 
@@ -115,7 +115,7 @@ class ExecutorInterlocks:
     def __init__(self, node, callback_group=None) -> None:
         p = node.p
         self._node = node
-        bindings = {b.action: "+".join(sorted(b.buttons)) for b in parse_bindings(p["remote_bindings"])}
+        bindings = {b.action: str(b).partition("=")[2] for b in parse_bindings(p["remote_bindings"])}  # "R2+A"
         self.authority = Authority(p["authority"], p["authority_token_file"] or None,
                                    bindings if p["remote_actions"] else {})
         tolerance = min(p["max_clock_offset"], p["max_chunk_latency"])
