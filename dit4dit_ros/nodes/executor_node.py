@@ -9,7 +9,13 @@ All decisions are made by dit4dit_ros.control.ExecutorCore; this node only moves
 - `/dit4dit/teleop/joint_command` (sensor_msgs/JointState: `name` + `position`, other fields ignored) ->
   core.submit_teleop. JointState because a teleop device (leader arm, VR retargeting) streams joint
   setpoints, not trajectories; its targets are applied on receipt.
-- `rt/lowstate` is read directly with the Unitree SDK (g1/dds.py): the freshest state, no ROS hop.
+- `rt/lowstate` is read directly with the Unitree SDK (g1/dds.py): the freshest state, no ROS hop. The
+  control thread takes what arrived at the start of each tick (no listener thread that could starve).
+  State ages (the LowState watchdog): clock:=steady stamps each sample with the monotonic time of its take;
+  clock:=ros stamps it with the robot's own time, LowState `tick` (milliseconds of simulation time, which the
+  simulator fills from the same clock it publishes on /clock), and the core's now is the later of the ROS
+  clock and that robot time, so a starved /clock subscription can neither make a live robot look stale nor
+  stop the ticks while the robot runs (docs/realtime.md).
 - A dedicated thread (control/rate.py, PeriodicThread) runs core.tick at `tick_rate` and writes LowCmd_ on
   `rt/arm_sdk` or `rt/lowcmd` with the Unitree SDK. Not a ROS timer: rclpy timers share the executor's
   Python callback queue with every subscription and service of the node, so a slow callback would stretch
@@ -233,7 +239,9 @@ class ExecutorNode(Node):
         core_log.setLevel(logging.INFO)
         core_log.propagate = False  # one line per transition, in the ROS log
         self._lock = threading.Lock()
-        self._latest_state = None  # newest LowStateSample (set by the DDS listener thread)
+        self._latest_state = None  # newest LowStateSample (taken by the control thread)
+        self._latest_stamp = 0.0  # the newest sample's stamp on the core's clock
+        self._robot_time = float("-inf")  # clock:=ros: newest valid LowState tick as seconds of simulation time
         self._mode_machine: int | None = None
         self._state_rate = RateMeter(window_s=1.0)
         self._cmd_rate = RateMeter(window_s=1.0)
@@ -247,7 +255,7 @@ class ExecutorNode(Node):
         self._ros_clock = p["clock"] == "ros"
         self._last_core_now = float("-inf")
 
-        from dit4dit_ros.g1.dds import LowCmdWriter, LowStateReader, init_unitree_dds
+        from dit4dit_ros.g1.dds import LowCmdWriter, LowStatePoller, init_unitree_dds
         from dit4dit_ros.g1.lowcmd import ControlPath
 
         self.path = ControlPath.ARM_SDK if p["control_path"] == "arm_sdk" else ControlPath.LOWCMD
@@ -258,7 +266,7 @@ class ExecutorNode(Node):
             unitree_interface=p["unitree_interface"] or env.unitree_interface,
         ))
         self.writer = LowCmdWriter(self.path)
-        self.reader = LowStateReader(self._on_lowstate, topic=p["lowstate_topic"], clock=self._now)
+        self.reader = LowStatePoller(topic=p["lowstate_topic"])
 
         inputs = MutuallyExclusiveCallbackGroup()
         self.create_subscription(JointTrajectory, p["chunk_topic"], self._on_chunk, COMMANDS, callback_group=inputs)
@@ -300,24 +308,34 @@ class ExecutorNode(Node):
                                "set gravity_compensation:=false to run without it") from exc
 
     def _now(self) -> float:
-        """The core's clock (seconds): monotonic, or the ROS clock (sim time) with clock:=ros."""
+        """The core's clock (seconds): monotonic, or with clock:=ros the simulation time: the later of the ROS
+        clock (/clock) and the newest robot time (LowState tick) the control thread has taken."""
         if self._ros_clock:
-            return self.get_clock().now().nanoseconds * 1e-9
+            return max(self.get_clock().now().nanoseconds * 1e-9, self._robot_time)
         return time.monotonic()
 
-    # -- DDS listener thread ------------------------------------------------------------------------------
-    def _on_lowstate(self, sample) -> None:
-        """Every sample goes to the core (a CRC-invalid one must not hide behind the next valid one)."""
-        state = MeasuredState(sample.q, sample.dq, sample.receive_time, sample.crc_ok)
-        with self._lock:
-            self.core.observe_state(state)
-        self._latest_state = sample
-        if sample.crc_ok:
-            self._mode_machine = sample.mode_machine
-            self._state_rate.tick(time.monotonic())
-
     # -- control thread -----------------------------------------------------------------------------------
+    def _take_lowstate(self) -> None:
+        """Every sample that arrived since the last tick goes to the core, oldest first (a CRC-invalid one must
+        not hide behind the next valid one). Stamps: monotonic take time, or the robot's own time (clock:=ros)."""
+        wall = time.monotonic()
+        samples = self.reader.take(wall)
+        if not samples:
+            return
+        with self._lock:
+            for sample in samples:
+                stamp = sample.tick * 1e-3 if self._ros_clock else wall
+                self.core.observe_state(MeasuredState(sample.q, sample.dq, stamp, sample.crc_ok))
+                if sample.crc_ok:
+                    self._mode_machine = sample.mode_machine
+                    self._state_rate.tick(wall)
+                    if self._ros_clock:
+                        self._robot_time = max(self._robot_time, stamp)
+            self._latest_stamp = stamp
+        self._latest_state = samples[-1]
+
     def _tick(self, wall_now: float) -> None:
+        self._take_lowstate()
         now = wall_now
         if self._ros_clock:
             now = self._now()
@@ -474,7 +492,7 @@ class ExecutorNode(Node):
             control_path=self.path.value,
             command_rate_hz=round(self._cmd_rate.rate(now), 1),
             lowstate_rate_hz=round(self._state_rate.rate(now), 1),
-            lowstate_age_ms=None if s is None else round(1e3 * (core_now - s.receive_time), 2),
+            lowstate_age_ms=None if s is None else round(1e3 * (core_now - self._latest_stamp), 2),
             commands_sent=self._sent,
             send_failures=self._send_failures,
             tick_errors=self._tick_errors,
