@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 
-def _eval_arguments(p: argparse.ArgumentParser) -> None:
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     from dit4dit_ros.evaluation.results import DEFAULT_EVAL_SEED
 
     p.add_argument("--checkpoint", required=True, help="checkpoint directory (e.g. models/g1_reach_small)")
@@ -142,6 +142,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 def register(registry) -> None:
     registry.add_command("eval", "seeded closed-loop success rate of a checkpoint in the simulator (Wilson 95%% CI), "
-                         "videos, HTML report, Rerun recording", _eval_arguments, _eval)
+                         "videos, HTML report, Rerun recording", add_eval_arguments, _eval)
     registry.add_command("demo", "the shipped policy closed loop on the simulated G1 through the ROS graph "
                          "(success rate + rollout video)", _demo_arguments, _demo)

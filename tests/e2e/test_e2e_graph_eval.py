@@ -46,14 +46,17 @@ def test_two_seeded_episodes_through_the_graph(tiny_checkpoint, tmp_path):
     video = tmp_path / "rollout.mp4"
     import argparse
 
-    from dit4dit_ros.evaluation.commands import run_evaluation
+    from dit4dit_ros.evaluation.commands import add_eval_arguments, run_evaluation
     from dit4dit_ros.evaluation.report import write_report
 
-    # through the `dit4dit eval` entry point, which must forward the node logs and the policy's threads
-    args = argparse.Namespace(checkpoint=str(tiny_checkpoint), task="reach", episodes=2, seed=7, mode="graph",
-                              blind=False, replan_every=4, duration=1.0, video=str(video), video_episodes=2,
-                              report=tmp_path / "report", rrd=tmp_path / "eval.rrd", json=None,
-                              log_dir=str(tmp_path / "logs"), threads=1)
+    # through the `dit4dit eval` entry point (its own parser, so the test sees every option's default), which must
+    # forward the node logs and the policy's threads
+    parser = argparse.ArgumentParser()
+    add_eval_arguments(parser)
+    args = parser.parse_args([
+        "--checkpoint", str(tiny_checkpoint), "--episodes", "2", "--seed", "7", "--mode", "graph",
+        "--duration", "1.0", "--video", str(video), "--video-episodes", "2", "--report", str(tmp_path / "report"),
+        "--rrd", str(tmp_path / "eval.rrd"), "--log-dir", str(tmp_path / "logs"), "--threads", "1"])
     result = run_evaluation(args)
     assert {"sim_robot.log", "policy.log", "executor.log"} <= {f.name for f in (tmp_path / "logs").iterdir()}
     assert [e.seed for e in result.episodes] == [7, 8]
