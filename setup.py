@@ -5,6 +5,7 @@ dependencies are pinned in requirements/base.txt and installed by scripts/dev.sh
 torch is always installed first and never replaced by a CUDA build.
 """
 import os
+import runpy
 from glob import glob
 from pathlib import Path
 
@@ -48,20 +49,9 @@ class DevelopWithBin(develop):
         super().run()
         _write_bin_wrapper(self.script_dir)
 
-# One ROS executable per node; `ros2 run dit4dit_ros <name>` and the launch files use these names.
-NODE_EXECUTABLES = {
-    "camera_node": "dit4dit_ros.nodes.camera_node:main",
-    "g1_state_node": "dit4dit_ros.nodes.g1_state_node:main",
-    "policy_node": "dit4dit_ros.nodes.policy_node:main",
-    "executor_node": "dit4dit_ros.nodes.executor_node:main",
-    "monitor_node": "dit4dit_ros.nodes.monitor_node:main",
-    "recorder_node": "dit4dit_ros.nodes.recorder_node:main",
-    "robot_state_node": "dit4dit_ros.nodes.robot_state_node:main",
-    "sim_robot_node": "dit4dit_ros.nodes.sim_robot_node:main",
-    "teleop_node": "dit4dit_ros.nodes.teleop_node:main",
-    "clock_server_node": "dit4dit_ros.nodes.clock_server_node:main",
-    "clock_offset_node": "dit4dit_ros.nodes.clock_offset_node:main",
-}
+# One ROS executable per node; `ros2 run dit4dit_ros <name>` and the launch files use these names. The node
+# table is read as a plain file: the package is not importable before it is installed.
+NODE_SCRIPTS = runpy.run_path(str(Path(__file__).resolve().parent / PACKAGE / "node_table.py"))["console_scripts"]()
 
 setup(
     name=PACKAGE,
@@ -85,6 +75,6 @@ setup(
     cmdclass={"install": InstallWithBin, "develop": DevelopWithBin},
     entry_points={
         "console_scripts": ["dit4dit = dit4dit_ros.cli:main"]
-        + [f"{name} = {target}" for name, target in NODE_EXECUTABLES.items()],
+        + NODE_SCRIPTS,
     },
 )

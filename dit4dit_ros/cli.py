@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 # Areas whose `commands` module is loaded, in help order.
 COMMAND_AREAS: tuple[str, ...] = ("model", "engine", "g1", "sim", "control", "data", "nodes", "bringup", "demo", "evaluation",
-                                   "teleop", "security")
+                                   "security")
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]

@@ -18,16 +18,6 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-# (executable, node name): the node names are the sections of the parameter YAML.
-SIM_GRAPH = (
-    ("sim_robot_node", "sim_robot"),
-    ("g1_state_node", "g1_state"),
-    ("robot_state_node", "robot_state"),
-    ("policy_node", "policy"),
-    ("monitor_node", "monitor"),
-    ("executor_node", "executor"),
-)
-
 
 def node_overrides(name):
     """The launch arguments each node takes on top of the YAML."""
@@ -43,16 +33,16 @@ def node_overrides(name):
 
 
 def _graph(context):
-    """Check the whole parameter file before any node starts (like `dit4dit run`), then start the nodes with the
-    stack's DDS transport (bringup/launch_support.py)."""
-    from dit4dit_ros.bringup.launch_support import prepare_launch
+    """Check the whole parameter file before any node starts (like `dit4dit run`), then start the nodes it has
+    sections for (the node table, as `dit4dit run` does) with the stack's DDS transport (bringup/launch_support.py)."""
+    from dit4dit_ros.bringup.launch_support import launch_nodes, prepare_launch
 
     config = LaunchConfiguration("config").perform(context)
     env = prepare_launch(config)  # raises with the node and key named: nothing is started
     return [SetEnvironmentVariable(key, value) for key, value in env.items()] + [
         Node(package="dit4dit_ros", executable=exe, name=name, output="screen",
              parameters=[config, {"use_sim_time": True, **node_overrides(name)}])
-        for exe, name in SIM_GRAPH
+        for exe, name in launch_nodes(config)
     ]
 
 

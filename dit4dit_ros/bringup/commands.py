@@ -1,4 +1,5 @@
-"""CLI of the bringup area: `dit4dit run`."""
+"""CLI of the bringup area: `dit4dit run`, `monitor`, `bench loop|safety`, and the single-node commands of
+node_commands.py (`record`, `teleop`, `sim-robot`, `bench record`)."""
 from __future__ import annotations
 
 import argparse
@@ -72,6 +73,9 @@ def _monitor(args: argparse.Namespace) -> int:
 
 
 def register(registry) -> None:
+    from dit4dit_ros.bringup import node_commands
+
+    node_commands.register(registry)
     registry.add_command("run", "start the whole graph from a parameter YAML (sim or real G1)", _run_arguments, _run)
     registry.add_command("monitor", "watch the live graph in Rerun (robot meshes, chunks, cameras, plots), in a "
                          "window or the browser", _monitor_arguments, _monitor)

@@ -14,6 +14,7 @@ from typing import Mapping
 
 import yaml
 
+from dit4dit_ros.node_table import NODES
 from dit4dit_ros.supervision.reactions import SUPERVISOR_NODE
 from dit4dit_ros.utils.dds_env import UNITREE_DOMAIN_ENV, UNITREE_INTERFACE_ENV, DdsIsolation, require_no_domain_clash
 
@@ -26,23 +27,9 @@ class NodeSpec:
     nice: int = 0  # scheduling priority asked for (negative = more CPU); applied where permitted
 
 
-# Start order matters (see module docstring); stop order is the reverse, except that the executor is
-# always stopped first so the robot goes to damping before anything else disappears.
-KNOWN_NODES: tuple[NodeSpec, ...] = (
-    # The simulated robot stands in for hardware with its own computer, and the 500 Hz executor must never
-    # wait for the model: both get CPU before the policy on a small machine.
-    NodeSpec("sim_robot", "dit4dit_ros.nodes.sim_robot_node", "sim_robot_node", nice=-5),
-    NodeSpec("camera", "dit4dit_ros.nodes.camera_node", "camera_node"),
-    NodeSpec("g1_state", "dit4dit_ros.nodes.g1_state_node", "g1_state_node"),
-    NodeSpec("clock_server", "dit4dit_ros.nodes.clock_server_node", "clock_server_node"),  # robot host's clock
-    NodeSpec("robot_state", "dit4dit_ros.nodes.robot_state_node", "robot_state_node"),  # URDF + TF for viewers
-    NodeSpec("recorder", "dit4dit_ros.nodes.recorder_node", "recorder_node"),
-    NodeSpec("teleop", "dit4dit_ros.nodes.teleop_node", "teleop_node"),  # replay/expert sources (keyboard needs a TTY)
-    NodeSpec("clock_offset", "dit4dit_ros.nodes.clock_offset_node", "clock_offset_node"),  # policy host vs robot
-    NodeSpec("policy", "dit4dit_ros.nodes.policy_node", "policy_node"),
-    NodeSpec("monitor", "dit4dit_ros.nodes.monitor_node", "monitor_node"),
-    NodeSpec("executor", "dit4dit_ros.nodes.executor_node", "executor_node", nice=-10),
-)
+# Start order (see module docstring) and priorities come from the one node table; stop order is the reverse,
+# except that the executor is always stopped first so the robot goes to damping before anything else disappears.
+KNOWN_NODES: tuple[NodeSpec, ...] = tuple(NodeSpec(n.name, n.module, n.executable, n.nice) for n in NODES)
 KNOWN_BY_NAME = {n.name: n for n in KNOWN_NODES}
 
 

@@ -14,6 +14,8 @@ from collections import deque
 
 import numpy as np
 
+from dit4dit_ros.utils.stamps import stamp_to_seconds
+
 
 class RateWindow:
     """Event times of the last `window` seconds -> rate in Hz (monotonic clock)."""
@@ -62,7 +64,7 @@ class GraphStatus:
     def _on_chunk(self, msg) -> None:
         self.chunks.tick()
         self.chunk_count += 1
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_to_seconds(msg.header.stamp)
         now = self.node.get_clock().now().nanoseconds * 1e-9
         self.latencies.append(now - stamp)
 

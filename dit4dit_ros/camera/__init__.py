@@ -5,7 +5,7 @@ reconnects; `CameraCalibration` holds the intrinsics published as CameraInfo.
 """
 from dit4dit_ros.camera.calibration import CameraCalibration, load_calibration
 from dit4dit_ros.camera.capture import CaptureEvent, CaptureLoop, CaptureState, CaptureStats, RetryPolicy
-from dit4dit_ros.camera.config import CameraConfig, SourceKind
+from dit4dit_ros.camera.config import CaptureConfig, SourceKind
 from dit4dit_ros.camera.source import (
     CameraError,
     CameraOpenError,
@@ -17,7 +17,7 @@ from dit4dit_ros.camera.source import (
 )
 
 
-def make_camera(config: CameraConfig) -> CameraSource:
+def make_camera(config: CaptureConfig) -> CameraSource:
     """The CameraSource for `config` (OpenCV for devices and files)."""
     from dit4dit_ros.camera.opencv_camera import OpenCVCamera
 
@@ -25,7 +25,7 @@ def make_camera(config: CameraConfig) -> CameraSource:
 
 
 __all__ = [
-    "CameraCalibration", "CameraConfig", "CameraError", "CameraOpenError", "CameraReadError", "CameraSource",
+    "CameraCalibration", "CaptureConfig", "CameraError", "CameraOpenError", "CameraReadError", "CameraSource",
     "CaptureEvent", "CaptureLoop", "CaptureState", "CaptureStats", "EndOfStream", "Frame", "RetryPolicy",
     "SourceInfo", "SourceKind", "load_calibration", "make_camera",
 ]

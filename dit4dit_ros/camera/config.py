@@ -18,8 +18,9 @@ class SourceKind(str, Enum):
 
 
 @dataclass(frozen=True)
-class CameraConfig:
-    """What to open and how to deliver frames.
+class CaptureConfig:
+    """What to open and how to deliver frames (a real camera; the simulator's render settings are sim.camera's
+    CameraConfig, a different thing, hence the different name).
 
     `source`: "0" (device index), "/dev/video4" or "/dev/v4l/by-id/..." (device path; by-id paths survive
     re-plugging, which /dev/videoN numbers do not), or a video file path. `source_type` forces the

@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dit4dit_ros.camera.config import CameraConfig, SourceKind
+from dit4dit_ros.camera.config import CaptureConfig, SourceKind
 from dit4dit_ros.camera.source import (
     CameraOpenError,
     CameraReadError,
@@ -78,7 +78,7 @@ def file_diagnostics(path: str) -> dict[str, str]:
 class OpenCVCamera(CameraSource):
     """A CameraSource over cv2.VideoCapture."""
 
-    def __init__(self, config: CameraConfig) -> None:
+    def __init__(self, config: CaptureConfig) -> None:
         self.config = config
         self.is_file = config.is_file
         self._cap: Any = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.control.config import ExecutorConfig, SafetyConfig, SchedulerConfig, WatchdogConfig
+from dit4dit_ros.control.interlock_params import INTERLOCK_PARAMETERS, interlock_config
 from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, WAIST
 from dit4dit_ros.utils.dds_env import MAX_CYCLONE_DOMAIN
 from dit4dit_ros.utils.realtime import RealtimeConfig
@@ -100,7 +101,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=-1, maximum=1023),
     ParamSpec("node_heartbeat_timeout", 2.0, "the control process damps and stops when the node's heartbeat is "
               "older than this [s] (the node hung; its death is noticed at once)", minimum=0.1, maximum=60.0),
-)
+) + INTERLOCK_PARAMETERS
 
 
 def executor_config(p: dict) -> ExecutorConfig:
@@ -147,6 +148,7 @@ def executor_config(p: dict) -> ExecutorConfig:
             state_timeout=p["state_timeout"],
             crc_error_limit=p["crc_error_limit"],
         ),
+        interlocks=interlock_config(p),
     )
 
 

@@ -1,4 +1,7 @@
-"""CLI of the data area: `dit4dit record`, `export-lerobot`, `validate-lerobot`, `bench record`, `bench dataloader`."""
+"""CLI of the data area: `dit4dit export-lerobot`, `validate-lerobot`, `bench dataloader`.
+
+`dit4dit record` and `bench record` start the recorder node, so they live in bringup/node_commands.py.
+"""
 from __future__ import annotations
 
 import argparse
@@ -18,81 +21,6 @@ def _size(text: str) -> tuple[int, int]:
 
 def _groups(text: str) -> tuple[str, ...]:
     return tuple(g.strip() for g in text.split(",") if g.strip())
-
-
-# ---- record -------------------------------------------------------------------------------------------
-def _record_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output", "-o", default=None, help="episode directory (parameter output_dir; default 'episodes')")
-    p.add_argument("--instruction", default=None, help="instruction when none arrives on /dit4dit/instruction")
-    p.add_argument("--params-file", default=None, help="ROS parameter YAML with a 'recorder' section")
-    p.add_argument("--start", action="store_true", help="start an episode at once (auto_start)")
-    p.add_argument("--duration", type=float, default=None, help="stop each episode after this many seconds")
-    p.add_argument("--episodes", type=int, default=None, help="with --start --duration: record this many, then exit")
-    p.add_argument("--dds-commands", nargs="+", default=None, metavar="TOPIC",
-                   help="also record Unitree DDS commands: rt/lowcmd, rt/arm_sdk, rt/dex3/left/cmd, rt/dex3/right/cmd")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--recover", metavar="DIR", default=None,
-                      help="salvage the interrupted episodes under DIR/.partial and exit")
-    mode.add_argument("--list", metavar="DIR", default=None, help="list the episodes under DIR and exit")
-
-
-def _record(args: argparse.Namespace) -> int:
-    if args.recover:
-        return _recover(args.recover)
-    if args.list:
-        return _list(args.list)
-    from dit4dit_ros.bringup.processes import ros_value
-    from dit4dit_ros.nodes import recorder_node
-
-    ros_args = ["--ros-args", "-r", f"__node:={recorder_node.NODE_NAME}"]
-    if args.params_file:
-        ros_args += ["--params-file", args.params_file]
-    overrides = {
-        "output_dir": args.output,
-        "instruction": args.instruction,
-        "auto_start": True if args.start else None,
-        "max_episode_s": args.duration,
-        "max_episodes": args.episodes,
-    }
-    for name, value in overrides.items():
-        if value is not None:
-            ros_args += ["-p", f"{name}:={ros_value(value)}"]
-    if args.dds_commands:
-        ros_args += ["-p", f"dds_command_topics:={','.join(args.dds_commands)}"]
-    return recorder_node.main(["dit4dit-record"] + ros_args)
-
-
-def _recover(directory: str) -> int:
-    from dit4dit_ros.data.episode_store import EpisodeStore
-    from dit4dit_ros.data.recovery import recover_partials
-
-    store = EpisodeStore(directory)
-    if not store.root.is_dir():
-        print(f"error: {directory} is not a directory", file=sys.stderr)
-        return 2
-    results = recover_partials(store)
-    if not results:
-        print(f"nothing to recover under {store.partial_root}")
-        return 0
-    for r in results:
-        state = "recovered" if r.recovered else "NOT recoverable"
-        print(f"episode {r.index:6d}: {state:16s} -> {r.path}  {r.message_counts}  ({r.reason})")
-    return 0 if all(r.recovered for r in results) else 1
-
-
-def _list(directory: str) -> int:
-    from dit4dit_ros.data.episode_store import EpisodeStore
-
-    store = EpisodeStore(directory)
-    print(f"{'episode':>7s} {'status':10s} {'success':8s} {'dur_s':>6s} {'messages':>9s}  instruction")
-    for e in store.episodes():
-        info = e.info
-        success = {None: "-", True: "yes", False: "no"}[info.success]
-        print(f"{e.index:7d} {info.status:10s} {success:8s} {info.duration_s:6.1f} "
-              f"{sum(info.message_counts.values()):9d}  {info.instruction}")
-    for p in store.partials():
-        print(f"{'':7s} {'partial':10s} {p}  (dit4dit record --recover {directory})")
-    return 0
 
 
 # ---- export / validate --------------------------------------------------------------------------------
@@ -187,33 +115,6 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 # ---- benches ------------------------------------------------------------------------------------------
-def _bench_record_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--duration", type=float, default=60.0, help="seconds of publishing")
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
-    p.add_argument("--image-rate", type=float, default=30.0)
-    p.add_argument("--state-rate", type=float, default=500.0)
-    p.add_argument("--command-rate", type=float, default=0.0, help="also publish commands (JointState) at this rate")
-    p.add_argument("--output", default=None, help="keep the bag here (default: a temporary directory, deleted)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
-def _bench_record(args: argparse.Namespace) -> int:
-    import json
-
-    from dit4dit_ros.nodes.recorder_bench import run_record_bench
-
-    result = run_record_bench(args.duration, args.width, args.height, args.image_rate, args.state_rate,
-                              args.command_rate, args.output)
-    if args.json:
-        data = dict(result.__dict__)
-        data["dropped"] = result.dropped
-        print(json.dumps(data, indent=1))
-    else:
-        print(result.table())
-    return 0 if all(v == 0 for v in result.dropped.values()) else 1
-
-
 def _bench_dataloader_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default=None, help="LeRobot dataset (default: a synthetic 640x480 one)")
     p.add_argument("--batches", type=int, default=20)
@@ -234,13 +135,9 @@ def _bench_dataloader(args: argparse.Namespace) -> int:
 
 
 def register(registry) -> None:
-    registry.add_command("record", "record episodes (rosbag2 MCAP) from the live graph; --recover, --list",
-                         _record_arguments, _record)
     registry.add_command("export-lerobot", "export recorded episodes to a LeRobot dataset (v2.1 or v3.0)",
                          _export_arguments, _export)
     registry.add_command("validate-lerobot", "check a LeRobot v2.1/v3.0 dataset (decoding every video frame) and "
                          "list precise problems", _validate_arguments, _validate)
-    registry.add_bench("record", "recorder loss/CPU/disk at 30 Hz 640x480 + 500 Hz joint states",
-                       _bench_record_arguments, _bench_record)
     registry.add_bench("dataloader", "training samples/s of the LeRobot reader with 2 workers",
                        _bench_dataloader_arguments, _bench_dataloader)

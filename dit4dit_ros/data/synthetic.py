@@ -25,6 +25,7 @@ from dit4dit_ros.data.topics import (
     default_streams,
 )
 from dit4dit_ros.g1.joints import JOINT_NAMES
+from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
 
 RAMP_SLOPE = 0.05  # rad/s, every joint
 COMMAND_OFFSET = 0.01  # rad
@@ -153,7 +154,7 @@ class SyntheticEpisodeSpec:
 
     duration_s: float = 2.0
     image_rate: float = 30.0
-    state_rate: float = 500.0
+    state_rate: float = CONTROL_RATE_HZ
     command_rate: float = 100.0
     width: int = 64
     height: int = 48

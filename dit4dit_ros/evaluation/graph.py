@@ -30,6 +30,7 @@ from dit4dit_ros.evaluation.episode import EpisodeObserver, StepSample
 from dit4dit_ros.evaluation.results import EpisodeResult, EvalResult, SuccessHold
 from dit4dit_ros.evaluation.direct import task_distance
 from dit4dit_ros.utils.waiting import wait_until
+from dit4dit_ros.utils.stamps import stamp_to_seconds
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ class GraphEvaluator:
     def _on_image(self, msg, kind: str) -> None:
         from dit4dit_ros.nodes.image_conversion import msg_to_image
 
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_to_seconds(msg.header.stamp)
         if self._last_stamp.get(kind) == stamp:
             return  # a lock-step re-send of the same frame
         self._last_stamp[kind] = stamp

@@ -145,6 +145,8 @@ class _RawReader:
     def _take(self, reader: Any, max_samples: int) -> list[bytes]:
         from cyclonedds._clayer import ddspy_take
 
+        if reader is None:  # data arrived while the reader was being closed (the entity is already gone)
+            return []
         samples = ddspy_take(reader._ref, self._mask, max_samples)
         if isinstance(samples, int):
             LOG.warning("DDS take failed with code %d", samples)

@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 
 from dit4dit_ros.g1.joints import G1_JOINTS
+from dit4dit_ros.g1.timing import CONTROL_PERIOD
 
 G1_XML_RELATIVE = Path("robots") / "g1" / "xmls" / "scene_g1.xml"
 G1_PACKAGE = "wbc_mjlab"
@@ -62,7 +63,7 @@ def _camera_xyaxes(pitch: float) -> list[float]:
     return [0.0, -1.0, 0.0, s, 0.0, c]
 
 
-def build_robot_spec(timestep: float = 0.002, camera_fovy_deg: float = DEFAULT_CAMERA_FOVY_DEG):
+def build_robot_spec(timestep: float = CONTROL_PERIOD, camera_fovy_deg: float = DEFAULT_CAMERA_FOVY_DEG):
     """The fixed-base G1 (palm sites, head camera, torque-limited motors) as a mujoco.MjSpec."""
     import mujoco
 
@@ -91,6 +92,6 @@ def build_robot_spec(timestep: float = 0.002, camera_fovy_deg: float = DEFAULT_C
     return spec
 
 
-def build_robot_model(timestep: float = 0.002):
+def build_robot_model(timestep: float = CONTROL_PERIOD):
     """The compiled fixed-base G1 (mujoco.MjModel) without any scene around it."""
     return build_robot_spec(timestep).compile()

@@ -20,7 +20,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from dit4dit_ros.camera import (
     CameraCalibration,
-    CameraConfig,
+    CaptureConfig,
     CaptureEvent,
     CaptureLoop,
     CaptureState,
@@ -85,7 +85,7 @@ class CameraNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         self.p = p = declare_parameters(self, PARAMETERS)
         self.encoding = p["encoding"]
-        self.camera_config = CameraConfig(
+        self.camera_config = CaptureConfig(
             source=p["source"], source_type=p["source_type"], width=p["width"], height=p["height"],
             fps=p["fps"], loop=p["loop"], fourcc=p["fourcc"], backend=p["backend"],
             color=_COLOR_OF_ENCODING[self.encoding], read_timeout_s=p["read_timeout_s"],

@@ -94,7 +94,9 @@ def _write_clip(path: str, size: tuple[int, int], frames: int = 60) -> None:
 
 
 def _stamp(msg) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+    from dit4dit_ros.utils.stamps import stamp_to_seconds
+
+    return stamp_to_seconds(msg.header.stamp)
 
 
 def _camera(args: argparse.Namespace) -> int:

@@ -13,7 +13,9 @@ log call of this node can hold the control loop's interpreter (docs/realtime.md)
 - `/dit4dit/teleop/joint_command` (sensor_msgs/JointState: `name` + `position`) -> teleop targets.
 - Services (std_srvs/Trigger) ~/enable, ~/disable, ~/estop, ~/reset_estop; `/dit4dit/estop` (std_msgs/Bool,
   True latches the e-stop; only ~/reset_estop clears it). The e-stop is latched at the start of the process's
-  next tick and that tick's command is the first damping command.
+  next tick and that tick's command is the first damping command. Enable and reset_estop obey the `authority`
+  policy (~/enable_with_token, ~/reset_estop_with_token, the wireless remote); the LowState gate, the remote,
+  enable checks and alarms: nodes/executor_interlocks.py.
 - `/dit4dit/executor/state` (std_msgs/String, JSON: mode, rates, tick timing, last rejection, counters),
   /diagnostics, and `command_topic` (the tracking commands sent, for recording).
 - The process notices this node's death (PR_SET_PDEATHSIG) or hang (heartbeat) and damps, then stops; this
@@ -48,10 +50,12 @@ from dit4dit_ros.control.executor_params import (  # noqa: F401 - re-exported: t
     PARAMETERS,
     executor_config,
 )
+from dit4dit_ros.control.chunk import Verdict
 from dit4dit_ros.control.rt import shm as S
 from dit4dit_ros.control.rt.client import RtClient
 from dit4dit_ros.g1.joints import JOINT_NAMES
 from dit4dit_ros.nodes import diagnostics as diag
+from dit4dit_ros.nodes.executor_interlocks import ExecutorInterlocks
 from dit4dit_ros.nodes.executor_inputs import chunk_from_trajectory, stamp_seconds, teleop_from_joint_state
 from dit4dit_ros.nodes.executor_report import RT_DEAD, RateFromCounter, diagnostics_values
 from dit4dit_ros.nodes.qos import COMMANDS, DIAGNOSTICS, state_qos
@@ -90,6 +94,7 @@ class ExecutorNode(Node):
         for name, handler in (("~/enable", self._srv_enable), ("~/disable", self._srv_disable),
                               ("~/estop", self._srv_estop), ("~/reset_estop", self._srv_reset_estop)):
             self.create_service(Trigger, name, handler, callback_group=safety_group)
+        self.interlocks = ExecutorInterlocks(self, callback_group=safety_group)
         if self._ros_clock:  # simulation time for the process (it also reads the robot's own time)
             self.create_subscription(Clock, "/clock", self._on_clock,
                                      QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT),
@@ -152,15 +157,23 @@ class ExecutorNode(Node):
         if msg.data:
             self._estop(f"e-stop on {self.p['estop_topic']}")
 
-    def _trigger(self, response, kind: int) -> Trigger.Response:
-        response.success, response.message = self.rt.request(kind)
+    def _trigger(self, response, verdict: Verdict) -> Trigger.Response:
+        response.success, response.message = bool(verdict), verdict.reason
         return response
 
     def _srv_enable(self, request, response):
-        return self._trigger(response, S.ENABLE)
+        verdict = self.interlocks.check_plain("enable")
+        return self._trigger(response, self.enable_request() if verdict else verdict)
+
+    def enable_request(self) -> Verdict:
+        """Enable (the control process runs the core's enable checks), once the caller's authority was checked."""
+        return Verdict(*self.rt.request(S.ENABLE))
+
+    def reset_estop_request(self) -> Verdict:
+        return Verdict(*self.rt.request(S.RESET_ESTOP))
 
     def _srv_disable(self, request, response):
-        return self._trigger(response, S.DISABLE)
+        return self._trigger(response, Verdict(*self.rt.request(S.DISABLE)))
 
     def _srv_estop(self, request, response):
         self._estop("e-stop service called")
@@ -168,7 +181,8 @@ class ExecutorNode(Node):
         return response
 
     def _srv_reset_estop(self, request, response):
-        return self._trigger(response, S.RESET_ESTOP)
+        verdict = self.interlocks.check_plain("reset_estop")
+        return self._trigger(response, self.reset_estop_request() if verdict else verdict)
 
     # -- the process --------------------------------------------------------------------------------------
     def _watch_rt(self) -> None:
@@ -181,6 +195,9 @@ class ExecutorNode(Node):
             self._rt_dead = why
             self.get_logger().error(f"executor control process died: {why}; no command reaches the robot "
                                     "(it damps by itself on command silence). Restart the executor.")
+        elif alive and (late := self.rt.since_last_tick()) > 0.1:
+            self.get_logger().warning(f"executor control process has not ticked for {late:.2f} s (CPU starvation? "
+                                      "docs/realtime.md: realtime)", throttle_duration_sec=1.0)
 
     def _forward_logs(self) -> None:
         """The process's log lines into this node's ROS log (one call site per severity: rclpy requires it)."""
@@ -219,12 +236,14 @@ class ExecutorNode(Node):
     def state_dict(self) -> dict:
         now = time.monotonic()
         state = self.status()
-        state.pop("base_pose", None)
+        state.pop("base_pose", None)  # (in status(): for tests; not published)
+        state.pop("measured_q", None)
         if state:
             self._rates = (self._cmd_rate.update(now, state.get("commands_sent", 0)),
                            self._state_rate.update(now, state.get("lowstate_received", 0)))
         state.update(control_path=self.p["control_path"], clock=self.p["clock"], rt_pid=self.rt.pid,
-                     command_rate_hz=round(self._rates[0], 1), lowstate_rate_hz=round(self._rates[1], 1))
+                     command_rate_hz=round(self._rates[0], 1), lowstate_rate_hz=round(self._rates[1], 1),
+                     **self.interlocks.status())
         if self._rt_dead:
             state.update(mode=RT_DEAD, mode_reason=self._rt_dead)
         return state
@@ -254,6 +273,8 @@ class ExecutorNode(Node):
     def destroy_node(self) -> None:
         self.shutdown_robot()
         self.rt.close()
+        if getattr(self, "interlocks", None) is not None:
+            self.interlocks.close()
         super().destroy_node()
 
 

@@ -31,6 +31,8 @@ def diagnostics_values(state: dict) -> tuple[int, str, dict]:
     tick = state.get("tick", {})
     if mode in (Mode.ESTOP.value, Mode.DAMPING.value, RT_DEAD):
         level, message = diag.ERROR, f"{mode}: {state.get('mode_reason', '')}"
+    elif state.get("alarm"):
+        level, message = diag.ERROR, f"{mode}: {state['alarm']}"
     elif mode == Mode.HOLD.value:
         level, message = diag.WARN, f"{mode}: {state.get('mode_reason', '')}"
     elif tick.get("overruns"):
@@ -49,6 +51,11 @@ def diagnostics_values(state: dict) -> tuple[int, str, dict]:
         "tick_late_share": tick.get("late_share", 0.0),
         "overruns": tick.get("overruns", 0),
         "realtime": (state.get("realtime") or {}).get("scheduler", "normal"),
+        "alarm": state.get("alarm", ""),
+        "clip_fraction": state.get("clip_fraction", 0.0),
+        "authority": state.get("authority", ""),
+        "last_remote": state.get("last_remote", ""),
+        **{k: v for k, v in (state.get("lowstate") or {}).items() if isinstance(v, int)},
         **{f"count.{k}": v for k, v in state.get("counts", {}).items()},
         **{f"limit.{k}": v for k, v in state.get("limit_hits", {}).items()},
     }

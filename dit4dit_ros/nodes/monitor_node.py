@@ -28,6 +28,7 @@ from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
 from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TOPIC, EXECUTOR_STATE_TYPE, executor_state
+from dit4dit_ros.utils.stamps import stamp_to_seconds
 
 NODE_NAME = "monitor"
 
@@ -64,10 +65,6 @@ def frustum_marker(info: CameraInfo, depth: float) -> Marker:
         points += [(0.0, 0.0, 0.0), c, c, corners[(k + 1) % 4]]
     m.points = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in points]
     return m
-
-
-def _seconds(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 class MonitorNode(Node):
@@ -109,7 +106,7 @@ class MonitorNode(Node):
     def _on_chunk(self, msg: JointTrajectory) -> None:
         now = self.get_clock().now().nanoseconds * 1e-9
         self.receipts.append(time.monotonic())
-        self.latencies.append(now - _seconds(msg.header.stamp))
+        self.latencies.append(now - stamp_to_seconds(msg.header.stamp))
         if not msg.points:
             return
         try:

@@ -30,6 +30,7 @@ from dit4dit_ros.nodes.status_msgs import ERROR, OK, WARN, policy_status_msg
 from dit4dit_ros.policy.action_limits import ACTION_RANGE_CHECKS, ActionLimitGuard
 from dit4dit_ros.policy.observation import ObservationBuffer, ObservationConfig
 from dit4dit_ros.policy.runner import ChunkResult, PolicyRunner
+from dit4dit_ros.utils.stamps import seconds_to_stamp, stamp_to_seconds
 
 NODE_NAME = "policy"
 
@@ -63,22 +64,16 @@ BLIND_GREY = 128
 STATE_TOPIC = "/dit4dit/policy/state"
 
 
-def _stamp_seconds(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
 def _duration(seconds: float):
     from builtin_interfaces.msg import Duration
 
-    sec = int(np.floor(seconds))
-    return Duration(sec=sec, nanosec=int(round((seconds - sec) * 1e9)))
+    sec, nanosec = seconds_to_stamp(seconds)
+    return Duration(sec=sec, nanosec=nanosec)
 
 
 def chunk_to_msg(chunk: ChunkResult) -> JointTrajectory:
     msg = JointTrajectory()
-    sec = int(np.floor(chunk.observation_stamp))
-    msg.header.stamp.sec = sec
-    msg.header.stamp.nanosec = int(round((chunk.observation_stamp - sec) * 1e9)) % 1_000_000_000
+    msg.header.stamp.sec, msg.header.stamp.nanosec = seconds_to_stamp(chunk.observation_stamp)
     msg.header.frame_id = "policy"
     msg.joint_names = list(chunk.joint_names)
     for k, row in enumerate(chunk.positions):
@@ -167,14 +162,14 @@ class PolicyNode(Node):
                 image = cv2.resize(image, (self.image_size[1], self.image_size[0]), interpolation=cv2.INTER_AREA)
             if self.blind:
                 image = np.full((*self.image_size, 3), BLIND_GREY, dtype=np.uint8)
-            self.buffer.add_frame(_stamp_seconds(msg.header.stamp), np.ascontiguousarray(image))
+            self.buffer.add_frame(stamp_to_seconds(msg.header.stamp), np.ascontiguousarray(image))
         except ValueError as exc:
             self.input_errors += 1
             self.get_logger().error(f"dropping image: {exc}", throttle_duration_sec=2.0)
 
     def _on_joint_state(self, msg: JointState) -> None:
         try:
-            self.buffer.add_joint_state(_stamp_seconds(msg.header.stamp), msg.name, np.asarray(msg.position))
+            self.buffer.add_joint_state(stamp_to_seconds(msg.header.stamp), msg.name, np.asarray(msg.position))
         except (ValueError, IndexError) as exc:
             self.input_errors += 1
             self.get_logger().error(f"dropping joint state: {exc}", throttle_duration_sec=2.0)

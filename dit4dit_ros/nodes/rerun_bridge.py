@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
+from dit4dit_ros.utils.stamps import stamp_to_seconds
 
 APPLICATION_ID = "dit4dit_live"
 POSE_PERIOD = 0.05  # s of message time between two logged robot poses (20 Hz is smooth; 500 Hz would flood)
 
 
 def _stamp(msg: Any) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+    return stamp_to_seconds(msg.header.stamp)
 
 
 class RerunBridge:

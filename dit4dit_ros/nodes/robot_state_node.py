@@ -33,6 +33,7 @@ from dit4dit_ros.nodes.qos import LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.tf_publishing import TF_QOS, TF_STATIC_QOS, TF_STATIC_TOPIC, TF_TOPIC, tf_message
+from dit4dit_ros.utils.stamps import stamp_to_seconds
 
 NODE_NAME = "robot_state"
 DESCRIPTION_TOPIC = "/robot_description"
@@ -115,7 +116,7 @@ class RobotStateNode(Node):
             self._joint_subscriptions.clear()
 
     def _on_joint_states(self, msg: JointState) -> None:
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_to_seconds(msg.header.stamp)
         if stamp - self._last_stamp < self.min_period - 1e-9 and stamp >= self._last_stamp:
             return
         if len(msg.name) != len(msg.position):
@@ -147,7 +148,7 @@ class RobotStateNode(Node):
         return FrameTransform(self.prefix + t.parent, self.prefix + t.child, t.xyz, t.wxyz)
 
     def _on_command(self, msg: JointState) -> None:
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        stamp = stamp_to_seconds(msg.header.stamp)
         if (stamp - self._last_command < self.min_period - 1e-9 and stamp >= self._last_command) \
                 or len(msg.name) != len(msg.position):
             return

@@ -57,6 +57,7 @@ from dit4dit_ros.utils.realtime import apply_realtime
 from dit4dit_ros.sim.robot import SimRobot
 from dit4dit_ros.sim.scene import camera_intrinsics
 from dit4dit_ros.sim.tasks import TaskStatus
+from dit4dit_ros.utils.stamps import seconds_to_stamp, stamp_to_seconds
 
 LOG = logging.getLogger(__name__)
 NODE_NAME = "sim_robot"
@@ -73,12 +74,8 @@ RESET_TIMEOUT = 10.0  # wall s for the loop thread to carry out a reset
 
 
 def to_time_msg(seconds: float) -> Time:
-    ns = int(round(seconds * 1e9))
-    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
-
-
-def stamp_seconds(stamp: Time) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
+    sec, nanosec = seconds_to_stamp(seconds)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 class SimRobotNode(Node):
@@ -175,7 +172,7 @@ class SimRobotNode(Node):
     # ------------------------------------------------------------ ROS callbacks
     def _on_ack(self, msg: Header | JointTrajectory) -> None:
         stamp = msg.stamp if isinstance(msg, Header) else msg.header.stamp
-        self.loop.acknowledge(stamp_seconds(stamp))
+        self.loop.acknowledge(stamp_to_seconds(stamp))
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._episode += 1

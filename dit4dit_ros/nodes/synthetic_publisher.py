@@ -28,6 +28,7 @@ from dit4dit_ros.data.topics import COMMAND_TOPIC, IMAGE_TOPIC, JOINT_STATES_TOP
 from dit4dit_ros.g1.joints import JOINT_NAMES
 from dit4dit_ros.nodes.qos import command_qos, sensor_data_qos, state_qos
 from dit4dit_ros.utils.waiting import wait_until
+from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
 
 MAX_DISTINCT_FRAMES = 1024  # the frame-number code covers 0..1023; numbers wrap after that
 
@@ -38,7 +39,7 @@ class PublisherConfig:
     width: int = 640
     height: int = 480
     image_rate: float = 30.0
-    state_rate: float = 500.0
+    state_rate: float = CONTROL_RATE_HZ
     command_rate: float = 0.0  # 0 = no command stream
     ramp_slope: float = 1.0  # rad/s of every joint
     image_depth: int = 30
@@ -137,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--image-rate", type=float, default=30.0)
-    parser.add_argument("--state-rate", type=float, default=500.0)
+    parser.add_argument("--state-rate", type=float, default=CONTROL_RATE_HZ)
     parser.add_argument("--command-rate", type=float, default=0.0)
     parser.add_argument("--ramp-slope", type=float, default=1.0)
     parser.add_argument("--match-timeout", type=float, default=30.0)

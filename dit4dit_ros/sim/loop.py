@@ -46,6 +46,7 @@ from dit4dit_ros.g1.model import HEAD_CAMERA
 from dit4dit_ros.sim.camera import CameraConfig, SimCamera, ViewPoint
 from dit4dit_ros.sim.robot import SimRobot
 from dit4dit_ros.sim.tasks import TaskStatus
+from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
 
 LOG = logging.getLogger(__name__)
 MAX_LAG = 0.1  # s behind the wall-clock schedule before the loop stops catching up and re-anchors
@@ -87,13 +88,13 @@ def _divisor_steps(rate_hz: float, dt: float, what: str) -> int:
 
 @dataclass(frozen=True)
 class LoopConfig:
-    state_rate_hz: float = 500.0  # LowState publication rate (<= the 500 Hz physics rate)
+    state_rate_hz: float = CONTROL_RATE_HZ  # LowState publication rate (<= the 500 Hz physics rate)
     real_time_factor: float = 1.0  # sim seconds per wall second; 0 = as fast as possible
     camera: CameraConfig | None = field(default_factory=CameraConfig)  # None: no rendering
     lockstep: bool = False
     lockstep_timeout: float = 5.0  # wall s to wait for a frame acknowledgement; 0 = forever
     lockstep_resend: float = 1.0  # wall s between re-sends of an unacknowledged frame
-    clock_rate_hz: float = 500.0  # /clock publication rate (must divide 500); 0 = none
+    clock_rate_hz: float = CONTROL_RATE_HZ  # /clock publication rate (must divide 500); 0 = none
     task_rate_hz: float = 5.0  # task status rate (sim time); 0 = only after resets
     scene_camera: CameraConfig | None = None  # third-person view (rate_hz of its own); None: not rendered
     scene_view: ViewPoint = field(default_factory=ViewPoint)

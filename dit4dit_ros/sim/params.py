@@ -9,13 +9,14 @@ from dit4dit_ros.sim.dds_bridge import BridgeConfig
 from dit4dit_ros.sim.loop import LoopConfig
 from dit4dit_ros.sim.robot import SimRobotConfig
 from dit4dit_ros.sim.tasks import TASKS
+from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
 from dit4dit_ros.utils.realtime import RealtimeConfig
 
 SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("task", "reach", "tabletop task", choices=tuple(TASKS)),
     ParamSpec("seed", 0, "seed of the first episode; the k-th reset uses seed + k", minimum=0, maximum=2**31 - 1),
-    ParamSpec("state_rate_hz", 500.0, "rt/lowstate rate [Hz of sim time] (the robot: 500; Unitree's simulator: 200)",
-              minimum=1.0, maximum=500.0),
+    ParamSpec("state_rate_hz", CONTROL_RATE_HZ, "rt/lowstate rate [Hz of sim time] (the robot: 500; Unitree's simulator: 200)",
+              minimum=1.0, maximum=CONTROL_RATE_HZ),
     ParamSpec("lowstate_crc", True, "compute the rt/lowstate crc like the robot (false: crc 0, like Unitree's simulators)"),
     ParamSpec("arm_sdk_reader", True, "answer rt/arm_sdk like the robot's balance controller (false: no reader, "
               "like Unitree's simulators)"),
@@ -40,8 +41,8 @@ SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("lockstep_chunk_topic", "/dit4dit/action_chunk",
               "lock-step: an action chunk (JointTrajectory) stamped >= a frame's stamp also acknowledges it "
               "('' = only /dit4dit/sim/frame_ack)"),
-    ParamSpec("clock_rate_hz", 500.0, "/clock rate [Hz of sim time], must divide 500 (0: no /clock)",
-              minimum=0.0, maximum=500.0),
+    ParamSpec("clock_rate_hz", CONTROL_RATE_HZ, "/clock rate [Hz of sim time], must divide 500 (0: no /clock)",
+              minimum=0.0, maximum=CONTROL_RATE_HZ),
     ParamSpec("task_rate_hz", 5.0, "task status rate [Hz of sim time] (0: only after resets)", minimum=0.0, maximum=100.0),
     ParamSpec("command_timeout", 0.2, "sim seconds without a valid command before damping / arm release",
               minimum=0.01, maximum=10.0),

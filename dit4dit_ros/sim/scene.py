@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dit4dit_ros.g1.model import DEFAULT_CAMERA_FOVY_DEG, build_robot_spec
+from dit4dit_ros.g1.timing import CONTROL_PERIOD
 
 CUBE_BODY = "cube"
 CUBE_JOINT = "cube_joint"
@@ -22,7 +23,7 @@ TARGET_BODY = "target"
 class SceneConfig:
     """Geometry of the tabletop scene (metres, world frame: x forward from the robot, z up, pelvis at x=y=0)."""
 
-    timestep: float = 0.002
+    timestep: float = CONTROL_PERIOD  # one physics step per motor PD update, like the robot
     table_height: float = 0.80  # top surface; the pelvis is at 0.793, shoulders at ~1.085
     table_near_x: float = 0.20  # edge closest to the robot
     table_depth: float = 0.50

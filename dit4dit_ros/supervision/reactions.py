@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any, Mapping
 
 from dit4dit_ros.config import ParamSpec
+from dit4dit_ros.node_table import NODES
 from dit4dit_ros.supervision.lifeline import LifelineTiming
 from dit4dit_ros.utils.dds_transport import TRANSPORT_PARAMETERS
 
@@ -28,21 +29,8 @@ class Reaction(str, Enum):
     RESTART = "restart"  # start the node again (at most restart_limit times), the robot keeps going
 
 
-_S, _H, _R = Reaction.STOP, Reaction.HOLD, Reaction.RESTART
-# node -> allowed reactions, the first is the default.
-ALLOWED_REACTIONS: dict[str, tuple[Reaction, ...]] = {
-    "sim_robot": (_S,),
-    "camera": (_S, _H),
-    "g1_state": (_S, _H),
-    "clock_server": (_R, _S, _H),  # time service for a split host's clock check: no motion depends on it directly
-    "recorder": (_R, _S, _H),
-    "teleop": (_S, _H),
-    "clock_offset": (_R, _S, _H),
-    "policy": (_S, _H),
-    "monitor": (_R, _S, _H),
-    "robot_state": (_R, _S, _H),  # URDF + TF for viewers: an observer
-    "executor": (_S,),
-}
+# node -> allowed reactions, the first is the default (declared with each node in node_table.py).
+ALLOWED_REACTIONS: dict[str, tuple[Reaction, ...]] = {n.name: tuple(Reaction(r) for r in n.on_failure) for n in NODES}
 
 SUPERVISOR_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("heartbeat_period_s", 0.2, "lifeline heartbeat period of the supervisor and of every node [s]",

@@ -1,22 +1,15 @@
 """The graph definition used by `dit4dit run` and the launch files."""
 from __future__ import annotations
 
-import ast
 import importlib.metadata
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 from dit4dit_ros.bringup.graph import KNOWN_NODES, graph_from_yaml, load_parameter_yaml, node_parameters
+from dit4dit_ros.bringup.launch_support import launch_nodes
 from dit4dit_ros.bringup.processes import node_command, ros_value
-
-
-def _launch_graph(path: Path, name: str) -> tuple[tuple[str, str], ...]:
-    tree = ast.parse(path.read_text())
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Assign) and stmt.targets[0].id == name:
-            return ast.literal_eval(stmt.value)
-    raise AssertionError(f"{name} not found in {path}")
 
 
 def test_graph_order_and_unknown_sections(tmp_path):
@@ -57,17 +50,36 @@ def test_node_command_line():
     assert ros_value(False) == "false"
 
 
-@pytest.mark.parametrize("launch_file,table", [("dit4dit_sim.launch.py", "SIM_GRAPH"), ("dit4dit_g1.launch.py", "REAL_GRAPH")])
-def test_launch_files_name_installed_executables_and_yaml_sections(repo_root, launch_file, table):
+@pytest.mark.parametrize("launch_file", ["dit4dit_sim.launch.py", "dit4dit_g1.launch.py"])
+def test_launch_files_name_installed_executables_and_yaml_sections(repo_root, launch_file):
     """launch_ros is not installable here: check what it would use (entry points and YAML sections)."""
-    graph = _launch_graph(Path(repo_root) / "launch" / launch_file, table)
+    source = (Path(repo_root) / "launch" / launch_file).read_text()
+    assert "launch_nodes(config)" in source, f"{launch_file} must start the nodes the node table gives for its YAML"
     scripts = {ep.name for ep in importlib.metadata.entry_points(group="console_scripts")}
     known = {n.name: n.executable for n in KNOWN_NODES}
     yaml_file = "g1_sim.yaml" if "sim" in launch_file else "g1_real.yaml"
     config = Path(repo_root) / "config" / yaml_file
-    sections = set(load_parameter_yaml(config)) if config.exists() else None
+    sections = set(load_parameter_yaml(config))
+    graph = launch_nodes(config)
+    assert graph, f"{launch_file} would start nothing from {yaml_file}"
     for executable, name in graph:
         assert executable in scripts, f"{executable} is not an installed console script"
         assert known[name] == executable, f"launch file starts {executable} as {name}, bringup uses {known[name]}"
-        if sections is not None:
-            assert name in sections, f"{yaml_file} has no section for node {name}"
+        assert name in sections, f"{yaml_file} has no section for node {name}"
+    assert [name for _, name in graph] == [n.name for n in graph_from_yaml(load_parameter_yaml(config))]
+
+
+def test_every_node_list_comes_from_the_node_table():
+    """setup.py's entry points (as installed), `dit4dit run`'s known nodes and the supervisor's reactions agree."""
+    from dit4dit_ros.node_table import NODES
+    from dit4dit_ros.supervision.reactions import ALLOWED_REACTIONS
+
+    installed = {ep.name: ep.value for ep in importlib.metadata.entry_points(group="console_scripts")
+                 if ep.value.startswith("dit4dit_ros.nodes.")}
+    assert installed == {n.executable: f"{n.module}:main" for n in NODES}
+    assert [(s.name, s.module, s.executable, s.nice) for s in KNOWN_NODES] == [
+        (n.name, n.module, n.executable, n.nice) for n in NODES]
+    assert list(ALLOWED_REACTIONS) == [n.name for n in NODES]
+    assert all(ALLOWED_REACTIONS[n.name][0].value == n.on_failure[0] for n in NODES)
+    for n in NODES:
+        assert importlib.util.find_spec(n.module) is not None, f"{n.name}: no module {n.module}"

@@ -29,6 +29,7 @@ from dit4dit_ros.bringup.graph import KNOWN_NODES, graph_from_yaml, load_paramet
 from dit4dit_ros.bringup.processes import stop_run
 from dit4dit_ros.bringup.validate import check_deployment_file
 from dit4dit_ros.config import load_parameter_file
+from dit4dit_ros.node_table import NODES
 from dit4dit_ros.nodes.ros_params import node_parameter_specs
 from dit4dit_ros.utils.waiting import wait_until
 
@@ -39,11 +40,9 @@ DEMO_INSTRUCTION = "touch the red cube with the right hand"  # the shipped check
 
 
 def _setup_executables(repo_root: str) -> dict[str, str]:
-    tree = ast.parse(Path(repo_root, "setup.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "NODE_EXECUTABLES":
-            return ast.literal_eval(node.value)
-    raise AssertionError("setup.py has no NODE_EXECUTABLES")
+    """The node executables setup.py installs: those of the node table (setup.py reads dit4dit_ros/node_table.py)."""
+    assert "node_table.py" in Path(repo_root, "setup.py").read_text(), "setup.py must take its nodes from the table"
+    return {n.executable: f"{n.module}:main" for n in NODES}
 
 
 def _ros_imports(repo_root: str) -> set[str]:

@@ -7,7 +7,7 @@ import pytest
 
 from dit4dit_ros.camera import (
     CameraCalibration,
-    CameraConfig,
+    CaptureConfig,
     CameraOpenError,
     CameraReadError,
     CameraSource,
@@ -43,20 +43,20 @@ def video(tmp_path):
 
 
 def test_config_kinds_and_validation(tmp_path):
-    assert CameraConfig("0").kind is SourceKind.DEVICE_INDEX
-    assert CameraConfig("/dev/v4l/by-id/usb-Intel_RealSense-video-index0").kind is SourceKind.DEVICE_PATH
-    assert CameraConfig("clip.mp4").kind is SourceKind.FILE
-    assert CameraConfig("0", source_type="file").is_file
+    assert CaptureConfig("0").kind is SourceKind.DEVICE_INDEX
+    assert CaptureConfig("/dev/v4l/by-id/usb-Intel_RealSense-video-index0").kind is SourceKind.DEVICE_PATH
+    assert CaptureConfig("clip.mp4").kind is SourceKind.FILE
+    assert CaptureConfig("0", source_type="file").is_file
     with pytest.raises(ValueError, match="both be positive or both 0"):
-        CameraConfig("0", width=640)
+        CaptureConfig("0", width=640)
     with pytest.raises(ValueError, match="fourcc"):
-        CameraConfig("0", fourcc="MJPEG")
+        CaptureConfig("0", fourcc="MJPEG")
     with pytest.raises(ValueError, match="not a device index"):
-        CameraConfig("clip.mp4", source_type="device")
+        CaptureConfig("clip.mp4", source_type="device")
 
 
 def test_file_source_rgb_resize_and_loop(video):
-    cam = make_camera(CameraConfig(str(video), width=32, height=24, loop=True))
+    cam = make_camera(CaptureConfig(str(video), width=32, height=24, loop=True))
     info = cam.open()
     assert (info.width, info.height, info.native_width, info.native_height) == (32, 24, 64, 48)
     assert info.fps == pytest.approx(30.0)
@@ -69,7 +69,7 @@ def test_file_source_rgb_resize_and_loop(video):
 
 
 def test_file_source_end_of_stream_and_gray(video):
-    cam = make_camera(CameraConfig(str(video), loop=False, color="gray"))
+    cam = make_camera(CaptureConfig(str(video), loop=False, color="gray"))
     cam.open()
     for _ in range(12):
         assert cam.read().shape == (48, 64)
@@ -80,10 +80,10 @@ def test_file_source_end_of_stream_and_gray(video):
 
 def test_missing_file_and_device_give_diagnostics(tmp_path):
     with pytest.raises(CameraOpenError) as info:
-        make_camera(CameraConfig(str(tmp_path / "nope.mp4"))).open()
+        make_camera(CaptureConfig(str(tmp_path / "nope.mp4"))).open()
     assert "does not exist" in str(info.value) and info.value.diagnostics["exists"] == "no"
     with pytest.raises(CameraOpenError) as info:
-        make_camera(CameraConfig("/dev/video_missing_for_test", read_timeout_s=0.5)).open()
+        make_camera(CaptureConfig("/dev/video_missing_for_test", read_timeout_s=0.5)).open()
     diag = info.value.diagnostics
     assert diag["exists"] == "no" and "video_devices" in diag and "V4L2" in diag["opencv_camera_backends"]
     assert "video_devices=" in info.value.describe()
@@ -91,7 +91,7 @@ def test_missing_file_and_device_give_diagnostics(tmp_path):
 
 def test_capture_loop_paces_a_file(video):
     frames = []
-    loop = CaptureLoop(make_camera(CameraConfig(str(video), fps=50.0)), frames.append, fps=50.0)
+    loop = CaptureLoop(make_camera(CaptureConfig(str(video), fps=50.0)), frames.append, fps=50.0)
     loop.start()
     wait_until(lambda: len(frames) >= 20, timeout=5.0, what="20 frames")
     assert loop.stop()

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 
 from dit4dit_ros.control.chunk import ActionChunk, ChunkSource
-from dit4dit_ros.control.executor import ExecutorCore, MeasuredState, Mode
+from dit4dit_ros.control.executor import ExecutorCore, Mode
+from dit4dit_ros.control.interlocks import ClockOffsetReport
 from dit4dit_ros.control.rt import shm as S
 from dit4dit_ros.control.rt.stats import TickStats
 from dit4dit_ros.g1.joints import JOINT_NAMES
@@ -100,6 +101,7 @@ class RtLoop:
         self._req_next = int(block.header[S.H_REQ_DONE]) + 1
         self._auto_enabled = False
         self.extra_status: dict = {}
+        self.clock_check = None  # control.interlocks.ClockOffsetCheck fed by CLOCK_REPORT requests
 
     # ---------------------------------------------------------------- time
     def _core_now(self, wall: float) -> float:
@@ -118,10 +120,12 @@ class RtLoop:
         self.take_states(wall)
         if not self._pending_states:
             return
+        now = self._core_now(wall)
+        core = self.core
         for sample in self._pending_states:
             stamp = sample.tick * 1e-3 if self.opts.ros_clock else sample.receive_time
-            self.core.observe_state(MeasuredState(sample.q, sample.dq, stamp, sample.crc_ok))
-            if sample.crc_ok:
+            core.observe_lowstate(sample, now, stamp)  # the gate (CRC policy, variant) and the remote's buttons
+            if core.robot_input.last_drop is None:
                 self.mode_machine = sample.mode_machine
                 self.lowstate_received += 1
                 self.latest_stamp = stamp
@@ -231,6 +235,13 @@ class RtLoop:
                 chunk = ActionChunk(names, float(b.req_stamp[slot]), b.req_times[slot, :npts].copy(), pos,
                                     ChunkSource.POLICY)
                 v = core.submit_chunk(chunk, now)
+        elif kind == S.CLOCK_REPORT:
+            offset, unc = float(b.req_stamp[slot]), float(b.req_times[slot, 0])
+            if self.clock_check is not None:
+                self.clock_check.update(ClockOffsetReport(None if math.isnan(offset) else offset,
+                                                          None if math.isnan(unc) else unc,
+                                                          S.get_text(b.req_text[slot]), now))
+            return True, ""
         elif kind in (S.REJECT_POLICY, S.REJECT_TELEOP):
             v = core.record_rejection("policy" if kind == S.REJECT_POLICY else "teleop", S.get_text(b.req_text[slot]))
         else:
@@ -259,6 +270,8 @@ class RtLoop:
             stopping=self.stopping_reason,
             shutdown_damping_ticks=self.shutdown_damping_ticks,
             base_pose=[round(float(x), 6) for x in core._base],  # noqa: SLF001 - the pose joints without input hold
+            measured_q=None if core._last_valid is None  # noqa: SLF001 - the newest valid LowState's joints
+            else [round(float(x), 6) for x in core._last_valid.q],  # noqa: SLF001
             **self.extra_status,
         )
         return st

@@ -41,7 +41,7 @@ RT_STARTING, RT_RUNNING, RT_STOPPING, RT_STOPPED, RT_FAILED = range(5)
 RT_STATE_NAMES = ("starting", "running", "stopping", "stopped", "failed")
 
 # request kinds
-ENABLE, DISABLE, RESET_ESTOP, CHUNK, TELEOP, REJECT_POLICY, REJECT_TELEOP = range(1, 8)
+ENABLE, DISABLE, RESET_ESTOP, CHUNK, TELEOP, REJECT_POLICY, REJECT_TELEOP, CLOCK_REPORT = range(1, 9)
 
 _FENCE = threading.Lock()
 

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
 from dit4dit_ros.utils.waiting import wait_until
 
 
@@ -51,7 +52,7 @@ class RecordBenchResult:
 
 
 def run_record_bench(duration: float = 60.0, width: int = 640, height: int = 480, image_rate: float = 30.0,
-                     state_rate: float = 500.0, command_rate: float = 0.0, output: str | None = None,
+                     state_rate: float = CONTROL_RATE_HZ, command_rate: float = 0.0, output: str | None = None,
                      keep: bool = False) -> RecordBenchResult:
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
