@@ -41,8 +41,7 @@ def _rig(wire: bool = True, crc_zero: bool = False, **params) -> Iterator[tuple]
     try:
         node = harness.make_node(ExecutorNode, parameter_overrides=[
             Parameter(k, value=v) for k, v in {**_BASE, **params}.items()])
-        gate = node.core.robot_input.gate
-        wait_until(lambda: gate.counts.received > 100, 30.0, what="LowState at the executor")
+        wait_until(lambda: node.status().get("lowstate", {}).get("lowstate_received", 0) > 100, 30.0, what="LowState at the executor")
         yield harness, robot, node, reader
     finally:
         harness.shutdown()
@@ -63,7 +62,7 @@ def _running(node) -> None:
     from dit4dit_ros.control import Mode
 
     wait_until(lambda: _enable(node)[0], 15.0, poll=0.1, what="enable")
-    wait_until(lambda: node.core.mode is Mode.RUNNING, 5.0, what="RUNNING")
+    wait_until(lambda: node.mode is Mode.RUNNING, 5.0, what="RUNNING")
 
 
 def _teleop(harness, joint: str = "left_elbow_joint"):
@@ -88,7 +87,7 @@ def no_reader_enable(ctx: TrialContext) -> TrialOutcome:
 
     with _rig(wire=False) as (_, _, node, _):
         ok, message = _enable(node)
-        sent = node._sent
+        sent = node.status().get("commands_sent", 0)
         wire = RobotWire()  # now someone reads the command topics: the same request succeeds
         try:
             wait_until(lambda: _enable(node)[0], 15.0, poll=0.1, what="enable once a reader matched")
@@ -110,10 +109,10 @@ def no_effect(ctx: TrialContext) -> TrialOutcome:
 
         def damped() -> bool:
             send(target)
-            return node.core.mode is Mode.DAMPING
+            return node.mode is Mode.DAMPING
 
         wait_until(damped, 10.0, poll=0.05, what="DAMPING")
-        reason = node.core.status()["mode_reason"]
+        reason = node.status()["mode_reason"]
         reached, safe = _damped(wire, t0, node)
         return TrialOutcome(reached, safe and reason.startswith("commands have no effect"),
                             f"after {time.monotonic() - t0:.1f} s: {reason[:90]}")
@@ -126,9 +125,9 @@ def forged_crc(ctx: TrialContext) -> TrialOutcome:
         _running(node)
         t0 = time.monotonic()
         robot.send_bad(2)
-        wait_until(lambda: node.core.mode is Mode.DAMPING, 5.0, what="DAMPING")
+        wait_until(lambda: node.mode is Mode.DAMPING, 5.0, what="DAMPING")
         reached, safe = _damped(wire, t0, node)
-        reason = node.core.status()["mode_reason"]
+        reason = node.status()["mode_reason"]
         return TrialOutcome(reached, safe and "wrong CRC" in reason, reason)
 
 
@@ -148,7 +147,7 @@ def remote_estop(ctx: TrialContext) -> TrialOutcome:
         _running(node)
         t0 = time.monotonic()
         robot.remote = encode_remote(["B"])
-        wait_until(lambda: node.core.mode is Mode.ESTOP, 5.0, what="ESTOP")
+        wait_until(lambda: node.mode is Mode.ESTOP, 5.0, what="ESTOP")
         wait_until(lambda: wire.summary(t0).damping > 0, 5.0, what="damping on the wire")
         first = next(c.receive_time for c in wire.snapshot(t0) if not c.kp.any())
         reached, safe = _damped(wire, t0, node)
@@ -176,7 +175,7 @@ def unauthorised_enable_reset(ctx: TrialContext) -> TrialOutcome:
         before = wire.summary().commands
         token = Path(token_file).read_text().strip()
         operator = call(AddDiagnostics, "/executor/enable_with_token", AddDiagnostics.Request(load_namespace=token))
-        wait_until(lambda: node.core.mode is Mode.RUNNING, 5.0, what="RUNNING")
+        wait_until(lambda: node.mode is Mode.RUNNING, 5.0, what="RUNNING")
         peer_estop = call(Trigger, "/executor/estop", Trigger.Request())
         t0 = time.monotonic()
         peer_reset = call(Trigger, "/executor/reset_estop", Trigger.Request())
@@ -185,7 +184,7 @@ def unauthorised_enable_reset(ctx: TrialContext) -> TrialOutcome:
         reached, safe = _damped(wire, t0, node)
         passed = (not peer_enable.success and not guessed.success and before == 0 and operator.success
                   and peer_estop.success and not peer_reset.success and not peer_reenable.success
-                  and node.core.mode is Mode.ESTOP and safe)
+                  and node.mode is Mode.ESTOP and safe)
         return TrialOutcome(f"{before} commands before the operator's token; after the peer's e-stop: {reached}",
                             passed, f"peer enable: {peer_enable.message[:70]}; guessed token: {guessed.message[:30]}")
 
