@@ -30,6 +30,7 @@ from dit4dit_ros.nodes.status_msgs import ERROR, OK, WARN, policy_status_msg
 from dit4dit_ros.policy.action_limits import ACTION_RANGE_CHECKS, ActionLimitGuard
 from dit4dit_ros.policy.observation import ObservationBuffer, ObservationConfig
 from dit4dit_ros.policy.runner import ChunkResult, PolicyRunner
+from dit4dit_ros.utils.param_fields import from_params, param_specs
 from dit4dit_ros.utils.stamps import seconds_to_stamp, stamp_to_seconds
 
 NODE_NAME = "policy"
@@ -47,10 +48,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("joint_states_topic", "/joint_states", "robot joint states"),
     ParamSpec("instruction_topic", "/dit4dit/instruction", "latched language goal (std_msgs/String)"),
     ParamSpec("chunk_topic", "/dit4dit/action_chunk", "output action chunks (trajectory_msgs/JointTrajectory)"),
-    ParamSpec("frame_stride", 1, "use every k-th camera frame for the frame history", minimum=1, maximum=100),
-    ParamSpec("max_image_age", 0.5, "seconds after which a camera frame is stale", minimum=0.001, maximum=60.0),
-    ParamSpec("max_state_age", 0.1, "seconds after which joint states are stale", minimum=0.001, maximum=60.0),
-    ParamSpec("max_state_image_skew", 0.05, "max |t_state - t_frame| [s] when pairing", minimum=0.0001, maximum=10.0),
+    *param_specs(ObservationConfig),  # frame_stride, max_image_age, max_state_age, max_state_image_skew
     ParamSpec("num_threads", 0, "CPU threads of the engine (torch intra-op, ONNX Runtime intra-op; 0 = the library's "
               "default); 1 leaves cores to the simulator and the 500 Hz executor on a small machine", minimum=0,
               maximum=256),
@@ -99,13 +97,7 @@ class PolicyNode(Node):
         self.action_guard = self._action_guard(p)
         self.image_size = tuple(self.engine.image_size)  # (H, W)
         self.blind = bool(p["blind"])
-        obs_cfg = ObservationConfig(
-            num_frames=self.engine.num_cond_frames,
-            frame_stride=p["frame_stride"],
-            max_image_age=p["max_image_age"],
-            max_state_age=p["max_state_age"],
-            max_state_image_skew=p["max_state_image_skew"],
-        )
+        obs_cfg = from_params(ObservationConfig, p, num_frames=self.engine.num_cond_frames)
         self.buffer = ObservationBuffer(obs_cfg, self.engine.state_joint_names)
         self.chunk_pub = self.create_publisher(JointTrajectory, p["chunk_topic"], COMMANDS)
         self.state_pub = self.create_publisher(DiagnosticStatus, STATE_TOPIC, COMMANDS)
