@@ -20,6 +20,14 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from dit4dit_ros.data.topics import (
+    ACTION_CHUNK_TOPIC,
+    DIAGNOSTICS_TOPIC,
+    IMAGE_TOPIC,
+    INSTRUCTION_TOPIC,
+    JOINT_STATES_TOPIC,
+    POLICY_STATE_TOPIC,
+)
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.image_conversion import msg_to_image
 from dit4dit_ros.engine import ENGINE_KINDS, UnknownInstructionError
@@ -44,10 +52,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "cpu", "device of the engine (cpu, cuda, cuda:0); tensorrt needs cuda"),
     ParamSpec("rate_hz", 6.0, "chunks per second; 0 = as fast as the model runs", minimum=0.0, maximum=100.0),
     ParamSpec("instruction", "", "initial instruction (else wait for instruction_topic)"),
-    ParamSpec("image_topic", "/camera/ego/image_raw", "ego camera image (rgb8 or bgr8)"),
-    ParamSpec("joint_states_topic", "/joint_states", "robot joint states"),
-    ParamSpec("instruction_topic", "/dit4dit/instruction", "latched language goal (std_msgs/String)"),
-    ParamSpec("chunk_topic", "/dit4dit/action_chunk", "output action chunks (trajectory_msgs/JointTrajectory)"),
+    ParamSpec("image_topic", IMAGE_TOPIC, "ego camera image (rgb8 or bgr8)"),
+    ParamSpec("joint_states_topic", JOINT_STATES_TOPIC, "robot joint states"),
+    ParamSpec("instruction_topic", INSTRUCTION_TOPIC, "latched language goal (std_msgs/String)"),
+    ParamSpec("chunk_topic", ACTION_CHUNK_TOPIC, "output action chunks (trajectory_msgs/JointTrajectory)"),
     *param_specs(ObservationConfig),  # frame_stride, max_image_age, max_state_age, max_state_image_skew
     ParamSpec("num_threads", 0, "CPU threads of the engine (torch intra-op, ONNX Runtime intra-op; 0 = the library's "
               "default); 1 leaves cores to the simulator and the 500 Hz executor on a small machine", minimum=0,
@@ -59,7 +67,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=0.0, maximum=1.0),
 )
 BLIND_GREY = 128
-STATE_TOPIC = "/dit4dit/policy/state"
+STATE_TOPIC = POLICY_STATE_TOPIC
 
 
 def _duration(seconds: float):
@@ -101,7 +109,7 @@ class PolicyNode(Node):
         self.buffer = ObservationBuffer(obs_cfg, self.engine.state_joint_names)
         self.chunk_pub = self.create_publisher(JointTrajectory, p["chunk_topic"], COMMANDS)
         self.state_pub = self.create_publisher(DiagnosticStatus, STATE_TOPIC, COMMANDS)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self.runner = PolicyRunner(
             self.engine, self.buffer, now=self._now, publish=self._publish_chunk,
             action_joint_names=self.engine.action_joint_names, control_period=self.engine.control_period,
