@@ -3,8 +3,7 @@ what reached the robot (the Unitree DDS wire), pass or fail. `dit4dit bench safe
 
 A trial is a `Trial(name, input, run)`; `run(ctx)` returns a `TrialOutcome`. Trials that attack a running
 graph get it from `ctx.graph(...)` (a `dit4dit run` of the simulated G1 started for that trial and stopped
-after it). The next trials (authority on enable/reset, the executor's continuous-clipping alarm) are added by
-appending to TRIALS.
+after it). The executor's interlock trials live in bringup/interlock_trials.py; TRIALS joins both tables.
 """
 from __future__ import annotations
 
@@ -14,52 +13,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from dit4dit_ros.bringup.interlock_trials import INTERLOCK_TRIALS
+from dit4dit_ros.bringup.trial_base import Trial, TrialContext, TrialOutcome
 from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC
 from dit4dit_ros.utils.waiting import wait_until
-
-
-@dataclass(frozen=True)
-class TrialOutcome:
-    reached_robot: str  # what the robot's side of the wire saw (or "nothing started")
-    passed: bool
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Trial:
-    name: str
-    input: str
-    run: Callable[["TrialContext"], TrialOutcome]
-    slow: bool = True  # starts a graph or a model
-
-
-class TrialContext:
-    """Where a trial runs: the repository's config, a scratch directory, graphs started on demand."""
-
-    def __init__(self, config: Path, workdir: Path) -> None:
-        self.config, self.workdir = Path(config), Path(workdir)
-        self._count = 0
-
-    def scratch(self, name: str) -> Path:
-        self._count += 1
-        path = self.workdir / f"{self._count:02d}_{name}"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-
-    def graph(self, name: str, drop: tuple[str, ...] = ("policy",), args: tuple[str, ...] = (), supervisor=None):
-        from dit4dit_ros.bringup.profiles import write_parameter_yaml
-        from dit4dit_ros.bringup.trial_graph import TrialGraph, trial_parameters
-
-        where = self.scratch(name)
-        config = write_parameter_yaml(trial_parameters(self.config, supervisor=supervisor, drop=drop),
-                                      where / "params.yaml")
-        graph = TrialGraph(config, where / "logs", args=args).start()
-        wait_until(lambda: graph.wire.summary().tracking > 200, 60, poll=0.1, what="the executor streaming")
-        return graph
 
 
 def _damped_and_silent(graph, since: float) -> TrialOutcome:
@@ -216,7 +176,7 @@ def sros2_support(ctx: TrialContext) -> TrialOutcome:
                         if closed else out.strip()[-160:])
 
 
-TRIALS: tuple[Trial, ...] = (
+GRAPH_TRIALS: tuple[Trial, ...] = (
     Trial("supervisor-kill9", "kill -9 of `dit4dit run` while the executor streams", kill_supervisor(signal.SIGKILL)),
     Trial("supervisor-sigstop", "SIGSTOP of `dit4dit run` while the executor streams", kill_supervisor(signal.SIGSTOP)),
     Trial("ragged-chunk", "a chunk with one 9-position point, then kill -9 of the monitor", ragged_chunk_to_monitor),
@@ -226,6 +186,8 @@ TRIALS: tuple[Trial, ...] = (
     Trial("wildcard-sockets", "the graph's bound sockets", wildcard_sockets),
     Trial("sros2", "a node started in an SROS2 enclave with ROS_SECURITY_ENABLE=true", sros2_support, slow=False),
 )
+
+TRIALS = GRAPH_TRIALS + INTERLOCK_TRIALS  # the executor's interlocks: no reader, no effect, CRC, remote, authority, clipping
 
 
 def run_trials(config: Path, names: list[str] | None = None, out=sys.stdout) -> list[tuple[Trial, TrialOutcome]]:

@@ -241,7 +241,7 @@ class Supervisor:
         for _ in range(attempts):
             if self._stop_requested or time.monotonic() > deadline:
                 break
-            if self._call_trigger(executor, node, "/executor/enable", quiet=True):
+            if self._request_enable(executor, node):
                 print("executor enabled", flush=True)
                 return True
             end = time.monotonic() + 1.0
@@ -251,14 +251,39 @@ class Supervisor:
         print(f"could not enable the executor within {timeout:.0f} s: {self.last_trigger_message}", file=sys.stderr)
         return False
 
-    def _call_trigger(self, executor, node, service: str, timeout: float = 10.0, quiet: bool = False) -> bool:
+    def _request_enable(self, executor, node) -> bool:
+        """Enable with the executor's authority policy: its token (read from the token file it wrote; this
+        process runs as the operator) or, under `open`, a plain Trigger. `remote`: only the robot's remote can."""
+        from dit4dit_ros.security.authority import default_token_file, read_token
+
+        params = node_parameters(self.data, "executor")
+        policy = params.get("authority", "open")
+        if policy == "open":
+            return self._call_trigger(executor, node, "/executor/enable", quiet=True)
+        if policy == "remote":
+            self.last_trigger_message = "authority is 'remote': enable with the robot's wireless remote"
+            return False
+        from diagnostic_msgs.srv import AddDiagnostics
+
+        try:
+            token = read_token(params.get("authority_token_file") or default_token_file())
+        except ValueError as exc:
+            self.last_trigger_message = str(exc)
+            return False
+        return self._call_trigger(executor, node, "/executor/enable_with_token", quiet=True,
+                                  srv=(AddDiagnostics, AddDiagnostics.Request(load_namespace=token)))
+
+    def _call_trigger(self, executor, node, service: str, timeout: float = 10.0, quiet: bool = False,
+                      srv=None) -> bool:
+        """Call a service whose reply has success and message (std_srvs/Trigger unless `srv` = (type, request))."""
         from std_srvs.srv import Trigger
 
-        client = node.create_client(Trigger, service)
+        srv_type, request = srv or (Trigger, Trigger.Request())
+        client = node.create_client(srv_type, service)
         if not client.wait_for_service(timeout_sec=timeout):
             print(f"service {service} not available after {timeout} s", file=sys.stderr)
             return False
-        future = client.call_async(Trigger.Request())
+        future = client.call_async(request)
         executor.spin_until_future_complete(future, timeout_sec=timeout)
         result = future.result()
         ok = bool(result and result.success)

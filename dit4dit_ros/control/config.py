@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dit4dit_ros.g1.joints import G1_JOINTS, JOINT_NAMES, NUM_JOINTS, joint_indices
+from dit4dit_ros.g1.lowstate_gate import CRC_POLICIES
+from dit4dit_ros.g1.remote import DEFAULT_REMOTE_BINDINGS, parse_bindings
+from dit4dit_ros.g1.variants import ANY_MODE_MACHINE, supported_variant
 
 
 def _positive(name: str, value: float) -> None:
@@ -112,6 +115,48 @@ class WatchdogConfig:
 
 
 @dataclass(frozen=True)
+class InterlockConfig:
+    """What the executor checks about the robot and the deployment (docs/unitree_interop.md, docs/supervision.md).
+
+    lowstate_crc_policy / robot_variant / expected_mode_machine: the LowState gate (g1/lowstate_gate.py), the
+        same as g1_state's: a sample it drops counts as invalid (damping while tracking; enable refused, with the
+        gate's explanation, while no valid sample is fresh).
+    no_effect_tolerance / no_effect_timeout: measured joints farther than the tolerance (rad) from the commands
+        for the timeout (s) while RUNNING or HOLD -> DAMPING "commands have no effect" (timeout 0: off).
+    clip_alarm_window / clip_alarm_fraction: an alarm (ERROR diagnostic, no mode change) while the reference
+        was clipped into the position limits in at least that fraction of the window's ticks (fraction 0: off).
+    remote_actions / remote_bindings: act on the G1 wireless remote's buttons (g1/remote.py bindings).
+    remote_may_enable: obey the remote's `enable` and `reset_estop` (the authority policy says whether the remote
+        is an authority); its `estop` and `disable` are always obeyed: making the robot safer needs no authority.
+    """
+
+    lowstate_crc_policy: str = "verify"
+    robot_variant: str = "g1_29dof"
+    expected_mode_machine: int = ANY_MODE_MACHINE
+    no_effect_tolerance: float = 0.1
+    no_effect_timeout: float = 1.0
+    clip_alarm_window: float = 1.0
+    clip_alarm_fraction: float = 0.5
+    remote_actions: bool = True
+    remote_bindings: tuple[str, ...] = DEFAULT_REMOTE_BINDINGS
+    remote_may_enable: bool = True
+
+    def __post_init__(self) -> None:
+        if self.lowstate_crc_policy not in CRC_POLICIES:
+            raise ValueError(f"lowstate_crc_policy must be one of {list(CRC_POLICIES)}, got {self.lowstate_crc_policy!r}")
+        supported_variant(self.robot_variant)
+        if self.expected_mode_machine < ANY_MODE_MACHINE:
+            raise ValueError(f"expected_mode_machine must be -1 (any of the variant) or a value >= 0, "
+                             f"got {self.expected_mode_machine}")
+        _positive("no_effect_tolerance", self.no_effect_tolerance)
+        _non_negative("no_effect_timeout", self.no_effect_timeout)
+        _positive("clip_alarm_window", self.clip_alarm_window)
+        if not (math.isfinite(self.clip_alarm_fraction) and 0.0 <= self.clip_alarm_fraction <= 1.0):
+            raise ValueError(f"clip_alarm_fraction must be in [0, 1] (0 = off), got {self.clip_alarm_fraction!r}")
+        parse_bindings(self.remote_bindings)  # raises naming the bad entry
+
+
+@dataclass(frozen=True)
 class ExecutorConfig:
     """Everything ExecutorCore needs.
 
@@ -146,6 +191,7 @@ class ExecutorConfig:
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     watchdog: WatchdogConfig = field(default_factory=WatchdogConfig)
+    interlocks: InterlockConfig = field(default_factory=InterlockConfig)
 
     def __post_init__(self) -> None:
         for name in ("tick_period", "soft_start_time", "disable_damping_time", "kp_scale", "damping_kd"):
@@ -167,6 +213,10 @@ class ExecutorConfig:
             raise ValueError(f"blend_time {self.scheduler.blend_time} must be at least one tick_period {self.tick_period}")
         if self.watchdog.state_timeout < self.tick_period:
             raise ValueError("state_timeout must be at least one tick_period")
+        if self.interlocks.no_effect_tolerance >= self.safety.max_tracking_error:
+            raise ValueError(f"no_effect_tolerance {self.interlocks.no_effect_tolerance} must be below "
+                             f"max_tracking_error {self.safety.max_tracking_error}: the safety filter never lets the "
+                             f"command get farther than that from the measured pose")
 
     # Per-joint arrays, in motor order (29,).
     def kp(self) -> np.ndarray:

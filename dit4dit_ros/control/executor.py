@@ -24,6 +24,10 @@ Modes:
               (for `disable_damping_time`) on disable, after which it goes to DISABLED.
   ESTOP       like DAMPING but latched: only `reset_estop` leaves it (to DISABLED).
 
+Interlocks (ExecutorConfig.interlocks; docs/supervision.md): `observe_lowstate` gates each LowState (CRC policy,
+variant) and acts on a trusted sample's remote buttons; enable asks `add_enable_check` checks; measured joints not
+following the commands -> DAMPING; continuous position clipping -> an alarm in `status()`.
+
 Gravity compensation (`ExecutorConfig.gravity_compensation`): in SOFT_START, RUNNING and HOLD the command
 carries tau = scale * g(q_measured) on the configured joints (clipped into the torque limit; the safety filter
 keeps the whole predicted torque within it). Damping commands always carry tau = 0.
@@ -40,6 +44,8 @@ import numpy as np
 
 from dit4dit_ros.control.chunk import ActionChunk, ChunkSource, Verdict, validate_chunk
 from dit4dit_ros.control.config import ExecutorConfig
+from dit4dit_ros.control.interlocks import ClipAlarm, NoEffectWatchdog
+from dit4dit_ros.control.robot_input import LowStateLike, RobotInput
 from dit4dit_ros.control.safety import JointLimits, SafetyFilter, clip_feedforward
 from dit4dit_ros.control.scheduler import ChunkScheduler
 from dit4dit_ros.g1.joints import NUM_JOINTS, joint_indices
@@ -140,6 +146,13 @@ class ExecutorCore:
         self.transitions: collections.deque[Transition] = collections.deque(maxlen=50)
         self.counts = collections.Counter()
         self.last_rejection = ""
+        ic = cfg.interlocks
+        self.robot_input = RobotInput(ic)
+        self.no_effect = NoEffectWatchdog(ic.no_effect_tolerance, ic.no_effect_timeout, cfg.controllable_mask())
+        self.clip_alarm = ClipAlarm(max(1, round(ic.clip_alarm_window / cfg.tick_period)), ic.clip_alarm_fraction)
+        self._enable_checks: list[Callable[[float], Verdict]] = []
+        self._invalid_why = "CRC or non-finite"
+        self.last_remote = ""
 
     # ------------------------------------------------------------------ requests
     @property
@@ -154,7 +167,14 @@ class ExecutorCore:
         state = self._last_valid
         if state is None or now - state.stamp > self.cfg.watchdog.state_timeout:
             age = "none received" if state is None else f"newest valid sample {1e3 * (now - state.stamp):.1f} ms old"
-            return Verdict(False, f"cannot enable without a fresh valid LowState ({age})")
+            why = self.robot_input.why_dropped()
+            return Verdict(False, f"cannot enable without a fresh valid LowState ({age})" + (f": {why}" if why else ""))
+        for check in self._enable_checks:
+            verdict = check(now)
+            if not verdict:
+                return Verdict(False, f"enable refused: {verdict.reason}")
+        self.no_effect.reset()
+        self.clip_alarm.reset()
         self._base = state.q.copy()
         self._invalid_trip = 0
         self.filter.reset(state.q)
@@ -165,6 +185,10 @@ class ExecutorCore:
         self._release_pending = False
         self._set_mode(Mode.SOFT_START, now, "enable requested")
         return Verdict(True, "soft start")
+
+    def add_enable_check(self, check: Callable[[float], Verdict]) -> None:
+        """`check(now)` must pass before any enable (service or remote); its reason is the refusal's."""
+        self._enable_checks.append(check)
 
     def disable(self, now: float) -> Verdict:
         """Damping for `disable_damping_time`, then DISABLED (stop sending)."""
@@ -249,6 +273,35 @@ class ExecutorCore:
         is remembered even if a valid one follows before the next tick."""
         self._ingest(state)
 
+    def observe_lowstate(self, sample: LowStateLike, now: float, stamp: float | None = None) -> tuple[str, ...]:
+        """Every received LowState sample (g1.lowstate.LowStateSample): the gate decides whether its state is
+        valid (a dropped one counts like a bad CRC); a valid one's remote buttons act. `stamp`: the sample's time
+        on the core's clock (default its receive_time). Returns the remote actions that fired."""
+        admitted = self.robot_input.admit(sample)
+        if admitted.drop is not None:
+            gate = self.robot_input.gate
+            self._invalid_why = {"variant": gate.variant_error, "crc_mismatch": "wrong CRC",
+                                 "crc_zero": "CRC 0, not computed; lowstate_crc_policy verify"}[admitted.drop.value]
+        stamp = sample.receive_time if stamp is None else stamp
+        self._ingest(MeasuredState(sample.q, sample.dq, stamp, admitted.drop is None))
+        for action in admitted.actions:
+            self._remote_action(action, now)
+        return admitted.actions
+
+    def _remote_action(self, action: str, now: float) -> None:
+        if action == "estop":
+            verdict = self.estop(now, "e-stop on the wireless remote")
+        elif action == "disable":
+            verdict = self.disable(now)
+        elif not self.cfg.interlocks.remote_may_enable:
+            verdict = Verdict(False, "the authority policy does not accept the wireless remote for this")
+        else:
+            verdict = self.enable(now) if action == "enable" else self.reset_estop(now)
+        self.counts[f"remote_{action}"] += 1
+        self.last_remote = f"{action}: {verdict.reason}" if verdict else f"{action} refused: {verdict.reason}"
+        log.log(logging.WARNING if action == "estop" or not verdict else logging.INFO, "wireless remote %s",
+                self.last_remote)
+
     def tick(self, now: float, state: MeasuredState | None = None) -> JointCommand:
         """Advance one control period and return the command to send (or send=False).
 
@@ -287,6 +340,9 @@ class ExecutorCore:
             self._weight = min(1.0, max(0.0, (now - self._enable_time) / self.cfg.soft_start_time))
         else:
             self._weight = 1.0
+        lim = self.limits
+        if self.clip_alarm.update((q_ref < lim.position_min) | (q_ref > lim.position_max)):
+            log.error("executor alarm: %s", self.clip_alarm.reason())
         s = self._last_valid
         tau = self._feedforward(s.q)
         q, dq = self.filter.step(q_ref, v_ref, s.q, s.dq, self._kp, self._kd, tau)
@@ -323,6 +379,8 @@ class ExecutorCore:
             self._crc_streak = 0
             self._last_valid = state
         else:
+            if state.crc_ok:
+                self._invalid_why = "non-finite or wrongly shaped"
             self._crc_streak += 1
             self.counts["invalid_states"] += 1
             if self._crc_streak >= self.cfg.watchdog.crc_error_limit:
@@ -334,9 +392,11 @@ class ExecutorCore:
         if mode in ACTIVE_MODES:
             age = now - self._last_valid.stamp
             if trip:
-                self._set_mode(Mode.DAMPING, now, f"LowState invalid (CRC or non-finite) {trip} time(s) in a row")
+                self._set_mode(Mode.DAMPING, now, f"LowState invalid ({self._invalid_why}) {trip} time(s) in a row")
             elif age > wd.state_timeout:
                 self._set_mode(Mode.DAMPING, now, f"LowState stale: newest valid sample {1e3 * age:.1f} ms old > {1e3 * wd.state_timeout:.0f} ms")
+            elif mode is not Mode.SOFT_START and (why := self.no_effect.update(now, self.filter.q, self._last_valid.q)):
+                self._set_mode(Mode.DAMPING, now, why)
             elif mode is Mode.SOFT_START and now - self._enable_time >= self.cfg.soft_start_time:
                 self._last_input = now
                 self._set_mode(Mode.RUNNING, now, "soft start complete")
@@ -397,6 +457,10 @@ class ExecutorCore:
             "scheduled_joints": int(self.scheduler.owned_mask.sum()),
             "counts": dict(self.counts),
             "limit_hits": self.filter.counters.as_dict(),
+            "alarm": self.clip_alarm.reason(),
+            "clip_fraction": round(self.clip_alarm.clipped_fraction, 3),
+            "last_remote": self.last_remote,
+            "lowstate": self.robot_input.status(),
         }
 
 

@@ -102,8 +102,10 @@ class FakeLowStateRobot:
 
     Valid messages at `rate_hz` while resumed (joint i at 0.01*i + a slow ramp, dq = -q, tau = 2q, IMU
     quaternion identity, gyro (0.1, 0.2, 0.3), acc (0, 0, 9.81), mode_machine 5); `send_bad(n)` writes n
-    messages with a corrupted CRC whose joint 0 is BAD_CRC_MARKER. Uses this process's Unitree DDS domain.
-    The thread ends by itself after `max_seconds`.
+    messages with a corrupted CRC whose joint 0 is BAD_CRC_MARKER; `remote` is the wireless-remote report it carries.
+    Uses this process's Unitree DDS domain. The thread ends by itself after `max_seconds`. `tick` counts messages,
+    or with `sim_clock` set (a callable returning seconds of simulated time) it is that time in milliseconds, like
+    the simulator's LowState.
     """
 
     BAD_CRC_MARKER = 2.5
@@ -118,8 +120,12 @@ class FakeLowStateRobot:
         self.writer = LowStateWriter()
         self.msg = new_lowstate()
         self.tick = 0
+        self.sim_clock: Callable[[], float] | None = None
         self.sent_valid = 0
         self.sent_bad = 0
+        self.remote = bytes(40)  # set to g1.remote.encode_remote(...) bytes to press remote buttons
+        self.crc_zero = False  # publish crc 0 like Unitree's simulators
+        self._remote_written = bytes(40)
         self._lock = threading.Lock()
         self._running = threading.Event()
         self._stop = threading.Event()
@@ -135,10 +141,15 @@ class FakeLowStateRobot:
         q = 0.01 * np.arange(NUM_JOINTS) + 1e-4 * (tick % 1000)
         if bad:
             q[0] = self.BAD_CRC_MARKER
+        if self.remote != self._remote_written:  # the wireless remote's 40 bytes (covered by the CRC below)
+            self.msg.wireless_remote = list(self.remote)
+            self._remote_written = self.remote
         fill_lowstate(self.msg, q, -q, 2 * q, np.array([1.0, 0.0, 0.0, 0.0]), np.array([0.1, 0.2, 0.3]),
                       np.array([0.0, 0.0, 9.81]), tick=tick, mode_machine=5)
         if bad:
             self.msg.crc ^= 0x1
+        elif self.crc_zero:
+            self.msg.crc = 0  # what Unitree's own simulators publish
         return self.msg
 
     def _run(self) -> None:
@@ -149,7 +160,8 @@ class FakeLowStateRobot:
                 next_t = time.monotonic()
                 continue
             with self._lock:
-                self.tick += 1
+                clock = self.sim_clock
+                self.tick = int(round(clock() * 1000.0)) if clock is not None else self.tick + 1
                 self.writer.write(self._fill(self.tick, bad=False))
                 self.sent_valid += 1
             next_t += self.period

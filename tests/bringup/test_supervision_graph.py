@@ -7,6 +7,9 @@ each node, judged on the robot's side of the Unitree DDS wire.
   stopped and the robot was damped). A node on `hold` stays down and the rest keeps running.
 - The executor, the robot's state, the simulator or the policy dies or hangs: reported, the graph stops
   executor first and damping reaches the robot (before: a SIGSTOPped policy was never reported).
+- robot_state and the recorder (observers, like monitor) die or hang: restarted, the robot keeps going.
+Coverage (kill -9 / SIGSTOP): the supervisor, monitor, robot_state, recorder, g1_state (hold, stop), executor,
+sim_robot and policy, each both.
 """
 from __future__ import annotations
 
@@ -26,8 +29,9 @@ SIGNALS = {"kill9": signal.SIGKILL, "sigstop": signal.SIGSTOP}
 NO_POLICY = ("sim_robot", "g1_state", "monitor", "executor")
 
 
-def _graph(repo_root: str, tmp_path: Path, drop=("policy",), supervisor=None, args=()) -> TrialGraph:
+def _graph(repo_root: str, tmp_path: Path, drop=("policy",), supervisor=None, args=(), extra=None) -> TrialGraph:
     data = trial_parameters(Path(repo_root, "config", "g1_sim.yaml"), supervisor=supervisor, drop=drop)
+    data.update(extra or {})
     config = write_parameter_yaml(data, tmp_path / "params.yaml")
     graph = TrialGraph(config, tmp_path / "logs", args=args).start()
     wait_until(lambda: graph.wire.summary().tracking > 200, 60, poll=0.1, what="the executor streaming")
@@ -101,7 +105,35 @@ def test_observers_restart_a_hold_node_stays_down_and_the_robot_keeps_going(repo
         graph.close()
 
 
-@pytest.mark.parametrize("node,how", [("executor", "sigstop"), ("g1_state", "kill9"), ("sim_robot", "sigstop")])
+def test_robot_state_and_recorder_restart_after_kill9_and_sigstop_and_the_robot_keeps_going(repo_root, tmp_path):
+    recorder = {"recorder": {"ros__parameters": {"output_dir": str(tmp_path / "episodes")}}}
+    graph = _graph(repo_root, tmp_path, extra=recorder)
+    try:
+        t0 = time.monotonic()
+        first = graph.wait_for_nodes(set(NO_POLICY) | {"robot_state", "recorder"})
+        for name in ("robot_state", "recorder"):
+            graph.signal_node(name, signal.SIGKILL)
+            second = wait_until(lambda: (lambda n: n if n.get(name) not in (None, first[name]) else None)(
+                graph.nodes()), 60, poll=0.1, what=f"a new {name} process")
+            graph.wait_for_node_running(name, second[name])
+            graph.signal_node(name, signal.SIGSTOP)
+            wait_until(lambda: graph.nodes().get(name) not in (None, second[name]), 60, poll=0.1,
+                       what=f"the hung {name} replaced")
+        n = graph.wire.count()
+        wait_until(lambda: graph.wire.count() > n + 500, 30, poll=0.1, what="commands after the failures")
+        out = graph.output()
+        for name in ("robot_state", "recorder"):
+            assert f"node {name} exited: killed by signal 9; on_failure restart" in out, out
+            assert f"node {name} hung: no heartbeat" in out, out
+        summary = graph.wire.summary(t0)
+        assert summary.damping == 0 and summary.unsafe == 0, summary
+        assert graph.run.poll() is None
+    finally:
+        graph.close()
+
+
+@pytest.mark.parametrize("node,how", [("executor", "sigstop"), ("g1_state", "kill9"), ("sim_robot", "sigstop"),
+                                      ("sim_robot", "kill9")])
 def test_a_critical_node_failure_stops_the_graph_executor_first(repo_root, tmp_path, node, how):
     graph = _graph(repo_root, tmp_path)
     try:
@@ -117,7 +149,8 @@ def test_a_critical_node_failure_stops_the_graph_executor_first(repo_root, tmp_p
         graph.close()
 
 
-def test_a_hung_policy_is_reported_and_the_robot_damped(repo_root, tmp_path):
+@pytest.mark.parametrize("how", list(SIGNALS))
+def test_a_hung_or_killed_policy_is_reported_and_the_robot_damped(repo_root, tmp_path, how):
     from dit4dit_ros.bringup.bench_loop import make_random_checkpoint
     from dit4dit_ros.sim.tasks import make_task
 
@@ -127,9 +160,10 @@ def test_a_hung_policy_is_reported_and_the_robot_damped(repo_root, tmp_path):
     try:
         nodes = graph.wait_for_nodes(set(NO_POLICY) | {"policy"})
         t_attack = time.monotonic()
-        graph.signal_node("policy", signal.SIGSTOP)
+        graph.signal_node("policy", SIGNALS[how])
         assert graph.wait_for_exit(60) == 1
-        assert "node policy hung: no heartbeat" in graph.output() and "on_failure stop" in graph.output()
+        kind = "hung: no heartbeat" if how == "sigstop" else "exited: killed by signal 9"
+        assert f"node policy {kind}" in graph.output() and "on_failure stop" in graph.output(), graph.output()
         wait_gone(nodes, 30)
         _assert_damped_then_silent(graph, t_attack)
     finally:

@@ -164,7 +164,7 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             arm = joint_indices(RIGHT_ARM)
             assert np.max(np.abs(wire.q_last[arm] - wire.q_first[arm])) > 0.02
 
-            # E-stop in the middle of the run: damping reaches the robot within 10 ms of control time.
+            # E-stop in the middle of the run: damping goes out in the very tick that latches it.
             pub = ros.probe.create_publisher(Bool, "/dit4dit/estop", COMMANDS)
             wait_until(lambda: pub.get_subscription_count() > 0, 10, what="the executor's e-stop subscription")
             n_before = len(wire.snapshot())
@@ -175,7 +175,9 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             state = executor_state()
             latency = state["estop_first_damping_sent_at"] - state["estop_latched_at"]
             print(f"e-stop: latched -> first damping command written {latency * 1e3:.2f} ms")
-            assert 0.0 <= latency <= 0.010
+            # in control ticks: the tick that latched the e-stop wrote the first damping command
+            assert state["estop_first_damping_tick"] == state["estop_latched_tick"] is not None, state
+            assert latency >= 0.0
             wait_until(lambda: len(wire.snapshot()) > n_before + 50, 10, what="commands after the e-stop")
             after = wire.snapshot()[n_before:]
             first = next(i for i, c in enumerate(after) if np.all(after[i].kp[ARM_SDK_SLOTS] == 0))

@@ -90,6 +90,7 @@ def test_executor_survives_malformed_chunks_and_teleop_and_the_robot_stays_withi
         "unitree_interface": "lo", "auto_enable": True, "gravity_compensation": False, "soft_start_time": 0.2,
         "input_timeout": 5.0, "hold_timeout": 600.0, "max_chunk_latency": 2.0,
         "state_timeout": 2.0,  # the fake robot shares this loaded process: its pauses are not what is fuzzed here
+        "no_effect_timeout": 0.0,  # the fake robot never follows commands: that watchdog is tested elsewhere
     }, tmp_path / "executor.log")
     try:
         with RosHarness() as ros:
