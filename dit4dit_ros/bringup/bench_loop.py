@@ -185,6 +185,7 @@ def run_bench(args) -> int:
             data = realtime_sim(data, camera_size=args.camera_size, policy_rate_hz=args.rate)
         if args.realtime:
             data["executor"]["ros__parameters"]["realtime"] = True
+        if args.realtime_sim:
             data["sim_robot"]["ros__parameters"]["realtime"] = True
         config = write_parameter_yaml(data, tmp / "params.yaml")
         if args.cpu_hog < 0:

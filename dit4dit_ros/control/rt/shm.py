@@ -146,65 +146,58 @@ class ControlShm:
         return self.shm.name
 
     # ---------------------------------------------------------------- seqlocked records
+    @staticmethod
+    def _write(seq: np.ndarray, store) -> None:
+        """Seqlock write: odd sequence while `store()` writes the payload."""
+        seq[0] += 1
+        fence()
+        store()
+        fence()
+        seq[0] += 1
+
+    @staticmethod
+    def _read(seq: np.ndarray, load, default):
+        """Seqlock read: `load()` until it ran between two equal even sequence numbers (100 tries, else `default`)."""
+        for _ in range(100):
+            s0 = int(seq[0])
+            fence()
+            value = load()
+            fence()
+            if s0 % 2 == 0 and int(seq[0]) == s0:
+                return value
+        return default
+
     def write_clock(self, t: float) -> None:
-        self.clock_seq[0] += 1
-        fence()
-        self.clock[0] = t
-        fence()
-        self.clock_seq[0] += 1
+        self._write(self.clock_seq, lambda: self.clock.__setitem__(0, t))
 
     def read_clock(self) -> float:
-        for _ in range(100):
-            s0 = int(self.clock_seq[0])
-            fence()
-            t = float(self.clock[0])
-            fence()
-            if s0 % 2 == 0 and int(self.clock_seq[0]) == s0:
-                return t
-        return float("-inf")
+        return self._read(self.clock_seq, lambda: float(self.clock[0]), float("-inf"))
 
     def write_status(self, status: dict) -> None:
         data = json.dumps(status).encode()
         if len(data) > STATUS_BYTES:
             data = json.dumps({"error": f"status of {len(data)} bytes does not fit"}).encode()
-        self.status_seq[0] += 1
-        fence()
-        self.status[: len(data)] = np.frombuffer(data, dtype=np.uint8)
-        self.status_len[0] = len(data)
-        fence()
-        self.status_seq[0] += 1
+
+        def store() -> None:
+            self.status[: len(data)] = np.frombuffer(data, dtype=np.uint8)
+            self.status_len[0] = len(data)
+
+        self._write(self.status_seq, store)
 
     def read_status(self) -> dict:
-        for _ in range(100):
-            s0 = int(self.status_seq[0])
-            fence()
-            n = int(self.status_len[0])
-            raw = bytes(self.status[:n])
-            fence()
-            if s0 % 2 == 0 and int(self.status_seq[0]) == s0:
-                return json.loads(raw) if n else {}
-        return {}
+        raw = self._read(self.status_seq, lambda: bytes(self.status[: int(self.status_len[0])]), b"")
+        return json.loads(raw) if raw else {}
 
     def write_command(self, q: np.ndarray, dq: np.ndarray, tau: np.ndarray) -> None:
-        self.cmd_seq[0] += 1
-        fence()
-        self.cmd[0] = q
-        self.cmd[1] = dq
-        self.cmd[2] = tau
-        self.cmd_count[0] += 1
-        fence()
-        self.cmd_seq[0] += 1
+        def store() -> None:
+            self.cmd[0], self.cmd[1], self.cmd[2] = q, dq, tau
+            self.cmd_count[0] += 1
+
+        self._write(self.cmd_seq, store)
 
     def read_command(self) -> tuple[int, np.ndarray | None]:
         """(count of tracking commands sent so far, copy of the last one as a (3, 29) array q/dq/tau)."""
-        for _ in range(100):
-            s0 = int(self.cmd_seq[0])
-            fence()
-            count, cmd = int(self.cmd_count[0]), self.cmd.copy()
-            fence()
-            if s0 % 2 == 0 and int(self.cmd_seq[0]) == s0:
-                return count, cmd
-        return 0, None
+        return self._read(self.cmd_seq, lambda: (int(self.cmd_count[0]), self.cmd.copy()), (0, None))
 
     def close(self) -> None:
         for name, _dtype, _shape in _layout(self.max_points):
