@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 from dit4dit_ros.bringup.trial_base import Trial, TrialContext, TrialOutcome
+from dit4dit_ros.data.topics import TELEOP_TOPIC
 from dit4dit_ros.utils.waiting import wait_until
 
 # state_timeout: the scripted robot is a thread of this (busy) process; its pauses under load are not what these
@@ -75,7 +76,7 @@ def _teleop(harness, joint: str = "left_elbow_joint"):
 
     from dit4dit_ros.nodes.qos import COMMANDS
 
-    pub = harness.probe.create_publisher(JointState, "/dit4dit/teleop/joint_command", COMMANDS)
+    pub = harness.probe.create_publisher(JointState, TELEOP_TOPIC, COMMANDS)
     wait_until(lambda: pub.get_subscription_count() > 0, 10.0, what="the teleop subscription")
     return lambda position: pub.publish(JointState(name=[joint], position=[position]))
 
