@@ -45,6 +45,9 @@ def collect_info() -> dict:
         info["cuda"] = False
         info["cuda_device"] = None
     info["tensorrt"] = importlib.util.find_spec("tensorrt") is not None and info["cuda"]
+    from dit4dit_ros.utils.realtime import realtime_available
+
+    info["realtime"], info["realtime_detail"] = realtime_available()
     return info
 
 
@@ -55,4 +58,5 @@ def format_info(info: dict, as_json: bool = False) -> str:
              f"config  {info['config_dir']}", f"models  {info['models_dir']}"]
     lines += [f"  {name:22s} {ver or '-'}" for name, ver in info["versions"].items()]
     lines.append(f"cuda: {info['cuda_device'] or 'no'}   tensorrt usable: {'yes' if info['tensorrt'] else 'no'}")
+    lines.append(f"real-time scheduling: {'yes' if info['realtime'] else 'no'} ({info['realtime_detail']})")
     return "\n".join(lines)

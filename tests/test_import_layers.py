@@ -16,7 +16,7 @@ ROOT = Path(dit4dit_ros.__file__).resolve().parent
 
 # Lowest first. A module may import from its own layer or any layer below it, never from one above.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("paths", "config", "info", "node_table"),
+    ("paths", "config", "node_table"),
     ("utils",),
     ("g1",),
     # model/ and data/ use each other (datasets normalise with the model's statistics; `dit4dit train` reads
@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("nodes",),     # thin rclpy nodes over the cores
     ("bringup",),   # starts nodes: `dit4dit run`, node-running commands, graph benches
     ("evaluation",),  # direct and graph evaluation (the graph runner starts the graph through bringup)
-    ("cli",),
+    ("cli", "info"),  # info: the `dit4dit info` report, which asks every layer what it can do
 )
 ROS_FREE = {area for layer in LAYERS[:LAYERS.index(("nodes",))] for area in layer}
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC, EXECUTOR_STATE_TOPIC, POLICY_STATE_TOPIC
 from dit4dit_ros.utils.waiting import wait_until
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -54,6 +55,7 @@ class LoopFigures:
     executor_tick: dict = field(default_factory=dict)
     command_rate_hz: float = float("nan")
     cpu_percent: dict[str, float] = field(default_factory=dict)
+    executor_realtime: str = "normal"
 
     def table(self) -> str:
         lat = np.array(self.chunk_latencies) * 1e3 if self.chunk_latencies else np.array([np.nan])
@@ -69,6 +71,10 @@ class LoopFigures:
              f"{t.get('period_p50', np.nan) * 1e3:.2f} / {t.get('period_p99', np.nan) * 1e3:.2f} / "
              f"{t.get('period_max', np.nan) * 1e3:.2f} ms"),
             ("executor overruns", f"{t.get('overruns', '-')} of {t.get('ticks', '-')} ticks"),
+            ("executor ticks late by > 1 ms", f"{100 * t.get('late_share', np.nan):.2f} %"),
+            ("executor tick work p50 / p99",
+             f"{t.get('work_p50', np.nan) * 1e3:.3f} / {t.get('work_p99', np.nan) * 1e3:.3f} ms"),
+            ("executor scheduling", self.executor_realtime),
         ]
         rows += [(f"CPU {name}", f"{pct:.0f} %") for name, pct in sorted(self.cpu_percent.items())]
         width = max(len(r[0]) for r in rows)
@@ -114,9 +120,9 @@ def measure_loop(config: Path, checkpoint: Path, instruction: str, duration: flo
     chunks: list[float] = []
     executor_states: list[dict] = []
     policy_states: list[dict] = []
-    node.create_subscription(JointTrajectory, "/dit4dit/action_chunk", lambda m: chunks.append(time.monotonic()), COMMANDS)
-    node.create_subscription(String, "/dit4dit/executor/state", lambda m: executor_states.append(json.loads(m.data)), SENSOR_DATA)
-    node.create_subscription(DiagnosticStatus, "/dit4dit/policy/state", lambda m: policy_states.append(values_of(m)), COMMANDS)
+    node.create_subscription(JointTrajectory, ACTION_CHUNK_TOPIC, lambda m: chunks.append(time.monotonic()), COMMANDS)
+    node.create_subscription(String, EXECUTOR_STATE_TOPIC, lambda m: executor_states.append(json.loads(m.data)), SENSOR_DATA)
+    node.create_subscription(DiagnosticStatus, POLICY_STATE_TOPIC, lambda m: policy_states.append(values_of(m)), COMMANDS)
 
     def spin_until(pred, timeout, what):
         def step():
@@ -130,6 +136,9 @@ def measure_loop(config: Path, checkpoint: Path, instruction: str, duration: flo
         spin_until(lambda: executor_states and executor_states[-1].get("mode") == "RUNNING", start_timeout,
                    "the executor RUNNING")
         nodes = child_nodes(run.pid)
+        rt_pid = executor_states[-1].get("rt_pid")
+        if rt_pid:  # the executor's control process is the executor node's child
+            nodes["executor control process"] = int(rt_pid)
         cpu0 = {n: process_cpu_seconds(p) for n, p in nodes.items()}
         t0, n0, k0 = time.monotonic(), len(chunks), len(executor_states)
         spin_until(lambda: time.monotonic() - t0 >= duration, duration + 10, "the measurement window")
@@ -149,6 +158,7 @@ def measure_loop(config: Path, checkpoint: Path, instruction: str, duration: flo
             executor_tick=window[-1].get("tick", {}) if window else {},
             command_rate_hz=float(np.mean([s.get("command_rate_hz", np.nan) for s in window])) if window else float("nan"),
             cpu_percent=cpu,
+            executor_realtime=((window[-1].get("realtime") or {}).get("scheduler", "normal")) if window else "-",
         )
     finally:
         stop_run(run)
@@ -161,6 +171,7 @@ def run_bench(args) -> int:
     from dit4dit_ros.bringup.graph import load_parameter_yaml
     from dit4dit_ros.bringup.profiles import realtime_sim, write_parameter_yaml
     from dit4dit_ros.sim.tasks import make_task
+    from dit4dit_ros.utils.cpu_hog import CpuHogs
     from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
 
     if "ROS_DOMAIN_ID" not in os.environ:
@@ -172,9 +183,17 @@ def run_bench(args) -> int:
         data = load_parameter_yaml(args.config)
         if not args.lockstep:
             data = realtime_sim(data, camera_size=args.camera_size, policy_rate_hz=args.rate)
+        if args.realtime:
+            data["executor"]["ros__parameters"]["realtime"] = True
+        if args.realtime_sim:
+            data["sim_robot"]["ros__parameters"]["realtime"] = True
         config = write_parameter_yaml(data, tmp / "params.yaml")
-        figures = measure_loop(config, checkpoint, instruction, args.duration, tmp / "logs")
+        if args.cpu_hog < 0:
+            raise SystemExit(f"--cpu-hog must be >= 0, got {args.cpu_hog}")
+        with CpuHogs(args.cpu_hog):
+            figures = measure_loop(config, checkpoint, instruction, args.duration, tmp / "logs")
     print(f"closed loop on the simulated G1 ({'lock-step' if args.lockstep else 'real time'}), "
-          f"checkpoint {'random ' + args.preset if not args.checkpoint else args.checkpoint}")
+          f"checkpoint {'random ' + args.preset if not args.checkpoint else args.checkpoint}, "
+          f"{args.cpu_hog} busy processes beside it")
     print(figures.table())
     return 0

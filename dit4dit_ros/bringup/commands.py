@@ -121,6 +121,12 @@ def _bench_loop_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=6.0, help="policy rate_hz")
     p.add_argument("--camera-size", type=int, default=64, help="simulated camera resolution (square)")
     p.add_argument("--lockstep", action="store_true", help="keep the lock-stepped simulator of the YAML")
+    p.add_argument("--cpu-hog", type=int, default=0, metavar="N",
+                   help="N busy processes beside the graph for the whole bench (stopped by their PIDs after it)")
+    p.add_argument("--realtime", action="store_true",
+                   help="the executor's control process under SCHED_FIFO (where the OS permits)")
+    p.add_argument("--realtime-sim", action="store_true",
+                   help="also the simulator's physics + LowState thread (docs/realtime.md: shares its interpreter)")
 
 
 def _bench_loop(args: argparse.Namespace) -> int:

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Iterator
 
 from dit4dit_ros.bringup.trial_base import Trial, TrialContext, TrialOutcome
+from dit4dit_ros.data.topics import TELEOP_TOPIC
 from dit4dit_ros.utils.waiting import wait_until
 
+# state_timeout: the scripted robot is a thread of this (busy) process; its pauses under load are not what these
+# trials attack (the stale-state watchdog has its own tests), and a damped executor would hide what they do.
 _BASE = {"soft_start_time": 0.1, "input_timeout": 30.0, "hold_timeout": 30.0, "disable_damping_time": 0.1,
-         "state_rate": 20.0, "state_timeout": 0.3, "gravity_compensation": False, "diagnostics_period_s": 0.2}
+         "state_rate": 20.0, "state_timeout": 1.0, "gravity_compensation": False, "diagnostics_period_s": 0.2}
 
 
 @contextlib.contextmanager
@@ -41,8 +44,7 @@ def _rig(wire: bool = True, crc_zero: bool = False, **params) -> Iterator[tuple]
     try:
         node = harness.make_node(ExecutorNode, parameter_overrides=[
             Parameter(k, value=v) for k, v in {**_BASE, **params}.items()])
-        gate = node.core.robot_input.gate
-        wait_until(lambda: gate.counts.received > 100, 30.0, what="LowState at the executor")
+        wait_until(lambda: node.status().get("lowstate", {}).get("lowstate_received", 0) > 100, 30.0, what="LowState at the executor")
         yield harness, robot, node, reader
     finally:
         harness.shutdown()
@@ -63,7 +65,10 @@ def _running(node) -> None:
     from dit4dit_ros.control import Mode
 
     wait_until(lambda: _enable(node)[0], 15.0, poll=0.1, what="enable")
-    wait_until(lambda: node.core.mode is Mode.RUNNING, 5.0, what="RUNNING")
+    try:
+        wait_until(lambda: node.mode is Mode.RUNNING, 5.0, what="RUNNING")
+    except Exception:
+        raise RuntimeError(f"not RUNNING after enable: {node.mode} ({node.status().get('mode_reason')})") from None
 
 
 def _teleop(harness, joint: str = "left_elbow_joint"):
@@ -71,7 +76,7 @@ def _teleop(harness, joint: str = "left_elbow_joint"):
 
     from dit4dit_ros.nodes.qos import COMMANDS
 
-    pub = harness.probe.create_publisher(JointState, "/dit4dit/teleop/joint_command", COMMANDS)
+    pub = harness.probe.create_publisher(JointState, TELEOP_TOPIC, COMMANDS)
     wait_until(lambda: pub.get_subscription_count() > 0, 10.0, what="the teleop subscription")
     return lambda position: pub.publish(JointState(name=[joint], position=[position]))
 
@@ -88,7 +93,7 @@ def no_reader_enable(ctx: TrialContext) -> TrialOutcome:
 
     with _rig(wire=False) as (_, _, node, _):
         ok, message = _enable(node)
-        sent = node._sent
+        sent = node.status().get("commands_sent", 0)
         wire = RobotWire()  # now someone reads the command topics: the same request succeeds
         try:
             wait_until(lambda: _enable(node)[0], 15.0, poll=0.1, what="enable once a reader matched")
@@ -110,10 +115,10 @@ def no_effect(ctx: TrialContext) -> TrialOutcome:
 
         def damped() -> bool:
             send(target)
-            return node.core.mode is Mode.DAMPING
+            return node.mode is Mode.DAMPING
 
         wait_until(damped, 10.0, poll=0.05, what="DAMPING")
-        reason = node.core.status()["mode_reason"]
+        reason = node.status()["mode_reason"]
         reached, safe = _damped(wire, t0, node)
         return TrialOutcome(reached, safe and reason.startswith("commands have no effect"),
                             f"after {time.monotonic() - t0:.1f} s: {reason[:90]}")
@@ -126,9 +131,9 @@ def forged_crc(ctx: TrialContext) -> TrialOutcome:
         _running(node)
         t0 = time.monotonic()
         robot.send_bad(2)
-        wait_until(lambda: node.core.mode is Mode.DAMPING, 5.0, what="DAMPING")
+        wait_until(lambda: node.mode is Mode.DAMPING, 5.0, what="DAMPING")
         reached, safe = _damped(wire, t0, node)
-        reason = node.core.status()["mode_reason"]
+        reason = node.status()["mode_reason"]
         return TrialOutcome(reached, safe and "wrong CRC" in reason, reason)
 
 
@@ -148,7 +153,7 @@ def remote_estop(ctx: TrialContext) -> TrialOutcome:
         _running(node)
         t0 = time.monotonic()
         robot.remote = encode_remote(["B"])
-        wait_until(lambda: node.core.mode is Mode.ESTOP, 5.0, what="ESTOP")
+        wait_until(lambda: node.mode is Mode.ESTOP, 5.0, what="ESTOP")
         wait_until(lambda: wire.summary(t0).damping > 0, 5.0, what="damping on the wire")
         first = next(c.receive_time for c in wire.snapshot(t0) if not c.kp.any())
         reached, safe = _damped(wire, t0, node)
@@ -176,7 +181,7 @@ def unauthorised_enable_reset(ctx: TrialContext) -> TrialOutcome:
         before = wire.summary().commands
         token = Path(token_file).read_text().strip()
         operator = call(AddDiagnostics, "/executor/enable_with_token", AddDiagnostics.Request(load_namespace=token))
-        wait_until(lambda: node.core.mode is Mode.RUNNING, 5.0, what="RUNNING")
+        wait_until(lambda: node.mode is Mode.RUNNING, 5.0, what="RUNNING")
         peer_estop = call(Trigger, "/executor/estop", Trigger.Request())
         t0 = time.monotonic()
         peer_reset = call(Trigger, "/executor/reset_estop", Trigger.Request())
@@ -185,7 +190,7 @@ def unauthorised_enable_reset(ctx: TrialContext) -> TrialOutcome:
         reached, safe = _damped(wire, t0, node)
         passed = (not peer_enable.success and not guessed.success and before == 0 and operator.success
                   and peer_estop.success and not peer_reset.success and not peer_reenable.success
-                  and node.core.mode is Mode.ESTOP and safe)
+                  and node.mode is Mode.ESTOP and safe)
         return TrialOutcome(f"{before} commands before the operator's token; after the peer's e-stop: {reached}",
                             passed, f"peer enable: {peer_enable.message[:70]}; guessed token: {guessed.message[:30]}")
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import argparse
 
+# light (argparse, signal): the CLI's start-up stays fast
+from dit4dit_ros.sim.standalone import parameter_values, run_dds_only, sim_robot_arguments
+
 
 # ---- record (recorder node) -------------------------------------------------------------------------------------------
 def _record_arguments(p: argparse.ArgumentParser) -> None:
@@ -93,15 +96,7 @@ def _teleop(args: argparse.Namespace) -> int:
 
 
 # ---- sim-robot (sim node, or the DDS-only loop) -----------------------------------------------------------
-def _sim_robot_arguments(p: argparse.ArgumentParser) -> None:
-    from dit4dit_ros.sim.standalone import sim_robot_arguments
-
-    sim_robot_arguments(p)
-
-
 def _sim_robot(args: argparse.Namespace) -> int:
-    from dit4dit_ros.sim.standalone import parameter_values, run_dds_only
-
     values = parameter_values(args)
     if args.no_ros:
         if args.lockstep:
@@ -147,7 +142,7 @@ def register(registry) -> None:
                          _record_arguments, _record)
     registry.add_command("teleop", "teleoperate through the executor: keyboard jogging, episode replay or the sim "
                          "expert -> /dit4dit/teleop/joint_command", _teleop_arguments, _teleop)
-    registry.add_command("sim-robot", "run the simulated G1 (MuJoCo) on the robot's DDS topics", _sim_robot_arguments,
+    registry.add_command("sim-robot", "run the simulated G1 (MuJoCo) on the robot's DDS topics", sim_robot_arguments,
                          _sim_robot)
     registry.add_bench("record", "recorder loss/CPU/disk at 30 Hz 640x480 + 500 Hz joint states",
                        _bench_record_arguments, _bench_record)

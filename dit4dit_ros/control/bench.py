@@ -13,6 +13,7 @@ from dit4dit_ros.control.executor import ExecutorCore
 from dit4dit_ros.control.harness import LagPlant
 from dit4dit_ros.control.rate import PeriodicThread
 from dit4dit_ros.g1.joints import ARMS, WAIST, joint_indices
+from dit4dit_ros.utils.realtime import RealtimeConfig, TickGc
 
 _JOINTS = WAIST + ARMS
 
@@ -118,8 +119,9 @@ def bench_wire(n: int = 500) -> dict:
     }
 
 
-def bench_thread(seconds: float) -> dict:
-    """Run real ticks in the PeriodicThread at 500 Hz for `seconds` of wall time; return its RateReport."""
+def bench_thread(seconds: float, realtime: RealtimeConfig | None = None) -> dict:
+    """Run real ticks in the PeriodicThread at 500 Hz for `seconds` of wall time; return its RateReport (and,
+    with `realtime`, what the OS granted the thread). GC is kept out of the ticks as in the control process."""
     core = _core(False)
     plant = LagPlant(tau=0.01)
     lock = threading.Lock()
@@ -137,8 +139,21 @@ def bench_thread(seconds: float) -> dict:
             cmd = core.tick(now, plant.state(now))
             plant.step(cmd, core.cfg.tick_period)
 
-    loop = PeriodicThread(core.cfg.tick_period, tick, name="bench-500hz", window=int(seconds * 500) + 10)
-    loop.start()
-    time.sleep(seconds)
-    loop.stop()
-    return loop.report().as_dict()
+    gc_policy = TickGc()
+
+    def tick_then_gc(now: float) -> None:
+        tick(now)
+        gc_policy.between_ticks()
+
+    loop = PeriodicThread(core.cfg.tick_period, tick_then_gc, name="bench-500hz", window=int(seconds * 500) + 10,
+                          realtime=realtime)
+    gc_policy.freeze()
+    try:
+        loop.start()
+        time.sleep(seconds)
+        loop.stop()
+    finally:
+        gc_policy.restore()
+    out = loop.report().as_dict()
+    out["realtime"] = loop.realtime.as_dict() if loop.realtime is not None else None
+    return out

@@ -9,16 +9,36 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-rate", type=float, default=6.0, help="policy chunks per second")
     p.add_argument("--horizon", type=int, default=16, help="points per chunk")
     p.add_argument("--thread-seconds", type=float, default=3.0, help="wall seconds of the 500 Hz thread (0: skip)")
+    p.add_argument("--cpu-hog", type=int, default=0, metavar="N",
+                   help="N busy processes beside the bench for its whole duration (stopped by their PIDs after it)")
+    p.add_argument("--realtime", action="store_true",
+                   help="run the 500 Hz thread under SCHED_FIFO with locked memory (where the OS permits)")
+    p.add_argument("--realtime-priority", type=int, default=80, help="SCHED_FIFO priority with --realtime")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 def _bench(args: argparse.Namespace) -> int:
     import json
 
-    from dit4dit_ros.control.bench import bench_gravity_model, bench_thread, bench_ticks, bench_wire
     from dit4dit_ros.g1.gravity import GravityModel
+    from dit4dit_ros.utils.cpu_hog import CpuHogs
 
-    gravity = GravityModel()
+    if args.cpu_hog < 0:
+        raise SystemExit(f"--cpu-hog must be >= 0, got {args.cpu_hog}")
+    with CpuHogs(args.cpu_hog):
+        results = _measure(args, GravityModel())
+    results["cpu_hogs"] = args.cpu_hog
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    _print(results, args)
+    return 0
+
+
+def _measure(args: argparse.Namespace, gravity) -> dict:
+    from dit4dit_ros.control.bench import bench_gravity_model, bench_thread, bench_ticks, bench_wire
+    from dit4dit_ros.utils.realtime import RealtimeConfig
+
     results = {}
     for label, ensemble in (("chunks", False), ("chunks+ensemble", True)):
         results[label] = bench_ticks(args.seconds, args.chunk_rate, args.horizon, ensemble)
@@ -26,10 +46,12 @@ def _bench(args: argparse.Namespace) -> int:
     results["gravity_model"] = bench_gravity_model(gravity)
     results["wire"] = bench_wire()
     if args.thread_seconds > 0:
-        results["thread_500hz"] = bench_thread(args.thread_seconds)
-    if args.json:
-        print(json.dumps(results, indent=2))
-        return 0
+        rt = RealtimeConfig(enabled=True, priority=args.realtime_priority) if args.realtime else None
+        results["thread_500hz"] = bench_thread(args.thread_seconds, rt)
+    return results
+
+
+def _print(results: dict, args: argparse.Namespace) -> None:
     print(f"{'case':<18} {'ticks':>6} {'p50 us':>8} {'p99 us':>8} {'max us':>8} {'submit p50 us':>14} {'submit max us':>14}")
     for label in ("chunks", "chunks+ensemble", "chunks+gravity"):
         r = results[label]
@@ -51,9 +73,11 @@ def _bench(args: argparse.Namespace) -> int:
             f"500 Hz thread: rate {t['rate_hz']:.1f} Hz, period p50/p99/max {t['period_p50'] * 1e3:.3f}/"
             f"{t['period_p99'] * 1e3:.3f}/{t['period_max'] * 1e3:.3f} ms, wake-up lateness p50/p99/max "
             f"{t['late_p50'] * 1e3:.3f}/{t['late_p99'] * 1e3:.3f}/{t['late_max'] * 1e3:.3f} ms, "
-            f"tick work p50/p99 {t['work_p50'] * 1e6:.0f}/{t['work_p99'] * 1e6:.0f} us, overruns {t['overruns']}"
+            f"tick work p50/p99 {t['work_p50'] * 1e6:.0f}/{t['work_p99'] * 1e6:.0f} us, overruns {t['overruns']}, "
+            f"late by > 1 ms {100 * t['late_share']:.2f} % of ticks"
         )
-    return 0
+        granted = (t.get("realtime") or {}).get("scheduler", "normal")
+        print(f"500 Hz thread scheduling: {granted}; {results['cpu_hogs']} busy processes beside the bench")
 
 
 def register(registry) -> None:

@@ -18,6 +18,9 @@ from typing import Callable
 
 import numpy as np
 
+from dit4dit_ros.control.rt.stats import LATE_LIMIT
+from dit4dit_ros.utils.realtime import RealtimeConfig, RealtimeReport, apply_realtime
+
 log = logging.getLogger(__name__)
 
 
@@ -37,6 +40,7 @@ class RateReport:
     work_p99: float
     work_max: float
     overruns: int  # deadlines skipped because a tick ran or woke too late
+    late_share: float = 0.0  # share of the window's ticks that started more than 1 ms after their deadline
 
     def as_dict(self) -> dict:
         return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -45,7 +49,10 @@ class RateReport:
 class PeriodicThread:
     """Calls fn(now_monotonic) every `period` seconds in a daemon thread until stop()."""
 
-    def __init__(self, period: float, fn: Callable[[float], None], name: str = "periodic", window: int = 2000) -> None:
+    def __init__(self, period: float, fn: Callable[[float], None], name: str = "periodic", window: int = 2000,
+                 realtime: RealtimeConfig | None = None) -> None:
+        """`realtime`: SCHED_FIFO/affinity/mlockall for the thread (utils/realtime.py), asked for when it starts;
+        `self.realtime` reports what was granted."""
         if not period > 0:
             raise ValueError(f"period must be positive, got {period}")
         self.period = period
@@ -59,6 +66,8 @@ class PeriodicThread:
         self._ticks = 0
         self._overruns = 0
         self.error: BaseException | None = None
+        self._realtime = realtime
+        self.realtime: RealtimeReport | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -75,6 +84,8 @@ class PeriodicThread:
         return self._thread.is_alive()
 
     def _run(self) -> None:
+        if self._realtime is not None:
+            self.realtime = apply_realtime(self._realtime, f"thread {self._thread.name}")
         period = self.period
         deadline = time.monotonic()
         while not self._stop.is_set():
@@ -111,7 +122,7 @@ class PeriodicThread:
             ticks, overruns = self._ticks, self._overruns
         if starts.size < 3:
             nan = float("nan")
-            return RateReport(ticks, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, overruns)
+            return RateReport(ticks, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, overruns, nan)
         periods = np.diff(starts)
         p = lambda a, q: float(np.percentile(a, q))  # noqa: E731
         return RateReport(
@@ -127,4 +138,5 @@ class PeriodicThread:
             work_p99=p(work, 99),
             work_max=float(work.max()),
             overruns=overruns,
+            late_share=float(np.mean(late > LATE_LIMIT)),
         )

@@ -9,15 +9,23 @@ evaluation (the policy engine produces them), so that the data and the evaluatio
         simulate one frame period: at every physics step (500 Hz) ExecutorCore.tick(sim time, state)
         -> a rt/arm_sdk command (weight from the executor) offered to SimRobot, then mj_step
 
+The plant is the graph's SimRobot answering rt/arm_sdk, read through its public state. The waist differs from
+the graph's executor on purpose: rt/arm_sdk also drives it, and the runner sends, with every arm point, the
+waist target whose PD equilibrium under gravity (the executor's GravityModel, g1/gravity.py) is the hold pose.
+That is the plant the shipped demonstrations were collected on; the executor node instead holds the waist
+with g(q_measured) as feed-forward (config/g1_sim.yaml), following the measured arms, not the commanded ones.
+Driven that way the shipped checkpoint measured 19/20 direct (final-frame 15/20) against 20/20 (19/20) this
+way, so the runner keeps the demonstrations' plant until a checkpoint is trained on the executor's.
+
 With Dex3-1 hands (the pick_place scene) a chunk may carry two more columns, the left and right gripper
 (0 open .. 1 closed, the official G1 layout): the chunk's gripper values, interpolated at the current time, go
 to the executor's HandController at 100 Hz (HAND_PERIOD), whose rate-, position- and torque-limited commands
-(damping in DAMPING/ESTOP) drive the hands; after the chunk's end the last value is held. On that robot the
-executor also sends the waist's and arms' gravity torque as feed-forward (a GravityModel of the G1 with Dex3-1 hands), so that
-chunks are the arm poses themselves: with the heavier hands, folding gravity into the position command instead
-(q + g/kp, what the reach data does) leaves the shoulder 0.15-0.2 rad from its command, which the executor's
-no-effect interlock (0.1 rad) rightly reads as commands being ignored.
-Observations then carry the measured grippers (the synergy value closest to each hand's joints).
+(damping in DAMPING/ESTOP) drive the hands; after the chunk's end the last value is held. Observations then
+carry the measured grippers. On that robot the executor sends the waist's and arms' gravity torque as
+feed-forward (a GravityModel of the G1 with Dex3-1 hands) and chunks are the arm poses themselves: with the
+heavier hands, folding gravity into the position command (q + g/kp, what the reach data does) leaves the
+shoulder 0.15-0.2 rad from its command, which the executor's no-effect interlock (0.1 rad) reads as commands
+being ignored.
 
 Simulation time stands still while the caller thinks (lock-step), so inference latency does not exist here;
 the ROS graph evaluation (`--mode graph`) is where latency is measured. The robot starts each episode in the
@@ -33,24 +41,26 @@ import numpy as np
 
 from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Mode, Verdict
 from dit4dit_ros.control.hands import HandControlConfig, HandController
+from dit4dit_ros.g1.gravity import GravityModel
 from dit4dit_ros.g1.hand_command import joints_to_gripper
 from dit4dit_ros.g1.hands import ALL_GRIPPER_NAMES, HandSide
 from dit4dit_ros.g1.joints import ARMS, WAIST, joint_indices
 from dit4dit_ros.g1.lowcmd import MODE_PR_PITCH_ROLL, ControlPath, LowCmdSample
+from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
 from dit4dit_ros.sim.scene import SceneConfig
 from dit4dit_ros.sim.tasks import TaskStatus, task_scene
 
 ARM_INDICES = joint_indices(ARMS)
 WAIST_INDICES = joint_indices(WAIST)
-CHUNK_JOINTS = WAIST + ARMS
+ARM_SDK_JOINTS = WAIST + ARMS  # what rt/arm_sdk commands (the balance controller keeps the legs)
 ARMS_AND_GRIPPERS = ARMS + ALL_GRIPPER_NAMES  # the official G1 layout's channels
 HAND_PERIOD = 0.01  # s between hand commands (the Dex3-1 runs its commands at 100 Hz)
 
 
 def default_executor_config() -> ExecutorConfig:
     """The executor of the demo: waist + arms (the rt/arm_sdk joints); chunks carry the 14 arm joints and the
-    runner adds a constant, gravity-compensated waist hold (see SimEpisodeRunner.submit)."""
-    return ExecutorConfig(controllable_joints=CHUNK_JOINTS)
+    runner adds the gravity-compensated waist hold (see SimEpisodeRunner.submit)."""
+    return ExecutorConfig(controllable_joints=ARM_SDK_JOINTS)
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ class RunnerConfig:
             object.__setattr__(self, "scene", task_scene(self.task))
         if not isinstance(self.fps, int) or self.fps <= 0:
             raise ValueError(f"fps must be a positive integer, got {self.fps!r}")
-        steps = 500 / self.fps
+        steps = CONTROL_RATE_HZ / self.fps
         if not math.isclose(steps, round(steps)):
             raise ValueError(f"fps {self.fps} must divide the 500 Hz physics rate (e.g. 10, 20, 25, 50)")
         object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
@@ -111,26 +121,22 @@ class SimEpisodeRunner:
         self.period = 1.0 / cfg.fps
         self.core: ExecutorCore | None = None
         self._t0 = 0.0
-        import mujoco
-
-        self._mj = mujoco
-        self._kin_data = mujoco.MjData(self.robot.model)  # private: gravity compensation of the waist
+        # The executor node's gravity model (fixed-base G1 of g1/model.py), built once: ~2 s to load.
+        self._gravity = GravityModel()
         self._mode_machine = self.robot.config.mode_machine
         self._ones = np.ones(29, dtype=np.int64)
         self._hand_steps = max(1, int(round(HAND_PERIOD / self.robot.dt)))
-        self._executor_cfg, self._gravity = cfg.executor, None
-        if self.has_hands:  # gravity feed-forward (see the module docstring), hands in the model
-            from dataclasses import replace
-
-            from dit4dit_ros.g1.gravity import GravityModel
-            from dit4dit_ros.g1.model import build_robot_model
-
-            self._executor_cfg = replace(cfg.executor, gravity_compensation=True,
-                                          gravity_joints=CHUNK_JOINTS)
-            self._gravity = GravityModel(build_robot_model(self.robot.dt, hands="dex3")).torques
         self._grip_times: np.ndarray | None = None  # stamps (s, sim time) of the last chunk's gripper points
         self._grip_values: np.ndarray | None = None  # (H, 2)
         self._step_count = 0
+        self._executor_cfg = cfg.executor
+        if self.has_hands:  # gravity feed-forward on waist + arms (module docstring), hands in the model
+            from dataclasses import replace
+
+            from dit4dit_ros.g1.model import build_robot_model
+
+            self._executor_cfg = replace(cfg.executor, gravity_compensation=True, gravity_joints=ARM_SDK_JOINTS)
+            self._gravity = GravityModel(build_robot_model(self.robot.dt, hands="dex3"))
 
     @property
     def has_hands(self) -> bool:
@@ -148,11 +154,9 @@ class SimEpisodeRunner:
     def reset(self, seed: int) -> Observation:
         """New episode from `seed`: hold pose, fresh executor enabled and soft-started; returns frame 0."""
         self.robot.reset(seed)
-        if self.has_hands:
-            self.core = ExecutorCore(self._executor_cfg, gravity=self._gravity,
-                                     hands=HandController(HandControlConfig(period=HAND_PERIOD)))
-        else:
-            self.core = ExecutorCore(self.config.executor)
+        cfg = self._executor_cfg
+        hands = HandController(HandControlConfig(period=HAND_PERIOD)) if self.has_hands else None
+        self.core = ExecutorCore(cfg, gravity=self._gravity.torques if cfg.gravity_compensation else None, hands=hands)
         self._grip_times = self._grip_values = None
 
         self._tick()  # the executor needs a LowState sample before it can be enabled
@@ -166,7 +170,7 @@ class SimEpisodeRunner:
 
     def observe(self) -> Observation:
         image = self.camera.render(self.robot.data) if self.camera is not None else None
-        q = self.robot.data.qpos[self.robot._qadr[ARM_INDICES]].copy()
+        q = self.robot.state().q[ARM_INDICES]
         grippers = None
         if self.has_hands:
             grippers = np.array([joints_to_gripper(side, self.robot.hands.joint_state(side)[0]) for side in HandSide])
@@ -179,38 +183,34 @@ class SimEpisodeRunner:
         pitch forward by ~0.2 rad when the arm reaches out (kp 40), moving the head camera. The compensation
         depends on where the arms are, so it is computed per chunk point (at the commanded arm posture).
         """
-        robot, data = self.robot, self._kin_data
-        hold = robot.hold_q[WAIST_INDICES]
-        if self._gravity is not None:  # the executor's feed-forward holds the waist (robot with hands)
+        hold = self.robot.hold_q[WAIST_INDICES]
+        if self.has_hands:  # the executor's feed-forward holds the waist (module docstring)
             return np.tile(hold, (arms.shape[0], 1))
         kp = self.core.cfg.kp()[WAIST_INDICES]
+        q = self.robot.state().q
+        q[WAIST_INDICES] = hold
         out = np.empty((arms.shape[0], len(WAIST)))
-        data.qpos[:] = robot.data.qpos
-        data.qpos[robot._qadr[WAIST_INDICES]] = hold
-        data.qvel[:] = 0.0
         for k, point in enumerate(arms):
-            data.qpos[robot._qadr[ARM_INDICES]] = point
-            self._mj.mj_forward(robot.model, data)
-            out[k] = hold + data.qfrc_bias[robot._dadr[WAIST_INDICES]] / kp
+            q[ARM_INDICES] = point
+            out[k] = hold + self._gravity.torques(q)[WAIST_INDICES] / kp
         return out
 
     def submit(self, positions: np.ndarray) -> Verdict:
         """A chunk (H, 14) in ARMS order, or (H, 16) in ARMS_AND_GRIPPERS order on a robot with hands, whose point k
-        is for observation time + k / fps. Gripper values outside [0, 1] are refused with the executor's verdict."""
+        is for observation time + k / fps. Gripper values outside [0, 1] are refused with the verdict's reason."""
         assert self.core is not None, "reset() first"
         points = np.asarray(positions, dtype=np.float64)
         widths = (len(ARMS), len(ARMS_AND_GRIPPERS)) if self.has_hands else (len(ARMS),)
         if points.ndim != 2 or points.shape[1] not in widths:
             raise ValueError(f"chunk positions must be (H, {' or '.join(map(str, widths))}) in "
                              f"{'ARMS(+grippers)' if self.has_hands else 'ARMS'} order, got {points.shape}")
-        arms = points[:, :len(ARMS)]
-        grips = points[:, len(ARMS):]
+        arms, grips = points[:, :len(ARMS)], points[:, len(ARMS):]
         if grips.size and not (np.all(np.isfinite(grips)) and grips.min() >= 0.0 and grips.max() <= 1.0):
             return Verdict(False, f"gripper values must be finite in [0, 1] (0 open, 1 closed); got {grips.min():.3f}"
                                   f" .. {grips.max():.3f}")
         waist = self._waist_commands(arms)
         now = self.robot.time
-        chunk = ActionChunk.uniform(CHUNK_JOINTS, np.hstack([waist, arms]), stamp=now, period=self.period)
+        chunk = ActionChunk.uniform(ARM_SDK_JOINTS, np.hstack([waist, arms]), stamp=now, period=self.period)
         verdict = self.core.submit_chunk(chunk, now)
         if verdict and grips.size:
             self._grip_times, self._grip_values = now + self.period * np.arange(len(grips)), grips
@@ -239,8 +239,8 @@ class SimEpisodeRunner:
     def _tick(self) -> None:
         robot, core = self.robot, self.core
         now = robot.time
-        d = robot.data
-        state = MeasuredState(d.qpos[robot._qadr].copy(), d.qvel[robot._dadr].copy(), now)
+        measured = robot.state()
+        state = MeasuredState(measured.q, measured.dq, now)
         cmd = core.tick(now, state)
         if cmd.send:
             sample = LowCmdSample(q=cmd.q, dq=cmd.dq, kp=cmd.kp, kd=cmd.kd, tau=cmd.tau, motor_mode=self._ones,

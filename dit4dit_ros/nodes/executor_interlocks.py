@@ -2,10 +2,11 @@
 
 Kept out of nodes/executor_node.py (the data-moving shell) so that each concern has one place:
 - parameters of the LowState gate, the no-effect watchdog, the clip alarm and the remote (-> InterlockConfig,
-  used by ExecutorCore wherever its control loop runs);
-- enable checks the core asks before any enable (service or remote): a matched reader on the command topic
-  (DDS publication-matched status: Unitree's simulators have no rt/arm_sdk reader) and the clock offset
-  measured by `clock_offset` (`/dit4dit/clock_offset/status`);
+  used by ExecutorCore in the control process): control/interlock_params.py (ROS-free, re-exported here);
+- enable checks the core asks before any enable (service or remote) run in the control process
+  (control/rt/process.py): a matched reader on the command topic (DDS publication-matched status of its
+  writer: Unitree's simulators have no rt/arm_sdk reader) and the clock offset measured by `clock_offset`
+  (`/dit4dit/clock_offset/status`), which this module forwards to it;
 - authority (security/authority.py): `~/enable` and `~/reset_estop` (std_srvs/Trigger) work only under the
   `open` policy; `~/enable_with_token` and `~/reset_estop_with_token` carry the token. Their type is
   diagnostic_msgs/srv/AddDiagnostics (request: one string, here the token; response: success, message): a
@@ -16,76 +17,24 @@ Kept out of nodes/executor_node.py (the data-moving shell) so that each concern 
 from __future__ import annotations
 
 import math
+import time
 from typing import Callable
 
 from diagnostic_msgs.msg import DiagnosticStatus
 from diagnostic_msgs.srv import AddDiagnostics
 
-from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.control.chunk import Verdict
-from dit4dit_ros.control.config import InterlockConfig
-from dit4dit_ros.control.interlocks import CLOCK_CHECK_MODES, ClockOffsetCheck, ClockOffsetReport
-from dit4dit_ros.g1.lowstate_gate import CRC_POLICIES
-from dit4dit_ros.g1.remote import DEFAULT_REMOTE_BINDINGS, parse_bindings
-from dit4dit_ros.g1.variants import ANY_MODE_MACHINE, SUPPORTED_VARIANTS
+from dit4dit_ros.control.interlock_params import (  # noqa: F401 - re-exported
+    CLOCK_OFFSET_STATUS_TOPIC,
+    INTERLOCK_PARAMETERS,
+    clock_offset_check,
+    interlock_config,
+)
+from dit4dit_ros.control.interlocks import ClockOffsetReport
+from dit4dit_ros.g1.remote import parse_bindings
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.qos import LATCHED
-from dit4dit_ros.security.authority import AUTHORITY_POLICIES, Authority
-
-_I = InterlockConfig()
-CLOCK_OFFSET_STATUS_TOPIC = "/dit4dit/clock_offset/status"
-
-INTERLOCK_PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("lowstate_crc_policy", _I.lowstate_crc_policy, "verify: drop LowState whose crc does not match (robot); "
-              "accept_zero: also accept crc 0 (Unitree's own simulators); off: no check", choices=CRC_POLICIES),
-    ParamSpec("robot_variant", _I.robot_variant, "the G1 variant this deployment drives (g1/variants.py)",
-              choices=SUPPORTED_VARIANTS),
-    ParamSpec("expected_mode_machine", ANY_MODE_MACHINE, "-1: any mode_machine of robot_variant; else the exact value "
-              "(0 only for Unitree's simulators, which leave it unset)", minimum=-1, maximum=255),
-    ParamSpec("require_command_reader", True, "refuse enable while nothing reads the command topic (DDS matched "
-              "readers: rt/arm_sdk has none on Unitree's simulators)"),
-    ParamSpec("no_effect_tolerance", _I.no_effect_tolerance, "measured joints farther than this from the commands "
-              "[rad] ...", minimum=0.001, maximum=3.0),
-    ParamSpec("no_effect_timeout", _I.no_effect_timeout, "... for this long while running -> DAMPING 'commands have "
-              "no effect' [s]; 0 = off", minimum=0.0, maximum=60.0),
-    ParamSpec("clip_alarm_window", _I.clip_alarm_window, "window of the continuous-clipping alarm [s]",
-              minimum=0.01, maximum=60.0),
-    ParamSpec("clip_alarm_fraction", _I.clip_alarm_fraction, "ERROR diagnostic while the reference was clipped into "
-              "the position limits in at least this fraction of the window's ticks; 0 = off", minimum=0.0, maximum=1.0),
-    ParamSpec("remote_actions", _I.remote_actions, "act on the G1 wireless remote's buttons (in LowState)"),
-    ParamSpec("remote_bindings", list(DEFAULT_REMOTE_BINDINGS), "action=Button+Button for estop, enable, disable, "
-              "reset_estop (g1/remote.py; estop is required)", type="str_array"),
-    ParamSpec("authority", "open", "who may enable and reset the e-stop: open (anyone on the ROS domain: simulation), "
-              "token (~/enable_with_token with the token file), remote (the wireless remote), token_or_remote",
-              choices=AUTHORITY_POLICIES),
-    ParamSpec("authority_token_file", "", "where the executor writes its token at start (mode 0600); empty = "
-              "$DIT4DIT_EXECUTOR_TOKEN_FILE or $XDG_RUNTIME_DIR/dit4dit-UID/executor.token"),
-    ParamSpec("clock_offset_check", "when_present", "refuse enable on a bad policy-host clock offset: off, "
-              "when_present (only if clock_offset reports one), required (split host: also without a report)",
-              choices=CLOCK_CHECK_MODES),
-    ParamSpec("clock_offset_topic", CLOCK_OFFSET_STATUS_TOPIC, "diagnostic_msgs/DiagnosticStatus of clock_offset"),
-    ParamSpec("max_clock_offset", 0.05, "refuse enable when |offset| + uncertainty exceeds this or max_chunk_latency, "
-              "whichever is smaller [s]", minimum=0.001, maximum=10.0),
-    ParamSpec("clock_offset_max_age", 10.0, "a clock-offset report older than this counts as none [s]",
-              minimum=0.1, maximum=3600.0),
-)
-
-
-def interlock_config(p: dict) -> InterlockConfig:
-    """The core's InterlockConfig of validated parameter values."""
-    return InterlockConfig(
-        lowstate_crc_policy=p["lowstate_crc_policy"],
-        robot_variant=p["robot_variant"],
-        expected_mode_machine=p["expected_mode_machine"],
-        no_effect_tolerance=p["no_effect_tolerance"],
-        no_effect_timeout=p["no_effect_timeout"],
-        clip_alarm_window=p["clip_alarm_window"],
-        clip_alarm_fraction=p["clip_alarm_fraction"],
-        remote_actions=p["remote_actions"],
-        remote_bindings=tuple(p["remote_bindings"]),
-        remote_may_enable=p["authority"] in ("open", "remote", "token_or_remote"),
-    )
-
+from dit4dit_ros.security.authority import Authority
 
 def clock_report(status: DiagnosticStatus, received_at: float) -> ClockOffsetReport:
     """A ClockOffsetReport of clock_offset's status (ERROR, or values missing / not finite: an error report)."""
@@ -101,43 +50,30 @@ def clock_report(status: DiagnosticStatus, received_at: float) -> ClockOffsetRep
 
 
 class ExecutorInterlocks:
-    """Attaches the checks, the clock-offset subscription and the token services to an executor node.
+    """The clock-offset subscription (forwarded to the control process) and the token services of an executor node.
 
-    `node` provides: core, writer, p, _now(), _lock (serialises core calls), enable_request(),
-    reset_estop_request(), create_subscription/create_service.
+    `node` provides: p, rt (control/rt/client.py), enable_request(), reset_estop_request(), get_logger(),
+    create_subscription/create_service. `clock` is the node's copy of the check, for its status; the control
+    process holds the one every enable asks.
     """
 
     def __init__(self, node, callback_group=None) -> None:
         p = node.p
         self._node = node
-        bindings = {b.action: "+".join(sorted(b.buttons)) for b in parse_bindings(p["remote_bindings"])}
+        bindings = {b.action: str(b).partition("=")[2] for b in parse_bindings(p["remote_bindings"])}  # "R2+A"
         self.authority = Authority(p["authority"], p["authority_token_file"] or None,
                                    bindings if p["remote_actions"] else {})
-        tolerance = min(p["max_clock_offset"], p["max_chunk_latency"])
-        self.clock = ClockOffsetCheck(p["clock_offset_check"], tolerance, p["clock_offset_max_age"],
-                                      p["clock_offset_topic"])
-        if p["require_command_reader"]:
-            node.core.add_enable_check(self._reader_check)
-        node.core.add_enable_check(self.clock.verdict)
+        self.clock = clock_offset_check(p)
         node.create_subscription(DiagnosticStatus, p["clock_offset_topic"], self._on_clock_status, LATCHED,
                                  callback_group=callback_group)
         for action, request in (("enable", node.enable_request), ("reset_estop", node.reset_estop_request)):
             node.create_service(AddDiagnostics, f"~/{action}_with_token", self._token_handler(action, request),
                                 callback_group=callback_group)
 
-    def _reader_check(self, now: float) -> Verdict:
-        writer = self._node.writer
-        if writer is not None and writer.matched_readers() > 0:
-            return Verdict(True)
-        topic = self._node.path.value
-        return Verdict(False, f"no reader on {topic}: nothing would receive the commands (Unitree's simulators have "
-                              f"no rt/arm_sdk reader: use control_path lowcmd there; on the robot, is the robot "
-                              f"computer on the robot network and the Unitree domain right?)")
-
     def _on_clock_status(self, msg: DiagnosticStatus) -> None:
-        report = clock_report(msg, self._node._now())
-        with self._node._lock:
-            self.clock.update(report)
+        report = clock_report(msg, time.monotonic())
+        self.clock.update(report)
+        self._node.rt.clock_report(report)
 
     def _token_handler(self, action: str, request: Callable[[], Verdict]):
         def handle(req: AddDiagnostics.Request, response: AddDiagnostics.Response) -> AddDiagnostics.Response:
@@ -164,4 +100,4 @@ class ExecutorInterlocks:
         self.authority.close()
 
 
-__all__ = ["INTERLOCK_PARAMETERS", "ExecutorInterlocks", "interlock_config", "clock_report"]
+__all__ = ["INTERLOCK_PARAMETERS", "ExecutorInterlocks", "interlock_config", "clock_report", "clock_offset_check"]

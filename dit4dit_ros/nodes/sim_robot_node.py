@@ -47,7 +47,13 @@ from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
 from dit4dit_ros.utils.dds_transport import configure_ros_transport
 from dit4dit_ros.sim.dds_bridge import SimDdsBridge
 from dit4dit_ros.sim.loop import LoopStats, SimLoop
-from dit4dit_ros.sim.params import SIM_ROBOT_PARAMETERS, bridge_config_from_values, configs_from_values
+from dit4dit_ros.sim.params import (
+    SIM_ROBOT_PARAMETERS,
+    bridge_config_from_values,
+    configs_from_values,
+    realtime_from_values,
+)
+from dit4dit_ros.utils.realtime import apply_realtime
 from dit4dit_ros.sim.robot import SimRobot
 from dit4dit_ros.sim.scene import camera_intrinsics
 from dit4dit_ros.sim.tasks import TaskStatus
@@ -118,6 +124,7 @@ class SimRobotNode(Node):
 
     # ------------------------------------------------------------ loop thread
     def _run_loop(self, duration: float | None) -> None:
+        apply_realtime(realtime_from_values(self.params), "sim robot physics + LowState loop")
         try:
             self.stats = self.loop.run(duration)
         except Exception:  # the node must notice and exit instead of serving a frozen robot

@@ -103,8 +103,9 @@ class FakeLowStateRobot:
     Valid messages at `rate_hz` while resumed (joint i at 0.01*i + a slow ramp, dq = -q, tau = 2q, IMU
     quaternion identity, gyro (0.1, 0.2, 0.3), acc (0, 0, 9.81), mode_machine 5); `send_bad(n)` writes n
     messages with a corrupted CRC whose joint 0 is BAD_CRC_MARKER; `remote` is the wireless-remote report it carries.
-    Uses this process's Unitree DDS domain.
-    The thread ends by itself after `max_seconds`.
+    Uses this process's Unitree DDS domain. The thread ends by itself after `max_seconds`. `tick` counts messages,
+    or with `sim_clock` set (a callable returning seconds of simulated time) it is that time in milliseconds, like
+    the simulator's LowState.
     """
 
     BAD_CRC_MARKER = 2.5
@@ -119,6 +120,7 @@ class FakeLowStateRobot:
         self.writer = LowStateWriter()
         self.msg = new_lowstate()
         self.tick = 0
+        self.sim_clock: Callable[[], float] | None = None
         self.sent_valid = 0
         self.sent_bad = 0
         self.remote = bytes(40)  # set to g1.remote.encode_remote(...) bytes to press remote buttons
@@ -158,7 +160,8 @@ class FakeLowStateRobot:
                 next_t = time.monotonic()
                 continue
             with self._lock:
-                self.tick += 1
+                clock = self.sim_clock
+                self.tick = int(round(clock() * 1000.0)) if clock is not None else self.tick + 1
                 self.writer.write(self._fill(self.tick, bad=False))
                 self.sent_valid += 1
             next_t += self.period

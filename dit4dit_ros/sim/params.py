@@ -11,6 +11,7 @@ from dit4dit_ros.sim.robot import SimRobotConfig
 from dit4dit_ros.g1.model import HAND_MODELS
 from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
 from dit4dit_ros.sim.tasks import TASKS, task_scene
+from dit4dit_ros.utils.realtime import RealtimeConfig
 
 TASK_HANDS = "task"  # the `hands` value that takes the task's own scene (pick_place: dex3, reach: none)
 
@@ -55,7 +56,20 @@ SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("start_mode", "balance", "balance: Unitree balance controller holds the pose (arm_sdk works); "
               "damping: robot on a gantry with nothing running", choices=("balance", "damping")),
     ParamSpec("duration", 0.0, "stop after this many wall seconds (0: run until shut down)", minimum=0.0, maximum=1e7),
+    # real time for the physics + LowState loop thread (docs/realtime.md)
+    ParamSpec("realtime", False, "run the physics + LowState loop thread under SCHED_FIFO with locked memory "
+              "(where the OS permits; one log line says what was refused and how to grant it)"),
+    ParamSpec("realtime_priority", 70, "SCHED_FIFO priority of the loop thread (below the executor's)",
+              minimum=1, maximum=99),
+    ParamSpec("realtime_cpus", [-1], "CPUs the loop thread may run on; [-1] = any", type="int_array",
+              minimum=-1, maximum=1023),
 )
+
+
+def realtime_from_values(values: Mapping[str, Any]) -> RealtimeConfig:
+    """The loop thread's RealtimeConfig from parameter values."""
+    return RealtimeConfig(enabled=bool(values["realtime"]), priority=int(values["realtime_priority"]),
+                          cpus=tuple(int(c) for c in values["realtime_cpus"] if int(c) >= 0))
 
 
 def configs_from_values(values: Mapping[str, Any]) -> tuple[SimRobotConfig, LoopConfig, int]:

@@ -117,7 +117,8 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             # Steady closed loop: measure over a fixed window.
             window = 8.0
             n_chunks0, n_cmds0, t0 = len(chunks), len(wire.snapshot()), time.monotonic()
-            sent0 = executor_state()["commands_sent"]
+            state0 = executor_state()
+            sent0, ticks0 = state0["commands_sent"], state0["tick"]["ticks"]
             wait_until(lambda: time.monotonic() - t0 >= window, window + 5, poll=0.1, what="the measurement window")
             elapsed = time.monotonic() - t0
             chunk_rate = (len(chunks) - n_chunks0) / elapsed
@@ -130,8 +131,10 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             print(f"policy inference {policy['inference_ms']:.0f} ms -> achievable {achievable:.2f} Hz")
             assert chunk_rate >= 0.5 * achievable, f"chunks at {chunk_rate:.2f} Hz"
             sent_rate = (state["commands_sent"] - sent0) / elapsed  # the executor's own count over the window
-            # 500 Hz loop: on 2 shared cores (sim + 5 nodes + the model) it skips late ticks rather than bursting.
-            assert sent_rate >= 300.0, f"the executor sent only {sent_rate:.0f} commands/s"
+            # every control tick while enabled writes exactly one command (the rate itself, 500 Hz on an idle
+            # machine, is a figure of `dit4dit bench loop`: a starved host skips ticks rather than bursting)
+            assert state["commands_sent"] - sent0 == state["tick"]["ticks"] - ticks0 > 0, (state0, state)
+            print(f"executor: {sent_rate:.0f} commands/s, {100 * state['tick']['late_share']:.1f} % of ticks late by > 1 ms")
             assert cmd_rate >= 0.8 * sent_rate, f"{cmd_rate:.0f} of {sent_rate:.0f} commands/s reached the robot"
             assert state["mode"] in ("RUNNING", "HOLD"), state
             # The commands sent are also published for the recorder (the dataset's action stream).
@@ -164,7 +167,7 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             arm = joint_indices(RIGHT_ARM)
             assert np.max(np.abs(wire.q_last[arm] - wire.q_first[arm])) > 0.02
 
-            # E-stop in the middle of the run: damping reaches the robot within 10 ms of control time.
+            # E-stop in the middle of the run: damping goes out in the very tick that latches it.
             pub = ros.probe.create_publisher(Bool, "/dit4dit/estop", COMMANDS)
             wait_until(lambda: pub.get_subscription_count() > 0, 10, what="the executor's e-stop subscription")
             n_before = len(wire.snapshot())
@@ -175,7 +178,9 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             state = executor_state()
             latency = state["estop_first_damping_sent_at"] - state["estop_latched_at"]
             print(f"e-stop: latched -> first damping command written {latency * 1e3:.2f} ms")
-            assert 0.0 <= latency <= 0.010
+            # in control ticks: the tick that latched the e-stop wrote the first damping command
+            assert state["estop_first_damping_tick"] == state["estop_latched_tick"] is not None, state
+            assert latency >= 0.0
             wait_until(lambda: len(wire.snapshot()) > n_before + 50, 10, what="commands after the e-stop")
             after = wire.snapshot()[n_before:]
             first = next(i for i, c in enumerate(after) if np.all(after[i].kp[ARM_SDK_SLOTS] == 0))

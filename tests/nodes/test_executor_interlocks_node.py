@@ -80,22 +80,22 @@ def test_enable_needs_a_reader_and_commands_without_effect_damp(rig):
     node = _executor(harness, no_effect_tolerance=0.1, no_effect_timeout=0.5)
     reply = node._srv_enable(Trigger.Request(), Trigger.Response())
     assert not reply.success and "no reader on rt/arm_sdk" in reply.message, reply.message
-    assert node.core.mode is Mode.DISABLED and node._sent == 0
+    assert node.mode is Mode.DISABLED and node.status().get("commands_sent", 0) == 0
     _reader(readers)
     wait_until(lambda: node._srv_enable(Trigger.Request(), Trigger.Response()).success, 10.0, poll=0.1,
                what="enable once a reader matched")
-    wait_until(lambda: node.core.mode is Mode.RUNNING, 5.0, what="RUNNING")
+    wait_until(lambda: node.mode is Mode.RUNNING, 5.0, what="RUNNING")
     teleop = harness.probe.create_publisher(JointState, "/dit4dit/teleop/joint_command", COMMANDS)
     wait_until(lambda: teleop.get_subscription_count() > 0, 10.0, what="the teleop subscription")
     target = float(robot.msg.motor_state[JOINT_INDEX["left_elbow_joint"]].q) + 0.25  # this robot never moves
 
     def damped() -> bool:
         teleop.publish(JointState(name=["left_elbow_joint"], position=[target]))
-        return node.core.mode is Mode.DAMPING
+        return node.mode is Mode.DAMPING
 
     wait_until(damped, 10.0, poll=0.05, what="DAMPING: commands have no effect")
-    assert node.core.status()["mode_reason"].startswith("commands have no effect")
-    assert node.core.status()["counts"]["teleop_accepted"] > 0
+    assert node.status()["mode_reason"].startswith("commands have no effect")
+    assert node.status()["counts"]["teleop_accepted"] > 0
 
 
 def test_the_wireless_remote_enables_stops_and_resets(rig):
@@ -103,17 +103,17 @@ def test_the_wireless_remote_enables_stops_and_resets(rig):
     _reader(readers)
     node = _executor(harness, authority="remote")
     reply = node._srv_enable(Trigger.Request(), Trigger.Response())
-    assert not reply.success and "press A+R2 on the robot's wireless remote" in reply.message, reply.message
+    assert not reply.success and "press R2+A on the robot's wireless remote" in reply.message, reply.message
     robot.remote = encode_remote(["R2", "A"])
-    wait_until(lambda: node.core.mode in (Mode.SOFT_START, Mode.RUNNING), 10.0, what="enabled from the remote")
+    wait_until(lambda: node.mode in (Mode.SOFT_START, Mode.RUNNING), 10.0, what="enabled from the remote")
     robot.remote = encode_remote(["B"])
-    wait_until(lambda: node.core.mode is Mode.ESTOP, 5.0, what="e-stop from the remote")
-    assert node.core.status()["mode_reason"] == "e-stop on the wireless remote"
+    wait_until(lambda: node.mode is Mode.ESTOP, 5.0, what="e-stop from the remote")
+    assert node.status()["mode_reason"] == "e-stop on the wireless remote"
     robot.remote = encode_remote()
     assert not node._srv_reset_estop(Trigger.Request(), Trigger.Response()).success  # no authority over ROS
     robot.remote = encode_remote(["R2", "Y"])
-    wait_until(lambda: node.core.mode is Mode.DISABLED, 5.0, what="e-stop reset from the remote")
-    counts = node.core.status()["counts"]
+    wait_until(lambda: node.mode is Mode.DISABLED, 5.0, what="e-stop reset from the remote")
+    counts = node.status()["counts"]
     assert counts["remote_enable"] == 1 and counts["remote_estop"] == 1 and counts["remote_reset_estop"] == 1
 
 

@@ -279,7 +279,7 @@ def test_out_of_limit_chunks_never_produce_an_out_of_limit_command_on_the_wire(r
           f"{within:.1%} of consecutive pairs within one tick of max velocity (others: lost messages)")
 
 
-def test_estop_reaches_the_robot_as_damping_within_10_ms(rig):
+def test_estop_reaches_the_robot_as_damping_in_the_next_tick(rig):
     ex, wire, _ = rig
     ex.wait_mode("RUNNING")
     ex.send_chunk(LEFT_ARM, np.tile(_arm_now(wire), (16, 1)))
@@ -289,9 +289,11 @@ def test_estop_reaches_the_robot_as_damping_within_10_ms(rig):
     state = ex.wait_mode("ESTOP")
     latched = state["estop_latched_at"]
     assert latched is not None and latched >= t_pub - 1e-3
-    # control time: the executor wrote its first damping command within 10 ms (5 ticks) of the latch
+    # control ticks: the tick that latched the e-stop wrote the first damping command (the latency in ms is a
+    # figure of `dit4dit bench`, not a test: it depends on the machine's load)
+    assert state["estop_first_damping_tick"] == state["estop_latched_tick"] is not None, state
     sent = state["estop_first_damping_sent_at"]
-    assert sent is not None and 0 <= sent - latched <= 0.010, (latched, sent)
+    assert sent is not None and sent >= latched
     # on the wire: tracking commands, then damping only (latched)
     wait_until(lambda: sum(map(_is_damping, wire.commands(n0))) >= 20, 5.0, what="damping commands on the wire")
     after = wire.commands(n0)
@@ -337,4 +339,7 @@ def test_shutdown_sends_damping_then_stops(rig):
     # tests/test_control_modes.py checks exactly; this busy receiver may lose the last messages)
     weights = [c.arm_sdk_weight for c in after[first:]]
     assert np.all(np.diff(weights) <= 1e-6) and weights[-1] < 0.3
-    assert "executor stopped after damping" in ex.log()
+    # the ramp is counted in ticks: disable_damping_time / tick period damping ticks, then the final
+    # weight-0 command, all written before the stream stopped
+    ticks = round(NODE_PARAMS["disable_damping_time"] * 500) + 1
+    assert f"executor stopped after {ticks} damping ticks" in ex.log(), ex.log()

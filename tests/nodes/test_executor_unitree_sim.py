@@ -66,15 +66,15 @@ def test_arm_sdk_is_refused_for_want_of_a_reader_and_crc_zero_under_verify(unitr
     assert sim.alive, sim.log()
     reply = _enable(node)
     assert not reply.success and "no reader on rt/arm_sdk" in reply.message and "control_path lowcmd" in reply.message
-    assert node.core.mode is Mode.DISABLED and node._sent == 0
+    assert node.mode is Mode.DISABLED and node.status().get("commands_sent", 0) == 0
     _drop(harness, node)
 
     node = _executor(harness, control_path="lowcmd", gravity_compensation=False)  # lowstate_crc_policy verify
-    gate = node.core.robot_input.gate
-    wait_until(lambda: gate.counts.crc_zero > 100, 30.0, what="crc-0 LowState dropped by the executor's gate")
+    wait_until(lambda: node.status().get("lowstate", {}).get("lowstate_crc_zero", 0) > 100, 30.0,
+               what="crc-0 LowState dropped by the executor's gate")
     reply = _enable(node)
     assert not reply.success and "none received" in reply.message and "with crc 0" in reply.message, reply.message
-    assert gate.counts.accepted == 0 and node._sent == 0
+    assert node.status().get("lowstate", {}).get("lowstate_accepted", 0) == 0 and node.status().get("commands_sent", 0) == 0
     _drop(harness, node)
 
 
@@ -83,32 +83,33 @@ def test_lowcmd_tracks_and_continuous_clipping_raises_the_alarm(unitree_like_sim
     alarms = harness.collect(DiagnosticArray, diag.DIAGNOSTICS_TOPIC, DIAGNOSTICS)
     node = _executor(harness, control_path="lowcmd", lowstate_crc_policy="accept_zero", expected_mode_machine=0)
     wait_until(lambda: _enable(node).success or not sim.alive, 60.0, poll=0.2, what="enable on rt/lowcmd")
-    wait_until(lambda: node.core.mode is Mode.RUNNING, 10.0, what="RUNNING")
+    wait_until(lambda: node.mode is Mode.RUNNING, 10.0, what="RUNNING")
     teleop = harness.probe.create_publisher(JointState, "/dit4dit/teleop/joint_command", COMMANDS)
     wait_until(lambda: teleop.get_subscription_count() > 0, 10.0, what="the teleop subscription")
-    target = float(node._latest_state.q[ELBOW]) + 0.25
+    target = float(node.status()["measured_q"][ELBOW]) + 0.25
 
     def arrived(goal: float) -> bool:
         teleop.publish(JointState(name=["left_elbow_joint"], position=[goal]))
-        return abs(float(node._latest_state.q[ELBOW]) - goal) < 0.03
+        return abs(float(node.status()["measured_q"][ELBOW]) - goal) < 0.03
 
     wait_until(lambda: arrived(target), 15.0, poll=0.05, what="the simulated elbow at the teleop target")
     end = time.monotonic() + 2 * node.p["no_effect_timeout"]
     wait_until(lambda: time.monotonic() > end, 10.0, what="twice the no-effect timeout")
-    assert node.core.mode is Mode.RUNNING, node.core.status()["mode_reason"]
-    assert node.core.status()["alarm"] == ""
+    assert node.mode is Mode.RUNNING, node.status()["mode_reason"]
+    assert node.status()["alarm"] == ""
 
     limit = G1_JOINTS[ELBOW].position_max
     alarms.clear()
 
     def alarm_on_diagnostics() -> bool:
         teleop.publish(JointState(name=["left_elbow_joint"], position=[limit + 0.5]))
-        for _, msg in alarms.snapshot():
-            for status in msg.status:
-                if status.name.startswith("executor") and diag.status_level(status) == diag.ERROR:
-                    return "safety filter clipping continuously" in status.message
-        return False
+        return any(status.name.startswith("executor") and diag.status_level(status) == diag.ERROR
+                   and "safety filter clipping continuously" in status.message
+                   for _, msg in alarms.snapshot() for status in msg.status)
 
-    wait_until(alarm_on_diagnostics, 15.0, poll=0.05, what="the clipping alarm on /diagnostics")
-    assert node.core.mode is Mode.RUNNING and "left_elbow_joint" in node.core.status()["alarm"]
-    assert float(node._latest_state.q[ELBOW]) < limit - node.p["position_margin"] + 0.02
+    try:
+        wait_until(alarm_on_diagnostics, 15.0, poll=0.05, what="the clipping alarm on /diagnostics")
+    except Exception:
+        raise AssertionError(f"no alarm; executor {node.status()}") from None
+    assert node.mode is Mode.RUNNING and "left_elbow_joint" in node.status()["alarm"]
+    assert float(node.status()["measured_q"][ELBOW]) < limit - node.p["position_margin"] + 0.02

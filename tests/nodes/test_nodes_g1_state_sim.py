@@ -51,7 +51,7 @@ def processes():
 
 
 def test_joint_states_from_the_sim_robot_then_silence(repo_root, tmp_path, processes):
-    if not Path(repo_root, "dit4dit_ros", "sim", "commands.py").exists():
+    if not Path(repo_root, "dit4dit_ros", "bringup", "node_commands.py").exists():
         pytest.fail("`dit4dit sim-robot` (dit4dit_ros/bringup/node_commands.py) is missing")
     sim_log = open(tmp_path / "sim.log", "w")
     node_log_path = tmp_path / "g1_state.log"

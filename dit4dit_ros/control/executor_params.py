@@ -1,0 +1,166 @@
+"""The executor's parameters, declared once (ROS-free): the node declares them, the real-time process builds
+its ExecutorConfig and RealtimeConfig from the same validated values."""
+from __future__ import annotations
+
+from dit4dit_ros.config import ParamSpec
+from dit4dit_ros.control.config import ExecutorConfig, SafetyConfig, SchedulerConfig, WatchdogConfig
+from dit4dit_ros.control.interlock_params import INTERLOCK_PARAMETERS, interlock_config
+from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, WAIST
+from dit4dit_ros.utils.dds_env import MAX_CYCLONE_DOMAIN
+from dit4dit_ros.utils.realtime import RealtimeConfig
+
+NODE_NAME = "executor"
+CONTROL_PATHS = ("arm_sdk", "lowcmd")
+CLOCKS = ("steady", "ros")
+
+_S, _C, _W, _E = SafetyConfig(), SchedulerConfig(), WatchdogConfig(), ExecutorConfig()
+
+PARAMETERS: tuple[ParamSpec, ...] = (
+    # robot interface
+    ParamSpec("unitree_domain_id", -1, "CycloneDDS domain of the robot (real G1: 0); -1 = $DIT4DIT_UNITREE_DOMAIN",
+              minimum=-1, maximum=MAX_CYCLONE_DOMAIN),
+    ParamSpec("unitree_interface", "", "network interface to the robot ('lo' in sim); empty = $DIT4DIT_UNITREE_INTERFACE"),
+    ParamSpec("lowstate_topic", "rt/lowstate", "Unitree DDS topic of LowState_"),
+    ParamSpec("control_path", "arm_sdk", "rt/arm_sdk (upper body, robot balances itself) or rt/lowcmd (all motors: "
+              "robot on a gantry only)", choices=CONTROL_PATHS),
+    ParamSpec("mode_pr", 0, "LowCmd mode_pr: 0 = pitch/roll ankle+waist, 1 = A/B motors", minimum=0, maximum=1),
+    ParamSpec("controllable_joints", ["auto"], "G1 joint names chunks/teleop may command; ['auto'] = waist+arms on "
+              "arm_sdk, all 29 on lowcmd", type="str_array"),
+    ParamSpec("clock", "steady", "time base of chunk stamps, state ages and watchdogs: 'steady' (monotonic; the robot) "
+              "or 'ros' (the node's ROS clock: follows a lock-stepped simulator's /clock, no ticks while it is frozen)",
+              choices=CLOCKS),
+    ParamSpec("tick_rate", 500.0, "control rate [Hz] (the G1 low-level loop runs at 500 Hz)", minimum=50.0, maximum=1000.0),
+    ParamSpec("auto_enable", False, "enable as soon as a valid LowState arrives (demos; otherwise call ~/enable)"),
+    # topics
+    ParamSpec("chunk_topic", "/dit4dit/action_chunk", "trajectory_msgs/JointTrajectory action chunks"),
+    ParamSpec("teleop_topic", "/dit4dit/teleop/joint_command", "sensor_msgs/JointState teleop joint targets"),
+    ParamSpec("estop_topic", "/dit4dit/estop", "std_msgs/Bool: True latches the e-stop"),
+    ParamSpec("state_topic", "/dit4dit/executor/state", "std_msgs/String JSON executor state"),
+    ParamSpec("command_topic", "/dit4dit/executor/command",
+              "sensor_msgs/JointState of the tracking commands actually sent (position=q, velocity=dq, effort=tau) "
+              "for recording; empty = off"),
+    ParamSpec("command_topic_rate", 100.0, "rate of command_topic [Hz], decimated from the control rate",
+              minimum=1.0, maximum=1000.0),
+    ParamSpec("default_action_period", 1.0 / 30.0, "spacing of chunk points whose time_from_start are all 0 [s]",
+              minimum=0.001, maximum=1.0),
+    ParamSpec("state_rate", 10.0, "rate of the state topic [Hz]", minimum=0.5, maximum=100.0),
+    ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics reports [s]", minimum=0.05, maximum=60.0),
+    # modes and gains
+    ParamSpec("soft_start_time", _E.soft_start_time, "ramp time from the measured pose / arm_sdk weight 0 -> 1 [s]",
+              minimum=0.01, maximum=30.0),
+    ParamSpec("disable_damping_time", _E.disable_damping_time, "damping before stopping on disable/shutdown [s]",
+              minimum=0.01, maximum=10.0),
+    ParamSpec("release_weight_on_disable", _E.release_weight_on_disable,
+              "ramp the arm_sdk weight to 0 while disabling (the robot's controller takes the arms back)"),
+    ParamSpec("kp_scale", _E.kp_scale, "multiplier of the G1 table's default kp", minimum=0.01, maximum=5.0),
+    ParamSpec("kd_scale", _E.kd_scale, "multiplier of the G1 table's default kd", minimum=0.0, maximum=5.0),
+    ParamSpec("damping_kd", _E.damping_kd, "kd of damping commands [N*m*s/rad]", minimum=0.01, maximum=20.0),
+    ParamSpec("gravity_compensation", True, "send the gravity torque of the measured pose (MuJoCo G1 model) as "
+              "feed-forward tau while tracking, so that the PD law does not sag (never while damping)"),
+    ParamSpec("gravity_compensation_scale", _E.gravity_compensation_scale, "multiplier of the model's gravity torque",
+              minimum=0.0, maximum=1.5),
+    ParamSpec("gravity_compensation_joints", ["auto"], "G1 joint names that get the feed-forward torque; ['auto'] = "
+              "the joints the control path commands (waist+arms on arm_sdk, all 29 on lowcmd)", type="str_array"),
+    # safety filter
+    ParamSpec("position_margin", _S.position_margin, "distance kept from the joint position limits [rad]",
+              minimum=0.0, maximum=0.5),
+    ParamSpec("max_velocity", _S.max_velocity, "command velocity cap [rad/s]", minimum=0.01, maximum=40.0),
+    ParamSpec("velocity_scale", _S.velocity_scale, "fraction of each joint's hardware velocity limit", minimum=0.01,
+              maximum=1.0),
+    ParamSpec("max_acceleration", _S.max_acceleration, "command acceleration cap [rad/s^2]", minimum=0.1, maximum=5000.0),
+    ParamSpec("torque_scale", _S.torque_scale, "predicted PD torque kept within this fraction of the torque limits",
+              minimum=0.01, maximum=1.0),
+    ParamSpec("max_tracking_error", _S.max_tracking_error, "largest |q_des - q_measured| [rad]", minimum=0.01,
+              maximum=3.0),
+    ParamSpec("send_velocity", _S.send_velocity, "send the command velocity as dq (else dq = 0)"),
+    # scheduling
+    ParamSpec("blend_time", _C.blend_time, "seam from the executed command into a new chunk [s]", minimum=0.002,
+              maximum=2.0),
+    ParamSpec("teleop_priority_time", _C.teleop_priority_time, "policy chunks leave teleop joints alone this long [s]",
+              minimum=0.0, maximum=60.0),
+    ParamSpec("max_chunk_latency", _C.max_chunk_latency, "reject chunks whose observation is older [s]",
+              minimum=0.01, maximum=10.0),
+    ParamSpec("max_future_stamp", _C.max_future_stamp, "tolerated clock skew for chunks stamped ahead [s]",
+              minimum=0.0, maximum=1.0),
+    ParamSpec("ensemble", _C.ensemble, "ACT temporal ensembling of overlapping chunks"),
+    ParamSpec("ensemble_decay", _C.ensemble_decay, "ACT ensembling m (weight exp(-m*i), i=0 oldest)",
+              minimum=-10.0, maximum=10.0),
+    # watchdogs
+    ParamSpec("input_timeout", _W.input_timeout, "no chunk/teleop this long -> HOLD [s]", minimum=0.01, maximum=60.0),
+    ParamSpec("hold_timeout", _W.hold_timeout, "HOLD this long without input -> DAMPING [s]", minimum=0.01,
+              maximum=600.0),
+    ParamSpec("state_timeout", _W.state_timeout, "newest valid LowState older than this -> DAMPING [s]",
+              minimum=0.002, maximum=5.0),
+    ParamSpec("crc_error_limit", _W.crc_error_limit, "consecutive invalid LowStates -> DAMPING", minimum=1,
+              maximum=1000),
+    # the real-time process (docs/realtime.md)
+    ParamSpec("realtime", False, "run the control process under SCHED_FIFO with locked memory (where the OS "
+              "permits; one log line says what was refused and how to grant it)"),
+    ParamSpec("realtime_priority", 80, "SCHED_FIFO priority of the control process", minimum=1, maximum=99),
+    ParamSpec("realtime_cpus", [-1], "CPUs the control process may run on; [-1] = any", type="int_array",
+              minimum=-1, maximum=1023),
+    ParamSpec("node_heartbeat_timeout", 2.0, "the control process damps and stops when the node's heartbeat is "
+              "older than this [s] (the node hung; its death is noticed at once)", minimum=0.1, maximum=60.0),
+) + INTERLOCK_PARAMETERS
+
+
+def executor_config(p: dict) -> ExecutorConfig:
+    """The ExecutorConfig of validated parameter values (raises ValueError naming what is inconsistent)."""
+    controllable = tuple(p["controllable_joints"])
+    path_joints = WAIST + ARMS if p["control_path"] == "arm_sdk" else JOINT_NAMES
+    if controllable == ("auto",):
+        controllable = path_joints
+    gravity_joints = tuple(p["gravity_compensation_joints"])
+    if gravity_joints == ("auto",):
+        gravity_joints = path_joints
+    return ExecutorConfig(
+        tick_period=1.0 / p["tick_rate"],
+        soft_start_time=p["soft_start_time"],
+        disable_damping_time=p["disable_damping_time"],
+        release_weight_on_disable=p["release_weight_on_disable"],
+        controllable_joints=controllable,
+        kp_scale=p["kp_scale"],
+        kd_scale=p["kd_scale"],
+        damping_kd=p["damping_kd"],
+        gravity_compensation=p["gravity_compensation"],
+        gravity_compensation_scale=p["gravity_compensation_scale"],
+        gravity_joints=gravity_joints,
+        safety=SafetyConfig(
+            position_margin=p["position_margin"],
+            max_velocity=p["max_velocity"],
+            velocity_scale=p["velocity_scale"],
+            max_acceleration=p["max_acceleration"],
+            torque_scale=p["torque_scale"],
+            max_tracking_error=p["max_tracking_error"],
+            send_velocity=p["send_velocity"],
+        ),
+        scheduler=SchedulerConfig(
+            blend_time=p["blend_time"],
+            teleop_priority_time=p["teleop_priority_time"],
+            max_chunk_latency=p["max_chunk_latency"],
+            max_future_stamp=p["max_future_stamp"],
+            ensemble=p["ensemble"],
+            ensemble_decay=p["ensemble_decay"],
+        ),
+        watchdog=WatchdogConfig(
+            input_timeout=p["input_timeout"],
+            hold_timeout=p["hold_timeout"],
+            state_timeout=p["state_timeout"],
+            crc_error_limit=p["crc_error_limit"],
+        ),
+        interlocks=interlock_config(p),
+    )
+
+
+def realtime_config(p: dict) -> RealtimeConfig:
+    """The RealtimeConfig of validated parameter values."""
+    cpus = tuple(int(c) for c in p["realtime_cpus"] if int(c) >= 0)
+    return RealtimeConfig(enabled=bool(p["realtime"]), priority=int(p["realtime_priority"]), cpus=cpus)
+
+
+def defaults() -> dict:
+    """Every parameter at its default value."""
+    return {spec.name: spec.default for spec in PARAMETERS}
+
+
+__all__ = ["NODE_NAME", "CONTROL_PATHS", "CLOCKS", "PARAMETERS", "executor_config", "realtime_config", "defaults"]

@@ -1,0 +1,205 @@
+"""The executor's real-time process without ROS: a LowState stream from this test process (the robot), the
+process started by RtClient, every LowCmd on rt/arm_sdk recorded here. What is checked is counted in ticks
+and ordering, never in milliseconds: the e-stop's first damping command goes out in the tick that latches
+it; the node's death or hang -> a damping ramp of exactly its number of ticks, then silence and exit; the
+process's death is noticed by the client."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from dit4dit_ros.control.executor_params import defaults
+from dit4dit_ros.control.rt import shm as S
+from dit4dit_ros.control.rt.client import RtClient
+from dit4dit_ros.utils.dds_env import isolation_from_env
+from dit4dit_ros.utils.waiting import wait_until
+
+pytestmark = pytest.mark.slow
+ARM_SDK_SLOTS = np.arange(12, 29)
+DAMPING_TIME = 0.1  # s: 50 ticks at 500 Hz
+
+
+def _params(**over) -> dict:
+    p = defaults()
+    p.update(gravity_compensation=False, soft_start_time=0.05, disable_damping_time=DAMPING_TIME,
+             input_timeout=5.0, hold_timeout=5.0, state_timeout=0.5, node_heartbeat_timeout=0.5)
+    p.update(over)
+    return p
+
+
+def _isolation() -> dict:
+    iso = isolation_from_env()
+    return {"ros_domain_id": iso.ros_domain_id, "unitree_domain_id": iso.unitree_domain_id,
+            "unitree_interface": iso.unitree_interface}
+
+
+class Robot:
+    """LowState at ~500 Hz from a thread, and every LowCmd_ on rt/arm_sdk (damping or not, in order)."""
+
+    def __init__(self) -> None:
+        from dit4dit_ros.g1.dds import LowCmdReader, LowStateWriter, init_unitree_dds
+
+        init_unitree_dds()
+        self.writer = LowStateWriter()
+        self.lock = threading.Lock()
+        self.cmds: list = []
+        self.reader = LowCmdReader("rt/arm_sdk", self._on_cmd)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _on_cmd(self, sample) -> None:
+        with self.lock:
+            self.cmds.append(sample)
+
+    def _run(self) -> None:
+        from dit4dit_ros.g1.lowstate import encode_lowstate_cdr
+
+        q = 0.01 * np.arange(29)
+        k = 0
+        while not self._stop.wait(0.002):
+            k += 2
+            self.writer.write_serialized(encode_lowstate_cdr(q, 0 * q, 0 * q, np.array([1.0, 0, 0, 0]), np.zeros(3),
+                                                             np.zeros(3), tick=k, mode_machine=5))
+
+    def damping(self, start: int = 0) -> list[bool]:
+        with self.lock:
+            return [not c.kp[ARM_SDK_SLOTS].any() for c in self.cmds[start:]]
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.cmds)
+
+    def quiet(self, seconds: float = 0.3) -> None:
+        """Wait until no command has arrived for `seconds` (the stream stopped)."""
+        last = [self.count(), time.monotonic()]
+
+        def still() -> bool:
+            n = self.count()
+            if n != last[0]:
+                last[:] = [n, time.monotonic()]
+            return time.monotonic() - last[1] > seconds
+        wait_until(still, 10.0, what="the command stream to stop")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        self.reader.close()
+        self.writer.close()
+
+
+@pytest.fixture
+def robot():
+    r = Robot()
+    yield r
+    r.close()
+
+
+def test_estop_goes_out_in_the_tick_that_latches_it_and_shutdown_ramps_in_ticks(robot):
+    client = RtClient(_params(), _isolation(), 1000)
+    try:
+        client.start()
+        wait_until(lambda: client.status().get("mode_machine") == 5, 10.0, what="LowState at the process")
+        assert client.request(S.ENABLE) == (True, "soft start")
+        wait_until(lambda: client.status().get("mode") == "RUNNING", 10.0, what="RUNNING")
+        client.estop("test e-stop")
+        wait_until(lambda: client.status().get("estop_first_damping_tick") is not None, 5.0, what="e-stop damping")
+        st = client.status()
+        assert st["mode"] == "ESTOP" and st["mode_reason"] == "test e-stop"
+        assert st["estop_first_damping_tick"] == st["estop_latched_tick"]
+        levels = [text for _lvl, text in client.new_logs()]
+        assert any("-> ESTOP: test e-stop" in t for t in levels), levels
+        assert client.request(S.ENABLE)[0] is False  # latched
+        assert client.request(S.RESET_ESTOP)[0] and client.request(S.ENABLE)[0]
+        wait_until(lambda: client.status().get("mode") == "RUNNING", 10.0, what="RUNNING again")
+        n0 = robot.count()
+        assert client.stop() == 0
+        final = client.status()
+        # disable_damping_time in ticks, plus the final weight-0 command; all of them before the process ended
+        assert final["shutdown_damping_ticks"] == round(DAMPING_TIME * 500) + 1
+        assert final["mode"] == "DISABLED" and final["stopping"] == "stop requested by the node"
+        robot.quiet()
+        damping = robot.damping(n0)
+        first = damping.index(True)
+        assert all(damping[first:]) and sum(damping) > 0
+    finally:
+        client.close()
+
+
+_PARENT = """
+import json, os, sys, time
+from dit4dit_ros.control.rt import shm as S
+from dit4dit_ros.control.rt.client import RtClient
+params, iso = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+c = RtClient(params, iso, 1000)
+c.start()
+deadline = time.monotonic() + 20
+while c.status().get("mode_machine") != 5 and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(c.request(S.ENABLE), c.pid, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("how", ["killed", "hung"])
+def test_the_process_damps_then_stops_when_its_node_dies_or_hangs(robot, how):
+    import json
+
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, json.dumps(_params()), json.dumps(_isolation())],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        line = parent.stdout.readline()
+        assert "(True, 'soft start')" in line, line
+        rt_pid = int(line.split()[-1])
+        wait_until(lambda: robot.count() > 50 and not robot.damping()[-1], 10.0, what="tracking commands")
+        n0 = robot.count()
+        if how == "killed":
+            parent.kill()  # no chance to stop its child: PR_SET_PDEATHSIG does
+        else:
+            parent.send_signal(signal.SIGSTOP)  # alive but frozen: the heartbeat stops
+        wait_until(lambda: not _alive(rt_pid), 10.0, what="the control process to exit")
+        robot.quiet()
+        damping = robot.damping(n0)
+        assert True in damping, "no damping before the stream stopped"
+        first = damping.index(True)
+        assert all(damping[first:]), "nothing but damping once the node was gone"
+    finally:
+        if parent.poll() is None:
+            parent.send_signal(signal.SIGCONT)
+            parent.kill()
+        parent.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:  # a zombie (not yet reaped by its dead parent) has stopped too
+        return f.read().split()[2] != "Z"
+
+
+def test_the_client_notices_the_process_dying(robot):
+    client = RtClient(_params(), _isolation(), 1000)
+    try:
+        client.start()
+        assert client.alive() == (True, "")
+        os.kill(client.pid, signal.SIGKILL)
+        wait_until(lambda: not client.alive()[0], 5.0, what="the client to notice")
+        assert "exited" in client.alive()[1]
+        assert client.request(S.ENABLE)[0] is False
+    finally:
+        client.close()
+
+
+def test_a_bad_configuration_fails_the_start_with_its_reason(robot):
+    client = RtClient(_params(gravity_compensation=True, controllable_joints=["no_such_joint"]), _isolation(), 1000)
+    with pytest.raises(RuntimeError, match="no_such_joint"):
+        client.start()
