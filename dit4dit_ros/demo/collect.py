@@ -84,7 +84,7 @@ def run_expert_episode(runner: SimEpisodeRunner, seed: int, horizon: int = 16, e
     With `perturb` > 0 the sent chunk carries a smooth random offset and the recorded action is the clean plan (see
     the module docstring); the offset fades out over the last second so the episode still ends at the touch pose.
     """
-    from dit4dit_ros.sim.expert import make_expert
+    from dit4dit_ros.sim.experts import make_expert
 
     from dit4dit_ros.sim.pick_expert import PlanningError
 

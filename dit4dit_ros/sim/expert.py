@@ -10,7 +10,8 @@ these commands learns the same compensation.
 
 Reach: hold -> a point `approach_height` above the cube -> `touch_height` above the cube centre -> hold.
 Segments are quintic minimum-jerk in joint space (zero velocity and acceleration at every waypoint), so the
-command is smooth at any sampling rate. Pick-and-place: sim/pick_expert.py (Dex3-1 hands).
+command is smooth at any sampling rate. Pick-and-place: sim/pick_expert.py (Dex3-1 hands); make_expert in
+sim/experts.py picks the expert of a task.
 """
 from __future__ import annotations
 
@@ -184,16 +185,3 @@ class ReachExpert:
     def command(self, t: float | np.ndarray) -> np.ndarray:
         """ARMS-order joint command(s) at episode time t (s since the expert's start)."""
         return self.trajectory(t)
-
-
-def make_expert(task: str, robot, config=None):
-    """The scripted expert of `task` planned for the robot's current reset (pick_place: sim/pick_expert.py)."""
-    from dit4dit_ros.sim.pick_expert import PickPlaceExpert
-
-    experts = {"reach": ReachExpert, "pick_place": PickPlaceExpert}
-    try:
-        cls = experts[task]
-    except KeyError:
-        raise ValueError(f"no scripted expert for task {task!r}; expected one of {sorted(experts)}") from None
-    return cls(robot, config)
-

@@ -55,7 +55,7 @@ class ExpertSource:
         self._last_episode_time = status.episode_time
         if not new_episode:
             return False
-        from dit4dit_ros.sim.expert import make_expert
+        from dit4dit_ros.sim.experts import make_expert
         from dit4dit_ros.sim.robot import SimRobot, SimRobotConfig
 
         if self._robot is None or self._task != status.task:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from dit4dit_ros.demo.runner import RunnerConfig, SimEpisodeRunner
-from dit4dit_ros.sim.expert import ExpertConfig, JointTrajectory, make_expert, min_jerk
+from dit4dit_ros.sim.expert import ExpertConfig, JointTrajectory, min_jerk
+from dit4dit_ros.sim.experts import make_expert
 
 
 def test_min_jerk_profile_boundaries_and_symmetry():
