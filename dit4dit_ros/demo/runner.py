@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Mode, Verdict
+from dit4dit_ros.control.config import InterlockConfig
 from dit4dit_ros.control.hands import HandControlConfig, HandController
 from dit4dit_ros.g1.gravity import GravityModel
 from dit4dit_ros.g1.hand_command import joints_to_gripper
@@ -57,10 +58,17 @@ ARMS_AND_GRIPPERS = ARMS + ALL_GRIPPER_NAMES  # the official G1 layout's channel
 HAND_PERIOD = 0.01  # s between hand commands (the Dex3-1 runs its commands at 100 Hz)
 
 
+# The simulated plant's arms hold commands that carry their own gravity offset (q + g/kp): at rest the measured
+# joints sit up to ~0.15 rad from them (reach seed 501: 0.13 rad), beyond the robot's 0.1 rad no-effect tolerance.
+# Same value as config/g1_sim.yaml; below max_tracking_error, so ignored commands still trip it.
+SIM_NO_EFFECT_TOLERANCE = 0.25
+
+
 def default_executor_config() -> ExecutorConfig:
     """The executor of the demo: waist + arms (the rt/arm_sdk joints); chunks carry the 14 arm joints and the
     runner adds the gravity-compensated waist hold (see SimEpisodeRunner.submit)."""
-    return ExecutorConfig(controllable_joints=ARM_SDK_JOINTS)
+    return ExecutorConfig(controllable_joints=ARM_SDK_JOINTS,
+                          interlocks=InterlockConfig(no_effect_tolerance=SIM_NO_EFFECT_TOLERANCE))
 
 
 @dataclass(frozen=True)
