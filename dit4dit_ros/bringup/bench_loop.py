@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC, EXECUTOR_STATE_TOPIC, POLICY_STATE_TOPIC
 from dit4dit_ros.utils.waiting import wait_until
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -119,9 +120,9 @@ def measure_loop(config: Path, checkpoint: Path, instruction: str, duration: flo
     chunks: list[float] = []
     executor_states: list[dict] = []
     policy_states: list[dict] = []
-    node.create_subscription(JointTrajectory, "/dit4dit/action_chunk", lambda m: chunks.append(time.monotonic()), COMMANDS)
-    node.create_subscription(String, "/dit4dit/executor/state", lambda m: executor_states.append(json.loads(m.data)), SENSOR_DATA)
-    node.create_subscription(DiagnosticStatus, "/dit4dit/policy/state", lambda m: policy_states.append(values_of(m)), COMMANDS)
+    node.create_subscription(JointTrajectory, ACTION_CHUNK_TOPIC, lambda m: chunks.append(time.monotonic()), COMMANDS)
+    node.create_subscription(String, EXECUTOR_STATE_TOPIC, lambda m: executor_states.append(json.loads(m.data)), SENSOR_DATA)
+    node.create_subscription(DiagnosticStatus, POLICY_STATE_TOPIC, lambda m: policy_states.append(values_of(m)), COMMANDS)
 
     def spin_until(pred, timeout, what):
         def step():

@@ -12,7 +12,9 @@ import select
 import sys
 from typing import TextIO
 
-DEFAULT_INSTRUCTION_TOPIC = "/dit4dit/instruction"
+from dit4dit_ros.data.topics import INSTRUCTION_TOPIC
+
+DEFAULT_INSTRUCTION_TOPIC = INSTRUCTION_TOPIC
 
 
 class InstructionPublisher:

@@ -18,6 +18,7 @@ from typing import Callable
 
 from dit4dit_ros.bringup.interlock_trials import INTERLOCK_TRIALS
 from dit4dit_ros.bringup.trial_base import Trial, TrialContext, TrialOutcome
+from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC
 from dit4dit_ros.utils.waiting import wait_until
 
 
@@ -60,7 +61,7 @@ def ragged_chunk_to_monitor(ctx: TrialContext) -> TrialOutcome:
         t0 = time.monotonic()
         first = graph.wait_for_nodes({"monitor"})["monitor"]
         with RosHarness() as ros:
-            pub = ros.probe.create_publisher(JointTrajectory, "/dit4dit/action_chunk", COMMANDS)
+            pub = ros.probe.create_publisher(JointTrajectory, ACTION_CHUNK_TOPIC, COMMANDS)
             wait_until(lambda: pub.get_subscription_count() >= 2, 30, what="monitor and executor subscribed")
             msg = JointTrajectory(joint_names=list(RIGHT_ARM))
             msg.header.stamp = ros.probe.get_clock().now().to_msg()

@@ -14,6 +14,7 @@ from collections import deque
 
 import numpy as np
 
+from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC, EXECUTOR_STATE_TOPIC, INSTRUCTION_TOPIC, JOINT_STATES_TOPIC
 from dit4dit_ros.utils.stamps import stamp_to_seconds
 
 
@@ -41,7 +42,7 @@ class RateWindow:
 class GraphStatus:
     """Subscribes to the graph's outputs from a given rclpy node and formats the status line."""
 
-    def __init__(self, node, instruction_topic: str = "/dit4dit/instruction") -> None:
+    def __init__(self, node, instruction_topic: str = INSTRUCTION_TOPIC) -> None:
         from sensor_msgs.msg import JointState
         from std_msgs.msg import String
         from trajectory_msgs.msg import JointTrajectory
@@ -57,9 +58,9 @@ class GraphStatus:
         self.instruction: str | None = None
         self.instruction_topic = instruction_topic
         node.create_subscription(String, instruction_topic, self._on_instruction, LATCHED)
-        node.create_subscription(JointTrajectory, "/dit4dit/action_chunk", self._on_chunk, COMMANDS)
-        node.create_subscription(JointState, "/joint_states", lambda m: self.joint_states.tick(), SENSOR_DATA)
-        node.create_subscription(String, "/dit4dit/executor/state", self._on_executor_state, SENSOR_DATA)  # best effort matches any publisher
+        node.create_subscription(JointTrajectory, ACTION_CHUNK_TOPIC, self._on_chunk, COMMANDS)
+        node.create_subscription(JointState, JOINT_STATES_TOPIC, lambda m: self.joint_states.tick(), SENSOR_DATA)
+        node.create_subscription(String, EXECUTOR_STATE_TOPIC, self._on_executor_state, SENSOR_DATA)  # best effort matches any publisher
 
     def _on_chunk(self, msg) -> None:
         self.chunks.tick()

@@ -45,7 +45,7 @@ import numpy as np
 from dit4dit_ros.control.chunk import ActionChunk, ChunkSource, Verdict, validate_chunk
 from dit4dit_ros.control.config import ExecutorConfig
 from dit4dit_ros.control.interlocks import ClipAlarm, NoEffectWatchdog
-from dit4dit_ros.control.robot_input import LowStateLike, RobotInput
+from dit4dit_ros.control.robot_input import LowStateLike, RobotInput, apply_remote_action
 from dit4dit_ros.control.safety import JointLimits, SafetyFilter, clip_feedforward
 from dit4dit_ros.control.scheduler import ChunkScheduler
 from dit4dit_ros.g1.joints import NUM_JOINTS, joint_indices
@@ -285,22 +285,10 @@ class ExecutorCore:
         stamp = sample.receive_time if stamp is None else stamp
         self._ingest(MeasuredState(sample.q, sample.dq, stamp, admitted.drop is None))
         for action in admitted.actions:
-            self._remote_action(action, now)
+            verdict = apply_remote_action(self, action, now)
+            self.counts[f"remote_{action}"] += 1
+            self.last_remote = f"{action}: {verdict.reason}" if verdict else f"{action} refused: {verdict.reason}"
         return admitted.actions
-
-    def _remote_action(self, action: str, now: float) -> None:
-        if action == "estop":
-            verdict = self.estop(now, "e-stop on the wireless remote")
-        elif action == "disable":
-            verdict = self.disable(now)
-        elif not self.cfg.interlocks.remote_may_enable:
-            verdict = Verdict(False, "the authority policy does not accept the wireless remote for this")
-        else:
-            verdict = self.enable(now) if action == "enable" else self.reset_estop(now)
-        self.counts[f"remote_{action}"] += 1
-        self.last_remote = f"{action}: {verdict.reason}" if verdict else f"{action} refused: {verdict.reason}"
-        log.log(logging.WARNING if action == "estop" or not verdict else logging.INFO, "wireless remote %s",
-                self.last_remote)
 
     def tick(self, now: float, state: MeasuredState | None = None) -> JointCommand:
         """Advance one control period and return the command to send (or send=False).
@@ -340,12 +328,11 @@ class ExecutorCore:
             self._weight = min(1.0, max(0.0, (now - self._enable_time) / self.cfg.soft_start_time))
         else:
             self._weight = 1.0
-        lim = self.limits
-        if self.clip_alarm.update((q_ref < lim.position_min) | (q_ref > lim.position_max)):
-            log.error("executor alarm: %s", self.clip_alarm.reason())
         s = self._last_valid
         tau = self._feedforward(s.q)
         q, dq = self.filter.step(q_ref, v_ref, s.q, s.dq, self._kp, self._kd, tau)
+        if self.clip_alarm.update(self.filter.last_clipped):
+            log.error("executor alarm: %s", self.clip_alarm.reason())
         return JointCommand(q, dq, self._kp, self._kd, self._zeros if tau is None else tau, self._weight, self._mode,
                             True, now)
 

@@ -8,7 +8,7 @@ from dit4dit_ros.control.interlocks import CLOCK_CHECK_MODES, ClockOffsetCheck
 from dit4dit_ros.g1.lowstate_gate import CRC_POLICIES
 from dit4dit_ros.g1.remote import DEFAULT_REMOTE_BINDINGS
 from dit4dit_ros.g1.variants import ANY_MODE_MACHINE, SUPPORTED_VARIANTS
-from dit4dit_ros.security.authority import AUTHORITY_POLICIES
+from dit4dit_ros.security.authority import AUTHORITY_POLICIES, remote_may_enable
 
 _I = InterlockConfig()
 CLOCK_OFFSET_STATUS_TOPIC = "/dit4dit/clock_offset/status"
@@ -61,7 +61,7 @@ def interlock_config(p: dict) -> InterlockConfig:
         clip_alarm_fraction=p["clip_alarm_fraction"],
         remote_actions=p["remote_actions"],
         remote_bindings=tuple(p["remote_bindings"]),
-        remote_may_enable=p["authority"] in ("open", "remote", "token_or_remote"),
+        remote_may_enable=remote_may_enable(p["authority"]),
     )
 
 

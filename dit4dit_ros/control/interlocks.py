@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -26,12 +27,16 @@ CLOCK_CHECK_MODES: tuple[str, ...] = ("off", "when_present", "required")
 
 
 class NoEffectWatchdog:
-    """Trips when the measured joints stay farther than `tolerance` from the commands for `timeout` seconds.
+    """Trips when the measured joints stay farther than `tolerance` from the commands for `timeout` seconds without
+    moving towards them.
 
     Compared: the position sent at the previous tick with the newest measured position, on `mask` (the joints
     the executor commands). A robot that tracks lags the command by far less than the tolerance (PD tracking
     error of a few 0.01 rad); one that ignores the commands stays where it was while the command moves away,
-    until the safety filter's tracking window stops it at `max_tracking_error`. `timeout` <= 0 disables it.
+    until the safety filter's tracking window stops it at `max_tracking_error`. A robot that follows slowly (a
+    simulator starved of CPU runs slower than the wall clock) still moves towards the command: if the worst joint
+    of the window moved at least half the tolerance towards it, the window starts again instead of tripping.
+    `timeout` <= 0 disables it.
     """
 
     def __init__(self, tolerance: float, timeout: float, mask: np.ndarray) -> None:
@@ -42,6 +47,8 @@ class NoEffectWatchdog:
         self.tolerance, self.timeout = float(tolerance), float(timeout)
         self._idx = np.flatnonzero(mask)
         self._since: float | None = None
+        self._start_q = np.zeros(len(self._idx))  # measured pose when the window started
+        self._start_sign = np.zeros(len(self._idx))  # direction to the command of the joints beyond tolerance then
         self.worst_error = 0.0
         self.worst_joint = ""
 
@@ -52,20 +59,30 @@ class NoEffectWatchdog:
     def reset(self) -> None:
         self._since = None
 
+    def _restart(self, now: float, meas: np.ndarray, diff: np.ndarray) -> None:
+        self._since = now
+        self._start_q[:] = meas
+        self._start_sign[:] = np.where(np.abs(diff) > self.tolerance, np.sign(diff), 0.0)
+
     def update(self, now: float, q_commanded: np.ndarray, q_measured: np.ndarray) -> str | None:
         """The damping reason once the commands have had no effect for `timeout`, else None."""
         if not self.enabled:
             return None
-        err = np.abs(q_commanded[self._idx] - q_measured[self._idx])
+        meas = q_measured[self._idx]
+        diff = q_commanded[self._idx] - meas
+        err = np.abs(diff)
         k = int(np.argmax(err))
         if err[k] <= self.tolerance:
             self._since = None
             return None
         self.worst_error, self.worst_joint = float(err[k]), JOINT_NAMES[self._idx[k]]
         if self._since is None:
-            self._since = now
+            self._restart(now, meas, diff)
             return None
         if now - self._since < self.timeout:
+            return None
+        if np.any((meas - self._start_q) * self._start_sign >= 0.5 * self.tolerance):
+            self._restart(now, meas, diff)  # slow, but following
             return None
         return (f"commands have no effect: measured joints have not followed the commands for "
                 f"{now - self._since:.2f} s (worst {self.worst_joint} {self.worst_error:.3f} rad off, tolerance "
@@ -129,6 +146,19 @@ class ClipAlarm:
                 f"(check the checkpoint's action normalisation)")
 
 
+def command_reader_check(matched_readers: Callable[[], int], topic: str) -> Callable[[float], Verdict]:
+    """An enable check (ExecutorCore.add_enable_check): refuse while the command topic has no matched DDS reader.
+
+    `matched_readers`: e.g. g1.dds.LowCmdWriter.matched_readers (publication-matched status of the writer)."""
+    def check(now: float) -> Verdict:
+        if matched_readers() > 0:
+            return Verdict(True)
+        return Verdict(False, f"no reader on {topic}: nothing would receive the commands (Unitree's simulators have "
+                              f"no rt/arm_sdk reader: use control_path lowcmd there; on the robot, is this computer on "
+                              f"the robot network and the Unitree domain right?)")
+    return check
+
+
 @dataclass
 class ClockOffsetReport:
     """One clock_offset status: robot clock - policy clock (s), its uncertainty bound, and whether it is an error."""
@@ -182,4 +212,5 @@ class ClockOffsetCheck:
         return Verdict(True)
 
 
-__all__ = ["NoEffectWatchdog", "ClipAlarm", "ClockOffsetCheck", "ClockOffsetReport", "CLOCK_CHECK_MODES"]
+__all__ = ["NoEffectWatchdog", "ClipAlarm", "ClockOffsetCheck", "ClockOffsetReport", "CLOCK_CHECK_MODES",
+           "command_reader_check"]

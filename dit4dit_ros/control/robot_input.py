@@ -6,14 +6,18 @@ ROS-free, so that the executor's control loop can run it wherever it runs (a ROS
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from dit4dit_ros.control.config import InterlockConfig
+from dit4dit_ros.control.chunk import Verdict
+from dit4dit_ros.control.config import ExecutorConfig, InterlockConfig
 from dit4dit_ros.g1.lowstate_gate import DropReason, LowStateGate
 from dit4dit_ros.g1.remote import RemoteActionMapper
+
+log = logging.getLogger(__name__)
 
 
 class LowStateLike(Protocol):
@@ -68,4 +72,30 @@ class RobotInput:
         return out
 
 
-__all__ = ["RobotInput", "Admitted", "LowStateLike"]
+class _Requests(Protocol):
+    """The requests of ExecutorCore a remote button can make."""
+
+    cfg: ExecutorConfig
+
+    def estop(self, now: float, reason: str = ...) -> Verdict: ...
+    def disable(self, now: float) -> Verdict: ...
+    def enable(self, now: float) -> Verdict: ...
+    def reset_estop(self, now: float) -> Verdict: ...
+
+
+def apply_remote_action(core: _Requests, action: str, now: float) -> Verdict:
+    """Do what a remote button asked: e-stop and disable always; enable and reset_estop if the remote has authority."""
+    if action == "estop":
+        verdict = core.estop(now, "e-stop on the wireless remote")
+    elif action == "disable":
+        verdict = core.disable(now)
+    elif not core.cfg.interlocks.remote_may_enable:
+        verdict = Verdict(False, "the authority policy does not accept the wireless remote for this")
+    else:
+        verdict = core.enable(now) if action == "enable" else core.reset_estop(now)
+    log.log(logging.WARNING if action == "estop" or not verdict else logging.INFO, "wireless remote %s: %s", action,
+            verdict.reason)
+    return verdict
+
+
+__all__ = ["RobotInput", "Admitted", "LowStateLike", "apply_remote_action"]

@@ -108,6 +108,7 @@ class SafetyFilter:
         self.q = np.zeros(NUM_JOINTS)
         self.v = np.zeros(NUM_JOINTS)
         self.a = np.zeros(NUM_JOINTS)
+        self.last_clipped = np.zeros(NUM_JOINTS, dtype=bool)  # joints whose reference the last step clipped
 
     def reset(self, q: np.ndarray) -> None:
         """Start from position q at rest (soft start: the command begins at the measured pose)."""
@@ -133,7 +134,7 @@ class SafetyFilter:
         lim, dt = self.limits, self.dt
         # 1. reference inside the position limits
         q_r = _clip(q_ref, lim.position_min, lim.position_max)
-        clipped_ref = q_r != q_ref
+        clipped_ref = self.last_clipped = q_r != q_ref
         v_r = _clip(np.where(clipped_ref, 0.0, v_ref), -lim.velocity, lim.velocity)
         # 2. this tick's window
         if tau_ff is None:

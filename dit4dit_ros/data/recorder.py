@@ -32,6 +32,7 @@ from dit4dit_ros.data.episode_store import (
 )
 from dit4dit_ros.data.storage import FileSystem, StorageError, describe_os_error, storage_error
 from dit4dit_ros.data.topics import StreamSpec
+from dit4dit_ros.utils.param_fields import param_field
 
 LOG = logging.getLogger(__name__)
 _MB = 1_000_000
@@ -47,9 +48,12 @@ class RecorderConfig:
 
     output_dir: Path
     streams: tuple[StreamSpec, ...]
-    min_free_mb: float = 500.0  # refuse to start an episode with less free space
-    reserve_free_mb: float = 100.0  # finish the running episode early when free space drops below this
-    max_queue_mb: float = 1024.0  # in-memory backlog before messages are dropped (and counted)
+    # Node parameters of the recorder node too (utils/param_fields.py): declared here once.
+    min_free_mb: float = param_field(500.0, "refuse to start an episode with less free disk space [MB]", minimum=0.0)
+    reserve_free_mb: float = param_field(100.0, "finish the running episode early below this free space [MB]",
+                                         minimum=0.0)
+    max_queue_mb: float = param_field(1024.0, "in-memory backlog before messages are dropped (and counted) [MB]",
+                                      minimum=1.0)
     finalize_timeout_s: float = 120.0  # bound on waiting for the writer thread to close a bag
 
     def __post_init__(self) -> None:

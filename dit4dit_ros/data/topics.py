@@ -11,10 +11,33 @@ import functools
 from dataclasses import dataclass
 from enum import Enum
 
+# The graph's topic and service names, written once (the nodes' defaults, the evaluation, the status line, the
+# SROS2 policy). The first four are the streams an episode records.
 IMAGE_TOPIC = "/camera/ego/image_raw"
 JOINT_STATES_TOPIC = "/joint_states"
 COMMAND_TOPIC = "/dit4dit/executor/command"
 INSTRUCTION_TOPIC = "/dit4dit/instruction"
+CAMERA_INFO_TOPIC = "/camera/ego/camera_info"
+SCENE_IMAGE_TOPIC = "/camera/scene/image_raw"  # the simulator's third-person view (videos, viewers)
+IMU_TOPIC = "/imu"
+CLOCK_TOPIC = "/clock"
+TF_TOPIC = "/tf"
+TF_STATIC_TOPIC = "/tf_static"
+DIAGNOSTICS_TOPIC = "/diagnostics"
+ROBOT_DESCRIPTION_TOPIC = "/robot_description"
+ACTION_CHUNK_TOPIC = "/dit4dit/action_chunk"
+POLICY_STATE_TOPIC = "/dit4dit/policy/state"
+EXECUTOR_STATE_TOPIC = "/dit4dit/executor/state"
+TELEOP_TOPIC = "/dit4dit/teleop/joint_command"
+ESTOP_TOPIC = "/dit4dit/estop"
+REMOTE_TOPIC = "/dit4dit/remote"
+MARKERS_TOPIC = "/dit4dit/markers"
+SIM_TASK_TOPIC = "/dit4dit/sim/task"
+SIM_FRAME_ACK_TOPIC = "/dit4dit/sim/frame_ack"
+SIM_RESET_SERVICE = "/dit4dit/sim/reset"
+CLOCK_TIME_SERVICE = "/dit4dit/clock/time"
+CLOCK_OFFSET_TOPIC = "/dit4dit/clock_offset"
+CLOCK_OFFSET_STATUS_TOPIC = "/dit4dit/clock_offset/status"
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
 STRING_TYPE = "std_msgs/msg/String"

@@ -9,6 +9,14 @@ evaluation (the policy engine produces them), so that the data and the evaluatio
         simulate one frame period: at every physics step (500 Hz) ExecutorCore.tick(sim time, state)
         -> a rt/arm_sdk command (weight from the executor) offered to SimRobot, then mj_step
 
+The plant is the graph's SimRobot answering rt/arm_sdk, read through its public state. The waist differs from
+the graph's executor on purpose: rt/arm_sdk also drives it, and the runner sends, with every arm point, the
+waist target whose PD equilibrium under gravity (the executor's GravityModel, g1/gravity.py) is the hold pose.
+That is the plant the shipped demonstrations were collected on; the executor node instead holds the waist
+with g(q_measured) as feed-forward (config/g1_sim.yaml), following the measured arms, not the commanded ones.
+Driven that way the shipped checkpoint measured 19/20 direct (final-frame 15/20) against 20/20 (19/20) this
+way, so the runner keeps the demonstrations' plant until a checkpoint is trained on the executor's.
+
 Simulation time stands still while the caller thinks (lock-step), so inference latency does not exist here;
 the ROS graph evaluation (`--mode graph`) is where latency is measured. The robot starts each episode in the
 balance controller's hold pose; the executor is enabled and its soft start (arm_sdk weight 0 -> 1) completes
@@ -22,19 +30,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Verdict
+from dit4dit_ros.g1.gravity import GravityModel
 from dit4dit_ros.g1.joints import ARMS, WAIST, joint_indices
 from dit4dit_ros.g1.lowcmd import MODE_PR_PITCH_ROLL, ControlPath, LowCmdSample
+from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
 from dit4dit_ros.sim.tasks import TaskStatus
 
 ARM_INDICES = joint_indices(ARMS)
 WAIST_INDICES = joint_indices(WAIST)
-CHUNK_JOINTS = WAIST + ARMS
+ARM_SDK_JOINTS = WAIST + ARMS  # what rt/arm_sdk commands (the balance controller keeps the legs)
 
 
 def default_executor_config() -> ExecutorConfig:
     """The executor of the demo: waist + arms (the rt/arm_sdk joints); chunks carry the 14 arm joints and the
-    runner adds a constant, gravity-compensated waist hold (see SimEpisodeRunner.submit)."""
-    return ExecutorConfig(controllable_joints=CHUNK_JOINTS)
+    runner adds the gravity-compensated waist hold (see SimEpisodeRunner.submit)."""
+    return ExecutorConfig(controllable_joints=ARM_SDK_JOINTS)
 
 
 @dataclass(frozen=True)
@@ -50,7 +60,7 @@ class RunnerConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.fps, int) or self.fps <= 0:
             raise ValueError(f"fps must be a positive integer, got {self.fps!r}")
-        steps = 500 / self.fps
+        steps = CONTROL_RATE_HZ / self.fps
         if not math.isclose(steps, round(steps)):
             raise ValueError(f"fps {self.fps} must divide the 500 Hz physics rate (e.g. 10, 20, 25, 50)")
         object.__setattr__(self, "image_size", tuple(int(s) for s in self.image_size))
@@ -86,10 +96,8 @@ class SimEpisodeRunner:
         self.period = 1.0 / cfg.fps
         self.core: ExecutorCore | None = None
         self._t0 = 0.0
-        import mujoco
-
-        self._mj = mujoco
-        self._kin_data = mujoco.MjData(self.robot.model)  # private: gravity compensation of the waist
+        # The executor node's gravity model (fixed-base G1 of g1/model.py), built once: ~2 s to load.
+        self._gravity = GravityModel()
         self._mode_machine = self.robot.config.mode_machine
         self._ones = np.ones(29, dtype=np.int64)
 
@@ -100,7 +108,8 @@ class SimEpisodeRunner:
     def reset(self, seed: int) -> Observation:
         """New episode from `seed`: hold pose, fresh executor enabled and soft-started; returns frame 0."""
         self.robot.reset(seed)
-        self.core = ExecutorCore(self.config.executor)
+        self.core = ExecutorCore(self.config.executor,
+                                 gravity=self._gravity if self.config.executor.gravity_compensation else None)
 
         self._tick()  # the executor needs a LowState sample before it can be enabled
         verdict = self.core.enable(self.robot.time)
@@ -113,7 +122,7 @@ class SimEpisodeRunner:
 
     def observe(self) -> Observation:
         image = self.camera.render(self.robot.data) if self.camera is not None else None
-        q = self.robot.data.qpos[self.robot._qadr[ARM_INDICES]].copy()
+        q = self.robot.state().q[ARM_INDICES]
         return Observation(image, q, self.robot.time - self._t0, self.robot.task_status())
 
     def _waist_commands(self, arms: np.ndarray) -> np.ndarray:
@@ -123,17 +132,14 @@ class SimEpisodeRunner:
         pitch forward by ~0.2 rad when the arm reaches out (kp 40), moving the head camera. The compensation
         depends on where the arms are, so it is computed per chunk point (at the commanded arm posture).
         """
-        robot, data = self.robot, self._kin_data
         kp = self.core.cfg.kp()[WAIST_INDICES]
-        hold = robot.hold_q[WAIST_INDICES]
+        hold = self.robot.hold_q[WAIST_INDICES]
+        q = self.robot.state().q
+        q[WAIST_INDICES] = hold
         out = np.empty((arms.shape[0], len(WAIST)))
-        data.qpos[:] = robot.data.qpos
-        data.qpos[robot._qadr[WAIST_INDICES]] = hold
-        data.qvel[:] = 0.0
         for k, point in enumerate(arms):
-            data.qpos[robot._qadr[ARM_INDICES]] = point
-            self._mj.mj_forward(robot.model, data)
-            out[k] = hold + data.qfrc_bias[robot._dadr[WAIST_INDICES]] / kp
+            q[ARM_INDICES] = point
+            out[k] = hold + self._gravity.torques(q)[WAIST_INDICES] / kp
         return out
 
     def submit(self, positions: np.ndarray) -> Verdict:
@@ -144,7 +150,7 @@ class SimEpisodeRunner:
             raise ValueError(f"chunk positions must be (H, {len(ARMS)}) in ARMS order, got {arms.shape}")
         waist = self._waist_commands(arms)
         now = self.robot.time
-        chunk = ActionChunk.uniform(CHUNK_JOINTS, np.hstack([waist, arms]), stamp=now, period=self.period)
+        chunk = ActionChunk.uniform(ARM_SDK_JOINTS, np.hstack([waist, arms]), stamp=now, period=self.period)
         return self.core.submit_chunk(chunk, now)
 
     def advance(self) -> Observation:
@@ -156,8 +162,8 @@ class SimEpisodeRunner:
     def _tick(self) -> None:
         robot, core = self.robot, self.core
         now = robot.time
-        d = robot.data
-        state = MeasuredState(d.qpos[robot._qadr].copy(), d.qvel[robot._dadr].copy(), now)
+        measured = robot.state()
+        state = MeasuredState(measured.q, measured.dq, now)
         cmd = core.tick(now, state)
         if cmd.send:
             sample = LowCmdSample(q=cmd.q, dq=cmd.dq, kp=cmd.kp, kd=cmd.kd, tau=cmd.tau, motor_mode=self._ones,

@@ -26,6 +26,15 @@ from typing import Sequence
 
 import numpy as np
 
+from dit4dit_ros.data.topics import (
+    IMAGE_TOPIC,
+    JOINT_STATES_TOPIC,
+    POLICY_STATE_TOPIC,
+    SCENE_IMAGE_TOPIC,
+    SIM_RESET_SERVICE,
+    SIM_TASK_TOPIC,
+    TF_TOPIC,
+)
 from dit4dit_ros.evaluation.episode import EpisodeObserver, StepSample
 from dit4dit_ros.evaluation.results import EpisodeResult, EvalResult, SuccessHold
 from dit4dit_ros.evaluation.direct import task_distance
@@ -89,19 +98,19 @@ class GraphEvaluator:
         self.inference: list[float] = []
         self.joints: dict[str, float] = {}
         self.objects: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self.node.create_subscription(DiagnosticStatus, "/dit4dit/sim/task", self._on_task, LATCHED)
+        self.node.create_subscription(DiagnosticStatus, SIM_TASK_TOPIC, self._on_task, LATCHED)
         self.node.create_subscription(EXECUTOR_STATE_TYPE, EXECUTOR_STATE_TOPIC, self._on_executor, SENSOR_DATA)
-        self.node.create_subscription(DiagnosticStatus, "/dit4dit/policy/state", self._on_policy, COMMANDS)
+        self.node.create_subscription(DiagnosticStatus, POLICY_STATE_TOPIC, self._on_policy, COMMANDS)
         if observe:
-            self.node.create_subscription(Image, "/camera/ego/image_raw", lambda m: self._on_image(m, "ego"),
+            self.node.create_subscription(Image, IMAGE_TOPIC, lambda m: self._on_image(m, "ego"),
                                           SENSOR_DATA)
-            self.node.create_subscription(JointState, "/joint_states", self._on_joints, SENSOR_DATA)
-            self.node.create_subscription(TFMessage, "/tf", self._on_tf, SENSOR_DATA)
+            self.node.create_subscription(JointState, JOINT_STATES_TOPIC, self._on_joints, SENSOR_DATA)
+            self.node.create_subscription(TFMessage, TF_TOPIC, self._on_tf, SENSOR_DATA)
             if scene:
-                self.node.create_subscription(Image, "/camera/scene/image_raw", lambda m: self._on_image(m, "scene"),
+                self.node.create_subscription(Image, SCENE_IMAGE_TOPIC, lambda m: self._on_image(m, "scene"),
                                               SENSOR_DATA)
         self.clients = {name: self.node.create_client(Trigger, srv) for name, srv in (
-            ("reset", "/dit4dit/sim/reset"), ("enable", "/executor/enable"), ("disable", "/executor/disable"))}
+            ("reset", SIM_RESET_SERVICE), ("enable", "/executor/enable"), ("disable", "/executor/disable"))}
         self._last_chunks = None
         self._last_stamp: dict[str, float] = {}
 

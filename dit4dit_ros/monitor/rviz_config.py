@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from dit4dit_ros.data.topics import TF_STATIC_TOPIC, TF_TOPIC
+
 # RViz display class -> (the key of its topic, the ROS type it subscribes)
 DISPLAY_TOPIC_TYPES: dict[str, tuple[str, str]] = {
     "rviz_default_plugins/RobotModel": ("Description Topic", "std_msgs/msg/String"),
@@ -20,7 +22,7 @@ DISPLAY_TOPIC_TYPES: dict[str, tuple[str, str]] = {
     "rviz_default_plugins/JointState": ("Topic", "sensor_msgs/msg/JointState"),
 }
 TF_DISPLAYS = ("rviz_default_plugins/TF", "rviz_default_plugins/RobotModel", "rviz_default_plugins/Camera")
-TF_TOPICS = (("/tf", "tf2_msgs/msg/TFMessage"), ("/tf_static", "tf2_msgs/msg/TFMessage"))
+TF_TOPICS = ((TF_TOPIC, "tf2_msgs/msg/TFMessage"), (TF_STATIC_TOPIC, "tf2_msgs/msg/TFMessage"))
 
 
 @dataclass(frozen=True)

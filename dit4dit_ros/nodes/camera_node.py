@@ -31,6 +31,7 @@ from dit4dit_ros.camera import (
 )
 from dit4dit_ros.camera.calibration import DEFAULT_HORIZONTAL_FOV_DEG
 from dit4dit_ros.config import ParamSpec
+from dit4dit_ros.data.topics import CAMERA_INFO_TOPIC, IMAGE_TOPIC
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.image_conversion import camera_info_msg, compressed_topic, image_to_compressed_msg, image_to_msg
@@ -53,8 +54,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("encoding", "rgb8", "published image encoding", choices=tuple(_COLOR_OF_ENCODING)),
     ParamSpec("frame_id", "head_camera_optical_frame", "header.frame_id of Image and CameraInfo (the head "
               "D435's optical frame in the robot description's TF tree)"),
-    ParamSpec("image_topic", "/camera/ego/image_raw", "sensor_msgs/Image topic"),
-    ParamSpec("camera_info_topic", "/camera/ego/camera_info", "sensor_msgs/CameraInfo topic"),
+    ParamSpec("image_topic", IMAGE_TOPIC, "sensor_msgs/Image topic"),
+    ParamSpec("camera_info_topic", CAMERA_INFO_TOPIC, "sensor_msgs/CameraInfo topic"),
     ParamSpec("jpeg_quality", 80, "JPEG quality of <image_topic>/compressed (sensor_msgs/CompressedImage) for remote "
               "viewers; 0: not published", minimum=0, maximum=100),
     ParamSpec("qos_depth", 5, "KEEP_LAST depth of the sensor-data QoS", minimum=1, maximum=100),

@@ -24,6 +24,7 @@ from sensor_msgs.msg import TimeReference
 from std_srvs.srv import Trigger
 
 from dit4dit_ros.config import ParamSpec
+from dit4dit_ros.data.topics import CLOCK_OFFSET_TOPIC, CLOCK_TIME_SERVICE
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.qos import DIAGNOSTICS, LATCHED
 from dit4dit_ros.nodes.ros_params import declare_parameters
@@ -31,10 +32,10 @@ from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.utils.clock_offset import ClockOffsetEstimator, OffsetEstimate, RoundTrip, parse_server_times
 
 NODE_NAME = "clock_offset"
-OFFSET_TOPIC = "/dit4dit/clock_offset"
+OFFSET_TOPIC = CLOCK_OFFSET_TOPIC
 
 PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("service_name", "/dit4dit/clock/time", "the robot host's clock server (std_srvs/Trigger)"),
+    ParamSpec("service_name", CLOCK_TIME_SERVICE, "the robot host's clock server (std_srvs/Trigger)"),
     ParamSpec("offset_topic", OFFSET_TOPIC, "measured offset (sensor_msgs/TimeReference, latched)"),
     ParamSpec("period_s", 2.0, "seconds between measurements", minimum=0.05, maximum=3600.0),
     ParamSpec("round_trips", 8, "requests per measurement", minimum=1, maximum=1000),

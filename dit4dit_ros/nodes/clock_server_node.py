@@ -17,12 +17,13 @@ from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 from dit4dit_ros.config import ParamSpec
+from dit4dit_ros.data.topics import CLOCK_TIME_SERVICE
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.utils.clock_offset import format_server_times
 
 NODE_NAME = "clock_server"
-DEFAULT_SERVICE = "/dit4dit/clock/time"
+DEFAULT_SERVICE = CLOCK_TIME_SERVICE
 
 PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("service_name", DEFAULT_SERVICE, "std_srvs/Trigger service answering 't1_ns t2_ns' (system clock)"),

@@ -12,6 +12,8 @@ import os
 import tempfile
 import time
 
+from dit4dit_ros.data.topics import IMAGE_TOPIC, JOINT_STATES_TOPIC
+
 
 def _ensure_loopback_isolation() -> None:
     """Default to a private loopback isolation so that a bench never talks to a real robot or network."""
@@ -115,7 +117,7 @@ def _camera(args: argparse.Namespace) -> int:
         if not args.source:
             _write_clip(source, args.size)
         with RosHarness() as harness:
-            images = harness.collect(Image, "/camera/ego/image_raw", SENSOR_DATA)
+            images = harness.collect(Image, IMAGE_TOPIC, SENSOR_DATA)
             node = harness.make_node(CameraNode, parameter_overrides=[
                 Parameter("source", value=source), Parameter("fps", value=float(args.fps)),
                 Parameter("width", value=args.size[0]), Parameter("height", value=args.size[1])])
@@ -158,7 +160,7 @@ def _g1_state(args: argparse.Namespace) -> int:
     robot = FakeLowStateRobot(max_seconds=args.seconds + 60.0)
     try:
         with RosHarness() as harness:
-            joints = harness.collect(JointState, "/joint_states", STATE)
+            joints = harness.collect(JointState, JOINT_STATES_TOPIC, STATE)
             node = harness.make_node(G1StateNode, parameter_overrides=[
                 Parameter("publish_rate", value=float(args.rate))])
             robot.resume()

@@ -10,11 +10,12 @@ from typing import Any, Mapping
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
+from dit4dit_ros.data.topics import DIAGNOSTICS_TOPIC as DIAGNOSTICS_TOPIC  # re-exported: nodes import it from here
+
 # Levels as ints (rclpy exposes DiagnosticStatus.OK etc. as 1-byte `bytes`).
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR", STALE: "STALE"}
 
-DIAGNOSTICS_TOPIC = "/diagnostics"
 
 
 def _text(value: Any) -> str:

@@ -60,7 +60,7 @@ class ExecutorInterlocks:
     def __init__(self, node, callback_group=None) -> None:
         p = node.p
         self._node = node
-        bindings = {b.action: "+".join(sorted(b.buttons)) for b in parse_bindings(p["remote_bindings"])}
+        bindings = {b.action: str(b).partition("=")[2] for b in parse_bindings(p["remote_bindings"])}  # "R2+A"
         self.authority = Authority(p["authority"], p["authority_token_file"] or None,
                                    bindings if p["remote_actions"] else {})
         self.clock = clock_offset_check(p)

@@ -32,6 +32,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState, Joy
 
 from dit4dit_ros.config import ParamSpec
+from dit4dit_ros.data.topics import IMU_TOPIC, JOINT_STATES_TOPIC, REMOTE_TOPIC
 from dit4dit_ros.g1.joints import JOINT_NAMES
 from dit4dit_ros.g1.lowstate_gate import CRC_POLICIES, LowStateGate
 from dit4dit_ros.g1.remote import BUTTONS, RemoteState, decode_remote
@@ -63,12 +64,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=-1, maximum=255),
     ParamSpec("publish_rate", 100.0, "rate of /joint_states and /imu [Hz] (LowState arrives at 500 Hz)",
               minimum=1.0, maximum=1000.0),
-    ParamSpec("joint_states_topic", "/joint_states", "sensor_msgs/JointState topic"),
-    ParamSpec("imu_topic", "/imu", "sensor_msgs/Imu topic"),
+    ParamSpec("joint_states_topic", JOINT_STATES_TOPIC, "sensor_msgs/JointState topic"),
+    ParamSpec("imu_topic", IMU_TOPIC, "sensor_msgs/Imu topic"),
     ParamSpec("publish_imu", True, "publish the pelvis IMU of LowState on imu_topic"),
     ParamSpec("imu_frame_id", "imu_in_pelvis", "header.frame_id of the IMU message (G1 URDF link)"),
     ParamSpec("joint_states_frame_id", "", "header.frame_id of JointState (empty, as robot_state_publisher expects)"),
-    ParamSpec("remote_topic", "/dit4dit/remote", "sensor_msgs/Joy of the G1 wireless remote from LowState (axes lx, "
+    ParamSpec("remote_topic", REMOTE_TOPIC, "sensor_msgs/Joy of the G1 wireless remote from LowState (axes lx, "
               "ly, rx, ry, L2; buttons in g1/remote.py BUTTONS order); empty = not published"),
     ParamSpec("qos_depth", 10, "KEEP_LAST depth of the (reliable) state QoS", minimum=1, maximum=1000),
     ParamSpec("stale_timeout_s", 0.2, "no valid LowState for this long -> robot silent (log + diagnostic)",

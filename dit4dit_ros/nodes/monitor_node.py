@@ -22,6 +22,13 @@ from std_msgs.msg import ColorRGBA
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
+from dit4dit_ros.data.topics import (
+    ACTION_CHUNK_TOPIC,
+    CAMERA_INFO_TOPIC,
+    DIAGNOSTICS_TOPIC,
+    JOINT_STATES_TOPIC,
+    MARKERS_TOPIC,
+)
 from dit4dit_ros.g1.kinematics import PALM_SITES, HandKinematics
 from dit4dit_ros.monitor.chunk_input import chunk_positions
 from dit4dit_ros.nodes.spin import run_node
@@ -33,9 +40,9 @@ from dit4dit_ros.utils.stamps import stamp_to_seconds
 NODE_NAME = "monitor"
 
 PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("chunk_topic", "/dit4dit/action_chunk", "action chunks to draw"),
-    ParamSpec("joint_states_topic", "/joint_states", "measured joints (pose of joints the chunk does not set)"),
-    ParamSpec("markers_topic", "/dit4dit/markers", "MarkerArray output"),
+    ParamSpec("chunk_topic", ACTION_CHUNK_TOPIC, "action chunks to draw"),
+    ParamSpec("joint_states_topic", JOINT_STATES_TOPIC, "measured joints (pose of joints the chunk does not set)"),
+    ParamSpec("markers_topic", MARKERS_TOPIC, "MarkerArray output"),
     ParamSpec("frame_id", "pelvis", "frame of the markers (the G1 URDF pelvis link)"),
     ParamSpec("expected_rate_hz", 6.0, "chunk rate below which the diagnostic warns", minimum=0.0, maximum=100.0),
     ParamSpec("max_latency_s", 0.5, "observation-to-receipt latency above which the diagnostic warns",
@@ -43,7 +50,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics [s]", minimum=0.05, maximum=60.0),
     ParamSpec("history", 5, "chunks drawn at once (older ones fade)", minimum=1, maximum=50),
     ParamSpec("executor_state_topic", EXECUTOR_STATE_TOPIC, "the executor's state (mode shown as text)"),
-    ParamSpec("camera_info_topic", "/camera/ego/camera_info", "ego camera calibration (frustum drawn in its frame)"),
+    ParamSpec("camera_info_topic", CAMERA_INFO_TOPIC, "ego camera calibration (frustum drawn in its frame)"),
     ParamSpec("frustum_depth_m", 0.4, "depth of the drawn camera frustum [m]", minimum=0.01, maximum=10.0),
 )
 
@@ -78,7 +85,7 @@ class MonitorNode(Node):
         self.mode = "-"
         self.latencies: deque[float] = deque(maxlen=200)
         self.marker_pub = self.create_publisher(MarkerArray, p["markers_topic"], LATCHED)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self.create_subscription(JointTrajectory, p["chunk_topic"], self._on_chunk, COMMANDS)
         self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state, SENSOR_DATA)
         self.create_subscription(EXECUTOR_STATE_TYPE, p["executor_state_topic"], self._on_executor_state, SENSOR_DATA)

@@ -20,6 +20,14 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from dit4dit_ros.data.topics import (
+    ACTION_CHUNK_TOPIC,
+    DIAGNOSTICS_TOPIC,
+    IMAGE_TOPIC,
+    INSTRUCTION_TOPIC,
+    JOINT_STATES_TOPIC,
+    POLICY_STATE_TOPIC,
+)
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.image_conversion import msg_to_image
 from dit4dit_ros.engine import ENGINE_KINDS, UnknownInstructionError
@@ -30,6 +38,7 @@ from dit4dit_ros.nodes.status_msgs import ERROR, OK, WARN, policy_status_msg
 from dit4dit_ros.policy.action_limits import ACTION_RANGE_CHECKS, ActionLimitGuard
 from dit4dit_ros.policy.observation import ObservationBuffer, ObservationConfig
 from dit4dit_ros.policy.runner import ChunkResult, PolicyRunner
+from dit4dit_ros.utils.param_fields import from_params, param_specs
 from dit4dit_ros.utils.stamps import seconds_to_stamp, stamp_to_seconds
 
 NODE_NAME = "policy"
@@ -43,14 +52,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("device", "cpu", "device of the engine (cpu, cuda, cuda:0); tensorrt needs cuda"),
     ParamSpec("rate_hz", 6.0, "chunks per second; 0 = as fast as the model runs", minimum=0.0, maximum=100.0),
     ParamSpec("instruction", "", "initial instruction (else wait for instruction_topic)"),
-    ParamSpec("image_topic", "/camera/ego/image_raw", "ego camera image (rgb8 or bgr8)"),
-    ParamSpec("joint_states_topic", "/joint_states", "robot joint states"),
-    ParamSpec("instruction_topic", "/dit4dit/instruction", "latched language goal (std_msgs/String)"),
-    ParamSpec("chunk_topic", "/dit4dit/action_chunk", "output action chunks (trajectory_msgs/JointTrajectory)"),
-    ParamSpec("frame_stride", 1, "use every k-th camera frame for the frame history", minimum=1, maximum=100),
-    ParamSpec("max_image_age", 0.5, "seconds after which a camera frame is stale", minimum=0.001, maximum=60.0),
-    ParamSpec("max_state_age", 0.1, "seconds after which joint states are stale", minimum=0.001, maximum=60.0),
-    ParamSpec("max_state_image_skew", 0.05, "max |t_state - t_frame| [s] when pairing", minimum=0.0001, maximum=10.0),
+    ParamSpec("image_topic", IMAGE_TOPIC, "ego camera image (rgb8 or bgr8)"),
+    ParamSpec("joint_states_topic", JOINT_STATES_TOPIC, "robot joint states"),
+    ParamSpec("instruction_topic", INSTRUCTION_TOPIC, "latched language goal (std_msgs/String)"),
+    ParamSpec("chunk_topic", ACTION_CHUNK_TOPIC, "output action chunks (trajectory_msgs/JointTrajectory)"),
+    *param_specs(ObservationConfig),  # frame_stride, max_image_age, max_state_age, max_state_image_skew
     ParamSpec("num_threads", 0, "CPU threads of the engine (torch intra-op, ONNX Runtime intra-op; 0 = the library's "
               "default); 1 leaves cores to the simulator and the 500 Hz executor on a small machine", minimum=0,
               maximum=256),
@@ -61,7 +67,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=0.0, maximum=1.0),
 )
 BLIND_GREY = 128
-STATE_TOPIC = "/dit4dit/policy/state"
+STATE_TOPIC = POLICY_STATE_TOPIC
 
 
 def _duration(seconds: float):
@@ -99,17 +105,11 @@ class PolicyNode(Node):
         self.action_guard = self._action_guard(p)
         self.image_size = tuple(self.engine.image_size)  # (H, W)
         self.blind = bool(p["blind"])
-        obs_cfg = ObservationConfig(
-            num_frames=self.engine.num_cond_frames,
-            frame_stride=p["frame_stride"],
-            max_image_age=p["max_image_age"],
-            max_state_age=p["max_state_age"],
-            max_state_image_skew=p["max_state_image_skew"],
-        )
+        obs_cfg = from_params(ObservationConfig, p, num_frames=self.engine.num_cond_frames)
         self.buffer = ObservationBuffer(obs_cfg, self.engine.state_joint_names)
         self.chunk_pub = self.create_publisher(JointTrajectory, p["chunk_topic"], COMMANDS)
         self.state_pub = self.create_publisher(DiagnosticStatus, STATE_TOPIC, COMMANDS)
-        self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self.runner = PolicyRunner(
             self.engine, self.buffer, now=self._now, publish=self._publish_chunk,
             action_joint_names=self.engine.action_joint_names, control_period=self.engine.control_period,

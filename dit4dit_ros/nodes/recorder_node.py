@@ -51,6 +51,7 @@ from dit4dit_ros.nodes.qos import QOS_NAMES, latched_qos, qos_by_name
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
 from dit4dit_ros.utils.dds_transport import configure_ros_transport
+from dit4dit_ros.utils.param_fields import from_params, param_specs
 
 NODE_NAME = "recorder"
 SERVICE_PREFIX = "/dit4dit/recorder"
@@ -74,10 +75,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("state_depth", 500, "subscription queue depth for joint states and commands (1 s at 500 Hz)",
               minimum=1, maximum=5000),
     ParamSpec("instruction", "", "instruction used when none was received on instruction_topic"),
-    ParamSpec("min_free_mb", 500.0, "refuse to start an episode with less free disk space [MB]", minimum=0.0),
-    ParamSpec("reserve_free_mb", 100.0, "finish the running episode early below this free space [MB]", minimum=0.0),
-    ParamSpec("max_queue_mb", 1024.0, "in-memory backlog before messages are dropped (and counted) [MB]",
-              minimum=1.0),
+    *param_specs(RecorderConfig),  # min_free_mb, reserve_free_mb, max_queue_mb
     ParamSpec("auto_start", False, "start an episode at once (and the next one after each automatic stop)"),
     ParamSpec("max_episode_s", 0.0, "stop an episode automatically after this many seconds; 0 = never",
               minimum=0.0),
@@ -118,13 +116,7 @@ class RecorderNode(Node):
             instruction_topic=p["instruction_topic"],
             dds_command_topics=dds_topics,
         )
-        config = RecorderConfig(
-            output_dir=Path(p["output_dir"]).expanduser(),
-            streams=streams,
-            min_free_mb=p["min_free_mb"],
-            reserve_free_mb=p["reserve_free_mb"],
-            max_queue_mb=p["max_queue_mb"],
-        )
+        config = from_params(RecorderConfig, p, output_dir=Path(p["output_dir"]).expanduser(), streams=streams)
         self._changed = threading.Event()
         self.recorder = EpisodeRecorder(config, clock=self._now_ns, on_change=self._changed.set)
         self._instruction_text = p["instruction"]

@@ -19,6 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from dit4dit_ros.data.topics import (
+    ACTION_CHUNK_TOPIC,
+    COMMAND_TOPIC,
+    JOINT_STATES_TOPIC,
+    POLICY_STATE_TOPIC,
+    SIM_TASK_TOPIC,
+    TF_TOPIC,
+)
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.utils.stamps import stamp_to_seconds
 
@@ -69,14 +77,14 @@ class RerunBridge:
         self._mode: str | None = None
         self._chunks_seen: Any = None
         self.counts = {"joint_states": 0, "chunks": 0, "images": 0}
-        node.create_subscription(JointState, "/joint_states", self._on_joint_states, SENSOR_DATA)
-        node.create_subscription(JointState, "/dit4dit/executor/command", self._on_command, SENSOR_DATA)
-        node.create_subscription(TFMessage, "/tf", self._on_tf, TF_QOS)
+        node.create_subscription(JointState, JOINT_STATES_TOPIC, self._on_joint_states, SENSOR_DATA)
+        node.create_subscription(JointState, COMMAND_TOPIC, self._on_command, SENSOR_DATA)
+        node.create_subscription(TFMessage, TF_TOPIC, self._on_tf, TF_QOS)
         node.create_subscription(CompressedImage, "/camera/ego/image_raw/compressed", self._on_ego, SENSOR_DATA)
         node.create_subscription(CompressedImage, "/camera/scene/image_raw/compressed", self._on_scene, SENSOR_DATA)
-        node.create_subscription(JointTrajectory, "/dit4dit/action_chunk", self._on_chunk, COMMANDS)
-        node.create_subscription(DiagnosticStatus, "/dit4dit/policy/state", self._on_policy, COMMANDS)
-        node.create_subscription(DiagnosticStatus, "/dit4dit/sim/task", self._on_task, LATCHED)
+        node.create_subscription(JointTrajectory, ACTION_CHUNK_TOPIC, self._on_chunk, COMMANDS)
+        node.create_subscription(DiagnosticStatus, POLICY_STATE_TOPIC, self._on_policy, COMMANDS)
+        node.create_subscription(DiagnosticStatus, SIM_TASK_TOPIC, self._on_task, LATCHED)
         node.create_subscription(EXECUTOR_STATE_TYPE, EXECUTOR_STATE_TOPIC, self._on_executor, SENSOR_DATA)
 
     def _at(self, t: float) -> None:

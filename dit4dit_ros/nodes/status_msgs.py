@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from std_msgs.msg import String
 
+from dit4dit_ros.data.topics import EXECUTOR_STATE_TOPIC as EXECUTOR_STATE_TOPIC  # re-exported
 from dit4dit_ros.sim.tasks import TaskStatus
 
 TASK_STATUS_NAME = "sim_robot: task"
@@ -109,7 +110,6 @@ def policy_status_msg(values: Mapping[str, Any], level: bytes, message: str) -> 
 
 
 # ---- executor state (owned by the executor node) ------------------------------------------------------------------
-EXECUTOR_STATE_TOPIC = "/dit4dit/executor/state"
 # The type the executor node publishes its state with today; readers here subscribe with it and parse with
 # executor_state(), so a typed executor state changes this line only.
 EXECUTOR_STATE_TYPE = String

@@ -22,7 +22,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from std_msgs.msg import Bool
 
 from dit4dit_ros.config import ParamSpec
-from dit4dit_ros.data.topics import COMMAND_TOPIC
+from dit4dit_ros.data.topics import COMMAND_TOPIC, ESTOP_TOPIC, JOINT_STATES_TOPIC, SIM_TASK_TOPIC, TELEOP_TOPIC
 from dit4dit_ros.g1.joints import JOINT_INDEX
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, STATE
@@ -32,7 +32,6 @@ from dit4dit_ros.teleop.target import TeleopTarget
 
 NODE_NAME = "teleop"
 SOURCES = ("keyboard", "replay", "expert")
-TELEOP_TOPIC = "/dit4dit/teleop/joint_command"
 _J = JogConfig()
 
 PARAMETERS: tuple[ParamSpec, ...] = (
@@ -40,9 +39,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "(the simulator's scripted expert)", choices=SOURCES),
     ParamSpec("rate", 30.0, "publish rate of the joint targets [Hz]", minimum=1.0, maximum=500.0),
     ParamSpec("command_topic", TELEOP_TOPIC, "sensor_msgs/JointState teleop joint targets (the executor's input)"),
-    ParamSpec("estop_topic", "/dit4dit/estop", "std_msgs/Bool e-stop (the keyboard's e-stop key publishes True)"),
-    ParamSpec("joint_states_topic", "/joint_states", "measured joints (sensor_msgs/JointState): keyboard start pose"),
-    ParamSpec("task_topic", "/dit4dit/sim/task", "the simulator's task status (diagnostic_msgs/DiagnosticStatus, latched): expert"),
+    ParamSpec("estop_topic", ESTOP_TOPIC, "std_msgs/Bool e-stop (the keyboard's e-stop key publishes True)"),
+    ParamSpec("joint_states_topic", JOINT_STATES_TOPIC, "measured joints (sensor_msgs/JointState): keyboard start pose"),
+    ParamSpec("task_topic", SIM_TASK_TOPIC, "the simulator's task status (diagnostic_msgs/DiagnosticStatus, latched): expert"),
     # keyboard
     ParamSpec("hand", "right", "hand jogged first (h switches)", choices=HANDS),
     ParamSpec("jog_step", _J.step, "palm displacement per key press [m]", minimum=0.001, maximum=0.05),

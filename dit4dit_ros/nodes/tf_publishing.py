@@ -13,9 +13,9 @@ from geometry_msgs.msg import TransformStamped
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from tf2_msgs.msg import TFMessage
 
+from dit4dit_ros.data.topics import TF_STATIC_TOPIC as TF_STATIC_TOPIC, TF_TOPIC as TF_TOPIC  # re-exported
 from dit4dit_ros.g1.description import FrameTransform
 
-TF_TOPIC, TF_STATIC_TOPIC = "/tf", "/tf_static"
 TF_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE,
                     durability=DurabilityPolicy.VOLATILE)
 TF_STATIC_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,

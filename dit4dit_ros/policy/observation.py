@@ -15,14 +15,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dit4dit_ros.utils.param_fields import param_field
+
 
 @dataclass(frozen=True)
 class ObservationConfig:
     num_frames: int = 1  # conditioning frames the model takes
-    frame_stride: int = 1  # take every k-th received frame (dataset fps / camera fps ratio)
-    max_image_age: float = 0.5  # s, newest frame vs. now
-    max_state_age: float = 0.1  # s, newest joint state vs. now
-    max_state_image_skew: float = 0.05  # s, |t_state - t_image| for the paired state
+    # Node parameters of the policy node too (utils/param_fields.py): declared here once.
+    # frame_stride: dataset fps / camera fps ratio
+    frame_stride: int = param_field(1, "use every k-th camera frame for the frame history", minimum=1, maximum=100)
+    max_image_age: float = param_field(0.5, "seconds after which a camera frame is stale", minimum=0.001,
+                                       maximum=60.0)
+    max_state_age: float = param_field(0.1, "seconds after which joint states are stale", minimum=0.001,
+                                       maximum=60.0)
+    max_state_image_skew: float = param_field(0.05, "max |t_state - t_frame| [s] when pairing", minimum=0.0001,
+                                              maximum=10.0)
     state_history: int = 256  # joint states kept for pairing
 
     def __post_init__(self) -> None:

@@ -27,6 +27,11 @@ AUTHORITY_POLICIES: tuple[str, ...] = ("open", "token", "remote", "token_or_remo
 TOKEN_FILE_ENV = "DIT4DIT_EXECUTOR_TOKEN_FILE"
 
 
+def remote_may_enable(policy: str) -> bool:
+    """Whether the wireless remote's enable and reset_estop are obeyed under `policy`."""
+    return policy in ("open", "remote", "token_or_remote")
+
+
 def default_token_file() -> Path:
     """$DIT4DIT_EXECUTOR_TOKEN_FILE, else a per-user runtime directory ($XDG_RUNTIME_DIR or the temp dir)."""
     if os.environ.get(TOKEN_FILE_ENV):
@@ -75,7 +80,7 @@ class Authority:
 
     @property
     def remote_may_enable(self) -> bool:
-        return self.policy in ("open", "remote", "token_or_remote")
+        return remote_may_enable(self.policy)
 
     def _how(self, action: str) -> str:
         ways = []
@@ -115,4 +120,5 @@ class Authority:
                 pass  # already gone, or replaced by another executor: not ours to remove
 
 
-__all__ = ["Authority", "AUTHORITY_POLICIES", "TOKEN_FILE_ENV", "default_token_file", "read_token", "write_token"]
+__all__ = ["Authority", "AUTHORITY_POLICIES", "TOKEN_FILE_ENV", "default_token_file", "read_token", "remote_may_enable",
+           "write_token"]

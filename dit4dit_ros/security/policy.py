@@ -13,13 +13,37 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dit4dit_ros.data.topics import (
+    ACTION_CHUNK_TOPIC,
+    CAMERA_INFO_TOPIC,
+    CLOCK_OFFSET_STATUS_TOPIC,
+    CLOCK_OFFSET_TOPIC,
+    CLOCK_TIME_SERVICE,
+    CLOCK_TOPIC,
+    COMMAND_TOPIC,
+    DIAGNOSTICS_TOPIC,
+    ESTOP_TOPIC,
+    EXECUTOR_STATE_TOPIC,
+    IMAGE_TOPIC,
+    IMU_TOPIC,
+    INSTRUCTION_TOPIC,
+    JOINT_STATES_TOPIC,
+    MARKERS_TOPIC,
+    POLICY_STATE_TOPIC,
+    REMOTE_TOPIC,
+    SIM_FRAME_ACK_TOPIC,
+    SIM_RESET_SERVICE,
+    SIM_TASK_TOPIC,
+    TELEOP_TOPIC,
+)
+
 ENCLAVE_ROOT = "/dit4dit"
-ESTOP_TOPIC = "/dit4dit/estop"
-EXECUTOR_SERVICES = ("enable", "disable", "estop", "reset_estop")
-ARMING_SERVICES = ("/executor/enable", "/executor/disable", "/executor/reset_estop")  # need authority
+EXECUTOR_SERVICES = ("enable", "disable", "estop", "reset_estop", "enable_with_token", "reset_estop_with_token")
+ARMING_SERVICES = ("/executor/enable", "/executor/disable", "/executor/reset_estop", "/executor/enable_with_token",
+                   "/executor/reset_estop_with_token")  # need authority
 OPEN_SERVICES = ("/executor/estop",)  # e-stop: everyone
-COMMON_PUBLISH = ("/rosout", "/parameter_events", "/diagnostics")
-COMMON_SUBSCRIBE = ("/parameter_events", "/clock")
+COMMON_PUBLISH = ("/rosout", "/parameter_events", DIAGNOSTICS_TOPIC)
+COMMON_SUBSCRIBE = ("/parameter_events", CLOCK_TOPIC)
 PARAMETER_SERVICES = ("describe_parameters", "get_parameter_types", "get_parameters", "list_parameters",
                       "set_parameters", "set_parameters_atomically", "get_type_description")
 
@@ -53,33 +77,33 @@ class EnclavePolicy:
         return tuple(dict.fromkeys(self.call + OPEN_SERVICES))
 
 
-_SENSORS = ("/camera/ego/image_raw", "/camera/ego/camera_info", "/joint_states", "/imu")
-_CHUNK, _TELEOP = "/dit4dit/action_chunk", "/dit4dit/teleop/joint_command"
-_EXECUTOR_OUT = ("/dit4dit/executor/state", "/dit4dit/executor/command")
+_SENSORS = (IMAGE_TOPIC, CAMERA_INFO_TOPIC, JOINT_STATES_TOPIC, IMU_TOPIC)
+_CHUNK, _TELEOP = ACTION_CHUNK_TOPIC, TELEOP_TOPIC
+_EXECUTOR_OUT = (EXECUTOR_STATE_TOPIC, COMMAND_TOPIC)
 
 GRAPH_POLICY: tuple[EnclavePolicy, ...] = (
-    EnclavePolicy("sim_robot", publish=("/clock", "/camera/ego/image_raw", "/camera/ego/camera_info", "/dit4dit/sim/task"),
-                  subscribe=(_CHUNK, "/dit4dit/sim/frame_ack"), serve=("/dit4dit/sim/reset",)),
-    EnclavePolicy("camera", publish=("/camera/ego/image_raw", "/camera/ego/camera_info")),
-    EnclavePolicy("g1_state", publish=("/joint_states", "/imu", "/dit4dit/remote")),
-    EnclavePolicy("clock_server", serve=("/dit4dit/clock/time",)),
-    EnclavePolicy("clock_offset", publish=("/dit4dit/clock_offset", "/dit4dit/clock_offset/status"),
-                  call=("/dit4dit/clock/time",)),
+    EnclavePolicy("sim_robot", publish=(CLOCK_TOPIC, IMAGE_TOPIC, CAMERA_INFO_TOPIC, SIM_TASK_TOPIC),
+                  subscribe=(_CHUNK, SIM_FRAME_ACK_TOPIC), serve=(SIM_RESET_SERVICE,)),
+    EnclavePolicy("camera", publish=(IMAGE_TOPIC, CAMERA_INFO_TOPIC)),
+    EnclavePolicy("g1_state", publish=(JOINT_STATES_TOPIC, IMU_TOPIC, REMOTE_TOPIC)),
+    EnclavePolicy("clock_server", serve=(CLOCK_TIME_SERVICE,)),
+    EnclavePolicy("clock_offset", publish=(CLOCK_OFFSET_TOPIC, CLOCK_OFFSET_STATUS_TOPIC),
+                  call=(CLOCK_TIME_SERVICE,)),
     EnclavePolicy("recorder", publish=("/dit4dit/recorder/status", "/dit4dit/recorder/episode_count"),
-                  subscribe=_SENSORS + (_CHUNK, "/dit4dit/instruction") + _EXECUTOR_OUT,
+                  subscribe=_SENSORS + (_CHUNK, INSTRUCTION_TOPIC) + _EXECUTOR_OUT,
                   serve=tuple(f"/dit4dit/recorder/{s}" for s in ("start", "stop", "discard", "mark_success"))),
-    EnclavePolicy("teleop", publish=(_TELEOP,), subscribe=("/joint_states", "/dit4dit/sim/task")),
-    EnclavePolicy("policy", publish=(_CHUNK, "/dit4dit/policy/state"),
-                  subscribe=("/camera/ego/image_raw", "/joint_states", "/dit4dit/instruction")),
-    EnclavePolicy("monitor", publish=("/dit4dit/markers",), subscribe=(_CHUNK, "/joint_states")),
+    EnclavePolicy("teleop", publish=(_TELEOP,), subscribe=(JOINT_STATES_TOPIC, SIM_TASK_TOPIC)),
+    EnclavePolicy("policy", publish=(_CHUNK, POLICY_STATE_TOPIC),
+                  subscribe=(IMAGE_TOPIC, JOINT_STATES_TOPIC, INSTRUCTION_TOPIC)),
+    EnclavePolicy("monitor", publish=(MARKERS_TOPIC,), subscribe=(_CHUNK, JOINT_STATES_TOPIC)),
     EnclavePolicy("executor", publish=_EXECUTOR_OUT,
-                  subscribe=(_CHUNK, _TELEOP, ESTOP_TOPIC, "/dit4dit/remote", "/dit4dit/clock_offset/status"),
+                  subscribe=(_CHUNK, _TELEOP, ESTOP_TOPIC, REMOTE_TOPIC, CLOCK_OFFSET_STATUS_TOPIC),
                   serve=tuple(f"/executor/{s}" for s in EXECUTOR_SERVICES)),
-    EnclavePolicy("supervisor", node_names=("dit4dit_supervisor",), publish=("/dit4dit/instruction",),
-                  subscribe=(_CHUNK, "/joint_states", "/dit4dit/executor/state"), call=ARMING_SERVICES),
+    EnclavePolicy("supervisor", node_names=("dit4dit_supervisor",), publish=(INSTRUCTION_TOPIC,),
+                  subscribe=(_CHUNK, JOINT_STATES_TOPIC, EXECUTOR_STATE_TOPIC), call=ARMING_SERVICES),
     # The operator's tools on the robot computer (ros2 service call, a GUI): may arm and reset the robot.
-    EnclavePolicy("operator", node_names=(), publish=("/dit4dit/instruction",),
-                  subscribe=("/dit4dit/executor/state", "/diagnostics") + _SENSORS, call=ARMING_SERVICES),
+    EnclavePolicy("operator", node_names=(), publish=(INSTRUCTION_TOPIC,),
+                  subscribe=(EXECUTOR_STATE_TOPIC, DIAGNOSTICS_TOPIC) + _SENSORS, call=ARMING_SERVICES),
 )
 
 

@@ -1,10 +1,13 @@
-"""Split host on loopback: the robot host serves its clock, the policy host measures its offset to it.
+"""Split host on loopback: the robot host serves its clock, the policy host measures its offset to it, and the robot
+host's executor refuses enable because of it.
 
 Two `dit4dit run --only ...` processes stand for the two hosts, both with config/g1_real.yaml (the robot
-host's copy shifts its clock by an injected 0.25 s through clock_server.test_clock_offset_s) and with the
-split-host environment of config/split_host_env.sh: the shipped FastDDS profile with its robot-network
-interface replaced by `lo`, ROS_STATIC_PEERS 127.0.0.1. The test process reads the measured offset from
-/dit4dit/clock_offset (sensor_msgs/TimeReference) and the clock_offset node's diagnostic.
+host's copy shifts its clock by an injected 0.25 s through clock_server.test_clock_offset_s, and runs the
+executor on loopback with `clock_offset_check: required`) and with the split-host environment of
+config/split_host_env.sh: the shipped FastDDS profile with its robot-network interface replaced by `lo`,
+ROS_STATIC_PEERS 127.0.0.1. The test process reads the measured offset from /dit4dit/clock_offset
+(sensor_msgs/TimeReference) and the clock_offset node's diagnostic, plays the robot (FakeLowStateRobot, a
+LowCmd reader) and asks the executor to enable with its token, as the operator would.
 """
 from __future__ import annotations
 
@@ -84,14 +87,23 @@ def test_policy_host_measures_the_injected_offset_of_the_robot_host(repo_root, t
     data = yaml.safe_load(Path(repo_root, "config", "g1_real.yaml").read_text())
     data["clock_server"]["ros__parameters"]["test_clock_offset_s"] = INJECTED
     data["clock_offset"]["ros__parameters"].update(period_s=0.5, round_trips=6)
+    token_file = tmp_path / "token" / "executor.token"
+    data["executor"]["ros__parameters"].update(
+        unitree_domain_id=-1, unitree_interface="lo", gravity_compensation=False, state_timeout=0.3,
+        clock_offset_check="required", authority_token_file=str(token_file))
     robot_yaml = tmp_path / "robot.yaml"
     robot_yaml.write_text(yaml.safe_dump(data))
     env = _host_env(repo_root, tmp_path)
+    from dit4dit_ros.nodes.testing import FakeLowStateRobot
+    from dit4dit_ros.safety.wire import RobotWire
+
+    robot, wire = FakeLowStateRobot(rate_hz=500.0, max_seconds=120.0), RobotWire()
+    robot.resume()
     hosts = []
-    for name, only in (("robot", "clock_server"), ("policy", "clock_offset")):
+    for name, only in (("robot", ["clock_server", "executor"]), ("policy", ["clock_offset"])):
         log = open(tmp_path / f"{name}.out", "w")
         hosts.append(subprocess.Popen(
-            [sys.executable, "-m", "dit4dit_ros.cli", "run", "--config", str(robot_yaml), "--only", only,
+            [sys.executable, "-m", "dit4dit_ros.cli", "run", "--config", str(robot_yaml), "--only", *only,
              "--no-status", "--duration", "90", "--log-dir", str(tmp_path / name)],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
     try:
@@ -121,9 +133,29 @@ def test_policy_host_measures_the_injected_offset_of_the_robot_host(repo_root, t
             wait_until(lambda: len(latched_status) >= 1, 10.0, what="the latched offset status")
             latched = diag.status_values(latched_status.snapshot()[-1][1])
             assert abs(float(latched["offset_s"]) - INJECTED) < 0.01 and float(latched["uncertainty_s"]) >= 0.0
+
+            # the robot host's executor: the operator's enable is refused for the clock offset
+            from diagnostic_msgs.srv import AddDiagnostics
+
+            client = harness.probe.create_client(AddDiagnostics, "/executor/enable_with_token")
+            assert client.wait_for_service(timeout_sec=60.0), (tmp_path / "robot.out").read_text()[-3000:]
+            request = AddDiagnostics.Request(load_namespace=token_file.read_text().strip())
+
+            def enable_reply():
+                future = client.call_async(request)
+                wait_until(future.done, 10.0, what="a reply from /executor/enable_with_token")
+                reply = future.result()
+                return reply if "LowState" not in reply.message else None  # the executor has a robot state
+
+            reply = wait_until(enable_reply, 30.0, poll=0.2, what="an enable reply past the state check")
+            assert not reply.success and "clock offset between the policy host and the robot is +2" in reply.message
+            assert "beyond the chunk-age tolerance 50 ms" in reply.message, reply.message
+            assert wire.summary().commands == 0  # nothing reached the robot
     finally:
         for host in hosts:
             stop_run(host, grace=20.0)
+        wire.close()
+        robot.close()
 
 
 def test_cyclonedds_accepts_the_robot_config_and_carries_lowstate_with_it(repo_root, tmp_path, dds_isolation):

@@ -21,12 +21,13 @@ WD = WatchdogConfig(input_timeout=5.0, hold_timeout=5.0, state_timeout=0.02)
 class Rig:
     """A core, a robot that follows its commands with a lag (or ignores them: `follows=False`), simulated time."""
 
-    def __init__(self, follows: bool = True, mode_machine: int = 5, crc: str = "ok", **interlocks) -> None:
+    def __init__(self, follows: bool = True, mode_machine: int = 5, crc: str = "ok", speed: float = np.inf,
+                 **interlocks) -> None:
         self.core = ExecutorCore(ExecutorConfig(soft_start_time=0.1, watchdog=WD,
                                                 interlocks=InterlockConfig(**interlocks)))
         self.q = np.zeros(29)
         self.q[ELBOW] = 0.5
-        self.follows, self.mode_machine, self.crc = follows, mode_machine, crc
+        self.follows, self.mode_machine, self.crc, self.speed = follows, mode_machine, crc, speed
         self.remote = encode_remote()
         self.now = 100.0
         self.fired: list[str] = []
@@ -47,7 +48,7 @@ class Rig:
             self.fired += self.core.observe_lowstate(self.sample(), self.now)
             cmd = self.core.tick(self.now)
             if self.follows and cmd.send and cmd.kp.any():
-                self.q += 0.2 * (cmd.q - self.q)
+                self.q += np.clip(0.2 * (cmd.q - self.q), -self.speed * DT, self.speed * DT)
         return cmd
 
     def enable(self) -> Verdict:
@@ -121,6 +122,17 @@ def test_a_robot_that_follows_keeps_running_and_off_means_off():
     _teleop_elbow(rig, 0.8)
     rig.step(int(1.5 / DT))
     assert rig.core.mode is Mode.RUNNING
+
+
+def test_a_slow_robot_still_following_is_not_damped():
+    """A simulator starved of CPU follows at a fraction of the commanded speed: progress, not no effect."""
+    rig = Rig(speed=0.2, no_effect_tolerance=0.1, no_effect_timeout=0.5)
+    assert rig.enable()
+    _teleop_elbow(rig, 0.8)
+    rig.step(int(1.0 / DT))
+    assert abs(rig.core.filter.q[ELBOW] - rig.q[ELBOW]) > 0.1  # it lags by more than the tolerance ...
+    rig.step(int(1.0 / DT))
+    assert rig.core.mode is Mode.RUNNING and abs(rig.q[ELBOW] - 0.8) < 0.01  # ... for 1.5 s, and gets there
 
 
 def test_remote_buttons_estop_reset_enable_disable():

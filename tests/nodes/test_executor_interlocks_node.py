@@ -103,7 +103,7 @@ def test_the_wireless_remote_enables_stops_and_resets(rig):
     _reader(readers)
     node = _executor(harness, authority="remote")
     reply = node._srv_enable(Trigger.Request(), Trigger.Response())
-    assert not reply.success and "press A+R2 on the robot's wireless remote" in reply.message, reply.message
+    assert not reply.success and "press R2+A on the robot's wireless remote" in reply.message, reply.message
     robot.remote = encode_remote(["R2", "A"])
     wait_until(lambda: node.mode in (Mode.SOFT_START, Mode.RUNNING), 10.0, what="enabled from the remote")
     robot.remote = encode_remote(["B"])

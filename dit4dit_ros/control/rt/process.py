@@ -129,18 +129,11 @@ def _build(block, cfg: dict, params: dict):
 
 def _add_enable_checks(loop, params: dict, writer, topic: str) -> None:
     """What the core asks before any enable (service or remote): a reader of the commands, the clock offset."""
-    from dit4dit_ros.control.chunk import Verdict
     from dit4dit_ros.control.interlock_params import clock_offset_check
-
-    def reader_check(now: float) -> Verdict:
-        if writer.matched_readers() > 0:
-            return Verdict(True)
-        return Verdict(False, f"no reader on {topic}: nothing would receive the commands (Unitree's simulators have "
-                              f"no rt/arm_sdk reader: use control_path lowcmd there; on the robot, is the robot "
-                              f"computer on the robot network and the Unitree domain right?)")
+    from dit4dit_ros.control.interlocks import command_reader_check
 
     if params["require_command_reader"]:
-        loop.core.add_enable_check(reader_check)
+        loop.core.add_enable_check(command_reader_check(writer.matched_readers, topic))
     loop.clock_check = clock_offset_check(params)
     loop.core.add_enable_check(loop.clock_check.verdict)
 
