@@ -68,9 +68,10 @@ def _running(node) -> None:
 def _teleop(harness, joint: str = "left_elbow_joint"):
     from sensor_msgs.msg import JointState
 
+    from dit4dit_ros.data.topics import TELEOP_TOPIC
     from dit4dit_ros.nodes.qos import COMMANDS
 
-    pub = harness.probe.create_publisher(JointState, "/dit4dit/teleop/joint_command", COMMANDS)
+    pub = harness.probe.create_publisher(JointState, TELEOP_TOPIC, COMMANDS)
     wait_until(lambda: pub.get_subscription_count() > 0, 10.0, what="the teleop subscription")
     return lambda position: pub.publish(JointState(name=[joint], position=[position]))
 
