@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.control.config import ExecutorConfig, SafetyConfig, SchedulerConfig, WatchdogConfig
-from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC, COMMAND_TOPIC, ESTOP_TOPIC, EXECUTOR_STATE_TOPIC, TELEOP_TOPIC
 from dit4dit_ros.control.interlock_params import INTERLOCK_PARAMETERS, interlock_config
+from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC, COMMAND_TOPIC, ESTOP_TOPIC, EXECUTOR_STATE_TOPIC, TELEOP_TOPIC
 from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, WAIST
 from dit4dit_ros.utils.dds_env import MAX_CYCLONE_DOMAIN
 from dit4dit_ros.utils.realtime import RealtimeConfig
