@@ -16,8 +16,10 @@ from typing import Iterator
 from dit4dit_ros.bringup.trial_base import Trial, TrialContext, TrialOutcome
 from dit4dit_ros.utils.waiting import wait_until
 
+# state_timeout: the scripted robot is a thread of this (busy) process; its pauses under load are not what these
+# trials attack (the stale-state watchdog has its own tests), and a damped executor would hide what they do.
 _BASE = {"soft_start_time": 0.1, "input_timeout": 30.0, "hold_timeout": 30.0, "disable_damping_time": 0.1,
-         "state_rate": 20.0, "state_timeout": 0.3, "gravity_compensation": False, "diagnostics_period_s": 0.2}
+         "state_rate": 20.0, "state_timeout": 1.0, "gravity_compensation": False, "diagnostics_period_s": 0.2}
 
 
 @contextlib.contextmanager
@@ -62,7 +64,10 @@ def _running(node) -> None:
     from dit4dit_ros.control import Mode
 
     wait_until(lambda: _enable(node)[0], 15.0, poll=0.1, what="enable")
-    wait_until(lambda: node.mode is Mode.RUNNING, 5.0, what="RUNNING")
+    try:
+        wait_until(lambda: node.mode is Mode.RUNNING, 5.0, what="RUNNING")
+    except Exception:
+        raise RuntimeError(f"not RUNNING after enable: {node.mode} ({node.status().get('mode_reason')})") from None
 
 
 def _teleop(harness, joint: str = "left_elbow_joint"):

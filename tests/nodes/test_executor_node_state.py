@@ -74,7 +74,8 @@ def rig():
 
 def _start(harness: RosHarness, **params) -> ExecutorNode:
     base = {"soft_start_time": 0.1, "input_timeout": 5.0, "hold_timeout": 5.0, "disable_damping_time": 0.1,
-            "state_rate": 20.0}
+            "state_rate": 20.0,
+            "no_effect_timeout": 0.0}  # FakeLowStateRobot never follows commands (that watchdog: test_executor_interlocks_node)
     base.update(params)
     node = harness.make_node(ExecutorNode, parameter_overrides=[Parameter(k, value=v) for k, v in base.items()])
     wait_until(lambda: node.state_dict()["lowstate_rate_hz"] > 100, 20.0, what="LowState at the executor")
