@@ -5,6 +5,7 @@ from __future__ import annotations
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.control.config import ExecutorConfig, SafetyConfig, SchedulerConfig, WatchdogConfig
 from dit4dit_ros.control.interlock_params import INTERLOCK_PARAMETERS, interlock_config
+from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC, COMMAND_TOPIC, ESTOP_TOPIC, EXECUTOR_STATE_TOPIC, TELEOP_TOPIC
 from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, WAIST
 from dit4dit_ros.utils.dds_env import MAX_CYCLONE_DOMAIN
 from dit4dit_ros.utils.realtime import RealtimeConfig
@@ -32,11 +33,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("tick_rate", 500.0, "control rate [Hz] (the G1 low-level loop runs at 500 Hz)", minimum=50.0, maximum=1000.0),
     ParamSpec("auto_enable", False, "enable as soon as a valid LowState arrives (demos; otherwise call ~/enable)"),
     # topics
-    ParamSpec("chunk_topic", "/dit4dit/action_chunk", "trajectory_msgs/JointTrajectory action chunks"),
-    ParamSpec("teleop_topic", "/dit4dit/teleop/joint_command", "sensor_msgs/JointState teleop joint targets"),
-    ParamSpec("estop_topic", "/dit4dit/estop", "std_msgs/Bool: True latches the e-stop"),
-    ParamSpec("state_topic", "/dit4dit/executor/state", "std_msgs/String JSON executor state"),
-    ParamSpec("command_topic", "/dit4dit/executor/command",
+    ParamSpec("chunk_topic", ACTION_CHUNK_TOPIC, "trajectory_msgs/JointTrajectory action chunks"),
+    ParamSpec("teleop_topic", TELEOP_TOPIC, "sensor_msgs/JointState teleop joint targets"),
+    ParamSpec("estop_topic", ESTOP_TOPIC, "std_msgs/Bool: True latches the e-stop"),
+    ParamSpec("state_topic", EXECUTOR_STATE_TOPIC, "std_msgs/String JSON executor state"),
+    ParamSpec("command_topic", COMMAND_TOPIC,
               "sensor_msgs/JointState of the tracking commands actually sent (position=q, velocity=dq, effort=tau) "
               "for recording; empty = off"),
     ParamSpec("command_topic_rate", 100.0, "rate of command_topic [Hz], decimated from the control rate",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.control.config import InterlockConfig
 from dit4dit_ros.control.interlocks import CLOCK_CHECK_MODES, ClockOffsetCheck
+from dit4dit_ros.data.topics import CLOCK_OFFSET_STATUS_TOPIC
 from dit4dit_ros.g1.lowstate_gate import CRC_POLICIES
 from dit4dit_ros.g1.remote import DEFAULT_REMOTE_BINDINGS
 from dit4dit_ros.g1.variants import ANY_MODE_MACHINE, SUPPORTED_VARIANTS
 from dit4dit_ros.security.authority import AUTHORITY_POLICIES, remote_may_enable
 
 _I = InterlockConfig()
-CLOCK_OFFSET_STATUS_TOPIC = "/dit4dit/clock_offset/status"
 
 INTERLOCK_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("lowstate_crc_policy", _I.lowstate_crc_policy, "verify: drop LowState whose crc does not match (robot); "

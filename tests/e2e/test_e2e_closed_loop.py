@@ -116,6 +116,7 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
 
             # Steady closed loop: measure over a fixed window.
             window = 8.0
+            produced0 = int(values_of(policy_states.snapshot()[-1][1])["chunks"])
             n_chunks0, n_cmds0, t0 = len(chunks), len(wire.snapshot()), time.monotonic()
             state0 = executor_state()
             sent0, ticks0 = state0["commands_sent"], state0["tick"]["ticks"]
@@ -127,9 +128,12 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             print(f"closed loop: chunks {chunk_rate:.2f} Hz (target {POLICY_RATE}), commands on the wire "
                   f"{cmd_rate:.0f} Hz, executor tick {state.get('tick')}")
             policy = values_of(policy_states.snapshot()[-1][1])
-            achievable = min(POLICY_RATE, 1000.0 / policy["inference_ms"])  # a loaded machine may be slower
-            print(f"policy inference {policy['inference_ms']:.0f} ms -> achievable {achievable:.2f} Hz")
-            assert chunk_rate >= 0.5 * achievable, f"chunks at {chunk_rate:.2f} Hz"
+            print(f"policy inference {policy['inference_ms']:.0f} ms (the chunk rate is a `dit4dit bench loop` figure)")
+            # the loop is alive and every chunk the policy produced in the window reached the graph (the policy's
+            # state is published right after each chunk: at most one in flight between the two counts)
+            produced = int(policy["chunks"]) - produced0
+            assert produced >= 2, f"the policy produced {produced} chunks in {elapsed:.1f} s"
+            assert abs((len(chunks) - n_chunks0) - produced) <= 1, (len(chunks) - n_chunks0, produced)
             sent_rate = (state["commands_sent"] - sent0) / elapsed  # the executor's own count over the window
             # every control tick while enabled writes exactly one command (the rate itself, 500 Hz on an idle
             # machine, is a figure of `dit4dit bench loop`: a starved host skips ticks rather than bursting)

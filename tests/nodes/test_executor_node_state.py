@@ -116,13 +116,13 @@ def test_teleop_then_invalid_and_stale_state_damp_on_the_wire(rig):
     robot.pause()
     wait_until(lambda: node.mode is Mode.DAMPING, 5.0, what="DAMPING on stale LowState")
     assert "stale" in node.status()["mode_reason"]
-    # the status is a snapshot (every 50 ms) and the wire has its own delivery delay: commands in flight when
-    # DAMPING was reported may still arrive; what is guaranteed is the order: damping, then nothing but damping
-    n2 = wire.received
-    wait_until(lambda: wire.received > n2 + 40, 5.0, what="damping commands while the robot is silent")
+    # every command the executor sent after the status that reported DAMPING is a damping command. Counted by
+    # the executor's own sequence (commands_sent), not by this process's receive time: a starved receiver
+    # delivers older commands late. (A lost message only shifts the index onto later, damping, commands.)
+    n2 = node.status()["commands_sent"]
+    wait_until(lambda: wire.received > n2 + 40, 10.0, what="damping commands while the robot is silent")
     after = wire.commands(n2)
-    first = next(i for i, c in enumerate(after) if not c.kp[ARM_SDK_SLOTS].any())
-    assert len(after) - first > 20 and all(not c.kp[ARM_SDK_SLOTS].any() for c in after[first:])
+    assert len(after) > 20 and all(not c.kp[ARM_SDK_SLOTS].any() for c in after)
 
 
 class SimClock:
@@ -192,13 +192,13 @@ def test_ros_clock_mode_rides_out_a_starved_clock_subscription(rig):
     clock = SimClock(harness, robot)
     try:
         node = _start(harness, clock="ros", use_sim_time=True, state_timeout=0.1)
-        stalls: list[int] = []  # commands on the wire during each stall
+        stalls: list[int] = []  # tracking commands the control process sent during each stall (its own count)
 
         def stall() -> None:  # runs on the harness's only rclpy thread: no /clock reaches the node meanwhile
             if len(stalls) < 3:
-                n = wire.received
+                n = node.rt.last_command()[0]
                 time.sleep(0.3)
-                stalls.append(wire.received - n)
+                stalls.append(node.rt.last_command()[0] - n)
 
         timer = harness.probe.create_timer(0.4, stall)
         wait_until(lambda: len(stalls) >= 3, 10.0, what="three 0.3 s stalls of the rclpy thread")
@@ -206,9 +206,9 @@ def test_ros_clock_mode_rides_out_a_starved_clock_subscription(rig):
         harness.probe.destroy_timer(timer)
         assert node.mode is Mode.RUNNING, node.status()["mode_reason"]
         assert node.status()["counts"].get("entered_damping", 0) == 0
-        # the robot kept running, so did the control loop: commands went out during every stall (150 at 500 Hz;
-        # before the fix the frozen ROS clock skipped every tick of it)
-        assert min(stalls) > 10, stalls
+        # the robot kept running, so did the control loop: commands went out during every stall (150 at 500 Hz
+        # on an idle machine; before the fix the frozen ROS clock skipped every tick of it: 0)
+        assert min(stalls) > 0, stalls
     finally:
         clock.close()
 
