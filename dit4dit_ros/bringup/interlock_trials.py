@@ -74,7 +74,6 @@ def _running(node) -> None:
 def _teleop(harness, joint: str = "left_elbow_joint"):
     from sensor_msgs.msg import JointState
 
-    from dit4dit_ros.data.topics import TELEOP_TOPIC
     from dit4dit_ros.nodes.qos import COMMANDS
 
     pub = harness.probe.create_publisher(JointState, TELEOP_TOPIC, COMMANDS)
