@@ -6,7 +6,6 @@ latency of each accepted chunk, the 500 Hz tick's period statistics) and /proc (
 """
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -102,11 +101,10 @@ def measure_loop(config: Path, checkpoint: Path, instruction: str, duration: flo
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from diagnostic_msgs.msg import DiagnosticStatus
-    from std_msgs.msg import String
     from trajectory_msgs.msg import JointTrajectory
 
     from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA
-    from dit4dit_ros.nodes.status_msgs import values_of
+    from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TYPE, executor_state, values_of
 
     from dit4dit_ros.bringup.processes import start_run, stop_run
 
@@ -121,7 +119,8 @@ def measure_loop(config: Path, checkpoint: Path, instruction: str, duration: flo
     executor_states: list[dict] = []
     policy_states: list[dict] = []
     node.create_subscription(JointTrajectory, ACTION_CHUNK_TOPIC, lambda m: chunks.append(time.monotonic()), COMMANDS)
-    node.create_subscription(String, EXECUTOR_STATE_TOPIC, lambda m: executor_states.append(json.loads(m.data)), SENSOR_DATA)
+    node.create_subscription(EXECUTOR_STATE_TYPE, EXECUTOR_STATE_TOPIC, lambda m: executor_states.append(executor_state(m)),
+                             SENSOR_DATA)
     node.create_subscription(DiagnosticStatus, POLICY_STATE_TOPIC, lambda m: policy_states.append(values_of(m)), COMMANDS)
 
     def spin_until(pred, timeout, what):

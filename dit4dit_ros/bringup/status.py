@@ -7,7 +7,6 @@ latched topic. Without an instruction (and so without chunks) the line says so i
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
@@ -48,6 +47,7 @@ class GraphStatus:
         from trajectory_msgs.msg import JointTrajectory
 
         from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
+        from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TYPE
 
         self.node = node
         self.chunks = RateWindow()
@@ -60,7 +60,7 @@ class GraphStatus:
         node.create_subscription(String, instruction_topic, self._on_instruction, LATCHED)
         node.create_subscription(JointTrajectory, ACTION_CHUNK_TOPIC, self._on_chunk, COMMANDS)
         node.create_subscription(JointState, JOINT_STATES_TOPIC, lambda m: self.joint_states.tick(), SENSOR_DATA)
-        node.create_subscription(String, EXECUTOR_STATE_TOPIC, self._on_executor_state, SENSOR_DATA)  # best effort matches any publisher
+        node.create_subscription(EXECUTOR_STATE_TYPE, EXECUTOR_STATE_TOPIC, self._on_executor_state, SENSOR_DATA)
 
     def _on_chunk(self, msg) -> None:
         self.chunks.tick()
@@ -73,10 +73,9 @@ class GraphStatus:
         self.instruction = msg.data
 
     def _on_executor_state(self, msg) -> None:
-        try:
-            self.executor_state = json.loads(msg.data)
-        except json.JSONDecodeError:
-            self.executor_state = {"mode": "?(bad state message)"}
+        from dit4dit_ros.nodes.status_msgs import executor_state
+
+        self.executor_state = executor_state(msg)
 
     def line(self) -> str:
         ex = self.executor_state

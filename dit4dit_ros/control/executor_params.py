@@ -36,7 +36,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("chunk_topic", ACTION_CHUNK_TOPIC, "trajectory_msgs/JointTrajectory action chunks"),
     ParamSpec("teleop_topic", TELEOP_TOPIC, "sensor_msgs/JointState teleop joint targets"),
     ParamSpec("estop_topic", ESTOP_TOPIC, "std_msgs/Bool: True latches the e-stop"),
-    ParamSpec("state_topic", EXECUTOR_STATE_TOPIC, "std_msgs/String JSON executor state"),
+    ParamSpec("state_topic", EXECUTOR_STATE_TOPIC, "diagnostic_msgs/DiagnosticStatus executor state"),
     ParamSpec("command_topic", COMMAND_TOPIC,
               "sensor_msgs/JointState of the tracking commands actually sent (position=q, velocity=dq, effort=tau) "
               "for recording; empty = off"),

@@ -16,7 +16,8 @@ log call of this node can hold the control loop's interpreter (docs/realtime.md)
   next tick and that tick's command is the first damping command. Enable and reset_estop obey the `authority`
   policy (~/enable_with_token, ~/reset_estop_with_token, the wireless remote); the LowState gate, the remote,
   enable checks and alarms: nodes/executor_interlocks.py.
-- `/dit4dit/executor/state` (std_msgs/String, JSON: mode, rates, tick timing, last rejection, counters),
+- `/dit4dit/executor/state` (diagnostic_msgs/DiagnosticStatus, key/values: mode, rates, tick timing, last
+  rejection, counters; nested groups as dotted keys, nodes/status_msgs.py executor_state reads it back),
   /diagnostics, and `command_topic` (the tracking commands sent, for recording).
 - The process notices this node's death (PR_SET_PDEATHSIG) or hang (heartbeat) and damps, then stops; this
   node notices the process's death and reports it (mode RT_DEAD, diagnostics ERROR).
@@ -24,7 +25,6 @@ log call of this node can hold the control loop's interpreter (docs/realtime.md)
 """
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -38,7 +38,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, String
+from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
@@ -58,6 +58,7 @@ from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.executor_interlocks import ExecutorInterlocks
 from dit4dit_ros.nodes.executor_inputs import chunk_from_trajectory, stamp_seconds, teleop_from_joint_state
 from dit4dit_ros.nodes.executor_report import RT_DEAD, RateFromCounter, diagnostics_values
+from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TYPE, executor_state_msg
 from dit4dit_ros.nodes.qos import COMMANDS, DIAGNOSTICS, state_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
@@ -99,7 +100,7 @@ class ExecutorNode(Node):
             self.create_subscription(Clock, "/clock", self._on_clock,
                                      QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT),
                                      callback_group=MutuallyExclusiveCallbackGroup())
-        self.state_pub = self.create_publisher(String, p["state_topic"], state_qos())
+        self.state_pub = self.create_publisher(EXECUTOR_STATE_TYPE, p["state_topic"], state_qos())
         # What the robot was told, for the recorder (the dataset's action): tracking commands only.
         self.command_pub = self.create_publisher(JointState, p["command_topic"], state_qos()) if p["command_topic"] else None
         self._command_idx = np.array([JOINT_NAMES.index(n) for n in cfg.controllable_joints])
@@ -249,7 +250,9 @@ class ExecutorNode(Node):
         return state
 
     def _publish_state(self) -> None:
-        self.state_pub.publish(String(data=json.dumps(self.state_dict())))
+        state = self.state_dict()
+        level, message, _ = diagnostics_values(state)
+        self.state_pub.publish(executor_state_msg(state, level, message))
 
     def _publish_diagnostics(self) -> None:
         level, message, values = diagnostics_values(self.state_dict())

@@ -1,4 +1,4 @@
-"""The executor node's reports: /dit4dit/executor/state (JSON) and /diagnostics, from the real-time process's
+"""The executor node's reports: /dit4dit/executor/state and /diagnostics (both diagnostic_msgs), from the real-time process's
 status block plus what only the node knows (control path, clock, the process's health)."""
 from __future__ import annotations
 

@@ -4,16 +4,15 @@ Tools read these key/values without parsing JSON (`ros2 topic echo`, rqt, the ev
 `message` keeps a human-readable line. Keys are flat: a task metric `m` is `metric.m`, a robot counter `c` is
 `robot.counters.c`. Booleans are "true"/"false", numbers use Python's repr so they read back exactly.
 
-The executor's state is converted where the executor lives; `executor_mode` reads it for the consumers here.
+The executor's state is nested (tick timing, LowState gate counts): its keys are dotted paths
+("tick.late_p99"), and executor_state() nests them again for readers.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from std_msgs.msg import String
 
 from dit4dit_ros.data.topics import EXECUTOR_STATE_TOPIC as EXECUTOR_STATE_TOPIC  # re-exported
 from dit4dit_ros.sim.tasks import TaskStatus
@@ -109,22 +108,46 @@ def policy_status_msg(values: Mapping[str, Any], level: bytes, message: str) -> 
                             values=key_values(values))
 
 
-# ---- executor state (owned by the executor node) ------------------------------------------------------------------
-# The type the executor node publishes its state with today; readers here subscribe with it and parse with
-# executor_state(), so a typed executor state changes this line only.
-EXECUTOR_STATE_TYPE = String
+# ---- executor state ------------------------------------------------------------------------------------------------
+EXECUTOR_STATE_TYPE = DiagnosticStatus
+EXECUTOR_STATE_NAME = "executor: state"
 
 
-def executor_state(msg: Any) -> dict[str, Any]:
-    """The executor's state as a dict with at least "mode", from its state topic's message.
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys ({"tick": {"ticks": 3}} -> {"tick.ticks": 3}); None values left out, so a
+    reader's .get() still says "not set"; lists and tuples as comma-separated text."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, name + "."))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = ",".join(_text(v) for v in value)
+        elif value is not None:
+            flat[name] = value
+    return flat
 
-    Accepts a diagnostic_msgs/DiagnosticStatus (key/values) and, until the executor node publishes one, the JSON
-    std_msgs/String it publishes today; a message neither can read gives {"mode": "?"}.
-    """
-    if isinstance(msg, DiagnosticStatus):
-        return values_of(msg)
-    try:
-        data = json.loads(msg.data)
-    except (AttributeError, ValueError):
+
+def executor_state_msg(state: Mapping[str, Any], level: bytes, message: str) -> DiagnosticStatus:
+    """The executor's state dict (nested: tick timing, LowState gate counts, ...) as a DiagnosticStatus."""
+    return DiagnosticStatus(level=level, name=EXECUTOR_STATE_NAME, message=message, hardware_id="unitree_g1",
+                            values=key_values(_flatten(state)))
+
+
+def executor_state(msg: DiagnosticStatus) -> dict[str, Any]:
+    """The executor's state dict back from its message (dotted keys nested again, values typed by _parse);
+    a status of another name gives {"mode": "?"}."""
+    if not isinstance(msg, DiagnosticStatus) or msg.name != EXECUTOR_STATE_NAME:
         return {"mode": "?"}
-    return data if isinstance(data, dict) else {"mode": "?"}
+    state: dict[str, Any] = {}
+    for key, value in values_of(msg).items():
+        *parents, leaf = key.split(".")
+        node = state
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):  # a scalar and a group of one name: keep the scalar
+                break
+            node = child
+        else:
+            node[leaf] = value
+    return state

@@ -7,7 +7,6 @@ and the Unitree DDS wire (rt/arm_sdk commands, rt/lowstate) with its own readers
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
 import time
@@ -18,7 +17,7 @@ import pytest
 import torch
 from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, String
+from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
 from dit4dit_ros.bringup.processes import start_run, stop_run
@@ -100,13 +99,13 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
     try:
         with RosHarness() as ros:
             chunks = ros.collect(JointTrajectory, "/dit4dit/action_chunk", COMMANDS)
-            states = ros.collect(String, "/dit4dit/executor/state", SENSOR_DATA)
+            states = ros.collect(DiagnosticStatus, "/dit4dit/executor/state", SENSOR_DATA)
             policy_states = ros.collect(DiagnosticStatus, "/dit4dit/policy/state", COMMANDS)
             sent = ros.collect(JointState, "/dit4dit/executor/command", SENSOR_DATA)
 
             def executor_state() -> dict:
                 snap = states.snapshot()
-                return json.loads(snap[-1][1].data) if snap else {}
+                return executor_state(snap[-1][1]) if snap else {}
 
             wire = Wire()
             wait_until(lambda: run.poll() is not None or executor_state().get("mode") == "RUNNING", 120,

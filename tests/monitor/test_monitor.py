@@ -63,11 +63,12 @@ def test_monitor_node_draws_chunks_and_reports_timing():
 
 @pytest.mark.ros
 def test_monitor_fades_older_chunks_shows_the_executor_mode_and_the_camera_frustum():
+    from diagnostic_msgs.msg import DiagnosticStatus
     from sensor_msgs.msg import CameraInfo
-    from std_msgs.msg import String
 
     from dit4dit_ros.nodes.monitor_node import MonitorNode
     from dit4dit_ros.nodes.qos import SENSOR_DATA
+    from dit4dit_ros.nodes.status_msgs import OK, executor_state_msg
     from dit4dit_ros.nodes.testing import RosHarness
     from rclpy.parameter import Parameter
 
@@ -75,7 +76,7 @@ def test_monitor_fades_older_chunks_shows_the_executor_mode_and_the_camera_frust
         markers = ros.collect(MarkerArray, "/dit4dit/markers", LATCHED)
         ros.make_node(MonitorNode, parameter_overrides=[Parameter("history", value=3)])
         chunks = ros.probe.create_publisher(JointTrajectory, "/dit4dit/action_chunk", COMMANDS)
-        state = ros.probe.create_publisher(String, "/dit4dit/executor/state", SENSOR_DATA)
+        state = ros.probe.create_publisher(DiagnosticStatus, "/dit4dit/executor/state", SENSOR_DATA)
         info_pub = ros.probe.create_publisher(CameraInfo, "/camera/ego/camera_info", SENSOR_DATA)
         wait_until(lambda: min(p.get_subscription_count() for p in (chunks, state, info_pub)) > 0, 10,
                    what="monitor subscriptions")
@@ -90,7 +91,7 @@ def test_monitor_fades_older_chunks_shows_the_executor_mode_and_the_camera_frust
         assert [m.id for m in strips] == [0, 1, 10, 11, 20, 21]  # history 3: the newest three chunks, two palms
         assert strips[0].color.a > strips[2].color.a > strips[4].color.a  # older chunks fade
         assert strips[1].points[0].z > strips[3].points[0].z  # the newest chunk (most raised arm) is id 0/1
-        wait_until(lambda: state.publish(String(data='{"mode": "RUNNING"}')) or any(
+        wait_until(lambda: state.publish(executor_state_msg({"mode": "RUNNING"}, OK, "RUNNING")) or any(
             m.ns == "dit4dit/executor_mode" and m.text == "executor RUNNING" for _, a in markers.snapshot()
             for m in a.markers), 10, poll=0.2, what="the executor mode text")
         info = CameraInfo(width=64, height=48, k=[50.0, 0, 32, 0, 50.0, 24, 0, 0, 1])

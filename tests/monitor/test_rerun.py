@@ -49,7 +49,6 @@ def test_live_bridge_records_robot_chunks_cameras_and_plots(tmp_path):
     from diagnostic_msgs.msg import DiagnosticStatus
     from rclpy.node import Node
     from sensor_msgs.msg import CompressedImage, JointState
-    from std_msgs.msg import String
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
     from dit4dit_ros.evaluation.recording import recording_summary
@@ -57,7 +56,7 @@ def test_live_bridge_records_robot_chunks_cameras_and_plots(tmp_path):
     from dit4dit_ros.nodes.image_conversion import image_to_compressed_msg
     from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
     from dit4dit_ros.nodes.rerun_bridge import RerunBridge
-    from dit4dit_ros.nodes.status_msgs import task_status_to_msg
+    from dit4dit_ros.nodes.status_msgs import OK, executor_state_msg, task_status_to_msg
     from dit4dit_ros.nodes.testing import RosHarness
     from dit4dit_ros.sim.tasks import TaskStatus
     from dit4dit_ros.utils.waiting import wait_until
@@ -73,7 +72,7 @@ def test_live_bridge_records_robot_chunks_cameras_and_plots(tmp_path):
             "chunk": ros.probe.create_publisher(JointTrajectory, "/dit4dit/action_chunk", COMMANDS),
             "image": ros.probe.create_publisher(CompressedImage, "/camera/ego/image_raw/compressed", SENSOR_DATA),
             "task": ros.probe.create_publisher(DiagnosticStatus, "/dit4dit/sim/task", LATCHED),
-            "executor": ros.probe.create_publisher(String, "/dit4dit/executor/state", SENSOR_DATA),
+            "executor": ros.probe.create_publisher(DiagnosticStatus, "/dit4dit/executor/state", SENSOR_DATA),
         }
         wait_until(lambda: all(p.get_subscription_count() > 0 for p in pubs.values()), 15, what="bridge subscriptions")
         for k in range(5):  # 5 joint states 0.1 s apart, stamped 10.0 .. 10.4 s
@@ -92,7 +91,7 @@ def test_live_bridge_records_robot_chunks_cameras_and_plots(tmp_path):
         pubs["image"].publish(jpeg)
         pubs["task"].publish(task_status_to_msg(TaskStatus("reach", "touch", 1, False, 0.3, {"hand_cube_distance": 0.2}),
                                                 {"mode": "balance", "sim_time": 10.3, "counters": {}}))
-        pubs["executor"].publish(String(data='{"mode": "RUNNING"}'))
+        pubs["executor"].publish(executor_state_msg({"mode": "RUNNING"}, OK, "RUNNING"))
         wait_until(lambda: bridge.counts["joint_states"] >= 5 and bridge.counts["chunks"] >= 1
                    and bridge.counts["images"] >= 1 and bridge._mode == "RUNNING", 15, what="bridged messages")
     rec.flush()

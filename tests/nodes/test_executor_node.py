@@ -9,7 +9,6 @@ and this process's receive times are comparable.
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -21,12 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Duration
-from std_msgs.msg import Bool, String
+from diagnostic_msgs.msg import DiagnosticStatus
+from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dit4dit_ros.g1.joints import JOINT_INDEX, LEFT_ARM, joint_indices, limits_array
 from dit4dit_ros.nodes.qos import COMMANDS, STATE
+from dit4dit_ros.nodes.status_msgs import executor_state
 from dit4dit_ros.nodes.testing import RosHarness
 from dit4dit_ros.sim.process import SimRobotProcess
 from dit4dit_ros.utils.waiting import wait_until
@@ -101,7 +102,7 @@ class Executor:
         node = harness.probe
         self.chunks = node.create_publisher(JointTrajectory, "/dit4dit/action_chunk", COMMANDS)
         self.estop_pub = node.create_publisher(Bool, "/dit4dit/estop", COMMANDS)
-        self.states = harness.collect(String, "/dit4dit/executor/state", STATE)
+        self.states = harness.collect(DiagnosticStatus, "/dit4dit/executor/state", STATE)
         self.clients = {name: node.create_client(Trigger, f"/executor/{name}") for name in ("enable", "disable", "estop", "reset_estop")}
 
     def log(self) -> str:
@@ -116,7 +117,7 @@ class Executor:
 
     def state(self) -> dict:
         snap = self.states.snapshot()
-        return json.loads(snap[-1][1].data) if snap else {}
+        return executor_state(snap[-1][1]) if snap else {}
 
     def wait_mode(self, mode: str, timeout: float = 10.0) -> dict:
         wait_until(lambda: self.state().get("mode") == mode or self.proc.poll() is not None, timeout,

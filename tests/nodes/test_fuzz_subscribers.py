@@ -7,7 +7,6 @@ so it fuzzes the executor whatever its internals (ROS node today, a real-time pr
 """
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from trajectory_msgs.msg import JointTrajectory
 from dit4dit_ros.g1.joints import JOINT_INDEX
 from dit4dit_ros.nodes.fuzzing import CHUNK_KINDS, IMAGE_KINDS, JOINT_STATE_KINDS, MalformedMessages
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA, STATE
-from dit4dit_ros.nodes.status_msgs import values_of
+from dit4dit_ros.nodes.status_msgs import executor_state, values_of
 from dit4dit_ros.nodes.testing import FakeLowStateRobot, RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
@@ -94,7 +93,7 @@ def test_executor_survives_malformed_chunks_and_teleop_and_the_robot_stays_withi
     }, tmp_path / "executor.log")
     try:
         with RosHarness() as ros:
-            states = ros.collect(String, "/dit4dit/executor/state", SENSOR_DATA)
+            states = ros.collect(DiagnosticStatus, "/dit4dit/executor/state", SENSOR_DATA)
             chunk_pub = ros.probe.create_publisher(JointTrajectory, "/dit4dit/action_chunk", COMMANDS)
             teleop_pub = ros.probe.create_publisher(JointState, "/dit4dit/teleop/joint_command", COMMANDS)
             estop_pub = ros.probe.create_publisher(Bool, "/dit4dit/estop", COMMANDS)
@@ -109,7 +108,7 @@ def test_executor_survives_malformed_chunks_and_teleop_and_the_robot_stays_withi
             _publish_all(estop_pub, [("false", Bool(data=False))] * 5)  # False never clears nor latches anything
             assert node.alive(), node.tail()
             _fresh(states, time.monotonic(), "executor state after the fuzzing")
-            state = json.loads(states.snapshot()[-1][1].data)
+            state = executor_state(states.snapshot()[-1][1])
             summary = wire.summary(t0)
             print(f"executor fuzz: {len(kinds)} messages; executor {state['mode']}, last rejection "
                   f"{state['last_rejection']!r}; wire {summary}")

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from std_msgs.msg import String
 
-from dit4dit_ros.nodes.status_msgs import (POLICY_STATUS_NAME, TASK_STATUS_NAME, WARN, executor_state, policy_status_msg,
+from dit4dit_ros.nodes.status_msgs import (EXECUTOR_STATE_NAME, POLICY_STATUS_NAME, TASK_STATUS_NAME, WARN, executor_state,
+                                          executor_state_msg, policy_status_msg,
                                            task_status_from_msg, task_status_to_msg, values_of)
 from dit4dit_ros.sim.tasks import TaskStatus
 
@@ -40,8 +40,21 @@ def test_policy_status_values_are_typed_back():
     assert values_of(msg) == {"chunks": 12, "inference_ms": 81.5, "last_skip_reason": "", "instruction": "go"}
 
 
-def test_executor_state_reads_key_values_and_the_json_line():
-    typed = DiagnosticStatus(values=[KeyValue(key="mode", value="RUNNING"), KeyValue(key="commands_sent", value="10")])
-    assert executor_state(typed) == {"mode": "RUNNING", "commands_sent": 10}
-    assert executor_state(String(data='{"mode": "HOLD"}')) == {"mode": "HOLD"}
-    assert executor_state(String(data="not json")) == {"mode": "?"}
+def test_executor_state_round_trips_its_nested_dict():
+    state = {"mode": "RUNNING", "commands_sent": 10, "estop_latched_tick": None, "mode_reason": "soft start complete",
+             "tick": {"ticks": 5000, "late_p99": 0.0021, "overruns": 0},
+             "lowstate": {"valid": 4990, "bad_crc": 0}, "alarm_joints": ["left_elbow_joint", "right_elbow_joint"]}
+    msg = executor_state_msg(state, WARN, "RUNNING")
+    assert msg.name == EXECUTOR_STATE_NAME and msg.level == WARN and msg.message == "RUNNING"
+    keys = {kv.key for kv in msg.values}
+    assert {"tick.ticks", "tick.late_p99", "lowstate.bad_crc"} <= keys and "estop_latched_tick" not in keys
+    back = executor_state(msg)
+    expected = {k: v for k, v in state.items() if v is not None}
+    expected["alarm_joints"] = "left_elbow_joint,right_elbow_joint"
+    assert back == expected
+    assert back.get("estop_latched_tick") is None  # "not yet" reads back as absent, not as an empty string
+
+
+def test_executor_state_refuses_other_statuses():
+    other = DiagnosticStatus(name="policy: state", values=[KeyValue(key="mode", value="RUNNING")])
+    assert executor_state(other) == {"mode": "?"}
