@@ -28,9 +28,12 @@ def realtime_sim(data: dict, camera_size: int = 64, policy_rate_hz: float = 3.0,
                                             max_state_image_skew=0.5, num_threads=1)
     # state_timeout: the simulator shares 2 cores with the model; its 500 Hz LowState stream can pause for
     # a few 100 ms under load, which on the robot would be a fault but here is only CPU contention.
+    # realtime: the control process asks for SCHED_FIFO (granted to root or with rtprio; otherwise one log line
+    # says so and it runs at normal priority), so the simulator's rendering and the policy's inference cannot
+    # stall the 500 Hz loop for hundreds of milliseconds (docs/realtime.md).
     out["executor"]["ros__parameters"].update(clock="steady", soft_start_time=0.5, input_timeout=input_timeout,
                                               hold_timeout=hold_timeout, max_chunk_latency=max_chunk_latency,
-                                              state_timeout=0.5)
+                                              state_timeout=0.5, realtime=True)
     return out
 
 

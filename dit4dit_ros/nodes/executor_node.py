@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 
 import numpy as np
@@ -110,8 +111,15 @@ class ExecutorNode(Node):
         self.create_timer(1.0 / p["state_rate"], self._publish_state, callback_group=reports)
         self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics, callback_group=reports)
         self.create_timer(0.02, self._watch_rt, callback_group=reports)
+        # The command stream for the recorder runs on a plain thread, not an rclpy timer: the executor's wait-set
+        # round per timer callback costs far more than the publish, and on a busy CPU the timer fell to 15 Hz
+        # (e2e test, 2 cores shared with the simulator's rendering and the policy) while the thread keeps its rate.
+        self._command_stop = threading.Event()
+        self._command_thread = None
         if self.command_pub is not None:
-            self.create_timer(1.0 / p["command_topic_rate"], self._publish_command, callback_group=reports)
+            self._command_thread = threading.Thread(target=self._command_loop, args=(1.0 / p["command_topic_rate"],),
+                                                    name="executor-command-topic", daemon=True)
+            self._command_thread.start()
         gravity = (f"x{cfg.gravity_compensation_scale:.2f} on {len(cfg.gravity_joints)} joints"
                    if cfg.gravity_compensation else "off")
         realtime = (self.rt.status().get("realtime") or {}).get("scheduler", "normal")
@@ -213,6 +221,10 @@ class ExecutorNode(Node):
             else:
                 logger.info(text)
 
+    def _command_loop(self, period: float) -> None:
+        while not self._command_stop.wait(period):
+            self._publish_command()
+
     def _publish_command(self) -> None:
         count, cmd = self.rt.last_command() if self.rt.block is not None else (0, None)
         if cmd is None or count == self._last_cmd_count:
@@ -275,6 +287,9 @@ class ExecutorNode(Node):
 
     def destroy_node(self) -> None:
         self.shutdown_robot()
+        self._command_stop.set()
+        if self._command_thread is not None:
+            self._command_thread.join(timeout=2.0)
         self.rt.close()
         if getattr(self, "interlocks", None) is not None:
             self.interlocks.close()
