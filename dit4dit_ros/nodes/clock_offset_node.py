@@ -72,6 +72,14 @@ class ClockOffsetNode(Node):
 
     # -- measurement thread: blocking requests; the executor thread completes their futures ---------------------
     def _measure_loop(self) -> None:
+        try:
+            self._measure_until_stopped()
+        except Exception:
+            if self.context.ok():
+                raise
+            # the context was shut down (Ctrl-C, SIGTERM) while a request was in flight: the node is ending
+
+    def _measure_until_stopped(self) -> None:
         while not self._stop.is_set():
             if self._client.wait_for_service(timeout_sec=min(1.0, self.p["period_s"])):
                 for _ in range(self.p["round_trips"]):
