@@ -223,7 +223,12 @@ class ExecutorNode(Node):
 
     def _command_loop(self, period: float) -> None:
         while not self._command_stop.wait(period):
-            self._publish_command()
+            try:
+                self._publish_command()
+            except Exception:
+                if self.context.ok():
+                    raise
+                return  # the context was shut down (Ctrl-C, SIGTERM) before destroy_node stopped this thread
 
     def _publish_command(self) -> None:
         count, cmd = self.rt.last_command() if self.rt.block is not None else (0, None)
