@@ -9,7 +9,7 @@ from dit4dit_ros.control import ExecutorConfig, ExecutorCore, MeasuredState, Mod
 from dit4dit_ros.g1.gravity import GravityModel
 from dit4dit_ros.control.harness import LagPlant
 from dit4dit_ros.control.safety import JointLimits, SafetyFilter, clip_feedforward, predicted_torque
-from dit4dit_ros.control.config import SafetyConfig
+from dit4dit_ros.control.config import InterlockConfig, SafetyConfig
 from dit4dit_ros.g1.joints import ARMS, JOINT_INDEX, JOINT_NAMES, LEGS, WAIST, joint_indices, limits_array
 from dit4dit_ros.g1.lowcmd import MODE_PR_PITCH_ROLL, ControlPath, LowCmdSample
 from dit4dit_ros.sim.robot import SimRobot, SimRobotConfig
@@ -169,8 +169,11 @@ def _hold_arm_out(robot: SimRobot, gravity: GravityModel | None) -> tuple[float,
     """Executor -> rt/arm_sdk -> SimRobot: enable, then extend the right arm forward and hold for 3 s.
     Returns (|waist pitch error| at the end, largest |waist pitch error|, limit violations)."""
     robot.reset(0)
+    # Plain PD lets the torso sag 0.3 rad on purpose (that is the baseline being measured); the no-effect
+    # interlock rightly calls that "commands have no effect" after 1 s, so it is off for the baseline only.
+    interlocks = InterlockConfig() if gravity is not None else InterlockConfig(no_effect_timeout=0.0)
     cfg = ExecutorConfig(soft_start_time=0.2, controllable_joints=WAIST + ARMS, gravity_compensation=gravity is not None,
-                         gravity_joints=WAIST + ARMS)
+                         gravity_joints=WAIST + ARMS, interlocks=interlocks)
     core = ExecutorCore(cfg, gravity=gravity)
     ones = np.ones(29, dtype=np.int64)
     violations: list = []
