@@ -14,7 +14,8 @@ import numpy as np
 from dit4dit_ros.g1.joints import G1_JOINTS, JOINT_NAMES, NUM_JOINTS, joint_indices
 from dit4dit_ros.g1.lowstate_gate import CRC_POLICIES
 from dit4dit_ros.g1.remote import DEFAULT_REMOTE_BINDINGS, parse_bindings
-from dit4dit_ros.g1.variants import ANY_MODE_MACHINE, supported_variant
+from dit4dit_ros.g1.variants import ANY_MODE_MACHINE, SUPPORTED_VARIANTS, supported_variant
+from dit4dit_ros.utils.param_fields import param_field
 
 
 def _positive(name: str, value: float) -> None:
@@ -39,13 +40,16 @@ class SafetyConfig:
     max_tracking_error: largest allowed |q_des - q_measured| (rad).
     """
 
-    position_margin: float = 0.05
-    max_velocity: float = 3.0
-    velocity_scale: float = 1.0
-    max_acceleration: float = 30.0
-    torque_scale: float = 0.8
-    max_tracking_error: float = 0.3
-    send_velocity: bool = True  # send the filtered command velocity as dq (else dq=0: pure damping)
+    position_margin: float = param_field(0.05, "distance kept from the joint position limits [rad]",
+                                         minimum=0.0, maximum=0.5)
+    max_velocity: float = param_field(3.0, "command velocity cap [rad/s]", minimum=0.01, maximum=40.0)
+    velocity_scale: float = param_field(1.0, "fraction of each joint's hardware velocity limit", minimum=0.01,
+                                        maximum=1.0)
+    max_acceleration: float = param_field(30.0, "command acceleration cap [rad/s^2]", minimum=0.1, maximum=5000.0)
+    torque_scale: float = param_field(0.8, "predicted PD torque kept within this fraction of the torque limits",
+                                      minimum=0.01, maximum=1.0)
+    max_tracking_error: float = param_field(0.3, "largest |q_des - q_measured| [rad]", minimum=0.01, maximum=3.0)
+    send_velocity: bool = param_field(True, "send the command velocity as dq (else dq = 0: pure damping)")
 
     def __post_init__(self) -> None:
         _non_negative("position_margin", self.position_margin)
@@ -73,13 +77,18 @@ class SchedulerConfig:
     max_chunk_points: longest accepted chunk.
     """
 
-    blend_time: float = 0.2
-    teleop_priority_time: float = 1.0
-    max_chunk_latency: float = 1.0
-    max_future_stamp: float = 0.05
-    ensemble: bool = False
-    ensemble_decay: float = 0.01
-    max_chunk_points: int = 1000
+    blend_time: float = param_field(0.2, "seam from the executed command into a new chunk [s]", minimum=0.002,
+                                    maximum=2.0)
+    teleop_priority_time: float = param_field(1.0, "policy chunks leave teleop joints alone this long [s]",
+                                              minimum=0.0, maximum=60.0)
+    max_chunk_latency: float = param_field(1.0, "reject chunks whose observation is older [s]", minimum=0.01,
+                                           maximum=10.0)
+    max_future_stamp: float = param_field(0.05, "tolerated clock skew for chunks stamped ahead [s]", minimum=0.0,
+                                          maximum=1.0)
+    ensemble: bool = param_field(False, "ACT temporal ensembling of overlapping chunks")
+    ensemble_decay: float = param_field(0.01, "ACT ensembling m (weight exp(-m*i), i=0 oldest)", minimum=-10.0,
+                                        maximum=10.0)
+    max_chunk_points: int = 1000  # not a node parameter: chunk size is also bounded by the message size check
 
     def __post_init__(self) -> None:
         for name in ("blend_time", "max_chunk_latency"):
@@ -102,10 +111,11 @@ class WatchdogConfig:
     crc_error_limit: this many consecutive CRC-invalid LowState samples -> DAMPING.
     """
 
-    input_timeout: float = 0.5
-    hold_timeout: float = 2.0
-    state_timeout: float = 0.05
-    crc_error_limit: int = 1
+    input_timeout: float = param_field(0.5, "no chunk/teleop this long -> HOLD [s]", minimum=0.01, maximum=60.0)
+    hold_timeout: float = param_field(2.0, "HOLD this long without input -> DAMPING [s]", minimum=0.01, maximum=600.0)
+    state_timeout: float = param_field(0.05, "newest valid LowState older than this -> DAMPING [s]", minimum=0.002,
+                                       maximum=5.0)
+    crc_error_limit: int = param_field(1, "consecutive invalid LowStates -> DAMPING", minimum=1, maximum=1000)
 
     def __post_init__(self) -> None:
         for name in ("input_timeout", "hold_timeout", "state_timeout"):
@@ -130,16 +140,28 @@ class InterlockConfig:
         is an authority); its `estop` and `disable` are always obeyed: making the robot safer needs no authority.
     """
 
-    lowstate_crc_policy: str = "verify"
-    robot_variant: str = "g1_29dof"
-    expected_mode_machine: int = ANY_MODE_MACHINE
-    no_effect_tolerance: float = 0.1
-    no_effect_timeout: float = 1.0
-    clip_alarm_window: float = 1.0
-    clip_alarm_fraction: float = 0.5
-    remote_actions: bool = True
-    remote_bindings: tuple[str, ...] = DEFAULT_REMOTE_BINDINGS
-    remote_may_enable: bool = True
+    lowstate_crc_policy: str = param_field(
+        "verify", "verify: drop LowState whose crc does not match (robot); accept_zero: also accept crc 0 (Unitree's "
+        "own simulators); off: no check", choices=CRC_POLICIES)
+    robot_variant: str = param_field("g1_29dof", "the G1 variant this deployment drives (g1/variants.py)",
+                                     choices=SUPPORTED_VARIANTS)
+    expected_mode_machine: int = param_field(
+        ANY_MODE_MACHINE, "-1: any mode_machine of robot_variant; else the exact value (0 only for Unitree's "
+        "simulators, which leave it unset)", minimum=-1, maximum=255)
+    no_effect_tolerance: float = param_field(0.1, "measured joints farther than this from the commands [rad] ...",
+                                             minimum=0.001, maximum=3.0)
+    no_effect_timeout: float = param_field(1.0, "... for this long while running -> DAMPING 'commands have no "
+                                           "effect' [s]; 0 = off", minimum=0.0, maximum=60.0)
+    clip_alarm_window: float = param_field(1.0, "window of the continuous-clipping alarm [s]", minimum=0.01,
+                                           maximum=60.0)
+    clip_alarm_fraction: float = param_field(0.5, "ERROR diagnostic while the reference was clipped into the position "
+                                             "limits in at least this fraction of the window's ticks; 0 = off",
+                                             minimum=0.0, maximum=1.0)
+    remote_actions: bool = param_field(True, "act on the G1 wireless remote's buttons (in LowState)")
+    remote_bindings: tuple[str, ...] = param_field(
+        DEFAULT_REMOTE_BINDINGS, "action=Button+Button for estop, enable, disable, reset_estop (g1/remote.py; estop "
+        "is required)", type="str_array")
+    remote_may_enable: bool = True  # not a node parameter: derived from the `authority` parameter
 
     def __post_init__(self) -> None:
         if self.lowstate_crc_policy not in CRC_POLICIES:

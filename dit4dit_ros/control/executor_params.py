@@ -8,13 +8,14 @@ from dit4dit_ros.control.interlock_params import INTERLOCK_PARAMETERS, interlock
 from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC, COMMAND_TOPIC, ESTOP_TOPIC, EXECUTOR_STATE_TOPIC, TELEOP_TOPIC
 from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, WAIST
 from dit4dit_ros.utils.dds_env import MAX_CYCLONE_DOMAIN
+from dit4dit_ros.utils.param_fields import from_params, param_specs
 from dit4dit_ros.utils.realtime import RealtimeConfig
 
 NODE_NAME = "executor"
 CONTROL_PATHS = ("arm_sdk", "lowcmd")
 CLOCKS = ("steady", "ros")
 
-_S, _C, _W, _E = SafetyConfig(), SchedulerConfig(), WatchdogConfig(), ExecutorConfig()
+_E = ExecutorConfig()
 
 PARAMETERS: tuple[ParamSpec, ...] = (
     # robot interface
@@ -62,38 +63,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=0.0, maximum=1.5),
     ParamSpec("gravity_compensation_joints", ["auto"], "G1 joint names that get the feed-forward torque; ['auto'] = "
               "the joints the control path commands (waist+arms on arm_sdk, all 29 on lowcmd)", type="str_array"),
-    # safety filter
-    ParamSpec("position_margin", _S.position_margin, "distance kept from the joint position limits [rad]",
-              minimum=0.0, maximum=0.5),
-    ParamSpec("max_velocity", _S.max_velocity, "command velocity cap [rad/s]", minimum=0.01, maximum=40.0),
-    ParamSpec("velocity_scale", _S.velocity_scale, "fraction of each joint's hardware velocity limit", minimum=0.01,
-              maximum=1.0),
-    ParamSpec("max_acceleration", _S.max_acceleration, "command acceleration cap [rad/s^2]", minimum=0.1, maximum=5000.0),
-    ParamSpec("torque_scale", _S.torque_scale, "predicted PD torque kept within this fraction of the torque limits",
-              minimum=0.01, maximum=1.0),
-    ParamSpec("max_tracking_error", _S.max_tracking_error, "largest |q_des - q_measured| [rad]", minimum=0.01,
-              maximum=3.0),
-    ParamSpec("send_velocity", _S.send_velocity, "send the command velocity as dq (else dq = 0)"),
-    # scheduling
-    ParamSpec("blend_time", _C.blend_time, "seam from the executed command into a new chunk [s]", minimum=0.002,
-              maximum=2.0),
-    ParamSpec("teleop_priority_time", _C.teleop_priority_time, "policy chunks leave teleop joints alone this long [s]",
-              minimum=0.0, maximum=60.0),
-    ParamSpec("max_chunk_latency", _C.max_chunk_latency, "reject chunks whose observation is older [s]",
-              minimum=0.01, maximum=10.0),
-    ParamSpec("max_future_stamp", _C.max_future_stamp, "tolerated clock skew for chunks stamped ahead [s]",
-              minimum=0.0, maximum=1.0),
-    ParamSpec("ensemble", _C.ensemble, "ACT temporal ensembling of overlapping chunks"),
-    ParamSpec("ensemble_decay", _C.ensemble_decay, "ACT ensembling m (weight exp(-m*i), i=0 oldest)",
-              minimum=-10.0, maximum=10.0),
-    # watchdogs
-    ParamSpec("input_timeout", _W.input_timeout, "no chunk/teleop this long -> HOLD [s]", minimum=0.01, maximum=60.0),
-    ParamSpec("hold_timeout", _W.hold_timeout, "HOLD this long without input -> DAMPING [s]", minimum=0.01,
-              maximum=600.0),
-    ParamSpec("state_timeout", _W.state_timeout, "newest valid LowState older than this -> DAMPING [s]",
-              minimum=0.002, maximum=5.0),
-    ParamSpec("crc_error_limit", _W.crc_error_limit, "consecutive invalid LowStates -> DAMPING", minimum=1,
-              maximum=1000),
+    *param_specs(SafetyConfig),  # the safety filter: position margin, velocity/acceleration/torque caps
+    *param_specs(SchedulerConfig),  # chunk blending, teleop priority, latency, ensembling
+    *param_specs(WatchdogConfig),  # input, hold and LowState timeouts, invalid-state limit
     # the real-time process (docs/realtime.md)
     ParamSpec("realtime", False, "run the control process under SCHED_FIFO with locked memory (where the OS "
               "permits; one log line says what was refused and how to grant it)"),
@@ -126,29 +98,9 @@ def executor_config(p: dict) -> ExecutorConfig:
         gravity_compensation=p["gravity_compensation"],
         gravity_compensation_scale=p["gravity_compensation_scale"],
         gravity_joints=gravity_joints,
-        safety=SafetyConfig(
-            position_margin=p["position_margin"],
-            max_velocity=p["max_velocity"],
-            velocity_scale=p["velocity_scale"],
-            max_acceleration=p["max_acceleration"],
-            torque_scale=p["torque_scale"],
-            max_tracking_error=p["max_tracking_error"],
-            send_velocity=p["send_velocity"],
-        ),
-        scheduler=SchedulerConfig(
-            blend_time=p["blend_time"],
-            teleop_priority_time=p["teleop_priority_time"],
-            max_chunk_latency=p["max_chunk_latency"],
-            max_future_stamp=p["max_future_stamp"],
-            ensemble=p["ensemble"],
-            ensemble_decay=p["ensemble_decay"],
-        ),
-        watchdog=WatchdogConfig(
-            input_timeout=p["input_timeout"],
-            hold_timeout=p["hold_timeout"],
-            state_timeout=p["state_timeout"],
-            crc_error_limit=p["crc_error_limit"],
-        ),
+        safety=from_params(SafetyConfig, p),
+        scheduler=from_params(SchedulerConfig, p),
+        watchdog=from_params(WatchdogConfig, p),
         interlocks=interlock_config(p),
     )
 
