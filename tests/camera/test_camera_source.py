@@ -96,8 +96,8 @@ def test_capture_loop_paces_a_file(video):
     wait_until(lambda: len(frames) >= 20, timeout=5.0, what="20 frames")
     assert loop.stop()
     stamps = np.array([f.capture_time for f in frames[:20]])
-    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
-    assert 40.0 < rate < 55.0
+    rate = 1.0 / np.median(np.diff(stamps))  # the pacing (starvation adds only late outliers)
+    assert 45.0 < rate < 55.0, rate
     assert [f.index for f in frames[:20]] == list(range(20))
     assert loop.state is CaptureState.STOPPED and loop.stats.frames >= 20
 

@@ -54,9 +54,10 @@ def test_video_file_frames_arrive_at_rate_with_stamps_size_encoding(harness, vid
     assert abs(int(pixels[..., 0].mean()) - 200) < 8  # red first: OpenCV's BGR was converted to RGB
     stamps = np.array([_stamp(m) for m in msgs])
     assert np.all(np.diff(stamps) > 0), "stamps must increase"
-    # Rate from the capture stamps (receive times jitter more on a loaded 2-core machine).
-    rate = (len(stamps) - 1) / (stamps[-1] - stamps[0])
-    assert 15.0 < rate < 23.0, rate
+    # The pacing, from the capture stamps' median spacing: receive times jitter on a loaded 2-core machine and a
+    # starved capture thread only adds outliers (late frames), which are a benchmark figure.
+    rate = 1.0 / np.median(np.diff(stamps))
+    assert 18.0 < rate < 22.0, rate
     # Stamps are capture times: not in the future.
     assert node.get_clock().now().nanoseconds * 1e-9 >= stamps[-1]
     wait_until(lambda: len(infos) >= 10, timeout=5.0, what="camera_info")
