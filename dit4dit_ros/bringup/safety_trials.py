@@ -23,7 +23,7 @@ from dit4dit_ros.utils.waiting import wait_until
 
 
 def _damped_and_silent(graph, since: float) -> TrialOutcome:
-    wait_until(lambda: graph.wire.quiet_for(1.0), 30, poll=0.1, what="the command stream to stop")
+    graph.wire.wait_damping_then_silence(since, timeout=30.0)  # the verdict below says what did not happen
     summary = graph.wire.summary(since)
     late = graph.wire.tracking_after_damping(since)
     ok = summary.damping > 0 and late == 0 and summary.unsafe == 0

@@ -40,11 +40,12 @@ def _graph(repo_root: str, tmp_path: Path, drop=("policy",), supervisor=None, ar
 
 def _assert_damped_then_silent(graph: TrialGraph, since: float) -> None:
     wire = graph.wire
-    wait_until(lambda: wire.quiet_for(1.0), 30, poll=0.1, what="the command stream to stop")
+    stopped = wire.wait_damping_then_silence(since, timeout=30.0)
     summary = wire.summary(since)
     assert summary.damping > 0, f"no damping reached the robot after {since}: {summary}\n{graph.output()[-2000:]}"
     assert wire.tracking_after_damping(since) == 0, summary
     assert summary.unsafe == 0, summary
+    assert stopped, f"the command stream did not stop within 30 s: {summary}"
 
 
 @pytest.mark.parametrize("how", list(SIGNALS))
