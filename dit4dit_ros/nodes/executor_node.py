@@ -54,6 +54,7 @@ from dit4dit_ros.control.executor_params import (  # noqa: F401 - re-exported: t
 from dit4dit_ros.control.chunk import Verdict
 from dit4dit_ros.control.rt import shm as S
 from dit4dit_ros.control.rt.client import RtClient
+from dit4dit_ros.data.topics import CLOCK_TOPIC
 from dit4dit_ros.g1.joints import JOINT_NAMES
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.executor_interlocks import ExecutorInterlocks
@@ -98,7 +99,7 @@ class ExecutorNode(Node):
             self.create_service(Trigger, name, handler, callback_group=safety_group)
         self.interlocks = ExecutorInterlocks(self, callback_group=safety_group)
         if self._ros_clock:  # simulation time for the process (it also reads the robot's own time)
-            self.create_subscription(Clock, "/clock", self._on_clock,
+            self.create_subscription(Clock, CLOCK_TOPIC, self._on_clock,
                                      QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT),
                                      callback_group=MutuallyExclusiveCallbackGroup())
         self.state_pub = self.create_publisher(EXECUTOR_STATE_TYPE, p["state_topic"], state_qos())

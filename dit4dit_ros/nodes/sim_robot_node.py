@@ -38,6 +38,8 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
+from dit4dit_ros.data.topics import (CAMERA_INFO_TOPIC, CLOCK_TOPIC, IMAGE_TOPIC, SCENE_IMAGE_TOPIC, SIM_FRAME_ACK_TOPIC,
+                                     SIM_RESET_SERVICE, SIM_TASK_TOPIC)
 from dit4dit_ros.nodes.image_conversion import camera_info_msg, compressed_topic, image_to_compressed_msg, image_to_msg
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import declare_parameters
@@ -61,12 +63,9 @@ from dit4dit_ros.utils.stamps import seconds_to_stamp, stamp_to_seconds
 
 LOG = logging.getLogger(__name__)
 NODE_NAME = "sim_robot"
-IMAGE_TOPIC = "/camera/ego/image_raw"
-CAMERA_INFO_TOPIC = "/camera/ego/camera_info"
-TASK_TOPIC = "/dit4dit/sim/task"
-RESET_SERVICE = "/dit4dit/sim/reset"
-FRAME_ACK_TOPIC = "/dit4dit/sim/frame_ack"
-SCENE_IMAGE_TOPIC = "/camera/scene/image_raw"
+TASK_TOPIC = SIM_TASK_TOPIC
+RESET_SERVICE = SIM_RESET_SERVICE
+FRAME_ACK_TOPIC = SIM_FRAME_ACK_TOPIC
 CAMERA_FRAME_ID = "head_camera_optical_frame"
 SCENE_FRAME_ID = "scene_camera"
 PARAMETERS = SIM_ROBOT_PARAMETERS  # read by the parameter-file checker (nodes/ros_params.node_parameter_specs)
@@ -90,7 +89,7 @@ class SimRobotNode(Node):
         self.loop = SimLoop(self.robot, loop_cfg, sinks=[self.bridge, self])
         self._image_pub = self.create_publisher(Image, IMAGE_TOPIC, SENSOR_DATA)
         self._info_pub = self.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, SENSOR_DATA)
-        self._clock_pub = self.create_publisher(Clock, "/clock", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+        self._clock_pub = self.create_publisher(Clock, CLOCK_TOPIC, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
         self._task_pub = self.create_publisher(DiagnosticStatus, TASK_TOPIC, LATCHED)
         self._jpeg_quality = int(self.params["jpeg_quality"])
         self._compressed_pub = (self.create_publisher(CompressedImage, compressed_topic(IMAGE_TOPIC), SENSOR_DATA)

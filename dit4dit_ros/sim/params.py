@@ -11,6 +11,7 @@ from dit4dit_ros.sim.robot import SimRobotConfig
 from dit4dit_ros.g1.model import HAND_MODELS
 from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
 from dit4dit_ros.sim.tasks import TASKS, task_scene
+from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC
 from dit4dit_ros.utils.realtime import RealtimeConfig
 
 TASK_HANDS = "task"  # the `hands` value that takes the task's own scene (pick_place: dex3, reach: none)
@@ -43,7 +44,7 @@ SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=0.0, maximum=3600.0),
     ParamSpec("lockstep_resend", 1.0, "lock-step: wall seconds between re-sends of an unacknowledged frame",
               minimum=0.05, maximum=60.0),
-    ParamSpec("lockstep_chunk_topic", "/dit4dit/action_chunk",
+    ParamSpec("lockstep_chunk_topic", ACTION_CHUNK_TOPIC,
               "lock-step: an action chunk (JointTrajectory) stamped >= a frame's stamp also acknowledges it "
               "('' = only /dit4dit/sim/frame_ack)"),
     ParamSpec("clock_rate_hz", CONTROL_RATE_HZ, "/clock rate [Hz of sim time], must divide 500 (0: no /clock)",
