@@ -8,7 +8,6 @@ from dit4dit_ros.data import topics
 
 PACKAGE = Path(topics.__file__).resolve().parents[1]
 NAMES = {v for k, v in vars(topics).items() if k.endswith(("_TOPIC", "_SERVICE")) and isinstance(v, str)}
-# Files other helpers are changing now; they move to the table when those changes land (issue 18).
 
 
 def test_the_table_has_the_graph_topics():
