@@ -38,8 +38,6 @@ from __future__ import annotations
 import collections
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 
@@ -47,61 +45,13 @@ from dit4dit_ros.control.chunk import ActionChunk, ChunkSource, Verdict, validat
 from dit4dit_ros.control.config import ExecutorConfig
 from dit4dit_ros.control.hands import HandController
 from dit4dit_ros.control.interlocks import ClipAlarm, NoEffectWatchdog
+from dit4dit_ros.control.modes import ACTIVE_MODES, JointCommand, MeasuredState, Mode, Transition
 from dit4dit_ros.control.robot_input import LowStateLike, RobotInput, apply_remote_action
 from dit4dit_ros.control.safety import JointLimits, SafetyFilter, clip_feedforward
 from dit4dit_ros.control.scheduler import ChunkScheduler
 from dit4dit_ros.g1.joints import NUM_JOINTS, joint_indices
 
 log = logging.getLogger(__name__)
-
-
-class Mode(str, Enum):
-    DISABLED = "DISABLED"
-    SOFT_START = "SOFT_START"
-    RUNNING = "RUNNING"
-    HOLD = "HOLD"
-    DAMPING = "DAMPING"
-    ESTOP = "ESTOP"
-
-
-ACTIVE_MODES = frozenset({Mode.SOFT_START, Mode.RUNNING, Mode.HOLD})
-
-
-@dataclass(frozen=True)
-class MeasuredState:
-    """The robot state the executor needs; `stamp` is the receive time on the executor's clock."""
-
-    q: np.ndarray  # (29,)
-    dq: np.ndarray  # (29,)
-    stamp: float
-    crc_ok: bool = True
-
-
-@dataclass(frozen=True)
-class JointCommand:
-    """One tick's output for all 29 motors. `send` False: send nothing this tick (DISABLED)."""
-
-    q: np.ndarray
-    dq: np.ndarray
-    kp: np.ndarray
-    kd: np.ndarray
-    tau: np.ndarray
-    arm_sdk_weight: float
-    mode: Mode
-    send: bool
-    time: float
-
-    @property
-    def is_damping(self) -> bool:
-        return bool(self.send and not np.any(self.kp))
-
-
-@dataclass(frozen=True)
-class Transition:
-    time: float
-    source: Mode
-    target: Mode
-    reason: str
 
 
 class ExecutorCore:
