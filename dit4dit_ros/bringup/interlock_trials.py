@@ -1,7 +1,7 @@
 """`dit4dit bench safety` trials of the executor's interlocks (issues 17.1-17.2, 19.3, 19.5).
 
 Each trial runs the real executor node (in this process, its own rclpy context) against a scripted robot on this
-process's Unitree DDS domain (nodes/testing.py FakeLowStateRobot: valid LowState at 500 Hz, a robot that never
+process's Unitree DDS domain (nodes/probe.py FakeLowStateRobot: valid LowState at 500 Hz, a robot that never
 follows commands, which is exactly what several trials need) and reads what reached the robot with RobotWire (every
 LowCmd_ on rt/arm_sdk and rt/lowcmd). A few seconds each: they are quick trials.
 """
@@ -29,7 +29,7 @@ def _rig(wire: bool = True, crc_zero: bool = False, **params) -> Iterator[tuple]
     from rclpy.parameter import Parameter
 
     from dit4dit_ros.nodes.executor_node import ExecutorNode
-    from dit4dit_ros.nodes.testing import FakeLowStateRobot, RosHarness
+    from dit4dit_ros.nodes.probe import FakeLowStateRobot, RosHarness
     from dit4dit_ros.safety.wire import RobotWire
 
     # as in the executor's own process (executor_node.main): its 500 Hz thread, and here also the robot's, must get

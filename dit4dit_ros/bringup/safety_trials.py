@@ -54,7 +54,7 @@ def ragged_chunk_to_monitor(ctx: TrialContext) -> TrialOutcome:
 
     from dit4dit_ros.g1.joints import RIGHT_ARM
     from dit4dit_ros.nodes.qos import COMMANDS
-    from dit4dit_ros.nodes.testing import RosHarness
+    from dit4dit_ros.nodes.probe import RosHarness
 
     graph = ctx.graph("ragged_chunk")
     try:

@@ -10,7 +10,7 @@ import numpy as np
 from dit4dit_ros.control.chunk import ActionChunk
 from dit4dit_ros.control.config import ExecutorConfig, SchedulerConfig, WatchdogConfig
 from dit4dit_ros.control.executor import ExecutorCore
-from dit4dit_ros.control.harness import LagPlant
+from dit4dit_ros.control.plant import LagPlant
 from dit4dit_ros.control.rate import PeriodicThread
 from dit4dit_ros.g1.joints import ARMS, WAIST, joint_indices
 from dit4dit_ros.utils.realtime import RealtimeConfig, TickGc

@@ -109,7 +109,7 @@ def _camera(args: argparse.Namespace) -> int:
 
     from dit4dit_ros.nodes.camera_node import CameraNode
     from dit4dit_ros.nodes.qos import SENSOR_DATA
-    from dit4dit_ros.nodes.testing import RosHarness
+    from dit4dit_ros.nodes.probe import RosHarness
     from dit4dit_ros.utils.waiting import wait_until
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,7 +154,7 @@ def _g1_state(args: argparse.Namespace) -> int:
 
     from dit4dit_ros.nodes.g1_state_node import G1StateNode
     from dit4dit_ros.nodes.qos import STATE
-    from dit4dit_ros.nodes.testing import FakeLowStateRobot, RosHarness
+    from dit4dit_ros.nodes.probe import FakeLowStateRobot, RosHarness
     from dit4dit_ros.utils.waiting import wait_until
 
     robot = FakeLowStateRobot(max_seconds=args.seconds + 60.0)

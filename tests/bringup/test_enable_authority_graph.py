@@ -10,7 +10,7 @@ from std_srvs.srv import Trigger
 
 from dit4dit_ros.bringup.profiles import write_parameter_yaml
 from dit4dit_ros.bringup.trial_graph import TrialGraph, trial_parameters
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros, pytest.mark.sim]

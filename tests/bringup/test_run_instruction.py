@@ -16,7 +16,7 @@ from std_msgs.msg import String
 
 from dit4dit_ros.bringup.processes import stop_run
 from dit4dit_ros.nodes.qos import LATCHED
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = pytest.mark.slow

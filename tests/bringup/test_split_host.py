@@ -24,7 +24,7 @@ from sensor_msgs.msg import TimeReference
 from dit4dit_ros.bringup.processes import stop_run
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.qos import LATCHED
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.clock_offset import ClockOffsetEstimator, RoundTrip
 from dit4dit_ros.utils.waiting import wait_until
 
@@ -94,7 +94,7 @@ def test_policy_host_measures_the_injected_offset_of_the_robot_host(repo_root, t
     robot_yaml = tmp_path / "robot.yaml"
     robot_yaml.write_text(yaml.safe_dump(data))
     env = _host_env(repo_root, tmp_path)
-    from dit4dit_ros.nodes.testing import FakeLowStateRobot
+    from dit4dit_ros.nodes.probe import FakeLowStateRobot
     from dit4dit_ros.safety.wire import RobotWire
 
     robot, wire = FakeLowStateRobot(rate_hz=500.0, max_seconds=120.0), RobotWire()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dit4dit_ros.control import ExecutorConfig, ExecutorCore, Mode, WatchdogConfig
-from dit4dit_ros.control.harness import LagPlant, Loop
+from dit4dit_ros.control.plant import LagPlant, Loop
 from dit4dit_ros.control.hands import HandControlConfig, HandController
 from dit4dit_ros.g1.hand_command import gripper_to_joints
 from dit4dit_ros.g1.hands import HAND_KP, HAND_VELOCITY_LIMIT, HandSide, hand_limits

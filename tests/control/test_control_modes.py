@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Mode, WatchdogConfig
-from dit4dit_ros.control.harness import LagPlant, Loop
+from dit4dit_ros.control.plant import LagPlant, Loop
 from dit4dit_ros.g1.joints import ARMS, JOINT_INDEX, LEFT_ARM, LEGS, WAIST, joint_indices
 
 SOFT = 0.2

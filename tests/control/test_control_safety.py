@@ -14,7 +14,7 @@ from dit4dit_ros.control import (
     check_command,
     check_rates,
 )
-from dit4dit_ros.control.harness import LagPlant
+from dit4dit_ros.control.plant import LagPlant
 from dit4dit_ros.g1.joints import ARMS, JOINT_INDEX, JOINT_NAMES, WAIST, joint_indices, limits_array
 
 DT = 0.002

@@ -14,7 +14,7 @@ from dit4dit_ros.control import (
     SchedulerConfig,
     WatchdogConfig,
 )
-from dit4dit_ros.control.harness import LagPlant, Loop
+from dit4dit_ros.control.plant import LagPlant, Loop
 from dit4dit_ros.control.scheduler import ChunkScheduler
 from dit4dit_ros.control.spline import CubicHermiteTrajectory
 from dit4dit_ros.g1.joints import LEFT_ARM, joint_indices

@@ -24,7 +24,7 @@ from dit4dit_ros.bringup.processes import start_run, stop_run
 from dit4dit_ros.g1.joints import RIGHT_ARM, joint_indices, limits_array
 from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA
 from dit4dit_ros.nodes.status_msgs import executor_state, values_of
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros, pytest.mark.sim]

@@ -7,7 +7,7 @@ import pytest
 
 from dit4dit_ros.control import ExecutorConfig, ExecutorCore, MeasuredState, Mode, WatchdogConfig, check_command
 from dit4dit_ros.g1.gravity import GravityModel
-from dit4dit_ros.control.harness import LagPlant
+from dit4dit_ros.control.plant import LagPlant
 from dit4dit_ros.control.safety import JointLimits, SafetyFilter, clip_feedforward, predicted_torque
 from dit4dit_ros.control.config import InterlockConfig, SafetyConfig
 from dit4dit_ros.g1.joints import ARMS, JOINT_INDEX, JOINT_NAMES, LEGS, WAIST, joint_indices, limits_array

@@ -37,7 +37,7 @@ def test_kinematics_rejects_bad_input(kin):
 @pytest.mark.ros
 def test_monitor_node_draws_chunks_and_reports_timing():
     from dit4dit_ros.nodes.monitor_node import MonitorNode
-    from dit4dit_ros.nodes.testing import RosHarness
+    from dit4dit_ros.nodes.probe import RosHarness
 
     with RosHarness() as ros:
         markers = ros.collect(MarkerArray, "/dit4dit/markers", LATCHED)
@@ -69,7 +69,7 @@ def test_monitor_fades_older_chunks_shows_the_executor_mode_and_the_camera_frust
     from dit4dit_ros.nodes.monitor_node import MonitorNode
     from dit4dit_ros.nodes.qos import SENSOR_DATA
     from dit4dit_ros.nodes.status_msgs import OK, executor_state_msg
-    from dit4dit_ros.nodes.testing import RosHarness
+    from dit4dit_ros.nodes.probe import RosHarness
     from rclpy.parameter import Parameter
 
     with RosHarness() as ros:

@@ -57,7 +57,7 @@ def test_live_bridge_records_robot_chunks_cameras_and_plots(tmp_path):
     from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
     from dit4dit_ros.nodes.rerun_bridge import RerunBridge
     from dit4dit_ros.nodes.status_msgs import OK, executor_state_msg, task_status_to_msg
-    from dit4dit_ros.nodes.testing import RosHarness
+    from dit4dit_ros.nodes.probe import RosHarness
     from dit4dit_ros.sim.tasks import TaskStatus
     from dit4dit_ros.utils.waiting import wait_until
 

@@ -31,7 +31,7 @@ def test_robot_state_publishes_description_and_tf_matching_mujoco(tmp_path):
 
     from dit4dit_ros.g1.model import build_robot_model
     from dit4dit_ros.nodes.robot_state_node import RobotStateNode
-    from dit4dit_ros.nodes.testing import RosHarness
+    from dit4dit_ros.nodes.probe import RosHarness
 
     with RosHarness() as ros:
         description = ros.collect(String, "/robot_description", LATCHED)

@@ -24,7 +24,7 @@ from dit4dit_ros.nodes.clock_offset_node import ClockOffsetNode
 from dit4dit_ros.nodes.clock_server_node import ClockServerNode
 from dit4dit_ros.nodes.executor_node import ExecutorNode
 from dit4dit_ros.nodes.qos import COMMANDS
-from dit4dit_ros.nodes.testing import FakeLowStateRobot, RosHarness
+from dit4dit_ros.nodes.probe import FakeLowStateRobot, RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]

@@ -28,7 +28,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from dit4dit_ros.g1.joints import JOINT_INDEX, LEFT_ARM, joint_indices, limits_array
 from dit4dit_ros.nodes.qos import COMMANDS, STATE
 from dit4dit_ros.nodes.status_msgs import executor_state
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.sim.process import SimRobotProcess
 from dit4dit_ros.utils.waiting import wait_until
 

@@ -17,7 +17,7 @@ from dit4dit_ros.control import Mode
 from dit4dit_ros.g1.joints import JOINT_INDEX
 from dit4dit_ros.nodes.executor_node import ExecutorNode
 from dit4dit_ros.nodes.qos import COMMANDS
-from dit4dit_ros.nodes.testing import FakeLowStateRobot, RosHarness
+from dit4dit_ros.nodes.probe import FakeLowStateRobot, RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = pytest.mark.slow

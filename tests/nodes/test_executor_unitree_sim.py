@@ -23,7 +23,7 @@ from dit4dit_ros.g1.joints import G1_JOINTS, JOINT_INDEX
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.executor_node import ExecutorNode
 from dit4dit_ros.nodes.qos import COMMANDS, DIAGNOSTICS
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.sim.process import SimRobotProcess
 from dit4dit_ros.utils.waiting import wait_until
 

@@ -12,7 +12,7 @@ from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.camera_node import CameraNode
 from dit4dit_ros.nodes.image_conversion import msg_to_image
 from dit4dit_ros.nodes.qos import SENSOR_DATA
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 

@@ -14,7 +14,7 @@ from sensor_msgs.msg import JointState
 from dit4dit_ros.g1.hands import ALL_HAND_JOINT_NAMES
 from dit4dit_ros.g1.joints import JOINT_NAMES
 from dit4dit_ros.nodes.qos import STATE
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros, pytest.mark.sim]

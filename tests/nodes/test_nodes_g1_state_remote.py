@@ -18,7 +18,7 @@ from dit4dit_ros.g1.lowstate import encode_lowstate_cdr
 from dit4dit_ros.g1.remote import BUTTONS, encode_remote
 from dit4dit_ros.nodes.g1_state_node import G1StateNode
 from dit4dit_ros.nodes.qos import STATE
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = pytest.mark.ros

@@ -21,7 +21,7 @@ from dit4dit_ros.g1.joints import JOINT_NAMES
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.g1_state_node import G1StateNode
 from dit4dit_ros.nodes.qos import STATE
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.sim.process import SimRobotProcess
 from dit4dit_ros.utils.waiting import wait_until
 

@@ -20,7 +20,7 @@ from dit4dit_ros.model.prompt_cache import PromptEmbeddingCache
 from dit4dit_ros.nodes.image_conversion import image_to_msg
 from dit4dit_ros.nodes.policy_node import PolicyNode
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA, STATE
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = pytest.mark.ros

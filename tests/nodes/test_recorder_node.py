@@ -31,7 +31,7 @@ from dit4dit_ros.data.synthetic import COMMAND_OFFSET, decode_frame_number
 from dit4dit_ros.data.topics import COMMAND_TOPIC, IMAGE_TOPIC, INSTRUCTION_TOPIC, JOINT_STATES_TOPIC
 from dit4dit_ros.g1.joints import ARMS, JOINT_INDEX
 from dit4dit_ros.nodes.qos import LATCHED
-from dit4dit_ros.nodes.testing import RosHarness
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]

@@ -54,7 +54,7 @@ def test_policy_node_refuses_or_clamps_a_checkpoint_wider_than_the_joints(wide_c
     from dit4dit_ros.nodes.image_conversion import image_to_msg
     from dit4dit_ros.nodes.policy_node import PolicyNode
     from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA, STATE
-    from dit4dit_ros.nodes.testing import RosHarness
+    from dit4dit_ros.nodes.probe import RosHarness
     from dit4dit_ros.utils.waiting import wait_until
 
     root, cfg = wide_checkpoint

@@ -1,4 +1,5 @@
-"""An in-process rclpy harness for tests and benches: own context, executor thread, message collectors.
+"""An in-process rclpy probe of a running graph: own context, executor thread, message collectors, and a fake
+LowState robot. The benches use it (`dit4dit bench safety`, `bench record`, the interlock trials) as the tests do.
 
 Why its own Context: several harnesses (or a harness and a node under test started elsewhere) can coexist
 in one process without fighting over the global default context, and shutting one down cannot break others.

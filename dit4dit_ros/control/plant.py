@@ -1,4 +1,4 @@
-"""A closed loop for the executor without a robot: a lagging joint "plant" and a driver that ticks in
+"""The executor's plant model for benches and tests, a closed loop without a robot: a lagging joint "plant" and a driver that ticks in
 simulated time. Used by `dit4dit bench executor` and the control tests (the MuJoCo sim is the real
 integration test; this is the fast, deterministic one).
 """
