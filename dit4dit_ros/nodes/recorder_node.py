@@ -13,13 +13,12 @@ A thin shell around `EpisodeRecorder`:
 - Services: /dit4dit/recorder/start, stop, discard (std_srvs/Trigger), /dit4dit/recorder/mark_success
   (std_srvs/SetBool: true = success, false = failure; the running episode, else the last finished one).
 - Topics: /dit4dit/recorder/episode_count (std_msgs/UInt32, latched: finished episodes in output_dir),
-  /dit4dit/recorder/status (std_msgs/String, JSON, latched).
+  /dit4dit/recorder/status (diagnostic_msgs/DiagnosticStatus, key/values, latched; status_msgs.recorder_status).
 Stopping the node (Ctrl-C, SIGTERM) finishes the running episode properly; a kill -9 leaves it under
 output_dir/.partial/ for `dit4dit record --recover`.
 """
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -28,6 +27,7 @@ from typing import Any
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import String, UInt32
@@ -49,6 +49,7 @@ from dit4dit_ros.data.topics import (
 )
 from dit4dit_ros.nodes.qos import QOS_NAMES, latched_qos, qos_by_name
 from dit4dit_ros.nodes.ros_params import declare_parameters
+from dit4dit_ros.nodes.status_msgs import recorder_status_msg
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
 from dit4dit_ros.utils.dds_transport import configure_ros_transport
 from dit4dit_ros.utils.param_fields import from_params, param_specs
@@ -143,7 +144,7 @@ class RecorderNode(Node):
         self._dds_subscribers = [self._subscribe_dds(t) for t in dds_topics]
 
         self.count_pub = self.create_publisher(UInt32, COUNT_TOPIC, latched_qos())
-        self.status_pub = self.create_publisher(String, STATUS_TOPIC, latched_qos())
+        self.status_pub = self.create_publisher(DiagnosticStatus, STATUS_TOPIC, latched_qos())
         self.create_service(Trigger, f"{SERVICE_PREFIX}/start", self._on_start)
         self.create_service(Trigger, f"{SERVICE_PREFIX}/stop", self._on_stop)
         self.create_service(Trigger, f"{SERVICE_PREFIX}/discard", self._on_discard)
@@ -277,7 +278,7 @@ class RecorderNode(Node):
         status = self.recorder.status()
         status["next_instruction"] = self._instruction_text  # what the next episode will be labelled with
         self.count_pub.publish(UInt32(data=int(status["episodes"])))
-        self.status_pub.publish(String(data=json.dumps(status, sort_keys=True)))
+        self.status_pub.publish(recorder_status_msg(status))
 
     def destroy_node(self) -> None:
         """Finish the running episode before the node goes away (Ctrl-C / SIGTERM keep the data)."""

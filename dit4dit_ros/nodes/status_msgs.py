@@ -4,8 +4,8 @@ Tools read these key/values without parsing JSON (`ros2 topic echo`, rqt, the ev
 `message` keeps a human-readable line. Keys are flat: a task metric `m` is `metric.m`, a robot counter `c` is
 `robot.counters.c`. Booleans are "true"/"false", numbers use Python's repr so they read back exactly.
 
-The executor's state is nested (tick timing, LowState gate counts): its keys are dotted paths
-("tick.late_p99"), and executor_state() nests them again for readers.
+The executor's state and the recorder's status are nested (tick timing, LowState gate counts, per-topic counts):
+their keys are dotted paths ("tick.late_p99"), and executor_state() / recorder_status() nest them again.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from dit4dit_ros.sim.tasks import TaskStatus
 
 TASK_STATUS_NAME = "sim_robot: task"
 POLICY_STATUS_NAME = "policy: state"
+RECORDER_STATUS_NAME = "recorder: status"
 OK, WARN, ERROR = b"\x00", b"\x01", b"\x02"
 
 
@@ -139,6 +140,31 @@ def executor_state(msg: DiagnosticStatus) -> dict[str, Any]:
     a status of another name gives {"mode": "?"}."""
     if not isinstance(msg, DiagnosticStatus) or msg.name != EXECUTOR_STATE_NAME:
         return {"mode": "?"}
+    return _nested(msg)
+
+
+def recorder_status_msg(status: Mapping[str, Any]) -> DiagnosticStatus:
+    """The recorder's status dict (data/recorder.py `status()`, nested: per-topic counts) as a DiagnosticStatus:
+    ERROR while its last error stands (disk full, writer failure), else OK; `message` says what it is doing."""
+    if status.get("state") == "recording":
+        line = f"recording episode {status.get('episode_index')} ({status.get('episodes', 0)} on disk)"
+    else:
+        line = f"idle ({status.get('episodes', 0)} episodes on disk)"
+    error = status.get("last_error") or ""
+    return DiagnosticStatus(level=ERROR if error else OK, name=RECORDER_STATUS_NAME,
+                            message=f"{line}: {error}" if error else line, hardware_id="recorder",
+                            values=key_values(_flatten(status)))
+
+
+def recorder_status(msg: DiagnosticStatus) -> dict[str, Any]:
+    """The recorder's status dict back from its message; a status of another name gives {"state": "?"}."""
+    if not isinstance(msg, DiagnosticStatus) or msg.name != RECORDER_STATUS_NAME:
+        return {"state": "?"}
+    return _nested(msg)
+
+
+def _nested(msg: DiagnosticStatus) -> dict[str, Any]:
+    """Dotted keys nested again ({"tick.ticks": 3} -> {"tick": {"ticks": 3}}), values typed by _parse."""
     state: dict[str, Any] = {}
     for key, value in values_of(msg).items():
         *parents, leaf = key.split(".")

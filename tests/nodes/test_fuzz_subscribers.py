@@ -192,7 +192,7 @@ def test_recorder_survives_malformed_streams_and_keeps_its_episode(tmp_path):
         "dds_command_topics": ""}, tmp_path / "recorder.log")
     try:
         with RosHarness() as ros:
-            status = ros.collect(String, "/dit4dit/recorder/status", LATCHED)
+            status = ros.collect(DiagnosticStatus, "/dit4dit/recorder/status", LATCHED)
             image_pub = ros.probe.create_publisher(Image, "/camera/ego/image_raw", SENSOR_DATA)
             js_pub = ros.probe.create_publisher(JointState, "/joint_states", STATE)
             cmd_pub = ros.probe.create_publisher(JointState, "/dit4dit/executor/command", SENSOR_DATA)

@@ -58,3 +58,21 @@ def test_executor_state_round_trips_its_nested_dict():
 def test_executor_state_refuses_other_statuses():
     other = DiagnosticStatus(name="policy: state", values=[KeyValue(key="mode", value="RUNNING")])
     assert executor_state(other) == {"mode": "?"}
+
+
+def test_recorder_status_round_trips_and_an_error_is_an_error_level():
+    from dit4dit_ros.nodes.status_msgs import ERROR, OK, recorder_status, recorder_status_msg
+
+    status = {"state": "recording", "output_dir": "/data/bags", "episode_index": 3, "last_finished": None,
+              "queued_mb": 1.25, "last_error": "", "received": {"/camera/ego/image_raw": 40, "/joint_states": 400},
+              "dropped": {}, "instruction": "pick up the red block", "success": None, "episodes": 4,
+              "next_instruction": "pick up the red block"}
+    msg = recorder_status_msg(status)
+    assert msg.level == OK and msg.message == "recording episode 3 (4 on disk)"
+    back = recorder_status(msg)
+    assert back["received"] == {"/camera/ego/image_raw": 40, "/joint_states": 400}
+    assert back["episode_index"] == 3 and back["queued_mb"] == 1.25 and back["instruction"] == "pick up the red block"
+    assert "last_finished" not in back and "success" not in back  # None: not set
+    failed = recorder_status_msg({**status, "state": "idle", "last_error": "disk full: 12 MB free"})
+    assert failed.level == ERROR and failed.message == "idle (4 episodes on disk): disk full: 12 MB free"
+    assert recorder_status(DiagnosticStatus(name="executor: state")) == {"state": "?"}

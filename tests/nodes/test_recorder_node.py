@@ -19,6 +19,7 @@ import pytest
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from rosbags.rosbag2 import Reader
+from diagnostic_msgs.msg import DiagnosticStatus
 from std_msgs.msg import String, UInt32
 from std_srvs.srv import SetBool, Trigger
 
@@ -32,6 +33,7 @@ from dit4dit_ros.data.topics import COMMAND_TOPIC, IMAGE_TOPIC, INSTRUCTION_TOPI
 from dit4dit_ros.g1.joints import ARMS, JOINT_INDEX
 from dit4dit_ros.nodes.qos import LATCHED
 from dit4dit_ros.nodes.probe import RosHarness
+from dit4dit_ros.nodes.status_msgs import recorder_status
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -53,7 +55,7 @@ class Graph:
         )
         self.harness = RosHarness()
         probe = self.harness.probe
-        self.status = self.harness.collect(String, "/dit4dit/recorder/status", LATCHED)
+        self.status = self.harness.collect(DiagnosticStatus, "/dit4dit/recorder/status", LATCHED)
         self.count = self.harness.collect(UInt32, "/dit4dit/recorder/episode_count", LATCHED)
         self.instruction = probe.create_publisher(String, INSTRUCTION_TOPIC, LATCHED)
         self.clients = {name: probe.create_client(Trigger, f"/dit4dit/recorder/{name}")
@@ -72,7 +74,7 @@ class Graph:
 
     def latest_status(self) -> dict:
         snap = self.status.snapshot()
-        return json.loads(snap[-1][1].data) if snap else {}
+        return recorder_status(snap[-1][1]) if snap else {}
 
     def close(self) -> None:
         if self.proc.poll() is None:
