@@ -282,6 +282,40 @@ class LowStatePoller:
         self._raw.close()
 
 
+class LowCmdPoller:
+    """rt/lowcmd or rt/arm_sdk without a listener: `take()` decodes what arrived since the last call, in the
+    caller's thread. CycloneDDS's receive thread then never waits for this interpreter (a Python listener needs
+    the GIL for every sample), so samples queue in the reader's history instead of being overtaken: with a
+    listener, a starved process's receive thread fell behind, the writer's process exited meanwhile, and its last
+    second of commands (a whole damping ramp) was dropped as coming from a writer no longer known."""
+
+    def __init__(self, path: ControlPath | str, depth: int = 4096) -> None:
+        from unitree_sdk2py.idl.unitree_hg.msg.dds_ import LowCmd_
+
+        self.path = ControlPath(path)
+        self._type = LowCmd_
+        self._raw = _RawReader(self.path.value, LowCmd_, None, keep_last=depth)
+        self.malformed = 0
+
+    def take(self, now: float | None = None, max_samples: int = 4096) -> list[LowCmdSample]:
+        """Commands received since the last take, oldest first, with receive_time `now` (default monotonic)."""
+        now = time.monotonic() if now is None else now
+        out = []
+        for payload in self._raw.take(max_samples):
+            try:
+                out.append(decode_lowcmd_cdr(payload, now))
+            except ValueError:
+                try:
+                    out.append(parse_lowcmd(self._type.deserialize(payload), now))
+                except Exception:
+                    self.malformed += 1
+                    LOG.exception("malformed LowCmd_ dropped")
+        return out
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 class LowCmdReader:
     """Calls `callback(LowCmdSample)` for every LowCmd_ received on `path` (CRC checked, not filtered)."""
 

@@ -28,7 +28,7 @@ from dit4dit_ros.data.topics import CLOCK_OFFSET_TOPIC, CLOCK_TIME_SERVICE
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.qos import DIAGNOSTICS, LATCHED
 from dit4dit_ros.nodes.ros_params import declare_parameters
-from dit4dit_ros.nodes.spin import run_node
+from dit4dit_ros.nodes.spin import ending_with_context, run_node
 from dit4dit_ros.utils.clock_offset import ClockOffsetEstimator, OffsetEstimate, RoundTrip, parse_server_times
 
 NODE_NAME = "clock_offset"
@@ -72,12 +72,8 @@ class ClockOffsetNode(Node):
 
     # -- measurement thread: blocking requests; the executor thread completes their futures ---------------------
     def _measure_loop(self) -> None:
-        try:
+        with ending_with_context(self):  # a request in flight when the context is shut down: the node is ending
             self._measure_until_stopped()
-        except Exception:
-            if self.context.ok():
-                raise
-            # the context was shut down (Ctrl-C, SIGTERM) while a request was in flight: the node is ending
 
     def _measure_until_stopped(self) -> None:
         while not self._stop.is_set():

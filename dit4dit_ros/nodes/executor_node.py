@@ -64,6 +64,7 @@ from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TYPE, executor_state_ms
 from dit4dit_ros.nodes.qos import COMMANDS, DIAGNOSTICS, state_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
+from dit4dit_ros.nodes.spin import ending_with_context
 from dit4dit_ros.utils.dds_env import isolation_from_env
 from dit4dit_ros.utils.dds_transport import configure_ros_transport
 
@@ -223,13 +224,10 @@ class ExecutorNode(Node):
                 logger.info(text)
 
     def _command_loop(self, period: float) -> None:
-        while not self._command_stop.wait(period):
-            try:
+        # ends with destroy_node, or quietly when the context was shut down first (Ctrl-C, SIGTERM)
+        while not self._command_stop.wait(period) and self.context.ok():
+            with ending_with_context(self):
                 self._publish_command()
-            except Exception:
-                if self.context.ok():
-                    raise
-                return  # the context was shut down (Ctrl-C, SIGTERM) before destroy_node stopped this thread
 
     def _publish_command(self) -> None:
         count, cmd = self.rt.last_command() if self.rt.block is not None else (0, None)
@@ -289,7 +287,8 @@ class ExecutorNode(Node):
         final = self.rt.status() if self.rt.block is not None else {}
         self._forward_logs()
         self.get_logger().info(f"executor stopped after {final.get('shutdown_damping_ticks', 0)} damping ticks "
-                               f"(mode {final.get('mode', '?')}, control process exit status {code})")
+                               f"(mode {final.get('mode', '?')}, {final.get('commands_sent', 0)} commands sent, "
+                               f"{final.get('send_failures', 0)} write failures, control process exit status {code})")
 
     def destroy_node(self) -> None:
         self.shutdown_robot()

@@ -39,7 +39,7 @@ from dit4dit_ros.g1.joints import JOINT_NAMES
 from dit4dit_ros.g1.lowstate_gate import CRC_POLICIES, LowStateGate
 from dit4dit_ros.g1.remote import BUTTONS, RemoteState, decode_remote
 from dit4dit_ros.g1.variants import ANY_MODE_MACHINE, SUPPORTED_VARIANTS
-from dit4dit_ros.nodes.spin import run_node
+from dit4dit_ros.nodes.spin import ending_with_context, run_node
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.qos import DIAGNOSTICS, state_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
@@ -165,7 +165,8 @@ class G1StateNode(Node):
                 self.get_logger().info(f"first valid {self.p['lowstate_topic']} received (tick {sample.tick})")
             self._publish_diagnostics()
         if publish:
-            self._publish(sample)
+            with ending_with_context(self):  # this DDS listener thread outlives the ROS context at shutdown
+                self._publish(sample)
 
     def _publish(self, sample) -> None:
         stamp = self.get_clock().now().to_msg()

@@ -9,7 +9,8 @@ the reason at a glance.
 """
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -19,6 +20,18 @@ from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
 from dit4dit_ros.utils.dds_transport import configure_ros_transport
 
 STARTUP_ERRORS: tuple[type[BaseException], ...] = (ValueError, RuntimeError, OSError)
+
+
+@contextmanager
+def ending_with_context(node: Node) -> Iterator[None]:
+    """For work a node does outside its executor (a DDS listener, its own thread): an error raised because the
+    node's ROS context was shut down meanwhile (Ctrl-C, SIGTERM, a lost supervisor: "publisher's context is
+    invalid") ends that work quietly; any error while the context is up is raised as usual."""
+    try:
+        yield
+    except Exception:
+        if node.context.ok():
+            raise
 
 
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None,

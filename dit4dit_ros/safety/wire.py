@@ -46,19 +46,31 @@ class WireSummary:
 
 
 class RobotWire:
-    """Reads every LowCmd_ on both control paths (this process's Unitree DDS domain) until closed.
+    """Reads every LowCmd_ on both control paths (this process's Unitree DDS domain) until closed, taking them
+    from the readers' histories on its own thread (no Python listener: see g1/dds.py LowCmdPoller for why).
 
     Each command is classified once, on receipt (damping or tracking, unsafe or not), so that summaries stay
     cheap while a test polls them at 500 commands per second."""
 
+    POLL_PERIOD = 0.005  # s between takes; samples wait in the readers' histories (g1/dds.py LowCmdPoller)
+
     def __init__(self) -> None:
-        from dit4dit_ros.g1.dds import LowCmdReader, init_unitree_dds
+        from dit4dit_ros.g1.dds import LowCmdPoller, init_unitree_dds
 
         init_unitree_dds()
         self._lock = threading.Lock()
         self.commands: list[LowCmdSample] = []
         self._marks: list[tuple[float, bool, str]] = []  # (receive_time, damping, first unsafe reason or "")
-        self._readers = [LowCmdReader(path, self._on_command) for path in (ControlPath.ARM_SDK, ControlPath.LOWCMD)]
+        self._readers = [LowCmdPoller(path) for path in (ControlPath.ARM_SDK, ControlPath.LOWCMD)]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="robot-wire", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.POLL_PERIOD):
+            for reader in self._readers:
+                for sample in reader.take():
+                    self._on_command(sample)
 
     def _on_command(self, sample: LowCmdSample) -> None:
         problems = limit_violations(sample)
@@ -102,10 +114,8 @@ class RobotWire:
         """Wait for the first damping command received at or after `since`, then for `quiet` s without commands;
         False if either does not happen within `timeout` s in all.
 
-        The damping is waited for as an event, not inferred from a quiet moment: this process's own DDS listener
-        is starved for a second at times on a busy 2-core host (a supervision test once judged "no damping" at a
-        1 s gap while the executor's 250 damping commands were still queued for it), and a gap in its receipts
-        is not the robot's silence."""
+        The damping is waited for as an event, not inferred from a quiet moment: a gap in this process's
+        receipts on a busy 2-core host is not the robot's silence."""
         end = time.monotonic() + timeout
         while self.summary(since).damping == 0:
             if time.monotonic() > end:
@@ -118,6 +128,8 @@ class RobotWire:
         return True
 
     def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
         for reader in self._readers:
             reader.close()
         self._readers = []

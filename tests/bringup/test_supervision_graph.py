@@ -42,7 +42,12 @@ def _assert_damped_then_silent(graph: TrialGraph, since: float) -> None:
     wire = graph.wire
     stopped = wire.wait_damping_then_silence(since, timeout=30.0)
     summary = wire.summary(since)
-    assert summary.damping > 0, f"no damping reached the robot after {since}: {summary}\n{graph.output()[-2000:]}"
+    executor_log = Path(graph.log_dir, "executor.log")
+    received = wire.snapshot(since)
+    last = received[-1].receive_time - since if received else float("nan")
+    assert summary.damping > 0, (f"no damping reached the robot after {since}: {summary}, the last {last:.2f} s after "
+                                 f"it\n{graph.output()[-2000:]}\nexecutor.log:\n"
+                                 f"{executor_log.read_text(errors='replace')[-1500:] if executor_log.exists() else ''}")
     assert wire.tracking_after_damping(since) == 0, summary
     assert summary.unsafe == 0, summary
     assert stopped, f"the command stream did not stop within 30 s: {summary}"
