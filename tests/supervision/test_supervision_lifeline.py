@@ -85,8 +85,12 @@ def test_child_shuts_down_through_sigterm_when_its_supervisor_dies_or_hangs(tmp_
         elapsed = time.monotonic() - t0
         text = out.read_text()
         lines = text.splitlines()
-        assert lines[-1].startswith("SIGTERM"), text  # its own shutdown path ran
-        assert sum(line.startswith("SIGTERM") for line in lines) == 1, text  # exactly one SIGTERM
+        # its own shutdown path ran, exactly once; the watcher thread may still report the EOF while the process
+        # exits after the handler (a CI run saw "SIGTERM" then "LOST True the supervisor ... exited"), so order is not
+        # part of the guarantee, and any report it makes names what happened
+        assert sum(line.startswith("SIGTERM") for line in lines) == 1, text
+        lost = [line for line in lines if line.startswith("LOST")]
+        assert all(("exited" in line) if how == "kill9" else ("no heartbeat" in line) for line in lost), text
         if how == "kill9":
             assert elapsed < 1.0, elapsed  # EOF / parent-death signal: at once, not after the timeout
         else:
