@@ -308,16 +308,18 @@ def main(args: list[str] | None = None) -> int:
     link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> the damping shutdown below
     node = None
     try:
-        node = ExecutorNode()
+        try:
+            node = ExecutorNode()
+        except (ValueError, RuntimeError) as exc:  # bad parameters / control process cannot start: one clear line
+            rclpy.logging.get_logger(NODE_NAME).error(f"executor node cannot start: {exc}")
+            return 2
         beat_from(node, link)
         executor = MultiThreadedExecutor(num_threads=3)
         executor.add_node(node)
-        executor.spin()
+        with ending_with_context(node):  # SIGINT while spin builds a wait set: "context is not valid" = shutdown
+            executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, RuntimeError) as exc:  # bad parameters / control process cannot start: one clear line
-        rclpy.logging.get_logger(NODE_NAME).error(f"executor node cannot start: {exc}")
-        return 2
     finally:
         if node is not None:
             node.destroy_node()  # robot to damping first, then stop
