@@ -247,6 +247,22 @@ class LowStateReader:
         self._raw.close()
 
 
+def _decode_all(payloads: list[bytes], now: float, decode: Callable, parse: Callable, idl_type: Any) -> tuple[list, int]:
+    """Samples of `payloads` with receive time `now`: the fast codec, else the SDK's deserializer (a message that is
+    not little-endian XCDR1); undecodable ones are logged, dropped and counted (second return value)."""
+    out, malformed = [], 0
+    for payload in payloads:
+        try:
+            out.append(decode(payload, now))
+        except ValueError:
+            try:
+                out.append(parse(idl_type.deserialize(payload), now))
+            except Exception:
+                malformed += 1
+                LOG.exception("malformed %s dropped", idl_type.__name__)
+    return out, malformed
+
+
 class LowStatePoller:
     """rt/lowstate without a listener thread: `take()` decodes what arrived since the last call, in the caller's
     thread (the control loop takes the robot's state at the start of each tick, so a starved listener thread can
@@ -266,16 +282,8 @@ class LowStatePoller:
     def take(self, now: float | None = None, max_samples: int = DEPTH) -> list[LowStateSample]:
         """Samples received since the last take, oldest first, with receive_time `now` (default monotonic)."""
         now = time.monotonic() if now is None else now
-        out = []
-        for payload in self._raw.take(max_samples):
-            try:
-                out.append(decode_lowstate_cdr(payload, now))
-            except ValueError:
-                try:
-                    out.append(parse_lowstate(self._type.deserialize(payload), now))
-                except Exception:
-                    self.malformed += 1
-                    LOG.exception("malformed LowState_ dropped")
+        out, bad = _decode_all(self._raw.take(max_samples), now, decode_lowstate_cdr, parse_lowstate, self._type)
+        self.malformed += bad
         return out
 
     def close(self) -> None:
@@ -300,16 +308,8 @@ class LowCmdPoller:
     def take(self, now: float | None = None, max_samples: int = 4096) -> list[LowCmdSample]:
         """Commands received since the last take, oldest first, with receive_time `now` (default monotonic)."""
         now = time.monotonic() if now is None else now
-        out = []
-        for payload in self._raw.take(max_samples):
-            try:
-                out.append(decode_lowcmd_cdr(payload, now))
-            except ValueError:
-                try:
-                    out.append(parse_lowcmd(self._type.deserialize(payload), now))
-                except Exception:
-                    self.malformed += 1
-                    LOG.exception("malformed LowCmd_ dropped")
+        out, bad = _decode_all(self._raw.take(max_samples), now, decode_lowcmd_cdr, parse_lowcmd, self._type)
+        self.malformed += bad
         return out
 
     def close(self) -> None:
