@@ -232,35 +232,32 @@ class LowStateReader:
         self._raw = _RawReader(topic, LowState_, self._on_payload)
 
     def _on_payload(self, payload: bytes) -> None:
-        now = self._clock()
-        try:
-            sample = decode_lowstate_cdr(payload, now)
-        except ValueError:
-            try:
-                sample = parse_lowstate(self._type.deserialize(payload), now)
-            except Exception:
-                LOG.exception("malformed LowState_ dropped")
-                return
-        self._callback(sample)
+        sample = _decode(payload, self._clock(), decode_lowstate_cdr, parse_lowstate, self._type)
+        if sample is not None:
+            self._callback(sample)
 
     def close(self) -> None:
         self._raw.close()
 
 
-def _decode_all(payloads: list[bytes], now: float, decode: Callable, parse: Callable, idl_type: Any) -> tuple[list, int]:
-    """Samples of `payloads` with receive time `now`: the fast codec, else the SDK's deserializer (a message that is
-    not little-endian XCDR1); undecodable ones are logged, dropped and counted (second return value)."""
-    out, malformed = [], 0
-    for payload in payloads:
+def _decode(payload: bytes, now: float, decode: Callable, parse: Callable, idl_type: Any) -> Any:
+    """The sample of `payload` with receive time `now`: the fast codec, else the SDK's deserializer (a message that
+    is not little-endian XCDR1); None, logged, when neither can read it."""
+    try:
+        return decode(payload, now)
+    except ValueError:
         try:
-            out.append(decode(payload, now))
-        except ValueError:
-            try:
-                out.append(parse(idl_type.deserialize(payload), now))
-            except Exception:
-                malformed += 1
-                LOG.exception("malformed %s dropped", idl_type.__name__)
-    return out, malformed
+            return parse(idl_type.deserialize(payload), now)
+        except Exception:
+            LOG.exception("malformed %s dropped", idl_type.__name__)
+            return None
+
+
+def _decode_all(payloads: list[bytes], now: float, decode: Callable, parse: Callable, idl_type: Any) -> tuple[list, int]:
+    """The decodable samples of `payloads` (see _decode) and how many were not."""
+    samples = [_decode(payload, now, decode, parse, idl_type) for payload in payloads]
+    out = [sample for sample in samples if sample is not None]
+    return out, len(samples) - len(out)
 
 
 class LowStatePoller:
@@ -334,16 +331,9 @@ class LowCmdReader:
         self._raw = _RawReader(self.path.value, LowCmd_, self._on_payload)
 
     def _on_payload(self, payload: bytes) -> None:
-        now = self._clock()
-        try:
-            sample = decode_lowcmd_cdr(payload, now)
-        except ValueError:
-            try:
-                sample = parse_lowcmd(self._type.deserialize(payload), now)
-            except Exception:
-                LOG.exception("malformed LowCmd_ dropped")
-                return
-        self._callback(sample)
+        sample = _decode(payload, self._clock(), decode_lowcmd_cdr, parse_lowcmd, self._type)
+        if sample is not None:
+            self._callback(sample)
 
     def close(self) -> None:
         self._raw.close()
