@@ -63,9 +63,6 @@ from dit4dit_ros.utils.stamps import seconds_to_stamp, stamp_to_seconds
 
 LOG = logging.getLogger(__name__)
 NODE_NAME = "sim_robot"
-TASK_TOPIC = SIM_TASK_TOPIC
-RESET_SERVICE = SIM_RESET_SERVICE
-FRAME_ACK_TOPIC = SIM_FRAME_ACK_TOPIC
 CAMERA_FRAME_ID = "head_camera_optical_frame"
 SCENE_FRAME_ID = "scene_camera"
 PARAMETERS = SIM_ROBOT_PARAMETERS  # read by the parameter-file checker (nodes/ros_params.node_parameter_specs)
@@ -90,7 +87,7 @@ class SimRobotNode(Node):
         self._image_pub = self.create_publisher(Image, IMAGE_TOPIC, SENSOR_DATA)
         self._info_pub = self.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, SENSOR_DATA)
         self._clock_pub = self.create_publisher(Clock, CLOCK_TOPIC, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
-        self._task_pub = self.create_publisher(DiagnosticStatus, TASK_TOPIC, LATCHED)
+        self._task_pub = self.create_publisher(DiagnosticStatus, SIM_TASK_TOPIC, LATCHED)
         self._jpeg_quality = int(self.params["jpeg_quality"])
         self._compressed_pub = (self.create_publisher(CompressedImage, compressed_topic(IMAGE_TOPIC), SENSOR_DATA)
                                 if self._jpeg_quality else None)
@@ -101,8 +98,8 @@ class SimRobotNode(Node):
                 self._scene_compressed_pub = self.create_publisher(CompressedImage, compressed_topic(SCENE_IMAGE_TOPIC),
                                                                    SENSOR_DATA)
         self._objects = ObjectFramePublisher(self, self.robot.model)
-        self._reset_srv = self.create_service(Trigger, RESET_SERVICE, self._on_reset)
-        self._ack_sub = self.create_subscription(Header, FRAME_ACK_TOPIC, self._on_ack, COMMANDS)
+        self._reset_srv = self.create_service(Trigger, SIM_RESET_SERVICE, self._on_reset)
+        self._ack_sub = self.create_subscription(Header, SIM_FRAME_ACK_TOPIC, self._on_ack, COMMANDS)
         if loop_cfg.lockstep and self.params["lockstep_chunk_topic"]:
             self._chunk_sub = self.create_subscription(JointTrajectory, self.params["lockstep_chunk_topic"],
                                                        self._on_ack, COMMANDS)

@@ -50,8 +50,9 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
         beat_from(node, link)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and not getattr(node, "done", False):
-            executor.spin_once(timeout_sec=0.1)
+        with ending_with_context(node):  # SIGINT while spin_once builds a wait set: "context is not valid"
+            while rclpy.ok() and not getattr(node, "done", False):
+                executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
