@@ -13,7 +13,9 @@ on /dit4dit/sim/frame_ack (the consumer republishes the header of the frame it t
 frame it was computed from, so the simulation waits for the policy's answer to each frame).
 
 The physics loop runs in its own thread (SimLoop); this node only converts and publishes. Images and the
-clock carry the simulation time of the state they show.
+clock carry the simulation time of the state they show. The physics thread writes LowState (CycloneDDS, to
+best-effort readers) and nothing else: /clock, the task status and the object frames go through a RosOutbox
+(nodes/outbox.py), so a hung ROS subscriber can never stall the simulated robot.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ from trajectory_msgs.msg import JointTrajectory
 from dit4dit_ros.data.topics import (CAMERA_INFO_TOPIC, CLOCK_TOPIC, IMAGE_TOPIC, SCENE_IMAGE_TOPIC, SIM_FRAME_ACK_TOPIC,
                                      SIM_RESET_SERVICE, SIM_TASK_TOPIC)
 from dit4dit_ros.nodes.image_conversion import camera_info_msg, compressed_topic, image_to_compressed_msg, image_to_msg
+from dit4dit_ros.nodes.outbox import RosOutbox
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.status_msgs import task_status_to_msg
@@ -110,6 +113,7 @@ class SimRobotNode(Node):
             self._info = camera_info_msg(cam.width, cam.height, k.ravel().tolist(), d=[0.0] * 5,
                                          frame_id=CAMERA_FRAME_ID)
         self._image_msg = Image()
+        self._outbox = RosOutbox("sim-ros-out")
         duration = float(self.params["duration"]) or None
         self.stats: LoopStats | None = None
         self._thread = threading.Thread(target=self._run_loop, args=(duration,), name="sim-loop", daemon=True)
@@ -134,14 +138,15 @@ class SimRobotNode(Node):
     def stop(self) -> None:
         self.loop.stop()
         self._thread.join(timeout=10.0)
+        self._outbox.close()
         self.bridge.close()
 
     # ------------------------------------------------------------ SimSink
     def on_state(self, robot: SimRobot) -> None:
         pass  # LowState goes out on DDS (SimDdsBridge)
 
-    def on_clock(self, sim_time: float) -> None:
-        self._clock_pub.publish(Clock(clock=to_time_msg(sim_time)))
+    def on_clock(self, sim_time: float) -> None:  # physics thread: post only
+        self._outbox.post("clock", lambda: self._clock_pub.publish(Clock(clock=to_time_msg(sim_time))))
 
     def on_frame(self, image: np.ndarray, sim_time: float) -> None:
         stamp = to_time_msg(sim_time)
@@ -160,10 +165,15 @@ class SimRobotNode(Node):
             self._scene_compressed_pub.publish(image_to_compressed_msg(image, "rgb8", self._jpeg_quality, stamp,
                                                                        SCENE_FRAME_ID))
 
-    def on_task(self, status: TaskStatus) -> None:
+    def on_task(self, status: TaskStatus) -> None:  # physics thread: snapshot and post only
         # control mode + command counters (bad CRC, timeouts, ...) beside the task's own status
-        self._task_pub.publish(task_status_to_msg(status, self.robot.robot_status()))
-        self._objects.publish(self.robot.data, to_time_msg(self.robot.time))
+        robot_status, frames, stamp = self.robot.robot_status(), self._objects.frames(self.robot.data), self.robot.time
+
+        def publish() -> None:
+            self._task_pub.publish(task_status_to_msg(status, robot_status))
+            self._objects.publish_frames(frames, to_time_msg(stamp))
+
+        self._outbox.post("task", publish)
 
     # ------------------------------------------------------------ ROS callbacks
     def _on_ack(self, msg: Header | JointTrajectory) -> None:

@@ -51,7 +51,13 @@ class ObjectFramePublisher:
         stand = FrameTransform(WORLD_FRAME, root.name, np.array(model.body_pos[1]), np.array(model.body_quat[1]))
         self._static.publish(tf_message([stand], Time()))
 
+    def frames(self, data: Any) -> list[FrameTransform]:
+        """The objects' poses in `data` now (copies: publish them later, from another thread)."""
+        return [FrameTransform(WORLD_FRAME, name, data.body(name).xpos.copy(), data.body(name).xquat.copy())
+                for name in self.objects]
+
+    def publish_frames(self, frames: list[FrameTransform], stamp: Time) -> None:
+        self._tf.publish(tf_message(frames, stamp))
+
     def publish(self, data: Any, stamp: Time) -> None:
-        out = [FrameTransform(WORLD_FRAME, name, data.body(name).xpos.copy(), data.body(name).xquat.copy())
-               for name in self.objects]
-        self._tf.publish(tf_message(out, stamp))
+        self.publish_frames(self.frames(data), stamp)
