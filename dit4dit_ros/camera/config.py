@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from dit4dit_ros.utils.param_fields import param_field
+
 SOURCE_TYPES = ("auto", "device", "file")
 BACKENDS = ("auto", "v4l2", "ffmpeg", "gstreamer")
 COLORS = ("rgb", "bgr", "gray")
@@ -29,16 +31,16 @@ class CaptureConfig:
     (e.g. "MJPG") asks a UVC device for a compressed format, which many cameras need for 30 Hz at 640x480+.
     """
 
-    source: str
-    source_type: str = "auto"
-    width: int = 0
-    height: int = 0
-    fps: float = 30.0
-    loop: bool = True
-    fourcc: str = ""
-    backend: str = "auto"
+    source: str = param_field("0", "device index ('0'), device path ('/dev/video4', '/dev/v4l/by-id/...') or video file")
+    source_type: str = param_field("auto", "how to read `source`", choices=SOURCE_TYPES)
+    width: int = param_field(0, "published image width [px]; 0 with height 0 = native size", minimum=0, maximum=8192)
+    height: int = param_field(0, "published image height [px]; 0 with width 0 = native size", minimum=0, maximum=8192)
+    fps: float = param_field(30.0, "publish rate [Hz]; 0 = the source's own rate", minimum=0.0, maximum=240.0)
+    loop: bool = param_field(True, "restart a video file at its end (files only)")
+    fourcc: str = param_field("", "pixel format asked of a UVC device, e.g. 'MJPG' (empty = driver default)")
+    backend: str = param_field("auto", "OpenCV capture backend", choices=BACKENDS)
     color: str = "rgb"
-    read_timeout_s: float = 2.0
+    read_timeout_s: float = param_field(2.0, "a device read/open waits at most this long", minimum=0.05, maximum=60.0)
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, str) or not self.source.strip():

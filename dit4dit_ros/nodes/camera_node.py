@@ -37,20 +37,15 @@ from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.image_conversion import camera_info_msg, compressed_topic, image_to_compressed_msg, image_to_msg
 from dit4dit_ros.nodes.qos import DIAGNOSTICS, sensor_data_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
+from dit4dit_ros.utils.param_fields import from_params, param_specs
 from dit4dit_ros.utils.streams import RateMeter, StreamState, StreamWatch
 
 NODE_NAME = "camera"
 _COLOR_OF_ENCODING = {"rgb8": "rgb", "bgr8": "bgr", "mono8": "gray"}
 
 PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("source", "0", "device index ('0'), device path ('/dev/video4', '/dev/v4l/by-id/...') or video file"),
-    ParamSpec("source_type", "auto", "how to read `source`", choices=("auto", "device", "file")),
-    ParamSpec("width", 640, "published image width [px]; 0 with height 0 = native size", minimum=0, maximum=8192),
-    ParamSpec("height", 480, "published image height [px]; 0 with width 0 = native size", minimum=0, maximum=8192),
-    ParamSpec("fps", 30.0, "publish rate [Hz]; 0 = the source's own rate", minimum=0.0, maximum=240.0),
-    ParamSpec("loop", True, "restart a video file at its end (files only)"),
-    ParamSpec("fourcc", "", "pixel format asked of a UVC device, e.g. 'MJPG' (empty = driver default)"),
-    ParamSpec("backend", "auto", "OpenCV capture backend", choices=("auto", "v4l2", "ffmpeg", "gstreamer")),
+    # source, source_type, width, height, fps, loop, fourcc, backend, read_timeout_s (camera/config.py)
+    *param_specs(CaptureConfig, defaults={"width": 640, "height": 480}),
     ParamSpec("encoding", "rgb8", "published image encoding", choices=tuple(_COLOR_OF_ENCODING)),
     ParamSpec("frame_id", "head_camera_optical_frame", "header.frame_id of Image and CameraInfo (the head "
               "D435's optical frame in the robot description's TF tree)"),
@@ -69,7 +64,6 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=1.0, maximum=179.0),
     ParamSpec("distortion_model", "plumb_bob", "CameraInfo distortion model"),
     ParamSpec("distortion", [0.0, 0.0, 0.0, 0.0, 0.0], "distortion coefficients (D) when no calibration file"),
-    ParamSpec("read_timeout_s", 2.0, "a device read/open waits at most this long", minimum=0.05, maximum=60.0),
     ParamSpec("max_reconnect_attempts", 10, "consecutive open/read failures before giving up", minimum=0, maximum=1000),
     ParamSpec("reconnect_backoff_s", 0.5, "first retry delay [s], doubled per failure", minimum=0.01, maximum=60.0),
     ParamSpec("reconnect_backoff_max_s", 5.0, "longest retry delay [s]", minimum=0.01, maximum=300.0),
@@ -86,11 +80,7 @@ class CameraNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         self.p = p = declare_parameters(self, PARAMETERS)
         self.encoding = p["encoding"]
-        self.camera_config = CaptureConfig(
-            source=p["source"], source_type=p["source_type"], width=p["width"], height=p["height"],
-            fps=p["fps"], loop=p["loop"], fourcc=p["fourcc"], backend=p["backend"],
-            color=_COLOR_OF_ENCODING[self.encoding], read_timeout_s=p["read_timeout_s"],
-        )
+        self.camera_config = from_params(CaptureConfig, p, color=_COLOR_OF_ENCODING[self.encoding])
         retry = RetryPolicy(p["max_reconnect_attempts"], p["reconnect_backoff_s"],
                             max(p["reconnect_backoff_s"], p["reconnect_backoff_max_s"]))
         self._base_calibration = load_calibration(p["calibration_file"]) if p["calibration_file"] else None

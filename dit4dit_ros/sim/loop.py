@@ -47,6 +47,7 @@ from dit4dit_ros.sim.camera import CameraConfig, SimCamera, ViewPoint
 from dit4dit_ros.sim.robot import SimRobot
 from dit4dit_ros.sim.tasks import TaskStatus
 from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
+from dit4dit_ros.utils.param_fields import param_field
 
 LOG = logging.getLogger(__name__)
 MAX_LAG = 0.1  # s behind the wall-clock schedule before the loop stops catching up and re-anchors
@@ -88,14 +89,20 @@ def _divisor_steps(rate_hz: float, dt: float, what: str) -> int:
 
 @dataclass(frozen=True)
 class LoopConfig:
-    state_rate_hz: float = CONTROL_RATE_HZ  # LowState publication rate (<= the 500 Hz physics rate)
-    real_time_factor: float = 1.0  # sim seconds per wall second; 0 = as fast as possible
+    state_rate_hz: float = param_field(CONTROL_RATE_HZ, "rt/lowstate rate [Hz of sim time] (the robot: 500; Unitree's "
+                                       "simulator: 200)", minimum=1.0, maximum=CONTROL_RATE_HZ)
+    real_time_factor: float = param_field(1.0, "sim seconds per wall second (0: as fast as possible)", minimum=0.0,
+                                          maximum=100.0)
     camera: CameraConfig | None = field(default_factory=CameraConfig)  # None: no rendering
-    lockstep: bool = False
-    lockstep_timeout: float = 5.0  # wall s to wait for a frame acknowledgement; 0 = forever
-    lockstep_resend: float = 1.0  # wall s between re-sends of an unacknowledged frame
-    clock_rate_hz: float = CONTROL_RATE_HZ  # /clock publication rate (must divide 500); 0 = none
-    task_rate_hz: float = 5.0  # task status rate (sim time); 0 = only after resets
+    lockstep: bool = param_field(False, "pause the simulation at every frame until it is acknowledged (see sim/loop.py)")
+    lockstep_timeout: float = param_field(5.0, "lock-step: wall seconds to wait for a frame acknowledgement (0: forever)",
+                                          minimum=0.0, maximum=3600.0)
+    lockstep_resend: float = param_field(1.0, "lock-step: wall seconds between re-sends of an unacknowledged frame",
+                                         minimum=0.05, maximum=60.0)
+    clock_rate_hz: float = param_field(CONTROL_RATE_HZ, "/clock rate [Hz of sim time], must divide 500 (0: no /clock)",
+                                       minimum=0.0, maximum=CONTROL_RATE_HZ)
+    task_rate_hz: float = param_field(5.0, "task status rate [Hz of sim time] (0: only after resets)", minimum=0.0,
+                                      maximum=100.0)
     scene_camera: CameraConfig | None = None  # third-person view (rate_hz of its own); None: not rendered
     scene_view: ViewPoint = field(default_factory=ViewPoint)
 

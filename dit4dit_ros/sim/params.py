@@ -9,24 +9,20 @@ from dit4dit_ros.sim.dds_bridge import BridgeConfig
 from dit4dit_ros.sim.loop import LoopConfig
 from dit4dit_ros.sim.robot import SimRobotConfig
 from dit4dit_ros.g1.model import HAND_MODELS
-from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
-from dit4dit_ros.sim.tasks import TASKS, task_scene
+from dit4dit_ros.sim.tasks import task_scene
 from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC
+from dit4dit_ros.utils.param_fields import from_params, param_specs
 from dit4dit_ros.utils.realtime import RealtimeConfig
 
 TASK_HANDS = "task"  # the `hands` value that takes the task's own scene (pick_place: dex3, reach: none)
 
 SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("task", "reach", "tabletop task", choices=tuple(TASKS)),
+    *param_specs(SimRobotConfig),  # task, mode_machine, command_timeout, damping_kd, start_mode
+    *param_specs(LoopConfig),  # state_rate_hz, real_time_factor, lockstep*, clock_rate_hz, task_rate_hz
+    *param_specs(BridgeConfig),  # lowstate_crc, arm_sdk_reader
     ParamSpec("hands", TASK_HANDS, "hands on the wrists: none (rubber hands), dex3 (Dex3-1, rt/dex3/* on DDS) or "
               "task (the task's scene: dex3 for pick_place)", choices=(TASK_HANDS, *HAND_MODELS)),
     ParamSpec("seed", 0, "seed of the first episode; the k-th reset uses seed + k", minimum=0, maximum=2**31 - 1),
-    ParamSpec("state_rate_hz", CONTROL_RATE_HZ, "rt/lowstate rate [Hz of sim time] (the robot: 500; Unitree's simulator: 200)",
-              minimum=1.0, maximum=CONTROL_RATE_HZ),
-    ParamSpec("lowstate_crc", True, "compute the rt/lowstate crc like the robot (false: crc 0, like Unitree's simulators)"),
-    ParamSpec("arm_sdk_reader", True, "answer rt/arm_sdk like the robot's balance controller (false: no reader, "
-              "like Unitree's simulators)"),
-    ParamSpec("real_time_factor", 1.0, "sim seconds per wall second (0: as fast as possible)", minimum=0.0, maximum=100.0),
     ParamSpec("camera_enabled", True, "render and publish the ego camera"),
     ParamSpec("camera_width", 224, "ego image width [px]", minimum=16, maximum=1920),
     ParamSpec("camera_height", 224, "ego image height [px]", minimum=16, maximum=1080),
@@ -39,23 +35,9 @@ SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("scene_camera_width", 320, "scene view width [px]", minimum=16, maximum=1920),
     ParamSpec("scene_camera_height", 240, "scene view height [px]", minimum=16, maximum=1080),
     ParamSpec("scene_camera_rate_hz", 10.0, "scene views per simulated second", minimum=0.5, maximum=60.0),
-    ParamSpec("lockstep", False, "pause the simulation at every frame until it is acknowledged (see sim/loop.py)"),
-    ParamSpec("lockstep_timeout", 5.0, "lock-step: wall seconds to wait for a frame acknowledgement (0: forever)",
-              minimum=0.0, maximum=3600.0),
-    ParamSpec("lockstep_resend", 1.0, "lock-step: wall seconds between re-sends of an unacknowledged frame",
-              minimum=0.05, maximum=60.0),
     ParamSpec("lockstep_chunk_topic", ACTION_CHUNK_TOPIC,
               "lock-step: an action chunk (JointTrajectory) stamped >= a frame's stamp also acknowledges it "
               "('' = only /dit4dit/sim/frame_ack)"),
-    ParamSpec("clock_rate_hz", CONTROL_RATE_HZ, "/clock rate [Hz of sim time], must divide 500 (0: no /clock)",
-              minimum=0.0, maximum=CONTROL_RATE_HZ),
-    ParamSpec("task_rate_hz", 5.0, "task status rate [Hz of sim time] (0: only after resets)", minimum=0.0, maximum=100.0),
-    ParamSpec("command_timeout", 0.2, "sim seconds without a valid command before damping / arm release",
-              minimum=0.01, maximum=10.0),
-    ParamSpec("damping_kd", 2.0, "joint damping in damping mode [N*m*s/rad]", minimum=0.1, maximum=20.0),
-    ParamSpec("mode_machine", 5, "robot type reported in LowState (rt/lowcmd must echo it)", minimum=0, maximum=255),
-    ParamSpec("start_mode", "balance", "balance: Unitree balance controller holds the pose (arm_sdk works); "
-              "damping: robot on a gantry with nothing running", choices=("balance", "damping")),
     ParamSpec("duration", 0.0, "stop after this many wall seconds (0: run until shut down)", minimum=0.0, maximum=1e7),
     # real time for the physics + LowState loop thread (docs/realtime.md)
     ParamSpec("realtime", False, "run the physics + LowState loop thread under SCHED_FIFO with locked memory "
@@ -86,28 +68,11 @@ def configs_from_values(values: Mapping[str, Any]) -> tuple[SimRobotConfig, Loop
                                     rate_hz=float(values["scene_camera_rate_hz"]))
     hands = values.get("hands", TASK_HANDS)
     scene = task_scene(values["task"], **({} if hands == TASK_HANDS else {"hands": hands}))
-    robot = SimRobotConfig(
-        scene=scene,
-        task=values["task"],
-        mode_machine=int(values["mode_machine"]),
-        command_timeout=float(values["command_timeout"]),
-        damping_kd=float(values["damping_kd"]),
-        start_mode=values["start_mode"],
-    )
-    loop = LoopConfig(
-        state_rate_hz=float(values["state_rate_hz"]),
-        real_time_factor=float(values["real_time_factor"]),
-        camera=camera,
-        lockstep=bool(values["lockstep"]),
-        lockstep_timeout=float(values["lockstep_timeout"]),
-        lockstep_resend=float(values["lockstep_resend"]),
-        clock_rate_hz=float(values["clock_rate_hz"]),
-        task_rate_hz=float(values["task_rate_hz"]),
-        scene_camera=scene_camera,
-    )
+    robot = from_params(SimRobotConfig, values, scene=scene)
+    loop = from_params(LoopConfig, values, camera=camera, scene_camera=scene_camera)
     return robot, loop, int(values["seed"])
 
 
 def bridge_config_from_values(values: Mapping[str, Any]) -> BridgeConfig:
     """How the DDS side behaves (the robot, or Unitree's own simulator) from parameter values."""
-    return BridgeConfig(lowstate_crc=bool(values["lowstate_crc"]), arm_sdk_reader=bool(values["arm_sdk_reader"]))
+    return from_params(BridgeConfig, values)

@@ -39,7 +39,8 @@ from dit4dit_ros.g1.joints import JOINT_INDEX, JOINT_NAMES, NUM_JOINTS, limits_a
 from dit4dit_ros.g1.lowcmd import ARM_SDK_JOINT_INDICES, MODE_PR_PITCH_ROLL, ControlPath, LowCmdSample
 from dit4dit_ros.sim.hands import SimHands
 from dit4dit_ros.sim.scene import SceneConfig, build_model
-from dit4dit_ros.sim.tasks import Task, TaskStatus, TaskWorld, make_task
+from dit4dit_ros.sim.tasks import TASKS, Task, TaskStatus, TaskWorld, make_task
+from dit4dit_ros.utils.param_fields import param_field
 
 LOG = logging.getLogger(__name__)
 GRAVITY = 9.81
@@ -76,12 +77,16 @@ class ControlMode(str, Enum):
 @dataclass(frozen=True)
 class SimRobotConfig:
     scene: SceneConfig = field(default_factory=SceneConfig)
-    task: str = "reach"
-    mode_machine: int = 5  # robot type reported in LowState; the value of a real 29-DoF G1 is not verified here
-    command_timeout: float = 0.2  # s of sim time without a valid command -> damping (lowcmd) / release (arm_sdk)
-    damping_kd: float = 2.0  # N*m*s/rad on every joint in DAMPING
+    task: str = param_field("reach", "tabletop task", choices=tuple(TASKS))
+    mode_machine: int = param_field(5, "robot type reported in LowState (rt/lowcmd must echo it)", minimum=0,
+                                    maximum=255)  # the value of a real 29-DoF G1 is not verified here
+    command_timeout: float = param_field(0.2, "sim seconds without a valid command before damping / arm release",
+                                         minimum=0.01, maximum=10.0)
+    damping_kd: float = param_field(2.0, "joint damping in damping mode [N*m*s/rad]", minimum=0.1, maximum=20.0)
     arm_sdk_release_time: float = 1.0  # s to ramp the arm_sdk weight back to 0 after arm_sdk commands stop
-    start_mode: ControlMode = ControlMode.BALANCE
+    start_mode: ControlMode = param_field("balance", "balance: Unitree balance controller holds the pose (arm_sdk "
+                                          "works); damping: robot on a gantry with nothing running",
+                                          choices=("balance", "damping"))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start_mode", ControlMode(self.start_mode))

@@ -22,6 +22,7 @@ import numpy as np
 from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, LEFT_ARM, RIGHT_ARM, joint_indices, limits_array
 from dit4dit_ros.g1.ik import solve_site_position
 from dit4dit_ros.teleop.target import TeleopTarget
+from dit4dit_ros.utils.param_fields import param_field
 
 HANDS: tuple[str, ...] = ("right", "left")
 HAND_SITES = {"right": "right_palm", "left": "left_palm"}
@@ -40,12 +41,17 @@ def _vec3(name: str, value) -> np.ndarray:
 class JogConfig:
     """Limits of the jogger (metres, radians; workspace in the pelvis frame: x forward, y left, z up)."""
 
-    step: float = 0.01  # m per key press
-    max_step: float = 0.05  # m, largest palm displacement accepted in one jog
-    workspace_min: tuple[float, float, float] = (0.05, -0.50, 0.02)  # z 0.02: just above the table top
-    workspace_max: tuple[float, float, float] = (0.55, 0.50, 0.45)
-    position_margin: float = 0.02  # rad kept from the joint position limits
-    max_joint_step: float = 0.25  # rad, largest joint change accepted in one jog
+    step: float = param_field(0.01, "palm displacement per key press [m]", minimum=0.001, maximum=0.05, name="jog_step")
+    max_step: float = param_field(0.05, "largest palm displacement per jog [m]", minimum=0.001, maximum=0.1,
+                                  name="jog_max_step")
+    workspace_min: tuple[float, float, float] = param_field(  # z 0.02: just above the table top
+        (0.05, -0.50, 0.02), "palm workspace lower corner, pelvis frame [m]", type="float_array", length=3,
+        minimum=-1.5, maximum=1.5)
+    workspace_max: tuple[float, float, float] = param_field(
+        (0.55, 0.50, 0.45), "palm workspace upper corner, pelvis frame [m]", type="float_array", length=3,
+        minimum=-1.5, maximum=1.5)
+    position_margin: float = param_field(0.02, "distance kept from the joint limits [rad]", minimum=0.0, maximum=0.19)
+    max_joint_step: float = param_field(0.25, "largest joint change per jog [rad]", minimum=0.01, maximum=1.0)
     ik_tolerance: float = 0.003  # m, palm error above which a jog is refused
     ik_iterations: int = 100
 
