@@ -43,7 +43,7 @@ import numpy as np
 
 from dit4dit_ros.control.chunk import ActionChunk, ChunkSource, Verdict, validate_chunk
 from dit4dit_ros.control.config import ExecutorConfig
-from dit4dit_ros.control.hands import HandController
+from dit4dit_ros.control.hands import HandController, split_grippers
 from dit4dit_ros.control.interlocks import ClipAlarm, NoEffectWatchdog
 from dit4dit_ros.control.modes import ACTIVE_MODES, JointCommand, MeasuredState, Mode, Transition
 from dit4dit_ros.control.robot_input import LowStateLike, RobotInput, apply_remote_action
@@ -173,7 +173,16 @@ class ExecutorCore:
         return Verdict(True, "e-stop reset: disabled, enable to resume")
 
     def submit_chunk(self, chunk: ActionChunk, now: float) -> Verdict:
-        """Validate and schedule a policy chunk. Rejections are counted with their reason."""
+        """Validate and schedule a policy chunk. Rejections are counted with their reason.
+
+        Gripper columns (left_gripper / right_gripper, 0 open .. 1 closed) go to the hands' controller as a
+        trajectory once the joints' part is accepted; a chunk with grippers for an executor without hands, or
+        with a gripper value outside [0, 1], is refused whole."""
+        chunk, grippers = split_grippers(chunk)
+        if isinstance(grippers, str):
+            return self._reject("policy", grippers)
+        if grippers and self.hands is None:
+            return self._reject("policy", "the chunk has gripper columns but this executor drives no hands")
         verdict = self._admit(chunk, "policy")
         if not verdict:
             return verdict
@@ -185,6 +194,8 @@ class ExecutorCore:
         if not verdict:
             return self._reject("policy", verdict.reason)
         self._teleop_mask &= ~self.scheduler.owned_mask  # joints the chunk took back from an old teleop target
+        for side, values in grippers.items():
+            self.hands.follow_grippers(side, chunk.stamp + chunk.times, values)
         self._accept("policy", now)
         return verdict
 
@@ -192,6 +203,19 @@ class ExecutorCore:
         """Joint position targets for a subset of joints (setpoints), through the same checks and filter."""
         pos = np.asarray(positions, dtype=np.float64)
         chunk = ActionChunk(tuple(joint_names), now, np.zeros(1), pos.reshape(1, -1), ChunkSource.TELEOP)
+        chunk, grippers = split_grippers(chunk)  # a gripper setpoint (teleop's hand keys) goes to the hands
+        if isinstance(grippers, str):
+            return self._reject("teleop", grippers)
+        if grippers and self.hands is None:
+            return self._reject("teleop", "the target has gripper values but this executor drives no hands")
+        for side, values in grippers.items():
+            verdict = self.submit_hand(side, now, gripper=float(values[0]))
+            if not verdict:
+                return verdict
+        if grippers and not chunk.joint_names:
+            self._accept("teleop", now)
+            return Verdict(True)
+        pos = chunk.positions
         verdict = self._admit(chunk, "teleop")
         if not verdict:
             return verdict

@@ -63,6 +63,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=0.0, maximum=1.5),
     ParamSpec("gravity_compensation_joints", ["auto"], "G1 joint names that get the feed-forward torque; ['auto'] = "
               "the joints the control path commands (waist+arms on arm_sdk, all 29 on lowcmd)", type="str_array"),
+    ParamSpec("hands", "none", "none: no hands; dex3: the Dex3-1 hands on rt/dex3/* (gripper columns of chunks and "
+              "teleop gripper setpoints, under the same modes and limits; gravity model with the hands)",
+              choices=("none", "dex3")),
     *param_specs(SafetyConfig),  # the safety filter: position margin, velocity/acceleration/torque caps
     *param_specs(SchedulerConfig),  # chunk blending, teleop priority, latency, ensembling
     *param_specs(WatchdogConfig),  # input, hold and LowState timeouts, invalid-state limit

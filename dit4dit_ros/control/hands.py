@@ -12,6 +12,9 @@ positions (wire order), and `commands(now, mode)` returns what to send on rt/dex
   within torque_limit / kp of the measured position, so the PD torque never exceeds the motor's limit.
 - A hand whose state is older than `state_timeout` (or never seen) gets damping instead of tracking: tracking
   needs to know where the fingers are.
+- A policy chunk's gripper columns (the official G1 layout's left_gripper / right_gripper) become a trajectory
+  (`follow_grippers`, handed over by ExecutorCore.submit_chunk): in RUNNING and HOLD the target is the synergy
+  pose of its value at the current time, held after the chunk's last point.
 
 Targets are setpoints (a teleop key, a policy's gripper value), not trajectories; a target outside the joint
 limits or non-finite is refused with the verdict saying which joint and what range, never clipped silently.
@@ -22,10 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dit4dit_ros.control.chunk import Verdict
+from dit4dit_ros.control.chunk import ActionChunk, Verdict
 from dit4dit_ros.g1.hand_command import HandCommand, gripper_to_joints
-from dit4dit_ros.g1.hands import (HAND_JOINT_NAMES, HAND_KD, HAND_KP, HAND_MOTORS, HAND_VELOCITY_LIMIT, HandSide,
-                                  hand_limits, hand_side)
+from dit4dit_ros.g1.hands import (ALL_GRIPPER_NAMES, HAND_JOINT_NAMES, HAND_KD, HAND_KP, HAND_MOTORS, HAND_VELOCITY_LIMIT,
+                                  SIDE_OF_NAME, HandSide, hand_limits, hand_side)
 
 TRACKING_MODES = frozenset({"SOFT_START", "RUNNING", "HOLD"})
 DAMPING_MODES = frozenset({"DAMPING", "ESTOP"})
@@ -61,6 +64,7 @@ class _HandState:
     q: np.ndarray | None = None
     state_time: float = -np.inf
     last_time: float | None = None
+    track: tuple[np.ndarray, np.ndarray] | None = None  # a policy chunk's gripper values: (times, values)
     counts: dict = field(default_factory=lambda: {"targets": 0, "rejected": 0, "torque_clamps": 0, "stale_damping": 0})
 
 
@@ -111,8 +115,23 @@ class HandController:
             i = int(bad[0])
             return self._reject(side, f"{HAND_JOINT_NAMES[side][i]} target {q[i]:.3f} rad is outside "
                                       f"[{hand.lo[i]:.3f}, {hand.hi[i]:.3f}]")
-        hand.target = q.copy()
+        hand.target, hand.track = q.copy(), None  # a setpoint (teleop) replaces the last chunk's gripper column
         hand.counts["targets"] += 1
+        return Verdict(True)
+
+    def follow_grippers(self, side: "HandSide | str", times: np.ndarray, values: np.ndarray) -> Verdict:
+        """A policy chunk's gripper column: `values` (0 open .. 1 closed) at absolute `times` on the executor's
+        clock. From then on, in RUNNING and HOLD, `commands` targets the synergy pose of the value at the current
+        time (linear between points, the last one held after the chunk), until the next chunk replaces it."""
+        side = hand_side(side)
+        times, values = np.asarray(times, dtype=np.float64), np.asarray(values, dtype=np.float64)
+        if times.ndim != 1 or times.shape != values.shape or times.size == 0:
+            return self._reject(side, f"{side.value} gripper column needs one value per chunk point, got "
+                                      f"{values.shape} for {times.shape} times")
+        problem = gripper_values_problem(side, values)
+        if problem:
+            return self._reject(side, problem)
+        self.hands[side].track = (times.copy(), values.copy())
         return Verdict(True)
 
     def _reject(self, side: "HandSide | str", reason: str) -> Verdict:
@@ -123,7 +142,7 @@ class HandController:
     def stop_tracking(self) -> None:
         """Forget targets and the tracking state (the executor left its active modes)."""
         for hand in self.hands.values():
-            hand.target = hand.sent = None
+            hand.target = hand.sent = hand.track = None
             hand.last_time = None
 
     def commands(self, now: float, mode: str) -> dict[HandSide, HandCommand]:
@@ -144,6 +163,8 @@ class HandController:
                 out[side] = HandCommand(q=q.copy(), dq=zeros, tau=zeros, kp=zeros,
                                         kd=np.full(HAND_MOTORS, self.cfg.damping_kd))
                 continue
+            if hand.track is not None and mode in ("RUNNING", "HOLD"):
+                hand.target = gripper_to_joints(side, float(np.interp(now, *hand.track)))
             out[side] = HandCommand.position(self._track(hand, now), kp=self.cfg.kp, kd=self.cfg.kd)
         return out
 
@@ -165,3 +186,30 @@ class HandController:
 
     def status(self) -> dict:
         return {side.value: {"has_target": hand.target is not None, **hand.counts} for side, hand in self.hands.items()}
+
+
+def split_grippers(chunk: ActionChunk) -> tuple[ActionChunk, "dict[HandSide, np.ndarray] | str"]:
+    """(the chunk without its gripper columns, {side: gripper values}), or the reason the grippers are unusable
+    (a value outside [0, 1] or not finite). A chunk without gripper columns, or of a shape the executor's own
+    validation will name, comes back unchanged with {}."""
+    columns = [k for k, name in enumerate(chunk.joint_names) if name in ALL_GRIPPER_NAMES]
+    positions = np.asarray(chunk.positions, dtype=np.float64)
+    if not columns or positions.ndim != 2 or positions.shape[1] != len(chunk.joint_names):
+        return chunk, {}
+    grippers = {SIDE_OF_NAME[chunk.joint_names[k]]: positions[:, k] for k in columns}
+    for side, values in grippers.items():
+        problem = gripper_values_problem(side, values)
+        if problem:
+            return chunk, problem
+    keep = [k for k in range(len(chunk.joint_names)) if k not in columns]
+    body = ActionChunk(tuple(chunk.joint_names[k] for k in keep), chunk.stamp, chunk.times, positions[:, keep],
+                       chunk.source)
+    return body, grippers
+
+
+def gripper_values_problem(side: HandSide, values: np.ndarray) -> str:
+    """Why these gripper values cannot be targets ('' when they can: finite, in [0, 1])."""
+    if np.all(np.isfinite(values)) and values.min() >= 0.0 and values.max() <= 1.0:
+        return ""
+    return (f"{side.value} gripper values must be finite in [0, 1] (0 open, 1 closed); got {np.nanmin(values):.3f} "
+            f".. {np.nanmax(values):.3f}")

@@ -18,9 +18,9 @@ Driven that way the shipped checkpoint measured 19/20 direct (final-frame 15/20)
 way, so the runner keeps the demonstrations' plant until a checkpoint is trained on the executor's.
 
 With Dex3-1 hands (the pick_place scene) a chunk may carry two more columns, the left and right gripper
-(0 open .. 1 closed, the official G1 layout): the chunk's gripper values, interpolated at the current time, go
-to the executor's HandController at 100 Hz (HAND_PERIOD), whose rate-, position- and torque-limited commands
-(damping in DAMPING/ESTOP) drive the hands; after the chunk's end the last value is held. Observations then
+(0 open .. 1 closed, the official G1 layout): they go with the chunk to the executor, whose HandController
+targets their value at the current time (held after the chunk's end) at 100 Hz (HAND_PERIOD) with rate-,
+position- and torque-limited commands (damping in DAMPING/ESTOP), as the executor node does on rt/dex3. Observations then
 carry the measured grippers. On that robot the executor sends the waist's and arms' gravity torque as
 feed-forward (a GravityModel of the G1 with Dex3-1 hands) and chunks are the arm poses themselves: with the
 heavier hands, folding gravity into the position command (q + g/kp, what the reach data does) leaves the
@@ -134,8 +134,6 @@ class SimEpisodeRunner:
         self._mode_machine = self.robot.config.mode_machine
         self._ones = np.ones(29, dtype=np.int64)
         self._hand_steps = max(1, int(round(HAND_PERIOD / self.robot.dt)))
-        self._grip_times: np.ndarray | None = None  # stamps (s, sim time) of the last chunk's gripper points
-        self._grip_values: np.ndarray | None = None  # (H, 2)
         self._step_count = 0
         self._executor_cfg = cfg.executor
         if self.has_hands:  # gravity feed-forward on waist + arms (module docstring), hands in the model
@@ -165,7 +163,6 @@ class SimEpisodeRunner:
         cfg = self._executor_cfg
         hands = HandController(HandControlConfig(period=HAND_PERIOD)) if self.has_hands else None
         self.core = ExecutorCore(cfg, gravity=self._gravity.torques if cfg.gravity_compensation else None, hands=hands)
-        self._grip_times = self._grip_values = None
 
         self._tick()  # the executor needs a LowState sample before it can be enabled
         verdict = self.core.enable(self.robot.time)
@@ -213,28 +210,19 @@ class SimEpisodeRunner:
             raise ValueError(f"chunk positions must be (H, {' or '.join(map(str, widths))}) in "
                              f"{'ARMS(+grippers)' if self.has_hands else 'ARMS'} order, got {points.shape}")
         arms, grips = points[:, :len(ARMS)], points[:, len(ARMS):]
-        if grips.size and not (np.all(np.isfinite(grips)) and grips.min() >= 0.0 and grips.max() <= 1.0):
-            return Verdict(False, f"gripper values must be finite in [0, 1] (0 open, 1 closed); got {grips.min():.3f}"
-                                  f" .. {grips.max():.3f}")
-        waist = self._waist_commands(arms)
+        names = ARM_SDK_JOINTS + (ALL_GRIPPER_NAMES if grips.size else ())
         now = self.robot.time
-        chunk = ActionChunk.uniform(ARM_SDK_JOINTS, np.hstack([waist, arms]), stamp=now, period=self.period)
-        verdict = self.core.submit_chunk(chunk, now)
-        if verdict and grips.size:
-            self._grip_times, self._grip_values = now + self.period * np.arange(len(grips)), grips
-        return verdict
+        # the executor sends the joints and gives the gripper columns to its hands' controller
+        chunk = ActionChunk.uniform(names, np.hstack([self._waist_commands(arms), arms, grips]), stamp=now,
+                                    period=self.period)
+        return self.core.submit_chunk(chunk, now)
 
     def _command_hands(self, now: float) -> None:
-        """Feed the executor the hands' state and the gripper chunk's values at `now` (held after its last point);
-        send the executor's hand commands to the hands."""
+        """Feed the executor the hands' state; send its hand commands (the gripper column of the current chunk,
+        limited, or damping) to the hands."""
         core, hands = self.core, self.robot.hands
-        for i, side in enumerate(HandSide):
+        for side in HandSide:
             core.observe_hand(side, hands.joint_state(side)[0], now)
-            if self._grip_times is not None and core.mode in (Mode.RUNNING, Mode.HOLD):
-                value = float(np.interp(now, self._grip_times, self._grip_values[:, i]))
-                verdict = core.submit_hand(side, now, gripper=value)
-                if not verdict:
-                    raise RuntimeError(f"the executor refused a {side.value} gripper value: {verdict.reason}")
         for side, command in core.hand_commands(now).items():
             hands.submit(side, command)
 

@@ -97,6 +97,35 @@ class HandStateReader(_DecodingReader):
                          lambda s: callback(self.side, s, clock()))
 
 
+class HandStatePoller:
+    """rt/dex3/<side>/state without a listener: `take()` returns the newest valid HandStateSample that arrived
+    since the last call (None if none), decoded in the caller's thread, like g1.dds.LowStatePoller for the body:
+    the executor's control loop takes the hands' state in its tick and no receive thread waits for Python."""
+
+    DEPTH = 8  # the hands publish at 100 Hz; the loop takes every 2 ms
+
+    def __init__(self, side: "HandSide | str") -> None:
+        from unitree_sdk2py.idl.unitree_hg.msg.dds_ import HandState_
+
+        self.side = hand_side(side)
+        self.topic, self.malformed = hand_topics(self.side)[1], 0
+        self._raw = _RawReader(self.topic, HandState_, None, keep_last=self.DEPTH)
+
+    def take(self) -> HandStateSample | None:
+        newest = None
+        for payload in self._raw.take(self.DEPTH):
+            try:
+                newest = decode_handstate_cdr(payload)
+            except ValueError as exc:
+                self.malformed += 1
+                if self.malformed == 1:
+                    LOG.warning("dropping malformed %s message: %s", self.topic, exc)
+        return newest
+
+    def close(self) -> None:
+        self._raw.close()
+
+
 class HandStateCache:
     """The latest HandState of each hand (thread-safe), for appending the hand joints to /joint_states.
 

@@ -3,14 +3,19 @@
 A JointTrajectory of 100,000 points costs seconds to turn into Python lists; it must be refused by its
 length alone. `chunk_from_trajectory` and `teleop_from_joint_state` return (value, "") or (None, reason);
 nothing here raises on robot input. Unknown joint names are refused here too: the shared memory to the
-real-time process carries joint indices.
+real-time process carries channel indices (the G1's joints, then left_gripper and right_gripper, whose values
+0 open .. 1 closed drive the Dex3-1 hands).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from dit4dit_ros.control.chunk import ActionChunk, chunk_from_points
-from dit4dit_ros.g1.joints import JOINT_INDEX, NUM_JOINTS
+from dit4dit_ros.control.rt.shm import CHANNEL_INDEX, NUM_CHANNELS
+from dit4dit_ros.g1.joints import NUM_JOINTS
+
+
+_G1 = f"the G1 has {NUM_JOINTS} joints and {NUM_CHANNELS - NUM_JOINTS} grippers"
 
 
 def stamp_seconds(stamp) -> float:
@@ -20,11 +25,11 @@ def stamp_seconds(stamp) -> float:
 def _names_problem(names) -> str:
     if len(names) == 0:
         return "no joint names"
-    if len(names) > NUM_JOINTS:
-        return f"{len(names)} joint names; the G1 has {NUM_JOINTS}"
-    unknown = [n for n in names if n not in JOINT_INDEX]
+    if len(names) > NUM_CHANNELS:
+        return f"{len(names)} joint names; {_G1}"
+    unknown = [n for n in names if n not in CHANNEL_INDEX]
     if unknown:
-        return f"unknown joint(s) {unknown[:5]}; expected G1 joint names"
+        return f"unknown joint(s) {unknown[:5]}; expected G1 joint names or left_gripper/right_gripper"
     return ""
 
 
@@ -36,8 +41,8 @@ def chunk_from_trajectory(msg, stamp_on_core_clock, max_points: int, default_per
         return None, "chunk has no points"
     if npts > max_points:
         return None, f"chunk has {npts} points; at most {max_points} are accepted"
-    if len(msg.joint_names) > NUM_JOINTS:
-        return None, f"chunk has {len(msg.joint_names)} joint names; the G1 has {NUM_JOINTS}"
+    if len(msg.joint_names) > NUM_CHANNELS:
+        return None, f"chunk has {len(msg.joint_names)} joint names; {_G1}"
     names = list(msg.joint_names)
     problem = _names_problem(names)
     if problem:
@@ -55,8 +60,8 @@ def chunk_from_trajectory(msg, stamp_on_core_clock, max_points: int, default_per
 
 def teleop_from_joint_state(msg) -> tuple[tuple[list[str], np.ndarray] | None, str]:
     """(names, positions) from a sensor_msgs/JointState teleop command (other fields ignored)."""
-    if len(msg.name) > NUM_JOINTS or len(msg.position) > NUM_JOINTS:
-        return None, f"JointState has {len(msg.name)} names and {len(msg.position)} positions; the G1 has {NUM_JOINTS}"
+    if len(msg.name) > NUM_CHANNELS or len(msg.position) > NUM_CHANNELS:
+        return None, f"JointState has {len(msg.name)} names and {len(msg.position)} positions; {_G1}"
     names = list(msg.name)
     if len(names) != len(msg.position):
         return None, f"JointState has {len(names)} names but {len(msg.position)} positions"

@@ -29,11 +29,10 @@ from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, STATE
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.teleop.jog import HANDS, JogConfig
 from dit4dit_ros.teleop.target import TeleopTarget
+from dit4dit_ros.utils.param_fields import from_params, param_specs
 
 NODE_NAME = "teleop"
 SOURCES = ("keyboard", "replay", "expert")
-_J = JogConfig()
-
 PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("source", "keyboard", "where targets come from: keyboard (terminal jogging), replay (a bag), expert "
               "(the simulator's scripted expert)", choices=SOURCES),
@@ -44,15 +43,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("task_topic", SIM_TASK_TOPIC, "the simulator's task status (diagnostic_msgs/DiagnosticStatus, latched): expert"),
     # keyboard
     ParamSpec("hand", "right", "hand jogged first (h switches)", choices=HANDS),
-    ParamSpec("jog_step", _J.step, "palm displacement per key press [m]", minimum=0.001, maximum=0.05),
-    ParamSpec("jog_max_step", _J.max_step, "largest palm displacement per jog [m]", minimum=0.001, maximum=0.1),
-    ParamSpec("workspace_min", list(_J.workspace_min), "palm workspace lower corner, pelvis frame [m]",
-              type="float_array", length=3, minimum=-1.5, maximum=1.5),
-    ParamSpec("workspace_max", list(_J.workspace_max), "palm workspace upper corner, pelvis frame [m]",
-              type="float_array", length=3, minimum=-1.5, maximum=1.5),
-    ParamSpec("position_margin", _J.position_margin, "distance kept from the joint limits [rad]", minimum=0.0,
-              maximum=0.19),
-    ParamSpec("max_joint_step", _J.max_joint_step, "largest joint change per jog [rad]", minimum=0.01, maximum=1.0),
+    *param_specs(JogConfig),  # jog_step, jog_max_step, workspace_min/max, position_margin, max_joint_step
     # replay
     ParamSpec("bag", "", "replay: episode bag directory (rosbag2, from the recorder)"),
     ParamSpec("replay_topic", COMMAND_TOPIC, "replay: recorded command topic (JointState, /lowcmd or /arm_sdk)"),
@@ -109,9 +100,7 @@ class TeleopNode(Node):
         p = self.p
         reader = TerminalKeyReader(fd).__enter__()  # NotATerminalError (a RuntimeError) without a TTY
         try:
-            cfg = JogConfig(step=p["jog_step"], max_step=p["jog_max_step"], workspace_min=tuple(p["workspace_min"]),
-                            workspace_max=tuple(p["workspace_max"]), position_margin=p["position_margin"],
-                            max_joint_step=p["max_joint_step"])
+            cfg = from_params(JogConfig, p)
             self.keyboard = KeyboardTeleop(ArmJogger(cfg, hand=p["hand"]))
         except BaseException:
             reader.close()
@@ -148,7 +137,7 @@ class TeleopNode(Node):
             known = [(n, v) for n, v in zip(*self._measured) if n in JOINT_INDEX]
             self.keyboard.jogger.sync([n for n, _ in known], [v for _, v in known])
             self.get_logger().info("keyboard: targets start at the measured joints; keys: w/s a/d q/e jog, h hand, "
-                                   "space E-STOP")
+                                   "c/o close/open hand, space E-STOP")
 
     def _on_task(self, msg: DiagnosticStatus) -> None:
         from dit4dit_ros.teleop.expert import TaskUpdate
@@ -174,7 +163,7 @@ class TeleopNode(Node):
             self.published += 1
 
     def _keyboard_tick(self) -> None:
-        from dit4dit_ros.teleop.keys import Action
+        from dit4dit_ros.teleop.keys import Action, keyboard_target
 
         for key in self._reader.read_keys(0.0):
             event = self.keyboard.handle(key, self._measured)
@@ -187,7 +176,7 @@ class TeleopNode(Node):
             elif event.message:
                 self.get_logger().info(event.message)
         if self.keyboard.jogger.synced:
-            self._target = self.keyboard.jogger.target()
+            self._target = keyboard_target(self.keyboard)
 
     def _replay_tick(self, now: float) -> None:
         if self._start is None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dit4dit_ros.g1.hand_command import joints_to_gripper
+from dit4dit_ros.g1.hands import ALL_GRIPPER_NAMES, HAND_JOINT_NAMES, SIDE_OF_NAME
 from dit4dit_ros.utils.param_fields import param_field
 
 
@@ -76,15 +78,17 @@ class ObservationBuffer:
             self._frames.append((stamp, image))
 
     def add_joint_state(self, stamp: float, names: list[str] | tuple[str, ...], positions: np.ndarray) -> None:
-        """Store the positions of this buffer's joints; a message lacking one of them is an error."""
+        """Store the positions of this buffer's joints; a message lacking one of them is an error. A gripper
+        channel (left_gripper / right_gripper of the official G1 layout) comes from its hand's 7 joints in the
+        message (g1_state with hands: dex3), through the synergy's least-squares fit (g1/hand_command.py)."""
         names = tuple(names)
         if self._index_cache is None or self._index_cache[0] != names:
-            lookup = {n: i for i, n in enumerate(names)}
-            missing = [n for n in self.joint_names if n not in lookup]
-            if missing:
-                raise ValueError(f"joint state lacks joints the policy needs: {missing}")
-            self._index_cache = (names, np.array([lookup[n] for n in self.joint_names], dtype=np.int64))
-        values = np.asarray(positions, dtype=np.float64)[self._index_cache[1]]
+            self._index_cache = (names, *self._indices(names))
+        _, index, grippers = self._index_cache
+        positions = np.asarray(positions, dtype=np.float64)
+        values = positions[index]
+        for k, side, hand_index in grippers:
+            values[k] = joints_to_gripper(side, positions[hand_index])
         if not np.all(np.isfinite(values)):
             raise ValueError("joint state has non-finite positions")
         with self._lock:
@@ -93,6 +97,20 @@ class ObservationBuffer:
                 self._states.clear()
             self._state_times.append(stamp)
             self._states.append(values)
+
+    def _indices(self, names: tuple[str, ...]) -> tuple[np.ndarray, list]:
+        """(index of each buffer joint in `names`, [(position, side, hand joint indices) of derived grippers])."""
+        lookup = {n: i for i, n in enumerate(names)}
+        grippers = []
+        for k, n in enumerate(self.joint_names):
+            side = SIDE_OF_NAME.get(n) if n in ALL_GRIPPER_NAMES and n not in lookup else None
+            if side is not None and all(h in lookup for h in HAND_JOINT_NAMES[side]):
+                grippers.append((k, side, np.array([lookup[h] for h in HAND_JOINT_NAMES[side]], dtype=np.int64)))
+        derived = {k for k, _, _ in grippers}
+        missing = [n for k, n in enumerate(self.joint_names) if n not in lookup and k not in derived]
+        if missing:
+            raise ValueError(f"joint state lacks joints the policy needs: {missing}")
+        return np.array([lookup.get(n, 0) for n in self.joint_names], dtype=np.int64), grippers
 
     def latest(self, now: float) -> Observation:
         """The newest complete observation, or ObservationUnavailable naming the stale/missing input."""

@@ -6,6 +6,7 @@ same controller can be fed by any key source (a terminal, a GUI, a test).
 Default keys (palm jogs in the pelvis frame: x forward, y left, z up):
     w / s   +x / -x        a / d   +y / -y        q / e   +z / -z       arrow keys: x / y as w s a d
     h       switch hand    r       re-sync the targets to the measured joints
+    c / o   close / open the jogged hand (gripper 1 / 0: the Dex3-1 synergy, the executor limits its speed)
     + / -   double / halve the step (between min_step and the jogger's max_step)
     space   E-STOP         Ctrl-C  quit
 """
@@ -19,6 +20,7 @@ from typing import Mapping
 import numpy as np
 
 from dit4dit_ros.teleop.jog import ArmJogger, JogResult
+from dit4dit_ros.teleop.target import TeleopTarget
 
 
 class Action(str, Enum):
@@ -28,6 +30,7 @@ class Action(str, Enum):
     RESYNC = "resync"
     STEP_UP = "step_up"
     STEP_DOWN = "step_down"
+    GRIP = "grip"
     QUIT = "quit"
 
 
@@ -35,6 +38,7 @@ class Action(str, Enum):
 class KeyBinding:
     action: Action
     direction: tuple[float, float, float] = (0.0, 0.0, 0.0)  # unit jog direction (JOG only)
+    gripper: float = 0.0  # gripper setpoint (GRIP only): 0 open .. 1 closed
 
 
 def _jog(x: float, y: float, z: float) -> KeyBinding:
@@ -49,6 +53,7 @@ DEFAULT_KEYMAP: Mapping[str, KeyBinding] = MappingProxyType({
     "left": _jog(0, 1, 0), "right": _jog(0, -1, 0),
     "h": KeyBinding(Action.SWITCH_HAND),
     "r": KeyBinding(Action.RESYNC),
+    "c": KeyBinding(Action.GRIP, gripper=1.0), "o": KeyBinding(Action.GRIP, gripper=0.0),
     "+": KeyBinding(Action.STEP_UP), "=": KeyBinding(Action.STEP_UP),
     "-": KeyBinding(Action.STEP_DOWN),
     " ": KeyBinding(Action.ESTOP),
@@ -104,6 +109,7 @@ class KeyboardTeleop:
     keymap: Mapping[str, KeyBinding] = field(default_factory=lambda: DEFAULT_KEYMAP)
     min_step: float = 0.0025  # m
     step: float = 0.0  # m per key press; 0 = the jogger's configured step
+    grippers: dict[str, float] = field(default_factory=dict)  # hand -> setpoint, once a hand key was pressed
 
     def __post_init__(self) -> None:
         if self.step == 0.0:
@@ -136,9 +142,22 @@ class KeyboardTeleop:
         if act is Action.STEP_DOWN:
             self.step = max(self.step / 2.0, self.min_step)
             return KeyEvent(key, act, message=f"step {self.step * 1000:.1f} mm")
+        if act is Action.GRIP:
+            hand = self.jogger.hand
+            self.grippers[hand] = binding.gripper
+            return KeyEvent(key, act, message=f"{hand} hand {'closing' if binding.gripper else 'opening'} "
+                                              f"(gripper {binding.gripper:.1f})")
         if act is Action.ESTOP:
             return KeyEvent(key, act, message="E-STOP")
         return KeyEvent(key, act, message="quit")
+
+
+def keyboard_target(teleop: KeyboardTeleop) -> TeleopTarget:
+    """The arms' joint targets plus the gripper setpoint of each hand a hand key was pressed for."""
+    arms = teleop.jogger.target()
+    hands = sorted(teleop.grippers)
+    return TeleopTarget(arms.joint_names + tuple(f"{h}_gripper" for h in hands),
+                        np.concatenate([arms.positions, [teleop.grippers[h] for h in hands]]))
 
 
 def key_help(keymap: Mapping[str, KeyBinding] = DEFAULT_KEYMAP) -> str:
@@ -146,6 +165,7 @@ def key_help(keymap: Mapping[str, KeyBinding] = DEFAULT_KEYMAP) -> str:
     names = {" ": "space", "\x03": "Ctrl-C", "\x04": "Ctrl-D"}
     lines = []
     for key, b in keymap.items():
-        what = b.action.value if b.action is not Action.JOG else f"jog {b.direction}"
+        what = {Action.JOG: f"jog {b.direction}", Action.GRIP: f"gripper {b.gripper:.0f} (jogged hand)"}.get(
+            b.action, b.action.value)
         lines.append(f"  {names.get(key, key):7s} {what}")
     return "\n".join(lines)

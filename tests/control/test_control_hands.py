@@ -8,6 +8,7 @@ from dit4dit_ros.control import ExecutorConfig, ExecutorCore, Mode, WatchdogConf
 from dit4dit_ros.control.plant import LagPlant, Loop
 from dit4dit_ros.control.hands import HandControlConfig, HandController
 from dit4dit_ros.g1.hand_command import gripper_to_joints
+from dit4dit_ros.g1.joints import JOINT_INDEX
 from dit4dit_ros.g1.hands import HAND_KP, HAND_VELOCITY_LIMIT, HandSide, hand_limits
 
 SOFT = 0.2
@@ -117,3 +118,49 @@ def test_estop_and_stale_hand_state_damp_the_hands_and_disabled_sends_nothing() 
 def test_config_is_validated(field: str, value: float) -> None:
     with pytest.raises(ValueError, match="HandControlConfig"):
         HandControlConfig(**{field: value})
+
+
+def test_a_chunks_gripper_column_drives_the_hand_along_its_times_and_teleop_takes_over() -> None:
+    """The official layout's gripper column goes with the chunk: the target follows its value at the current time
+    (held after the chunk), arms and hands from one submission; a teleop gripper setpoint replaces it."""
+    from dit4dit_ros.control.chunk import ActionChunk
+
+    loop, plant = _running()
+    core = loop.core
+    now = loop.now
+    elbow = float(core.filter.q[JOINT_INDEX["left_elbow_joint"]])
+    chunk = ActionChunk(("left_elbow_joint", "left_gripper"), now, np.array([0.0, 0.5]),
+                        np.array([[elbow, 0.0], [elbow, 1.0]]))
+    assert core.submit_chunk(chunk, now)
+    first = _hand_tick(loop, plant, 0.25)
+    half = gripper_to_joints("left", float(np.interp(loop.now, now + np.array([0.0, 0.5]), [0.0, 1.0])))
+    # the target moves along the column; the sent position follows it within the velocity limit
+    assert 0.3 < float(np.interp(loop.now, now + np.array([0.0, 0.5]), [0.0, 1.0])) < 0.7
+    assert np.linalg.norm(first[-1][HandSide.LEFT].q - half) < np.linalg.norm(gripper_to_joints("left", 1.0) - half)
+    sent = [c[HandSide.LEFT].q for c in _hand_tick(loop, plant, 1.5)]
+    np.testing.assert_allclose(sent[-1], gripper_to_joints("left", 1.0), atol=1e-6)  # held after the chunk's end
+    assert core.submit_teleop(("left_gripper",), [0.0], loop.now)  # the hand key: open
+    sent = [c[HandSide.LEFT].q for c in _hand_tick(loop, plant, 1.5)]
+    np.testing.assert_allclose(sent[-1], gripper_to_joints("left", 0.0), atol=1e-6)
+
+
+def test_gripper_columns_are_refused_whole_when_out_of_range_or_without_hands() -> None:
+    from dit4dit_ros.control.chunk import ActionChunk
+    from dit4dit_ros.control.plant import LagPlant, Loop
+
+    loop, _ = _running()
+    now = loop.now
+    bad = ActionChunk(("left_gripper",), now, np.array([0.0]), np.array([[1.5]]))
+    verdict = loop.core.submit_chunk(bad, now)
+    assert not verdict and "left gripper values must be finite in [0, 1]" in verdict.reason
+    assert not loop.core.hands.hands[HandSide.LEFT].track
+    core = ExecutorCore(ExecutorConfig(soft_start_time=SOFT, watchdog=WD))
+    plain = Loop(core, LagPlant(tau=0.01))
+    plain.step()
+    assert core.enable(plain.now)
+    plain.run(SOFT + 0.004)
+    verdict = core.submit_chunk(ActionChunk(("right_gripper",), plain.now, np.array([0.0]), np.array([[0.5]])),
+                                plain.now)
+    assert not verdict and "drives no hands" in verdict.reason
+    verdict = core.submit_teleop(("right_gripper",), [0.5], plain.now)
+    assert not verdict and "drives no hands" in verdict.reason

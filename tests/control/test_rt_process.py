@@ -203,3 +203,122 @@ def test_a_bad_configuration_fails_the_start_with_its_reason(robot):
     client = RtClient(_params(gravity_compensation=True, controllable_joints=["no_such_joint"]), _isolation(), 1000)
     with pytest.raises(RuntimeError, match="no_such_joint"):
         client.start()
+
+
+def _thread_policies(pid: int) -> dict[str, int]:
+    """{thread name: scheduling policy} of every thread of `pid` (names as the kernel has them)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            out[f"{f.read().strip()}/{tid}"] = os.sched_getscheduler(int(tid))
+    return out
+
+
+def test_the_dds_threads_of_a_real_time_process_run_under_its_sched_fifo(robot):
+    """CycloneDDS's receive threads deliver the LowState the tick takes: at normal priority a loaded host starves
+    them and a live robot looks silent. They are created after the grant, so they inherit SCHED_FIFO."""
+    from dit4dit_ros.utils.realtime import realtime_available
+
+    ok, why = realtime_available(20)
+    if not ok:
+        pytest.skip(f"SCHED_FIFO is not available here: {why}")
+    client = RtClient(_params(realtime=True, realtime_priority=20), _isolation(), 1000)
+    try:
+        client.start()
+        wait_until(lambda: client.status().get("mode_machine") == 5, 10.0, what="LowState at the process")
+        assert client.status()["realtime"]["scheduler"] == "SCHED_FIFO:20"
+        policies = _thread_policies(client.pid)
+        receive = {name: policy for name, policy in policies.items() if name.startswith("recv")}
+        assert receive, f"no CycloneDDS receive thread found among {sorted(policies)}"
+        assert all(policy == os.SCHED_FIFO for policy in receive.values()), policies
+    finally:
+        client.close()
+
+
+class Hands:
+    """Both Dex3-1 hands as the robot plays them: HandState at 100 Hz from `q` (held), every HandCmd_ kept."""
+
+    def __init__(self, q: dict) -> None:
+        from dit4dit_ros.g1.hand_dds import HandCmdReader, HandStateWriter
+        from dit4dit_ros.g1.hands import HandSide
+
+        self.q = q
+        self.lock = threading.Lock()
+        self.cmds: dict = {side: [] for side in HandSide}
+        self.writers = {side: HandStateWriter(side) for side in HandSide}
+        self.readers = [HandCmdReader(side, self._on_cmd) for side in HandSide]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _on_cmd(self, side, cmd) -> None:
+        with self.lock:
+            self.cmds[side].append(cmd)
+
+    def _run(self) -> None:
+        zeros = np.zeros(7)
+        while not self._stop.wait(0.01):
+            for side, writer in self.writers.items():
+                writer.write_state(self.q[side], zeros, zeros)
+
+    def commands(self, side) -> list:
+        with self.lock:
+            return list(self.cmds[side])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+        for entity in (*self.readers, *self.writers.values()):
+            entity.close()
+
+
+def test_the_hands_follow_a_chunks_gripper_column_and_damp_on_estop(robot):
+    """hands: dex3 -> the chunk's left_gripper column drives rt/dex3/left/cmd (position tracking towards the
+    synergy pose, within the torque limit), the right hand without a target holds its measured pose, and an
+    e-stop damps both hands."""
+    from dit4dit_ros.control.chunk import ActionChunk
+    from dit4dit_ros.g1.hand_command import gripper_to_joints
+    from dit4dit_ros.g1.hands import HandSide
+
+    open_q = {side: gripper_to_joints(side, 0.0) for side in HandSide}
+    hands = Hands(open_q)
+    client = RtClient(_params(hands="dex3"), _isolation(), 1000)
+    try:
+        client.start()
+        wait_until(lambda: client.status().get("mode_machine") == 5, 10.0, what="LowState at the process")
+        assert client.request(S.ENABLE) == (True, "soft start")
+        wait_until(lambda: client.status().get("mode") == "RUNNING", 10.0, what="RUNNING")
+        q0 = np.array(client.status()["measured_q"])
+        from dit4dit_ros.g1.joints import JOINT_INDEX
+
+        arm = "left_elbow_joint"
+        chunk = ActionChunk((arm, "left_gripper"), time.monotonic(), np.array([0.0, 0.5]),
+                            np.array([[q0[JOINT_INDEX[arm]], 1.0], [q0[JOINT_INDEX[arm]], 1.0]]))
+        assert client.reply(client.submit_chunk(chunk)) == (True, "")
+        n_left = len(hands.commands(HandSide.LEFT))
+        wait_until(lambda: len(hands.commands(HandSide.LEFT)) > n_left + 20, 10.0, what="hand commands")
+        closed = gripper_to_joints(HandSide.LEFT, 1.0)
+        last = hands.commands(HandSide.LEFT)[-1]
+        moved = last.q - open_q[HandSide.LEFT]
+        towards = closed - open_q[HandSide.LEFT]
+        assert np.all(last.kp > 0) and np.dot(moved, towards) > 0, (last.q, closed)
+        assert np.all(np.sign(moved[towards != 0]) * np.sign(towards[towards != 0]) >= 0)
+        right = hands.commands(HandSide.RIGHT)[-1]
+        assert np.all(right.kp > 0) and np.allclose(right.q, open_q[HandSide.RIGHT], atol=1e-6)
+        status = client.status()
+        assert status["hands"]["left"]["rejected"] == 0 and status["hand_commands_sent"] > 0
+
+        bad = ActionChunk(("left_gripper",), time.monotonic(), np.array([0.0]), np.array([[1.5]]))
+        ok, reason = client.reply(client.submit_chunk(bad))
+        assert not ok and "left gripper values must be finite in [0, 1]" in reason
+
+        client.estop("test e-stop")
+        wait_until(lambda: client.status().get("mode") == "ESTOP", 5.0, what="ESTOP")
+        n = len(hands.commands(HandSide.LEFT))
+        wait_until(lambda: len(hands.commands(HandSide.LEFT)) > n + 5, 5.0, what="hand commands after the e-stop")
+        for side in HandSide:
+            damping = hands.commands(side)[-1]
+            assert np.all(damping.kp == 0) and np.all(damping.kd > 0) and np.all(damping.tau == 0), side
+    finally:
+        client.close()
+        hands.close()

@@ -49,7 +49,7 @@ def test_malformed_chunks_are_refused_with_what_was_expected():
 
 
 def test_teleop_sizes_are_checked_first():
-    target, reason = teleop_from_joint_state(JointState(name=["a"] * 30, position=[0.0] * 30))
+    target, reason = teleop_from_joint_state(JointState(name=["a"] * 32, position=[0.0] * 32))
     assert target is None and "the G1 has 29" in reason
     target, reason = teleop_from_joint_state(JointState(name=NAMES, position=[0.1]))
     assert target is None and reason == "JointState has 2 names but 1 positions"

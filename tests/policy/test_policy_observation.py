@@ -123,3 +123,19 @@ def test_runner_computes_one_chunk_per_frame(tmp_path):
     clock[0] = 1.1
     assert runner.step().observation_stamp == 1.1
     assert len(published) == 2
+
+
+def test_gripper_channels_come_from_the_hand_joints_of_the_joint_state():
+    """The official G1 layout's grippers are not joints: /joint_states (g1_state, hands: dex3) carries the Dex3-1
+    joints, and the buffer fits the gripper value of each hand from them."""
+    from dit4dit_ros.g1.hand_command import gripper_to_joints
+    from dit4dit_ros.g1.hands import HAND_JOINT_NAMES, HandSide
+
+    buf = ObservationBuffer(ObservationConfig(max_image_age=1.0, max_state_age=1.0), ("a", "left_gripper", "right_gripper"))
+    names = ("a",) + HAND_JOINT_NAMES[HandSide.LEFT] + HAND_JOINT_NAMES[HandSide.RIGHT]
+    q = np.concatenate([[0.5], gripper_to_joints("left", 0.25), gripper_to_joints("right", 1.0)])
+    buf.add_joint_state(0.0, names, q)
+    buf.add_frame(0.0, _frame(1))
+    np.testing.assert_allclose(buf.latest(now=0.01).joint_positions, [0.5, 0.25, 1.0], atol=1e-9)
+    with pytest.raises(ValueError, match=r"lacks joints the policy needs: \['right_gripper'\]"):
+        buf.add_joint_state(0.02, names[:8], q[:8])  # the right hand's joints are missing

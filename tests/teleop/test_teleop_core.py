@@ -12,8 +12,9 @@ from dit4dit_ros.data.topics import COMMAND_TOPIC, JOINT_STATE_TYPE, StreamRole,
 from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, WAIST, limits_array, joint_indices
 from dit4dit_ros.sim.robot import hold_pose_array
 from dit4dit_ros.teleop.jog import ArmJogger, JogConfig
-from dit4dit_ros.teleop.keys import Action, KeyboardTeleop, decode_keys
+from dit4dit_ros.teleop.keys import Action, KeyboardTeleop, decode_keys, keyboard_target
 from dit4dit_ros.teleop.replay import ReplayConfig, ReplaySource
+from dit4dit_ros.teleop.target import TeleopTarget
 from dit4dit_ros.teleop.terminal import NotATerminalError, TerminalKeyReader
 
 
@@ -110,6 +111,14 @@ def test_key_mapping(jogger):
     assert kb.handle("z").action is None
     assert kb.handle("\x03").action is Action.QUIT
     assert "no measured" in kb.handle("r").message
+    assert keyboard_target(kb).joint_names == ARMS  # no hand key yet: no gripper setpoint
+    assert kb.handle("c").action is Action.GRIP and kb.grippers == {"left": 1.0}  # the jogged hand
+    target = keyboard_target(kb)
+    assert target.joint_names == ARMS + ("left_gripper",) and target.positions[-1] == 1.0
+    kb.handle("o")
+    assert keyboard_target(kb).as_dict()["left_gripper"] == 0.0
+    with pytest.raises(ValueError, match="gripper values must be in"):
+        TeleopTarget(("left_gripper",), [1.5])
 
 
 def test_decode_keys():

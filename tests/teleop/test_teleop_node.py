@@ -77,6 +77,11 @@ def test_keyboard_node_jogs_from_pty_keys_and_publishes_the_estop():
             os.write(master, b" ")
             wait_until(lambda: len(estops) > 0, 10.0, what="the e-stop message")
             assert estops.snapshot()[0][1].data is True
+            os.write(master, b"c")  # close the jogged (right) hand: a gripper setpoint joins the arm targets
+            wait_until(lambda: "right_gripper" in got.snapshot()[-1][1].name, 10.0, what="the hand key's setpoint")
+            msg = got.snapshot()[-1][1]
+            assert list(msg.name) == list(ARMS) + ["right_gripper"] and msg.position[-1] == 1.0
+            np.testing.assert_allclose(msg.position[:-1], q, atol=1e-9)  # the arms stay where they were jogged
             os.write(master, b"\x04")  # Ctrl-D (Ctrl-C is a SIGINT from a controlling terminal)
             wait_until(lambda: node.done, 10.0, what="Ctrl-D to end the node")
     finally:

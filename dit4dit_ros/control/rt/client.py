@@ -20,7 +20,7 @@ import numpy as np
 
 from dit4dit_ros.control.chunk import ActionChunk
 from dit4dit_ros.control.rt import shm as S
-from dit4dit_ros.g1.joints import JOINT_INDEX, NUM_JOINTS
+from dit4dit_ros.g1.joints import NUM_JOINTS
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +166,8 @@ class RtClient:
         return self.reply(self._post(kind), timeout)
 
     def submit_chunk(self, chunk: ActionChunk) -> int:
-        """Queue a policy chunk (names must be G1 joints; points <= max_points: the caller checked)."""
-        idx = [JOINT_INDEX[n] for n in chunk.joint_names]
+        """Queue a policy chunk (names must be G1 joints or grippers; points <= max_points: the caller checked)."""
+        idx = [S.CHANNEL_INDEX[n] for n in chunk.joint_names]
         pos = np.asarray(chunk.positions, dtype=np.float64)
         npts = int(pos.shape[0])
         b = self.block
@@ -181,7 +181,7 @@ class RtClient:
         return self._post(S.CHUNK, fill)
 
     def submit_teleop(self, names: list[str], positions: np.ndarray) -> int:
-        idx = [JOINT_INDEX[n] for n in names]
+        idx = [S.CHANNEL_INDEX[n] for n in names]
         b = self.block
 
         def fill(slot: int) -> None:

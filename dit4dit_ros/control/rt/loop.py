@@ -27,7 +27,6 @@ from dit4dit_ros.control.executor import ExecutorCore, Mode
 from dit4dit_ros.control.interlocks import ClockOffsetReport
 from dit4dit_ros.control.rt import shm as S
 from dit4dit_ros.control.rt.stats import TickStats
-from dit4dit_ros.g1.joints import JOINT_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +101,7 @@ class RtLoop:
         self._auto_enabled = False
         self.extra_status: dict = {}
         self.clock_check = None  # control.interlocks.ClockOffsetCheck fed by CLOCK_REPORT requests
+        self.hands = None  # control.rt.hands.RtHands when the executor drives the Dex3-1 hands
 
     # ---------------------------------------------------------------- time
     def _core_now(self, wall: float) -> float:
@@ -170,6 +170,8 @@ class RtLoop:
                 self.estop_first_damping_tick, self.estop_first_damping_sent_at = self.tick_no, self._clock()
             if not cmd.is_damping:
                 b.write_command(cmd.q, cmd.dq, cmd.tau)
+        if self.hands is not None:  # after the body's command: the hands run at 100 Hz
+            self.hands.tick(self.tick_no, now)
 
     def _send(self, cmd) -> bool:
         from dit4dit_ros.g1.lowcmd import MotorCommand
@@ -227,7 +229,7 @@ class RtLoop:
         elif kind in (S.CHUNK, S.TELEOP):
             nj, npts = int(b.req_njoints[slot]), int(b.req_npoints[slot])
             idx = b.req_joints[slot, :nj]
-            names = tuple(JOINT_NAMES[i] for i in idx)
+            names = tuple(S.CHANNEL_NAMES[i] for i in idx)
             pos = b.req_positions[slot, : npts * nj].reshape(npts, nj).copy()
             if kind == S.TELEOP:
                 v = core.submit_teleop(names, pos.reshape(-1), now)
@@ -272,6 +274,7 @@ class RtLoop:
             base_pose=[round(float(x), 6) for x in core._base],  # noqa: SLF001 - the pose joints without input hold
             measured_q=None if core._last_valid is None  # noqa: SLF001 - the newest valid LowState's joints
             else [round(float(x), 6) for x in core._last_valid.q],  # noqa: SLF001
+            **(self.hands.status() if self.hands is not None else {}),
             **self.extra_status,
         )
         return st

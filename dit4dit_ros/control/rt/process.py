@@ -18,6 +18,7 @@ import signal
 import sys
 
 _PR_SET_PDEATHSIG = 1
+HAND_PERIOD = 0.01  # s between Dex3-1 hand commands (the hands run at 100 Hz)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -56,20 +57,24 @@ def main(argv: list[str] | None = None) -> int:
     block = S.ControlShm.attach(args.shm, int(cfg["max_points"]))
     logging.basicConfig(level=logging.INFO, format="[executor-rt] %(levelname)s %(name)s: %(message)s")
     try:
-        loop, logs = _build(block, cfg, params)
-    except Exception as exc:  # bad parameters, DDS bound elsewhere, no gravity model: say so, exit
-        logging.getLogger("dit4dit_ros.control.rt").error("executor real-time process cannot start: %s", exc)
-        block.write_status({"error": f"{type(exc).__name__}: {exc}"})
-        block.header[S.H_RT_STATE] = S.RT_FAILED
-        block.close()
-        return 2
+        core, logs = _build_core(block, params)
+    except Exception as exc:  # bad parameters, no gravity model: say so, exit
+        return _fail(block, exc)
 
     from dit4dit_ros.control.rt.loop import run_loop
     from dit4dit_ros.utils.realtime import TickGc, apply_realtime
 
     from dit4dit_ros.control.executor_params import realtime_config
 
+    # Real time before any DDS entity: CycloneDDS creates its receive and timed-event threads with the domain,
+    # and a new thread inherits its creator's scheduling. Created afterwards they run under the same SCHED_FIFO
+    # as the tick; created before, they stayed at normal priority, and a starved receive thread makes a robot
+    # that keeps publishing look silent (the LowState watchdog damps).
     report = apply_realtime(realtime_config(params), "executor control process")
+    try:
+        loop = _connect(block, core, cfg, params)
+    except Exception as exc:  # DDS bound elsewhere, bad isolation: say so, exit
+        return _fail(block, exc)
     loop.extra_status["realtime"] = report.as_dict()
     gc_policy = TickGc()
     gc_policy.freeze()
@@ -86,17 +91,27 @@ def main(argv: list[str] | None = None) -> int:
         block.header[S.H_RT_STATE] = S.RT_STOPPED
         loop.poller.close()
         loop.writer.close()
+        if loop.hands is not None:
+            loop.hands.close()
         block.close()
     return 0
 
 
-def _build(block, cfg: dict, params: dict):
+def _fail(block, exc: Exception) -> int:
+    from dit4dit_ros.control.rt import shm as S
+
+    logging.getLogger("dit4dit_ros.control.rt").error("executor real-time process cannot start: %s", exc)
+    block.write_status({"error": f"{type(exc).__name__}: {exc}"})
+    block.header[S.H_RT_STATE] = S.RT_FAILED
+    block.close()
+    return 2
+
+
+def _build_core(block, params: dict):
+    """The ROS-free executor core and the log ring (no DDS yet, see main)."""
     from dit4dit_ros.control.executor import ExecutorCore
     from dit4dit_ros.control.executor_params import executor_config
-    from dit4dit_ros.control.rt.loop import DeferredLog, LoopOptions, RtLoop
-    from dit4dit_ros.g1.dds import LowCmdWriter, LowStatePoller, init_unitree_dds
-    from dit4dit_ros.g1.lowcmd import ControlPath
-    from dit4dit_ros.utils.dds_env import DdsIsolation
+    from dit4dit_ros.control.rt.loop import DeferredLog
 
     ecfg = executor_config(params)
     gravity = None
@@ -104,11 +119,36 @@ def _build(block, cfg: dict, params: dict):
         from dit4dit_ros.g1.gravity import GravityModel
 
         try:
-            gravity = GravityModel()
+            if params["hands"] == "dex3":  # the hands weigh on the arms
+                from dit4dit_ros.g1.model import build_robot_model
+
+                gravity = GravityModel(build_robot_model(hands="dex3"))
+            else:
+                gravity = GravityModel()
         except (OSError, ValueError) as exc:
             raise RuntimeError(f"gravity_compensation needs the MuJoCo G1 model ({exc}); "
                                "set gravity_compensation:=false to run without it") from exc
-    core = ExecutorCore(ecfg, gravity=gravity)
+    hands = None
+    if params["hands"] == "dex3":
+        from dit4dit_ros.control.hands import HandControlConfig, HandController
+
+        hands = HandController(HandControlConfig(period=HAND_PERIOD))
+    core = ExecutorCore(ecfg, gravity=gravity, hands=hands)
+    logs = DeferredLog(block)  # the node logs each line (ROS log); no second copy on stderr
+    root = logging.getLogger("dit4dit_ros")
+    root.handlers = [logs]
+    root.setLevel(logging.INFO)
+    root.propagate = False  # one line per record: the node logs what the ring carries
+    return core, logs
+
+
+def _connect(block, core, cfg: dict, params: dict):
+    """The DDS side: the Unitree domain, the LowState poller, the command writer, and the loop around them."""
+    from dit4dit_ros.control.rt.loop import LoopOptions, RtLoop
+    from dit4dit_ros.g1.dds import LowCmdWriter, LowStatePoller, init_unitree_dds
+    from dit4dit_ros.g1.lowcmd import ControlPath
+    from dit4dit_ros.utils.dds_env import DdsIsolation
+
     iso = cfg["isolation"]
     init_unitree_dds(DdsIsolation(ros_domain_id=int(iso["ros_domain_id"]), unitree_domain_id=int(iso["unitree_domain_id"]),
                                   unitree_interface=str(iso["unitree_interface"])))
@@ -116,15 +156,14 @@ def _build(block, cfg: dict, params: dict):
     opts = LoopOptions(ros_clock=params["clock"] == "ros", auto_enable=bool(params["auto_enable"]),
                        mode_pr=int(params["mode_pr"]), arm_sdk=path is ControlPath.ARM_SDK,
                        heartbeat_timeout=float(params["node_heartbeat_timeout"]))
-    logs = DeferredLog(block)  # the node logs each line (ROS log); no second copy on stderr
-    root = logging.getLogger("dit4dit_ros")
-    root.handlers = [logs]
-    root.setLevel(logging.INFO)
-    root.propagate = False  # one line per record: the node logs what the ring carries
     writer = LowCmdWriter(path)
     loop = RtLoop(core, LowStatePoller(topic=params["lowstate_topic"]), writer, block, opts)
+    if core.hands is not None:
+        from dit4dit_ros.control.rt.hands import RtHands
+
+        loop.hands = RtHands(core, every=round(HAND_PERIOD / loop.period))
     _add_enable_checks(loop, params, writer, path.value)
-    return loop, logs
+    return loop
 
 
 def _add_enable_checks(loop, params: dict, writer, topic: str) -> None:

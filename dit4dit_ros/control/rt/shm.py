@@ -23,7 +23,8 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from dit4dit_ros.g1.joints import NUM_JOINTS
+from dit4dit_ros.g1.hands import ALL_GRIPPER_NAMES
+from dit4dit_ros.g1.joints import JOINT_NAMES, NUM_JOINTS
 
 MAGIC = 0xD174D175
 REQ_SLOTS = 8
@@ -42,6 +43,11 @@ RT_STATE_NAMES = ("starting", "running", "stopping", "stopped", "failed")
 
 # request kinds
 ENABLE, DISABLE, RESET_ESTOP, CHUNK, TELEOP, REJECT_POLICY, REJECT_TELEOP, CLOCK_REPORT = range(1, 9)
+
+# The channels a request can name, by index: the G1's joints, then the grippers of the official layout.
+CHANNEL_NAMES: tuple[str, ...] = JOINT_NAMES + ALL_GRIPPER_NAMES
+CHANNEL_INDEX: dict[str, int] = {name: k for k, name in enumerate(CHANNEL_NAMES)}
+NUM_CHANNELS = len(CHANNEL_NAMES)
 
 _FENCE = threading.Lock()
 
@@ -63,9 +69,9 @@ def _layout(max_points: int) -> list[tuple[str, type, tuple[int, ...]]]:
         ("req_npoints", np.int64, (REQ_SLOTS,)),
         ("req_njoints", np.int64, (REQ_SLOTS,)),
         ("req_stamp", np.float64, (REQ_SLOTS,)),
-        ("req_joints", np.int64, (REQ_SLOTS, NUM_JOINTS)),
+        ("req_joints", np.int64, (REQ_SLOTS, NUM_CHANNELS)),
         ("req_times", np.float64, (REQ_SLOTS, max_points)),
-        ("req_positions", np.float64, (REQ_SLOTS, max_points * NUM_JOINTS)),
+        ("req_positions", np.float64, (REQ_SLOTS, max_points * NUM_CHANNELS)),
         ("req_text", np.uint8, (REQ_SLOTS, TEXT_BYTES)),
         ("rep_seq", np.int64, (REQ_SLOTS,)),
         ("rep_ok", np.int64, (REQ_SLOTS,)),
