@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Mode, Verdict
+from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Verdict
 from dit4dit_ros.control.config import InterlockConfig
 from dit4dit_ros.control.hands import HandControlConfig, HandController
 from dit4dit_ros.g1.gravity import GravityModel
