@@ -53,8 +53,14 @@ def test_node_command_line():
 @pytest.mark.parametrize("launch_file", ["dit4dit_sim.launch.py", "dit4dit_g1.launch.py"])
 def test_launch_files_name_installed_executables_and_yaml_sections(repo_root, launch_file):
     """launch_ros is not installable here: check what it would use (entry points and YAML sections)."""
+    import inspect
+
+    from dit4dit_ros.bringup.launch_support import launch_graph
+
     source = (Path(repo_root) / "launch" / launch_file).read_text()
-    assert "launch_nodes(config)" in source, f"{launch_file} must start the nodes the node table gives for its YAML"
+    assert "OpaqueFunction(function=launch_graph" in source, f"{launch_file} must start its nodes by launch_graph"
+    assert "launch_nodes(config)" in inspect.getsource(launch_graph), \
+        "launch_graph must start the nodes the node table gives for the YAML"
     scripts = {ep.name for ep in importlib.metadata.entry_points(group="console_scripts")}
     known = {n.name: n.executable for n in KNOWN_NODES}
     yaml_file = "g1_sim.yaml" if "sim" in launch_file else "g1_real.yaml"
