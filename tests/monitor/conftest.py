@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -26,6 +28,15 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
                   "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0")
 
 
+def _group_alive(group: int) -> bool:
+    """Whether any process of process group `group` is left (zombies not yet reaped by their parent count)."""
+    try:
+        os.killpg(group, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -36,8 +47,10 @@ class HeadlessChromium:
         if exe is None:
             raise FileNotFoundError("chromium is not installed (scripts/dev.sh installs it with apt)")
         self._profile = tempfile.TemporaryDirectory(prefix="dit4dit_chromium_")
+        # its own process group: Chromium's helpers (renderer, GPU, utility, crashpad) are stopped with it
         self.proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     start_new_session=True)
         deadline, port = time.monotonic() + timeout, None
         while port is None and time.monotonic() < deadline:
             line = self.proc.stderr.readline()
@@ -89,13 +102,22 @@ class HeadlessChromium:
                 time.sleep(poll)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
+        """Stop Chromium and every helper it started (its process group, led by its own pid), then remove the
+        profile. Removing it while a helper still wrote into it failed with "Directory not empty: 'Default'"
+        (the main process had exited, a helper had not)."""
+        group = self.proc.pid
+        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
             try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+                os.killpg(group, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and _group_alive(group):
+                self.proc.poll()  # reap the leader so that it does not count as alive
+                time.sleep(0.05)
+            if not _group_alive(group):
+                break
+        self.proc.wait(timeout=10)
         self._profile.cleanup()
 
     def __enter__(self) -> "HeadlessChromium":
