@@ -39,6 +39,11 @@ PROFILE_ENV = "FASTDDS_DEFAULT_PROFILES_FILE"
 DISCOVERY_RANGE_ENV = "ROS_AUTOMATIC_DISCOVERY_RANGE"
 LOOPBACK_ADDRESSES: tuple[str, ...] = ("127.0.0.1",)
 SHM_SEGMENT_BYTES = 16 * 1024 * 1024  # two 640x480 rgb8 frames and then some
+# How long a service server waits for the client's reply reader to be matched before it drops the reply
+# (rmw_fastrtps takes it from the "service" data_writer profile; FastDDS's default is 0.1 s). Right after
+# discovery a loaded host needed longer: "failed to send response (timeout): client will not receive response"
+# and a Trigger call that never returned although the service had run (the recorder's start, ci3).
+SERVICE_REPLY_WAIT_S = 2
 CYCLONE_MAX_PARTICIPANT_INDEX = 100  # unicast discovery probes this many ports per peer on loopback
 
 # Read by `dit4dit run` and the launch files from the supervisor's section of the deployment YAML.
@@ -100,6 +105,9 @@ def fastdds_profile(addresses: Sequence[str] = LOOPBACK_ADDRESSES) -> str:
         </builtin>
       </rtps>
     </participant>
+    <data_writer profile_name="service">
+      <qos><reliability><max_blocking_time><sec>{SERVICE_REPLY_WAIT_S}</sec></max_blocking_time></reliability></qos>
+    </data_writer>
   </profiles>
 </dds>
 """

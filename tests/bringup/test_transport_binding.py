@@ -125,3 +125,44 @@ def test_graph_from_a_plain_shell_binds_no_ros_socket_to_all_interfaces(repo_roo
             except subprocess.TimeoutExpired:
                 os.killpg(run.pid, signal.SIGKILL)
                 run.wait(10)
+
+
+_SERVICE_CALL = """
+import time
+from dit4dit_ros.utils.dds_transport import configure_ros_transport
+configure_ros_transport()
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from std_srvs.srv import Trigger
+rclpy.init()
+server, client_node = rclpy.create_node("server"), rclpy.create_node("client")
+server.create_service(Trigger, "/t", lambda req, res: (setattr(res, "success", True), res)[1])
+client = client_node.create_client(Trigger, "/t")
+executor = MultiThreadedExecutor()
+executor.add_node(server)
+executor.add_node(client_node)
+assert client.wait_for_service(timeout_sec=30)
+future = client.call_async(Trigger.Request())
+deadline = time.monotonic() + 30
+while not future.done() and time.monotonic() < deadline:
+    executor.spin_once(timeout_sec=0.1)
+print("reply", future.done() and future.result().success)
+"""
+
+
+def test_services_wait_for_the_clients_reply_reader_and_fastdds_accepts_the_profile(tmp_path):
+    """rmw_fastrtps drops a reply whose client reader the server has not matched within the "service" writer
+    profile's max_blocking_time (FastDDS default 0.1 s; a lost recorder reply in ci3). The stack's profile sets it
+    to SERVICE_REPLY_WAIT_S, and FastDDS loads the profile without an XML error."""
+    import xml.etree.ElementTree as ET
+
+    from dit4dit_ros.utils.dds_transport import SERVICE_REPLY_WAIT_S
+
+    ns = {"f": "http://www.eprosima.com"}
+    root = ET.fromstring(fastdds_profile())
+    wait = root.find("f:profiles/f:data_writer[@profile_name='service']/f:qos/f:reliability/f:max_blocking_time/f:sec", ns)
+    assert wait is not None and int(wait.text) == SERVICE_REPLY_WAIT_S >= 1
+    env = {**_plain_shell_env(), "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", "0")}
+    done = subprocess.run([sys.executable, "-c", _SERVICE_CALL], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "reply True" in done.stdout, done.stdout + done.stderr
+    assert "XMLPARSER" not in done.stderr and "Error" not in done.stderr, done.stderr
