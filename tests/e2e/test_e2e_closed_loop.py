@@ -22,8 +22,9 @@ from trajectory_msgs.msg import JointTrajectory
 
 from dit4dit_ros.bringup.processes import start_run, stop_run
 from dit4dit_ros.g1.joints import RIGHT_ARM, joint_indices, limits_array
-from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA
-from dit4dit_ros.nodes.status_msgs import executor_state, values_of
+from dit4dit_ros.data.topics import SIM_TASK_TOPIC
+from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
+from dit4dit_ros.nodes.status_msgs import executor_state, task_status_from_msg, values_of
 from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
@@ -62,22 +63,21 @@ def realtime_sim_config(repo_root: str, out: Path) -> Path:
 
 
 class Wire:
-    """Every command on rt/arm_sdk and the newest joint positions on rt/lowstate, as the robot sees them."""
+    """Every command on the robot's control paths and the newest joint positions on rt/lowstate, as the robot sees
+    them. Commands are taken from a deep reader history by safety/wire.py's RobotWire: a Python listener with the
+    default KEEP_LAST 1 history lost commands whenever this busy test process fell behind (ci4 of session 5:
+    "390 of 491 commands/s reached the robot", counted by the test's own reader, not by the robot)."""
 
     def __init__(self) -> None:
-        from dit4dit_ros.g1.dds import LowCmdReader, LowStateReader, init_unitree_dds
+        from dit4dit_ros.g1.dds import LowStateReader, init_unitree_dds
+        from dit4dit_ros.safety.wire import RobotWire
 
         init_unitree_dds()
         self.lock = threading.Lock()
-        self.commands: list = []
         self.q_first: np.ndarray | None = None
         self.q_last: np.ndarray | None = None
-        self.cmd_reader = LowCmdReader("rt/arm_sdk", self._on_cmd)
+        self.robot_wire = RobotWire()
         self.state_reader = LowStateReader(self._on_state)
-
-    def _on_cmd(self, sample) -> None:
-        with self.lock:
-            self.commands.append(sample)
 
     def _on_state(self, sample) -> None:
         if sample.crc_ok:
@@ -87,11 +87,10 @@ class Wire:
                 self.q_last = sample.q.copy()
 
     def snapshot(self) -> list:
-        with self.lock:
-            return list(self.commands)
+        return self.robot_wire.snapshot()
 
     def close(self) -> None:
-        self.cmd_reader.close()
+        self.robot_wire.close()
         self.state_reader.close()
 
 
@@ -106,6 +105,12 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             states = ros.collect(DiagnosticStatus, "/dit4dit/executor/state", SENSOR_DATA)
             policy_states = ros.collect(DiagnosticStatus, "/dit4dit/policy/state", COMMANDS)
             sent = ros.collect(JointState, "/dit4dit/executor/command", SENSOR_DATA)
+            tasks = ros.collect(DiagnosticStatus, SIM_TASK_TOPIC, LATCHED)
+
+            def robot_received() -> int:
+                """rt/arm_sdk commands the simulated robot has received (its own counter, in its task status)."""
+                snap = tasks.snapshot()
+                return int(task_status_from_msg(snap[-1][1]).robot_counters["arm_sdk_received"]) if snap else 0
 
             def latest_state() -> dict:
                 snap = states.snapshot()
@@ -121,12 +126,14 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             window = 8.0
             produced0 = int(values_of(policy_states.snapshot()[-1][1])["chunks"])
             n_chunks0, n_cmds0, t0 = len(chunks), len(wire.snapshot()), time.monotonic()
+            received0 = robot_received()
             state0 = latest_state()
             sent0, ticks0 = state0["commands_sent"], state0["tick"]["ticks"]
             wait_until(lambda: time.monotonic() - t0 >= window, window + 5, poll=0.1, what="the measurement window")
             elapsed = time.monotonic() - t0
             chunk_rate = (len(chunks) - n_chunks0) / elapsed
             cmd_rate = (len(wire.snapshot()) - n_cmds0) / elapsed
+            robot_rate = (robot_received() - received0) / elapsed
             state = latest_state()
             print(f"closed loop: chunks {chunk_rate:.2f} Hz (target {POLICY_RATE}), commands on the wire "
                   f"{cmd_rate:.0f} Hz, executor tick {state.get('tick')}")
@@ -142,7 +149,11 @@ def test_closed_loop_on_the_simulated_g1_with_estop(repo_root, tmp_path, tiny_ch
             # machine, is a figure of `dit4dit bench loop`: a starved host skips ticks rather than bursting)
             assert state["commands_sent"] - sent0 == state["tick"]["ticks"] - ticks0 > 0, (state0, state)
             print(f"executor: {sent_rate:.0f} commands/s, {100 * state['tick']['late_share']:.1f} % of ticks late by > 1 ms")
-            assert cmd_rate >= 0.8 * sent_rate, f"{cmd_rate:.0f} of {sent_rate:.0f} commands/s reached the robot"
+            # Counted by the robot itself (the simulator's rt/arm_sdk counter): this test's own reader, at normal
+            # priority in a busy process, saw 375-384 of 421-495 commands/s (ci4 and two runs after it); what the
+            # robot receives is the property; the test reader's count is printed as a figure.
+            print(f"commands/s: executor {sent_rate:.0f}, robot {robot_rate:.0f}, this test's reader {cmd_rate:.0f}")
+            assert robot_rate >= 0.8 * sent_rate, f"{robot_rate:.0f} of {sent_rate:.0f} commands/s reached the robot"
             assert state["mode"] in ("RUNNING", "HOLD"), state
             # The commands sent are also published for the recorder (the dataset's action stream).
             recorded = sent.snapshot()
