@@ -63,10 +63,22 @@ def graph_parameters(config: Path, checkpoint: Path, task: str, first_seed: int,
     # Viewers' TF is not needed here (this evaluator reads /joint_states itself): no robot_state node taking CPU from
     # the lock-stepped graph on a small machine, so results compare with runs made before it existed.
     data.pop("robot_state", None)
+    # A task played with the Dex3-1 hands (pick_place): the executor drives them on rt/dex3/* (the policy's gripper
+    # columns) and g1_state puts their joints on /joint_states (the policy's gripper state).
+    if _hands(task, sim.get("hands", "task")) == "dex3":
+        data["executor"]["ros__parameters"]["hands"] = "dex3"
+        data["g1_state"]["ros__parameters"]["hands"] = "dex3"
     data["policy"]["ros__parameters"].update(checkpoint=str(checkpoint), blind=blind, rate_hz=0.0)
     if num_threads:
         data["policy"]["ros__parameters"]["num_threads"] = int(num_threads)
     return data
+
+
+def _hands(task: str, hands: str) -> str:
+    """The hands the simulator will have: its `hands` parameter, or the task's own scene for 'task'."""
+    from dit4dit_ros.sim.tasks import task_scene
+
+    return task_scene(task).hands if hands == "task" else hands
 
 
 class GraphEvaluator:

@@ -36,6 +36,11 @@ def test_graph_parameters_set_task_seed_camera_and_checkpoint(repo_root, tiny_ch
                              False, scene_camera=True)
     assert scene["sim_robot"]["ros__parameters"]["scene_camera_enabled"] is True
     assert "robot_state" not in scene  # evaluation reads /joint_states itself
+    assert "hands" not in data["executor"]["ros__parameters"]  # reach: the rubber hands, nothing on rt/dex3
+    pick = graph_parameters(Path(repo_root, "config", "g1_sim.yaml"), tiny_checkpoint, "pick_place", 0, (32, 32), 2.5,
+                            False)
+    assert pick["sim_robot"]["ros__parameters"]["task"] == "pick_place"
+    assert pick["executor"]["ros__parameters"]["hands"] == pick["g1_state"]["ros__parameters"]["hands"] == "dex3"
     with pytest.raises(ValueError, match="no sim_robot section"):
         graph_parameters(Path(repo_root, "config", "g1_real.yaml"), tiny_checkpoint, "reach", 0, (32, 32), 2.5, False)
 
