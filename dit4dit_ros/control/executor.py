@@ -175,9 +175,8 @@ class ExecutorCore:
     def submit_chunk(self, chunk: ActionChunk, now: float) -> Verdict:
         """Validate and schedule a policy chunk. Rejections are counted with their reason.
 
-        Gripper columns (left_gripper / right_gripper, 0 open .. 1 closed) go to the hands' controller as a
-        trajectory once the joints' part is accepted; a chunk with grippers for an executor without hands, or
-        with a gripper value outside [0, 1], is refused whole."""
+        Gripper columns (left_gripper / right_gripper, 0 open .. 1 closed) go to the hands' controller once the
+        joints' part is accepted; unusable ones (a value outside [0, 1], no hands) refuse the chunk whole."""
         chunk, grippers = split_grippers(chunk)
         if isinstance(grippers, str):
             return self._reject("policy", grippers)
