@@ -54,6 +54,17 @@ class HandStateWriter:
         self._raw.close()
 
 
+def _decode_counted(reader: Any, payload: bytes, decode: Callable[[bytes], Any]) -> Any:
+    """`decode(payload)`, or None for a malformed message: counted on `reader.malformed`, logged once per reader."""
+    try:
+        return decode(payload)
+    except ValueError as exc:
+        reader.malformed += 1
+        if reader.malformed == 1:
+            LOG.warning("dropping malformed %s message: %s", reader.topic, exc)
+        return None
+
+
 class _DecodingReader:
     def __init__(self, topic: str, idl_type: Any, decode: Callable[[bytes], Any], deliver: Callable[[Any], None]) -> None:
         self.topic, self.malformed = topic, 0
@@ -61,14 +72,9 @@ class _DecodingReader:
         self._raw = _RawReader(topic, idl_type, self._on_payload)
 
     def _on_payload(self, payload: bytes) -> None:
-        try:
-            value = self._decode(payload)
-        except ValueError as exc:
-            self.malformed += 1
-            if self.malformed == 1:
-                LOG.warning("dropping malformed %s message: %s", self.topic, exc)
-            return
-        self._deliver(value)
+        value = _decode_counted(self, payload, self._decode)
+        if value is not None:
+            self._deliver(value)
 
     def close(self) -> None:
         self._raw.close()
@@ -114,12 +120,7 @@ class HandStatePoller:
     def take(self) -> HandStateSample | None:
         newest = None
         for payload in self._raw.take(self.DEPTH):
-            try:
-                newest = decode_handstate_cdr(payload)
-            except ValueError as exc:
-                self.malformed += 1
-                if self.malformed == 1:
-                    LOG.warning("dropping malformed %s message: %s", self.topic, exc)
+            newest = _decode_counted(self, payload, decode_handstate_cdr) or newest
         return newest
 
     def close(self) -> None:
