@@ -9,25 +9,15 @@ the status block and on stderr).
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import json
 import logging
 import os
 import signal
 import sys
 
-_PR_SET_PDEATHSIG = 1
+from dit4dit_ros.utils.process_life import die_with_parent
+
 HAND_PERIOD = 0.01  # s between Dex3-1 hand commands (the hands run at 100 Hz)
-
-
-def _die_with_parent(parent: int) -> None:
-    """SIGTERM to this process when its parent exits (set before anything else; re-checked for the race)."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent:
-        sys.exit(3)  # the parent died before the prctl: nobody to serve
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -40,7 +30,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    _die_with_parent(args.parent)
+    die_with_parent(args.parent)
     stop = {"reason": ""}
 
     def on_signal(signum, _frame) -> None:
