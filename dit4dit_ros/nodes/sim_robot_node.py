@@ -12,10 +12,11 @@ on /dit4dit/sim/frame_ack (the consumer republishes the header of the frame it t
 `lockstep_chunk_topic` (trajectory_msgs/JointTrajectory; the policy stamps each chunk with the time of the
 frame it was computed from, so the simulation waits for the policy's answer to each frame).
 
-The physics loop runs in its own thread (SimLoop); this node only converts and publishes. Images and the
-clock carry the simulation time of the state they show. The physics thread writes LowState (CycloneDDS, to
-best-effort readers) and nothing else: /clock, the task status and the object frames go through a RosOutbox
-(nodes/outbox.py), so a hung ROS subscriber can never stall the simulated robot.
+The physics runs in a process of its own without rclpy (sim/core_process.py; sim/core_link.py says why): it
+writes LowState and takes LowCmd on CycloneDDS, renders the cameras and sends the clock, frames, task status and
+object frames through a pipe. This node only converts and publishes them, and forwards acknowledgements and resets;
+when it hangs, the simulated robot keeps going. Images and the clock carry the simulation time of the state they
+show.
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ import sys
 import threading
 from typing import Any
 
-import numpy as np
 import rclpy
 import rclpy.executors
 from builtin_interfaces.msg import Time
@@ -43,25 +43,15 @@ from trajectory_msgs.msg import JointTrajectory
 from dit4dit_ros.data.topics import (CAMERA_INFO_TOPIC, CLOCK_TOPIC, IMAGE_TOPIC, SCENE_IMAGE_TOPIC, SIM_FRAME_ACK_TOPIC,
                                      SIM_RESET_SERVICE, SIM_TASK_TOPIC)
 from dit4dit_ros.nodes.image_conversion import camera_info_msg, compressed_topic, image_to_compressed_msg, image_to_msg
-from dit4dit_ros.nodes.outbox import RosOutbox
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.status_msgs import task_status_to_msg
 from dit4dit_ros.nodes.tf_publishing import ObjectFramePublisher
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
 from dit4dit_ros.utils.dds_transport import configure_ros_transport
-from dit4dit_ros.sim.dds_bridge import SimDdsBridge
-from dit4dit_ros.sim.loop import LoopStats, SimLoop
-from dit4dit_ros.sim.params import (
-    SIM_ROBOT_PARAMETERS,
-    bridge_config_from_values,
-    configs_from_values,
-    realtime_from_values,
-)
-from dit4dit_ros.utils.realtime import apply_realtime
-from dit4dit_ros.sim.robot import SimRobot
+from dit4dit_ros.sim.core_link import SimCoreClient
+from dit4dit_ros.sim.params import SIM_ROBOT_PARAMETERS, configs_from_values
 from dit4dit_ros.sim.scene import camera_intrinsics
-from dit4dit_ros.sim.tasks import TaskStatus
 from dit4dit_ros.utils.stamps import seconds_to_stamp, stamp_to_seconds
 
 LOG = logging.getLogger(__name__)
@@ -69,7 +59,7 @@ NODE_NAME = "sim_robot"
 CAMERA_FRAME_ID = "head_camera_optical_frame"
 SCENE_FRAME_ID = "scene_camera"
 PARAMETERS = SIM_ROBOT_PARAMETERS  # read by the parameter-file checker (nodes/ros_params.node_parameter_specs)
-RESET_TIMEOUT = 10.0  # wall s for the loop thread to carry out a reset
+RESET_TIMEOUT = 12.0  # wall s for the physics process to carry out a reset and answer
 
 
 def to_time_msg(seconds: float) -> Time:
@@ -81,12 +71,9 @@ class SimRobotNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
         self.params = declare_parameters(self, SIM_ROBOT_PARAMETERS)
-        robot_cfg, loop_cfg, seed = configs_from_values(self.params)
+        robot_cfg, loop_cfg, seed = configs_from_values(self.params)  # validated here, before a process starts
         self._seed0 = seed
         self._episode = 0
-        self.robot = SimRobot(robot_cfg, seed=seed)
-        self.bridge = SimDdsBridge(self.robot, config=bridge_config_from_values(self.params))
-        self.loop = SimLoop(self.robot, loop_cfg, sinks=[self.bridge, self])
         self._image_pub = self.create_publisher(Image, IMAGE_TOPIC, SENSOR_DATA)
         self._info_pub = self.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, SENSOR_DATA)
         self._clock_pub = self.create_publisher(Clock, CLOCK_TOPIC, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
@@ -100,12 +87,6 @@ class SimRobotNode(Node):
             if self._jpeg_quality:
                 self._scene_compressed_pub = self.create_publisher(CompressedImage, compressed_topic(SCENE_IMAGE_TOPIC),
                                                                    SENSOR_DATA)
-        self._objects = ObjectFramePublisher(self, self.robot.model)
-        self._reset_srv = self.create_service(Trigger, SIM_RESET_SERVICE, self._on_reset)
-        self._ack_sub = self.create_subscription(Header, SIM_FRAME_ACK_TOPIC, self._on_ack, COMMANDS)
-        if loop_cfg.lockstep and self.params["lockstep_chunk_topic"]:
-            self._chunk_sub = self.create_subscription(JointTrajectory, self.params["lockstep_chunk_topic"],
-                                                       self._on_ack, COMMANDS)
         cam = loop_cfg.camera
         self._info = None
         if cam is not None:
@@ -113,42 +94,40 @@ class SimRobotNode(Node):
             self._info = camera_info_msg(cam.width, cam.height, k.ravel().tolist(), d=[0.0] * 5,
                                          frame_id=CAMERA_FRAME_ID)
         self._image_msg = Image()
-        self._outbox = RosOutbox("sim-ros-out")
-        duration = float(self.params["duration"]) or None
-        self.stats: LoopStats | None = None
-        self._thread = threading.Thread(target=self._run_loop, args=(duration,), name="sim-loop", daemon=True)
-        self._thread.start()
+        self.core = SimCoreClient(self.params, self._on_core_message)
+        self._objects = ObjectFramePublisher(self, self.core.info["stand"])
+        self._reset_srv = self.create_service(Trigger, SIM_RESET_SERVICE, self._on_reset)
+        self._ack_sub = self.create_subscription(Header, SIM_FRAME_ACK_TOPIC, self._on_ack, COMMANDS)
+        if loop_cfg.lockstep and self.params["lockstep_chunk_topic"]:
+            self._chunk_sub = self.create_subscription(JointTrajectory, self.params["lockstep_chunk_topic"],
+                                                       self._on_ack, COMMANDS)
         self.get_logger().info(
-            f"sim robot running: task {robot_cfg.task}, camera {'off' if cam is None else f'{cam.width}x{cam.height}@{cam.rate_hz}Hz'}"
+            f"sim robot running (physics process {self.core.process.pid}): task {robot_cfg.task}, camera "
+            f"{'off' if cam is None else f'{cam.width}x{cam.height}@{cam.rate_hz}Hz'}"
             f", {'lock-step' if loop_cfg.lockstep else f'real time x{loop_cfg.real_time_factor}'}")
-
-    # ------------------------------------------------------------ loop thread
-    def _run_loop(self, duration: float | None) -> None:
-        apply_realtime(realtime_from_values(self.params), "sim robot physics + LowState loop")
-        try:
-            self.stats = self.loop.run(duration)
-        except Exception:  # the node must notice and exit instead of serving a frozen robot
-            LOG.exception("sim loop failed")
-            raise
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return self.core.running
 
     def stop(self) -> None:
-        self.loop.stop()
-        self._thread.join(timeout=10.0)
-        self._outbox.close()
-        self.bridge.close()
+        self.core.stop()
 
-    # ------------------------------------------------------------ SimSink
-    def on_state(self, robot: SimRobot) -> None:
-        pass  # LowState goes out on DDS (SimDdsBridge)
+    # ------------------------------------------------------------ from the physics process (its reader thread)
+    def _on_core_message(self, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "clock":
+            self._clock_pub.publish(Clock(clock=to_time_msg(msg[1])))
+        elif kind == "frame":
+            self._publish_frame(msg[1], msg[2])
+        elif kind == "scene":
+            self._publish_scene_frame(msg[1], msg[2])
+        elif kind == "task":
+            _, status, robot_status, frames, stamp = msg
+            self._task_pub.publish(task_status_to_msg(status, robot_status))
+            self._objects.publish_frames(frames, to_time_msg(stamp))
 
-    def on_clock(self, sim_time: float) -> None:  # physics thread: post only
-        self._outbox.post("clock", lambda: self._clock_pub.publish(Clock(clock=to_time_msg(sim_time))))
-
-    def on_frame(self, image: np.ndarray, sim_time: float) -> None:
+    def _publish_frame(self, image: Any, sim_time: float) -> None:
         stamp = to_time_msg(sim_time)
         msg = image_to_msg(image, "rgb8", stamp=stamp, frame_id=CAMERA_FRAME_ID, msg=self._image_msg)
         self._image_pub.publish(msg)
@@ -158,27 +137,19 @@ class SimRobotNode(Node):
             self._info.header.stamp = stamp
             self._info_pub.publish(self._info)
 
-    def on_scene_frame(self, image: np.ndarray, sim_time: float) -> None:
+    def _publish_scene_frame(self, image: Any, sim_time: float) -> None:
+        if self._scene_pub is None:
+            return
         stamp = to_time_msg(sim_time)
         self._scene_pub.publish(image_to_msg(image, "rgb8", stamp=stamp, frame_id=SCENE_FRAME_ID))
         if self._scene_compressed_pub is not None:
             self._scene_compressed_pub.publish(image_to_compressed_msg(image, "rgb8", self._jpeg_quality, stamp,
                                                                        SCENE_FRAME_ID))
 
-    def on_task(self, status: TaskStatus) -> None:  # physics thread: snapshot and post only
-        # control mode + command counters (bad CRC, timeouts, ...) beside the task's own status
-        robot_status, frames, stamp = self.robot.robot_status(), self._objects.frames(self.robot.data), self.robot.time
-
-        def publish() -> None:
-            self._task_pub.publish(task_status_to_msg(status, robot_status))
-            self._objects.publish_frames(frames, to_time_msg(stamp))
-
-        self._outbox.post("task", publish)
-
     # ------------------------------------------------------------ ROS callbacks
     def _on_ack(self, msg: Header | JointTrajectory) -> None:
         stamp = msg.stamp if isinstance(msg, Header) else msg.header.stamp
-        self.loop.acknowledge(stamp_to_seconds(stamp))
+        self.core.acknowledge(stamp_to_seconds(stamp))
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._episode += 1
@@ -186,10 +157,9 @@ class SimRobotNode(Node):
         if not self.running:
             response.success, response.message = False, "the simulation loop is not running"
             return response
-        done = self.robot.request_reset(seed, timeout=RESET_TIMEOUT)
+        done, status = self.core.reset(seed, timeout=RESET_TIMEOUT)
         response.success = bool(done)
-        response.message = (task_status_to_msg(self.robot.task_status()).message if done
-                            else f"reset to seed {seed} timed out")
+        response.message = task_status_to_msg(status).message if done else f"reset to seed {seed} timed out"
         return response
 
 
@@ -208,11 +178,6 @@ def run(parameter_overrides: list[Parameter] | None = None, args: list[str] | No
         executor.add_node(node)
         while not stop.is_set() and node.running:
             executor.spin_once(timeout_sec=0.1)
-        if node.stats is not None:
-            s = node.stats
-            LOG.info("sim robot stopped: %.2f s simulated in %.2f s wall (RTF %.2f), %d frames, %d LowState",
-                     s.sim_end - s.sim_start, s.wall_end - s.wall_start, s.real_time_factor, s.frames,
-                     node.bridge.published)
     finally:
         if node is not None:
             node.stop()

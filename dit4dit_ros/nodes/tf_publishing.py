@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import TransformStamped
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -20,7 +19,6 @@ TF_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=Reli
                     durability=DurabilityPolicy.VOLATILE)
 TF_STATIC_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
-WORLD_FRAME = "world"
 
 
 def transform_msg(t: FrameTransform, stamp: Time) -> TransformStamped:
@@ -38,26 +36,14 @@ def tf_message(transforms: Iterable[FrameTransform], stamp: Time) -> TFMessage:
 
 
 class ObjectFramePublisher:
-    """The simulator's world: world -> robot root (static: the stand) and world -> each free or mocap object."""
+    """The simulator's world on /tf_static (world -> robot root: the stand) and /tf (world -> each object).
 
-    def __init__(self, node: Any, model: Any, objects: tuple[str, ...] | None = None) -> None:
-        from dit4dit_ros.sim.scene import CUBE_BODY, TARGET_BODY
+    The frames themselves come from the physics process (sim/world_frames.py)."""
 
-        self.model = model
-        self.objects = objects or (CUBE_BODY, TARGET_BODY)
+    def __init__(self, node: Any, stand: FrameTransform) -> None:
         self._tf = node.create_publisher(TFMessage, TF_TOPIC, TF_QOS)
         self._static = node.create_publisher(TFMessage, TF_STATIC_TOPIC, TF_STATIC_QOS)
-        root = model.body(1)  # the robot's root body (pelvis), welded to the world
-        stand = FrameTransform(WORLD_FRAME, root.name, np.array(model.body_pos[1]), np.array(model.body_quat[1]))
         self._static.publish(tf_message([stand], Time()))
-
-    def frames(self, data: Any) -> list[FrameTransform]:
-        """The objects' poses in `data` now (copies: publish them later, from another thread)."""
-        return [FrameTransform(WORLD_FRAME, name, data.body(name).xpos.copy(), data.body(name).xquat.copy())
-                for name in self.objects]
 
     def publish_frames(self, frames: list[FrameTransform], stamp: Time) -> None:
         self._tf.publish(tf_message(frames, stamp))
-
-    def publish(self, data: Any, stamp: Time) -> None:
-        self.publish_frames(self.frames(data), stamp)

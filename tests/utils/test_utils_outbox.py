@@ -1,17 +1,17 @@
-"""RosOutbox: the simulator's physics thread hands its ROS publishes to another thread and never waits for them
-(in the supervision graph tests a /clock publish from the physics thread blocked for 0.5-1 s and stopped the
-robot's LowState; see nodes/outbox.py)."""
+"""LatestOutbox: the simulator's physics thread hands what it sends to the ROS node to another thread and never
+waits for it (a /clock publish from the physics thread once blocked for 0.5-1 s and stopped the robot's LowState;
+see utils/outbox.py and sim/core_process.py)."""
 from __future__ import annotations
 
 import threading
 import time
 
-from dit4dit_ros.nodes.outbox import RosOutbox
+from dit4dit_ros.utils.outbox import LatestOutbox
 from dit4dit_ros.utils.waiting import wait_until
 
 
 def test_a_blocked_publish_never_blocks_the_poster_and_only_the_newest_value_per_key_waits():
-    outbox = RosOutbox()
+    outbox = LatestOutbox()
     release = threading.Event()
     sent: list[tuple[str, int]] = []
     try:
@@ -30,7 +30,7 @@ def test_a_blocked_publish_never_blocks_the_poster_and_only_the_newest_value_per
 
 
 def test_a_failing_publish_is_counted_and_the_others_still_go_out():
-    outbox = RosOutbox()
+    outbox = LatestOutbox()
     sent = []
     try:
         outbox.post("bad", lambda: 1 / 0)
