@@ -20,11 +20,50 @@ from dit4dit_ros.utils.waiting import wait_until
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process, in seconds (from /proc/<pid>/stat)."""
+def _own_cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def descendants(pid: int) -> list[int]:
+    """The running processes below `pid` (children, their children, ...)."""
+    out: list[int] = []
+    stack = _children(pid)
+    for _ in range(10_000):  # bounded walk of the process tree
+        if not stack:
+            break
+        child = stack.pop()
+        out.append(child)
+        stack.extend(_children(child))
+    return out
+
+
+def node_processes(nodes: dict[str, int]) -> dict[int, str]:
+    """{pid: node name} of each node and its helper processes (the executor's real-time process, the simulator's
+    physics process): what a node binds or burns includes its helpers'."""
+    return {pid: name for name, node in nodes.items() for pid in (node, *descendants(node))}
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its running descendants, in seconds (from /proc/<pid>/stat).
+
+    A node's work includes its helper processes: the executor's real-time process, the simulator's physics
+    process. A descendant that exits between the two reads drops out (a window is taken on a steady graph)."""
+    total = _own_cpu_seconds(pid)
+    for child in descendants(pid):
+        try:
+            total += _own_cpu_seconds(child)
+        except OSError:
+            pass  # exited meanwhile
+    return total
 
 
 def child_nodes(supervisor_pid: int) -> dict[str, int]:

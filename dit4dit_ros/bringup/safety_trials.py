@@ -143,6 +143,7 @@ def wide_normalization(ctx: TrialContext) -> TrialOutcome:
 
 def wildcard_sockets(ctx: TrialContext) -> TrialOutcome:
     """The graph started from a plain shell; its ROS sockets bound to a wildcard address are counted."""
+    from dit4dit_ros.bringup.bench_loop import node_processes
     from dit4dit_ros.safety.sockets import bound_sockets, cyclone_unicast_ports
     from dit4dit_ros.utils.dds_transport import CYCLONE_MAX_PARTICIPANT_INDEX
 
@@ -150,7 +151,7 @@ def wildcard_sockets(ctx: TrialContext) -> TrialOutcome:
     try:
         nodes = graph.wait_for_nodes({"sim_robot", "g1_state", "monitor", "executor"})
         domain = int(os.environ.get("DIT4DIT_UNITREE_DOMAIN", "0"))
-        sockets = bound_sockets([graph.run.pid, *nodes.values()])
+        sockets = bound_sockets([graph.run.pid, *node_processes(nodes)])
         cyclone = cyclone_unicast_ports(domain, CYCLONE_MAX_PARTICIPANT_INDEX)
         ros_wild = [s for s in sockets if s.wildcard and s.port not in cyclone]
         sdk_wild = [s for s in sockets if s.wildcard and s.port in cyclone]

@@ -24,10 +24,13 @@ def test_cpu_seconds_grow_with_work_and_children_are_found_by_node_name():
     try:
         nodes = wait_until(lambda: (lambda n: n if len(n) == 2 else None)(child_nodes(parent.pid)), 10, what="2 children")
         assert set(nodes) == {"busy", "idle"}
+        tree0 = process_cpu_seconds(parent.pid)  # before the children's own readings: grows at least as much
         c0 = {k: process_cpu_seconds(p) for k, p in nodes.items()}
         # CPU time, not wall time: on a loaded machine the burner gets what the scheduler gives it
         wait_until(lambda: process_cpu_seconds(nodes["busy"]) - c0["busy"] > 0.3, 25, what="0.3 s of CPU burnt")
         assert process_cpu_seconds(nodes["idle"]) - c0["idle"] < 0.1
+        # The parent only waits; its figure includes its children's work (a node's helper processes count).
+        assert process_cpu_seconds(parent.pid) - tree0 > 0.3
     finally:
         for pid in child_nodes(parent.pid).values():
             os.kill(pid, signal.SIGKILL)

@@ -84,7 +84,7 @@ def test_bench_record_from_a_plain_shell_loses_no_frame():
 @pytest.mark.ros
 @pytest.mark.sim
 def test_graph_from_a_plain_shell_binds_no_ros_socket_to_all_interfaces(repo_root, tmp_path):
-    from dit4dit_ros.bringup.bench_loop import child_nodes
+    from dit4dit_ros.bringup.bench_loop import child_nodes, node_processes
     from dit4dit_ros.bringup.profiles import write_parameter_yaml
     from dit4dit_ros.bringup.trial_graph import trial_parameters
 
@@ -104,7 +104,9 @@ def test_graph_from_a_plain_shell_binds_no_ros_socket_to_all_interfaces(repo_roo
         unitree_domain = int(dict(line.split("=", 1) for line in Path(f"/proc/{nodes['executor']}/environ")
                                   .read_bytes().decode().split("\0") if "=" in line)["DIT4DIT_UNITREE_DOMAIN"])
         cyclone_ports = cyclone_unicast_ports(unitree_domain, CYCLONE_MAX_PARTICIPANT_INDEX)
-        by_pid = {pid: name for name, pid in nodes.items()} | {run.pid: "dit4dit run"}
+        # each node with its helper processes (the executor's real-time process, the simulator's physics process)
+        by_pid = node_processes(nodes) | {run.pid: "dit4dit run"}
+        assert len(by_pid) > len(nodes) + 1, "the executor's and the simulator's helper processes not found"
         sockets = bound_sockets(by_pid)
         print("\n".join(f"{by_pid[s.pid]:12s} {s}" for s in sockets))
         assert sockets
