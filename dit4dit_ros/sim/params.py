@@ -39,12 +39,12 @@ SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
               "lock-step: an action chunk (JointTrajectory) stamped >= a frame's stamp also acknowledges it "
               "('' = only /dit4dit/sim/frame_ack)"),
     ParamSpec("duration", 0.0, "stop after this many wall seconds (0: run until shut down)", minimum=0.0, maximum=1e7),
-    # real time for the physics + LowState loop thread (docs/realtime.md)
-    ParamSpec("realtime", False, "run the physics + LowState loop thread under SCHED_FIFO with locked memory "
+    # real time for the physics process (physics + LowState loop, its DDS threads; docs/realtime.md)
+    ParamSpec("realtime", False, "run the physics process (physics + LowState loop) under SCHED_FIFO with locked memory "
               "(where the OS permits; one log line says what was refused and how to grant it)"),
-    ParamSpec("realtime_priority", 70, "SCHED_FIFO priority of the loop thread (below the executor's)",
+    ParamSpec("realtime_priority", 70, "SCHED_FIFO priority of the physics process (below the executor's)",
               minimum=1, maximum=99),
-    ParamSpec("realtime_cpus", [-1], "CPUs the loop thread may run on; [-1] = any", type="int_array",
+    ParamSpec("realtime_cpus", [-1], "CPUs the physics process may run on; [-1] = any", type="int_array",
               minimum=-1, maximum=1023),
 )
 
