@@ -5,11 +5,11 @@
 #   bash scripts/eval_under_load.sh [CHECKPOINT] [EPISODES] [K]     (defaults: models/g1_reach_small 20 2)
 #
 # The busy processes are shell loops started before the second run and killed by their own PIDs after it.
-# Results (JSON per run, logs) go to $OUT (default: a new temporary directory), whose path is printed.
+# Results (JSON per run, its output and every node's log) go to $OUT (default: a new temporary directory), whose path is printed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CKPT="${1:-$ROOT/models/g1_reach_small}"; EPISODES="${2:-20}"; HOGS="${3:-2}"
-OUT="${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/eval_under_load.XXXXXX")}"
+OUT="${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/eval_under_load.XXXXXX")}"; mkdir -p "$OUT"
 PY="$ROOT/.venv/bin/python"
 [ -x "$PY" ] || { echo "no $PY: run scripts/dev.sh setup first" >&2; exit 2; }
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST DIT4DIT_UNITREE_INTERFACE=lo
@@ -20,7 +20,9 @@ trap stop_hogs EXIT
 
 run() {  # name
   local start=$SECONDS
-  "$PY" -m dit4dit_ros.cli eval --checkpoint "$CKPT" --episodes "$EPISODES" --json "$OUT/$1.json" > "$OUT/$1.log" 2>&1
+  "$PY" -m dit4dit_ros.cli eval --checkpoint "$CKPT" --episodes "$EPISODES" --json "$OUT/$1.json" \
+    --log-dir "$OUT/$1-logs" > "$OUT/$1.log" 2>&1 || echo "$1: eval exited with status $? (see $OUT/$1.log and $OUT/$1-logs/)"
+  [ -f "$OUT/$1.json" ] || return 0
   "$PY" - "$OUT/$1.json" "$1" $((SECONDS - start)) <<'PYEOF'
 import json, sys
 data = json.load(open(sys.argv[1]))

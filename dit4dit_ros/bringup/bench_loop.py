@@ -173,10 +173,12 @@ def measure_loop(config: Path, checkpoint: Path, instruction: str, duration: flo
     try:
         spin_until(lambda: executor_states and executor_states[-1].get("mode") == "RUNNING", start_timeout,
                    "the executor RUNNING")
-        nodes = child_nodes(run.pid)
+        nodes = child_nodes(run.pid)  # each node's figure includes its helper processes; they also get their own
         rt_pid = executor_states[-1].get("rt_pid")
         if rt_pid:  # the executor's control process is the executor node's child
-            nodes["executor control process"] = int(rt_pid)
+            nodes["executor, of which its control process"] = int(rt_pid)
+        for pid in descendants(nodes["sim_robot"]) if "sim_robot" in nodes else ():
+            nodes["sim_robot, of which its physics process"] = pid
         cpu0 = {n: process_cpu_seconds(p) for n, p in nodes.items()}
         t0, n0, k0 = time.monotonic(), len(chunks), len(executor_states)
         spin_until(lambda: time.monotonic() - t0 >= duration, duration + 10, "the measurement window")

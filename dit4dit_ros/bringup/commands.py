@@ -126,7 +126,7 @@ def _bench_loop_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--realtime", action="store_true",
                    help="the executor's control process under SCHED_FIFO (where the OS permits)")
     p.add_argument("--realtime-sim", action="store_true",
-                   help="also the simulator's physics + LowState thread (docs/realtime.md: shares its interpreter)")
+                   help="also the simulator's physics process (physics + LowState loop with its DDS and render threads)")
 
 
 def _bench_loop(args: argparse.Namespace) -> int:
