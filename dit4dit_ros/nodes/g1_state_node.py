@@ -11,7 +11,10 @@ A thin shell around dit4dit_ros.g1.dds.LowStateReader and dit4dit_ros.g1.lowstat
   are counted);
 - valid samples are decimated to `publish_rate` (deadline schedule, see utils.streams.Decimator) and
   published from the DDS listener thread at once, stamped with the receive time on the ROS clock, so
-  /joint_states adds no timer latency;
+  /joint_states adds no timer latency; with `stamp_source: lowstate_tick` (the simulator) the stamp is the
+  sample's own tick instead: the simulator's /clock reaches this node late when the host is loaded (measured:
+  joint states 0.2-0.35 s behind the frame they belong to, so the lock-stepped policy could not pair them and
+  the simulation waited out its 30 s lock-step timeout), while its tick is exact;
 - with `hands: dex3` the Dex3-1 hands' rt/dex3/{left,right}/state (HandState_) are read too and their 7 joints
   each are appended to /joint_states (a hand silent for `stale_timeout_s` drops out of the message);
 - silence (no valid sample for `stale_timeout_s`) is detected on the steady clock (a stopped /clock must not
@@ -28,6 +31,7 @@ import time
 from array import array
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -47,6 +51,7 @@ from dit4dit_ros.utils.dds_env import DdsIsolation, MAX_CYCLONE_DOMAIN, isolatio
 from dit4dit_ros.utils.streams import Decimator, RateMeter, StreamState, StreamWatch
 
 NODE_NAME = "g1_state"
+STAMP_RECEIVE, STAMP_TICK = "receive", "lowstate_tick"
 
 PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("unitree_domain_id", -1,
@@ -68,6 +73,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               choices=("none", "dex3")),
     ParamSpec("publish_rate", 100.0, "rate of /joint_states and /imu [Hz] (LowState arrives at 500 Hz)",
               minimum=1.0, maximum=1000.0),
+    ParamSpec("stamp_source", STAMP_RECEIVE, "receive: stamps are the ROS clock when the sample arrived (the robot, "
+              "whose tick is its own uptime); lowstate_tick: the sample's tick read as milliseconds of ROS time (the "
+              "simulator, whose tick is its simulation time and its /clock), exact however late /clock reaches "
+              "this node", choices=(STAMP_RECEIVE, STAMP_TICK)),
     ParamSpec("joint_states_topic", JOINT_STATES_TOPIC, "sensor_msgs/JointState topic"),
     ParamSpec("imu_topic", IMU_TOPIC, "sensor_msgs/Imu topic"),
     ParamSpec("publish_imu", True, "publish the pelvis IMU of LowState on imu_topic"),
@@ -80,6 +89,11 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               minimum=0.01, maximum=60.0),
     ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics reports [s]", minimum=0.05, maximum=60.0),
 )
+
+
+def tick_stamp(tick: int) -> Time:
+    """A LowState tick (milliseconds) as a ROS time."""
+    return Time(sec=int(tick) // 1000, nanosec=(int(tick) % 1000) * 1_000_000)
 
 
 class G1StateNode(Node):
@@ -96,6 +110,7 @@ class G1StateNode(Node):
         self.remote_invalid = 0
         self.diag_pub = self.create_publisher(DiagnosticArray, diag.DIAGNOSTICS_TOPIC, DIAGNOSTICS)
         self.decimator = Decimator(p["publish_rate"])
+        self._tick_stamps = p["stamp_source"] == STAMP_TICK
         self.watch = StreamWatch(p["stale_timeout_s"])
         self.input_rate = RateMeter(window_s=1.0)
         self.output_rate = RateMeter(window_s=2.0)
@@ -169,7 +184,7 @@ class G1StateNode(Node):
                 self._publish(sample)
 
     def _publish(self, sample) -> None:
-        stamp = self.get_clock().now().to_msg()
+        stamp = tick_stamp(sample.tick) if self._tick_stamps else self.get_clock().now().to_msg()
         js = JointState()
         js.header.stamp = stamp
         js.header.frame_id = self.p["joint_states_frame_id"]

@@ -43,7 +43,8 @@ def test_sim_and_real_differ_only_in_deployment_keys(repo_root):
     assert sim["/**"]["use_sim_time"] is True and real["/**"]["use_sim_time"] is False
     assert set(sim["g1_state"]) == set(real["g1_state"])
     differing = {k for k in sim["g1_state"] if sim["g1_state"][k] != real["g1_state"][k]}
-    assert differing <= {"unitree_domain_id", "unitree_interface", "stale_timeout_s", "publish_rate"}
+    # stamp_source: the simulator's tick is its simulation time, the robot's is its uptime
+    assert differing <= {"unitree_domain_id", "unitree_interface", "stale_timeout_s", "publish_rate", "stamp_source"}
     assert real["g1_state"]["unitree_domain_id"] == 0 and sim["g1_state"]["unitree_interface"] == "lo"
     assert "camera" in real and "camera" not in sim  # in sim the simulator publishes the ego camera
 
