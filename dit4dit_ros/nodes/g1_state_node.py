@@ -12,9 +12,11 @@ A thin shell around dit4dit_ros.g1.dds.LowStateReader and dit4dit_ros.g1.lowstat
 - valid samples are decimated to `publish_rate` (deadline schedule, see utils.streams.Decimator) and
   published from the DDS listener thread at once, stamped with the receive time on the ROS clock, so
   /joint_states adds no timer latency; with `stamp_source: lowstate_tick` (the simulator) the stamp is the
-  sample's own tick instead: the simulator's /clock reaches this node late when the host is loaded (measured:
-  joint states 0.2-0.35 s behind the frame they belong to, so the lock-stepped policy could not pair them and
-  the simulation waited out its 30 s lock-step timeout), while its tick is exact;
+  sample's own tick instead, and decimation runs on the tick too. Why: under load the samples reach this node in
+  late bursts; decimated on arrival, a burst gave one state and dropped the newest ones, and with the simulation
+  paused for the policy right after a frame no newer state came (measured: the newest joint state 0.24-0.35 s
+  older than the frame, so the lock-stepped policy could not pair them and the simulation waited out its 30 s
+  lock-step timeout). Its /clock, which stamps on receipt use, also reaches this node late under load;
 - with `hands: dex3` the Dex3-1 hands' rt/dex3/{left,right}/state (HandState_) are read too and their 7 joints
   each are appended to /joint_states (a hand silent for `stale_timeout_s` drops out of the message);
 - silence (no valid sample for `stale_timeout_s`) is detected on the steady clock (a stopped /clock must not
@@ -171,7 +173,9 @@ class G1StateNode(Node):
             self.last_tick = sample.tick
             self.last_mode_machine = sample.mode_machine
             transition = self.watch.sample(t)
-            publish = self.decimator.accept(t)
+            # decimated on the time the stamps carry: with tick stamps a late burst of samples (a starved listener)
+            # still yields one state per period of robot time, the newest included, not one per period of arrival
+            publish = self.decimator.accept(sample.tick * 1e-3 if self._tick_stamps else t)
         if transition is not None:
             if transition.previous is StreamState.STALE:
                 self.get_logger().info(f"robot is back: valid {self.p['lowstate_topic']} again after "
