@@ -8,13 +8,13 @@ physics, LowState/LowCmd (CycloneDDS) and the cameras now run in a process witho
 converts and publishes what that process sends, and a node that hangs never stops the robot.
 
 Messages are pickled tuples on a socket pair (multiprocessing.connection). Physics process -> node:
-    ("ready", {"stand": FrameTransform, "pid": int})   once, after start-up
+    ("ready", {"stand": FrameTransform})               once, after start-up
     ("failed", reason)                                  start-up failed (then it exits with status 2)
     ("clock", sim_time)
     ("frame", image, sim_time) / ("scene", image, sim_time)
     ("task", TaskStatus, robot_status dict, [FrameTransform], sim_time)
     ("reset", request_id, done, TaskStatus | None)      the answer to a reset request
-    ("stopped", LoopStats, lowstate_published)          last message before exit
+(the physics process logs its own statistics when it stops).
 Node -> physics process:
     ("ack", stamp)          lock-step: the consumer took the frame stamped `stamp`
     ("reset", request_id, seed)
@@ -59,8 +59,6 @@ class SimCoreClient:
         self._reply_ready = threading.Condition()
         self._ids = itertools.count(1)
         self.info: dict = {}
-        self.stats: Any = None
-        self.lowstate_published = 0
         ours, theirs = socket.socketpair()
         try:
             self.process = subprocess.Popen(
@@ -107,8 +105,6 @@ class SimCoreClient:
                 with self._reply_ready:
                     self._replies[msg[1]] = msg[2:]
                     self._reply_ready.notify_all()
-            elif kind == "stopped":
-                self.stats, self.lowstate_published = msg[1], msg[2]
             else:
                 try:
                     self._on_message(msg)

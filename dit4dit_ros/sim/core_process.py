@@ -31,11 +31,11 @@ class LinkSink:
     """A SimLoop sink that hands clock, frames and task status to the outbox (never waits for the node)."""
 
     def __init__(self, robot: Any, send: Any) -> None:
-        from dit4dit_ros.sim.world_frames import default_objects
+        from dit4dit_ros.sim.scene import CUBE_BODY, TARGET_BODY
         from dit4dit_ros.utils.outbox import LatestOutbox
 
         self.robot, self._send = robot, send
-        self._objects = default_objects()
+        self._objects = (CUBE_BODY, TARGET_BODY)
         self.outbox = LatestOutbox("sim-core-out")
 
     def _post(self, key: str, msg: tuple) -> None:
@@ -137,24 +137,15 @@ def main(argv: list[str] | None = None) -> int:
     send(("ready", {"stand": stand_frame(robot.model)}))
     threading.Thread(target=_serve_requests, args=(conn, loop, robot, send), name="sim-core-requests",
                      daemon=True).start()
-    stats = None
     try:
         stats = loop.run(float(values["duration"]) or None)
     finally:
         sink.close()
         bridge.close()
-        if stats is not None:
-            LOG.info("sim robot stopped: %.2f s simulated in %.2f s wall (RTF %.2f), %d frames, %d LowState",
-                     stats.sim_end - stats.sim_start, stats.wall_end - stats.wall_start, stats.real_time_factor,
-                     stats.frames, bridge.published)
-            if send_lock.acquire(timeout=2.0):  # not held by a write to a node that stopped reading
-                try:
-                    conn.send(("stopped", stats, bridge.published))
-                except OSError:
-                    pass  # the node is gone
-                finally:
-                    send_lock.release()
         conn.close()
+    LOG.info("sim robot stopped: %.2f s simulated in %.2f s wall (RTF %.2f), %d frames, %d LowState",
+             stats.sim_end - stats.sim_start, stats.wall_end - stats.wall_start, stats.real_time_factor,
+             stats.frames, bridge.published)
     return 0
 
 

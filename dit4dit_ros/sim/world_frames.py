@@ -20,16 +20,10 @@ def stand_frame(model: Any) -> FrameTransform:
     return FrameTransform(WORLD_FRAME, root.name, np.array(model.body_pos[1]), np.array(model.body_quat[1]))
 
 
-def default_objects() -> tuple[str, ...]:
-    from dit4dit_ros.sim.scene import CUBE_BODY, TARGET_BODY
-
-    return (CUBE_BODY, TARGET_BODY)
-
-
 def object_frames(data: Any, objects: tuple[str, ...]) -> list[FrameTransform]:
     """world -> each object in `data` now (copies: they are sent on and published later)."""
     return [FrameTransform(WORLD_FRAME, name, data.body(name).xpos.copy(), data.body(name).xquat.copy())
             for name in objects]
 
 
-__all__ = ["WORLD_FRAME", "default_objects", "object_frames", "stand_frame"]
+__all__ = ["WORLD_FRAME", "object_frames", "stand_frame"]
