@@ -69,11 +69,7 @@ def process_cpu_seconds(pid: int) -> float:
 def child_nodes(supervisor_pid: int) -> dict[str, int]:
     """{node name: pid} of the supervisor's children, from their `__node:=` command-line remap."""
     out: dict[str, int] = {}
-    try:
-        children = Path(f"/proc/{supervisor_pid}/task/{supervisor_pid}/children").read_text().split()
-    except OSError:
-        return out
-    for pid in map(int, children):
+    for pid in _children(supervisor_pid):
         try:
             args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:

@@ -50,6 +50,7 @@ from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.qos import DIAGNOSTICS, state_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.utils.dds_env import DdsIsolation, MAX_CYCLONE_DOMAIN, isolation_from_env
+from dit4dit_ros.utils.stamps import seconds_to_stamp
 from dit4dit_ros.utils.streams import Decimator, RateMeter, StreamState, StreamWatch
 
 NODE_NAME = "g1_state"
@@ -95,7 +96,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 
 def tick_stamp(tick: int) -> Time:
     """A LowState tick (milliseconds) as a ROS time."""
-    return Time(sec=int(tick) // 1000, nanosec=(int(tick) % 1000) * 1_000_000)
+    sec, nanosec = seconds_to_stamp(tick * 1e-3)
+    return Time(sec=sec, nanosec=nanosec)
 
 
 class G1StateNode(Node):

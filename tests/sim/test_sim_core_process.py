@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dit4dit_ros.bringup.bench_loop import descendants
 from dit4dit_ros.config import defaults
 from dit4dit_ros.g1.dds import LowStateReader, init_unitree_dds
 from dit4dit_ros.sim.core_link import SimCoreClient, SimCoreError
@@ -43,16 +44,9 @@ class Arrivals:
         self.reader.close()
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 def _physics_process(node_pid: int) -> int:
-    """The node's physics process: its child running dit4dit_ros.sim.core_process."""
-    for child in _children(node_pid):
+    """The node's physics process: its descendant running dit4dit_ros.sim.core_process."""
+    for child in descendants(node_pid):
         try:
             if b"dit4dit_ros.sim.core_process" in Path(f"/proc/{child}/cmdline").read_bytes():
                 return child
