@@ -59,7 +59,7 @@ def run_record_bench(duration: float = 60.0, width: int = 640, height: int = 480
     from rclpy.parameter import Parameter
 
     from dit4dit_ros.data.bag_reader import EpisodeBag
-    from dit4dit_ros.nodes.recorder_node import RecorderNode
+    from dit4dit_ros.nodes.recorder_node import STATUS_TOPIC, RecorderNode
 
     from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
     from dit4dit_ros.utils.dds_transport import configure_ros_transport
@@ -98,7 +98,8 @@ def run_record_bench(duration: float = 60.0, width: int = 640, height: int = 480
         publisher = subprocess.Popen(
             [sys.executable, "-m", "dit4dit_ros.nodes.synthetic_publisher", "--duration", str(duration),
              "--width", str(width), "--height", str(height), "--image-rate", str(image_rate),
-             "--state-rate", str(state_rate), "--command-rate", str(command_rate), "--json-out", str(sent_path)],
+             "--state-rate", str(state_rate), "--command-rate", str(command_rate), "--json-out", str(sent_path),
+             "--wait-recorder", STATUS_TOPIC],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         try:

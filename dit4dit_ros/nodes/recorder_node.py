@@ -13,7 +13,9 @@ A thin shell around `EpisodeRecorder`:
 - Services: /dit4dit/recorder/start, stop, discard (std_srvs/Trigger), /dit4dit/recorder/mark_success
   (std_srvs/SetBool: true = success, false = failure; the running episode, else the last finished one).
 - Topics: /dit4dit/recorder/episode_count (std_msgs/UInt32, latched: finished episodes in output_dir),
-  /dit4dit/recorder/status (diagnostic_msgs/DiagnosticStatus, key/values, latched; status_msgs.recorder_status).
+  /dit4dit/recorder/status (diagnostic_msgs/DiagnosticStatus, key/values, latched; status_msgs.recorder_status),
+  with `matched_publishers` per stream: how many publishers this node's readers have matched (a camera that is
+  not matched yet loses its best-effort frames; a publisher that must not lose any waits for this).
 Stopping the node (Ctrl-C, SIGTERM) finishes the running episode properly; a kill -9 leaves it under
 output_dir/.partial/ for `dit4dit record --recover`.
 """
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
@@ -133,10 +136,15 @@ class RecorderNode(Node):
             StreamRole.COMMAND: qos_by_name(p["command_qos"], p["state_depth"]),
         }
         msg_type = {StreamRole.IMAGE: Image, StreamRole.STATE: JointState, StreamRole.COMMAND: JointState}
+        # publishers matched by this node's readers, per topic: the graph view (count_publishers) can list a
+        # publisher before this reader accepts its samples, and best-effort samples sent in between are lost
+        self._matched_publishers: dict[str, int] = {}
         for stream in streams:
             if stream.role in qos_for:
+                self._matched_publishers[stream.topic] = 0
                 self.create_subscription(msg_type[stream.role], stream.topic, self._make_callback(stream.topic),
-                                         qos_for[stream.role], raw=True)
+                                         qos_for[stream.role], raw=True,
+                                         event_callbacks=self._match_counter(stream.topic))
             elif stream.role is StreamRole.INSTRUCTION:
                 self.create_subscription(String, stream.topic, self._make_instruction_callback(stream.topic),
                                          latched_qos(), raw=True)
@@ -172,6 +180,13 @@ class RecorderNode(Node):
             offer(topic, now(), data, info.get("publication_sequence_number"), _publisher_key(info))
 
         return callback
+
+    def _match_counter(self, topic: str) -> SubscriptionEventCallbacks:
+        def on_matched(info: Any) -> None:
+            self._matched_publishers[topic] = int(info.current_count)
+            self._changed.set()  # status goes out on the next tick, so a waiting publisher starts promptly
+
+        return SubscriptionEventCallbacks(matched=on_matched)
 
     def _make_instruction_callback(self, topic: str):
         def callback(data: bytes, info: Any) -> None:
@@ -277,6 +292,7 @@ class RecorderNode(Node):
     def _publish_status(self) -> None:
         status = self.recorder.status()
         status["next_instruction"] = self._instruction_text  # what the next episode will be labelled with
+        status["matched_publishers"] = dict(self._matched_publishers)
         self.count_pub.publish(UInt32(data=int(status["episodes"])))
         self.status_pub.publish(recorder_status_msg(status))
 

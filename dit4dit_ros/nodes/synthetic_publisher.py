@@ -7,6 +7,9 @@ wake-up publishes the messages that are due instead of silently lowering the rat
 
 `python -m dit4dit_ros.nodes.synthetic_publisher --duration 5 --json-out sent.json` waits (bounded) until a
 subscriber matches every topic, publishes for `duration` seconds, writes {"sent": {topic: n}, ...} and exits.
+With `--wait-recorder` it also waits until the recorder's status says its readers matched this publisher on
+every topic: the publisher side sees a match before the reader side accepts samples, and best-effort frames
+sent in between are lost before any recorder could count them.
 """
 from __future__ import annotations
 
@@ -20,13 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 
 from dit4dit_ros.data.synthetic import COMMAND_OFFSET, encode_frame_number
 from dit4dit_ros.data.topics import COMMAND_TOPIC, IMAGE_TOPIC, JOINT_STATES_TOPIC
 from dit4dit_ros.g1.joints import JOINT_NAMES
-from dit4dit_ros.nodes.qos import command_qos, sensor_data_qos, state_qos
+from dit4dit_ros.nodes.qos import LATCHED, command_qos, sensor_data_qos, state_qos
+from dit4dit_ros.nodes.status_msgs import recorder_status
 from dit4dit_ros.utils.waiting import wait_until
 from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
 
@@ -71,6 +76,19 @@ class SyntheticPublisher(Node):
     def matched(self) -> bool:
         pubs = [self.image_pub, self.state_pub] + ([self.command_pub] if self.command_pub else [])
         return all(p.get_subscription_count() > 0 for p in pubs)
+
+    def watch_recorder(self, status_topic: str) -> None:
+        self._recorder_status: dict = {}
+
+        def on_status(msg: DiagnosticStatus) -> None:
+            self._recorder_status = recorder_status(msg)
+
+        self.create_subscription(DiagnosticStatus, status_topic, on_status, LATCHED)
+
+    def recorder_matched(self) -> bool:
+        """The recorder's readers have matched a publisher on every topic this node publishes."""
+        matched = self._recorder_status.get("matched_publishers", {})
+        return isinstance(matched, dict) and all(int(matched.get(topic, 0)) >= 1 for topic in self.sent)
 
     def _frame_bytes(self, k: int) -> bytes:
         code = k % MAX_DISTINCT_FRAMES
@@ -143,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ramp-slope", type=float, default=1.0)
     parser.add_argument("--match-timeout", type=float, default=30.0)
     parser.add_argument("--json-out", default="", help="write sent counts and image stamps here")
+    parser.add_argument("--wait-recorder", default="", metavar="STATUS_TOPIC",
+                        help="also wait until this recorder status topic reports every topic matched")
     args = parser.parse_args(argv)
     config = PublisherConfig(args.duration, args.width, args.height, args.image_rate, args.state_rate,
                              args.command_rate, args.ramp_slope)
@@ -150,6 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     node = SyntheticPublisher(config)
     try:
         wait_until(node.matched, args.match_timeout, poll=0.05, what="a recorder subscribed to every topic")
+        if args.wait_recorder:
+            node.watch_recorder(args.wait_recorder)
+
+            def recorder_matched() -> bool:
+                rclpy.spin_once(node, timeout_sec=0.05)
+                return node.recorder_matched()
+
+            wait_until(recorder_matched, args.match_timeout, poll=0.01,
+                       what=f"{args.wait_recorder} to report every topic matched")
         cpu0, wall0 = time.process_time(), time.monotonic()
         node.run(threading.Event())
         cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0

@@ -33,6 +33,7 @@ from dit4dit_ros.data.topics import COMMAND_TOPIC, IMAGE_TOPIC, INSTRUCTION_TOPI
 from dit4dit_ros.g1.joints import ARMS, JOINT_INDEX
 from dit4dit_ros.nodes.qos import LATCHED
 from dit4dit_ros.nodes.probe import RosHarness
+from dit4dit_ros.nodes.recorder_node import STATUS_TOPIC
 from dit4dit_ros.nodes.status_msgs import recorder_status
 from dit4dit_ros.utils.waiting import wait_until
 
@@ -92,7 +93,7 @@ def _run_publisher(tmp_path, name: str, duration: float) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "dit4dit_ros.nodes.synthetic_publisher", "--duration", str(duration),
          "--width", "320", "--height", "240", "--image-rate", "30", "--state-rate", "200", "--command-rate", "100",
-         "--json-out", str(tmp_path / f"{name}.json")],
+         "--json-out", str(tmp_path / f"{name}.json"), "--wait-recorder", STATUS_TOPIC],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -161,10 +162,14 @@ def recorded(tmp_path_factory):
         start = graph.call("start")
         assert start.success, start.message
         assert not graph.call("start").success  # already recording
+        assert graph.latest_status()["matched_publishers"][IMAGE_TOPIC] == 0  # no camera yet
         lowcmd = LowCmdSender()
         publisher = _run_publisher(tmp, "episode0", 2.0)
         _, err = publisher.communicate(timeout=90)
         assert publisher.returncode == 0, err
+        # the publisher waited for the recorder's readers to match it; when it is gone they report 0 again
+        wait_until(lambda: graph.latest_status()["matched_publishers"][IMAGE_TOPIC] == 0, 15.0,
+                   what="the recorder to report the camera publisher gone")
         lowcmd.close()
         sent = json.loads((tmp / "episode0.json").read_text())
 
