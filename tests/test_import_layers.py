@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("model", "data", "camera", "control", "policy", "monitor", "sim", "supervision", "safety", "security"),
     ("engine", "teleop"),
     ("demo",),
+    ("node_params",),  # each node's own ROS parameters, ROS-free (topics, QoS, rates)
     ("nodes",),     # thin rclpy nodes over the cores
     ("bringup",),   # starts nodes: `dit4dit run`, node-running commands, graph benches
     ("evaluation",),  # direct and graph evaluation (the graph runner starts the graph through bringup)

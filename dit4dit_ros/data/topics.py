@@ -38,6 +38,8 @@ SIM_RESET_SERVICE = "/dit4dit/sim/reset"
 CLOCK_TIME_SERVICE = "/dit4dit/clock/time"
 CLOCK_OFFSET_TOPIC = "/dit4dit/clock_offset"
 CLOCK_OFFSET_STATUS_TOPIC = "/dit4dit/clock_offset/status"
+# names of the QoS profiles a node parameter may choose (nodes/qos.py builds them; this list is ROS-free)
+QOS_PROFILE_NAMES: tuple[str, ...] = ("sensor_data", "state", "latched", "commands")
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 JOINT_STATE_TYPE = "sensor_msgs/msg/JointState"
 STRING_TYPE = "std_msgs/msg/String"

@@ -29,9 +29,7 @@ from dit4dit_ros.camera import (
     load_calibration,
     make_camera,
 )
-from dit4dit_ros.camera.calibration import DEFAULT_HORIZONTAL_FOV_DEG
 from dit4dit_ros.config import ParamSpec
-from dit4dit_ros.data.topics import CAMERA_INFO_TOPIC, IMAGE_TOPIC
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.image_conversion import camera_info_msg, compressed_topic, image_to_compressed_msg, image_to_msg
@@ -39,37 +37,14 @@ from dit4dit_ros.nodes.qos import DIAGNOSTICS, sensor_data_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.utils.param_fields import from_params, param_specs
 from dit4dit_ros.utils.streams import RateMeter, StreamState, StreamWatch
+from dit4dit_ros.node_params.camera import COLOR_OF_ENCODING, CameraPublishParams
 
 NODE_NAME = "camera"
-_COLOR_OF_ENCODING = {"rgb8": "rgb", "bgr8": "bgr", "mono8": "gray"}
 
 PARAMETERS: tuple[ParamSpec, ...] = (
     # source, source_type, width, height, fps, loop, fourcc, backend, read_timeout_s (camera/config.py)
     *param_specs(CaptureConfig, defaults={"width": 640, "height": 480}),
-    ParamSpec("encoding", "rgb8", "published image encoding", choices=tuple(_COLOR_OF_ENCODING)),
-    ParamSpec("frame_id", "head_camera_optical_frame", "header.frame_id of Image and CameraInfo (the head "
-              "D435's optical frame in the robot description's TF tree)"),
-    ParamSpec("image_topic", IMAGE_TOPIC, "sensor_msgs/Image topic"),
-    ParamSpec("camera_info_topic", CAMERA_INFO_TOPIC, "sensor_msgs/CameraInfo topic"),
-    ParamSpec("jpeg_quality", 80, "JPEG quality of <image_topic>/compressed (sensor_msgs/CompressedImage) for remote "
-              "viewers; 0: not published", minimum=0, maximum=100),
-    ParamSpec("qos_depth", 5, "KEEP_LAST depth of the sensor-data QoS", minimum=1, maximum=100),
-    ParamSpec("calibration_file", "", "camera_calibration YAML (empty = use fx/fy/cx/cy or the field of view)"),
-    ParamSpec("fx", 0.0, "focal length x [px] at the published size; 0 = from horizontal_fov_deg", minimum=0.0),
-    ParamSpec("fy", 0.0, "focal length y [px]; 0 = fx", minimum=0.0),
-    ParamSpec("cx", -1.0, "principal point x [px]; < 0 = image centre"),
-    ParamSpec("cy", -1.0, "principal point y [px]; < 0 = image centre"),
-    ParamSpec("horizontal_fov_deg", DEFAULT_HORIZONTAL_FOV_DEG,
-              "horizontal field of view used when no focal length is given (RealSense D435 colour: 69)",
-              minimum=1.0, maximum=179.0),
-    ParamSpec("distortion_model", "plumb_bob", "CameraInfo distortion model"),
-    ParamSpec("distortion", [0.0, 0.0, 0.0, 0.0, 0.0], "distortion coefficients (D) when no calibration file"),
-    ParamSpec("max_reconnect_attempts", 10, "consecutive open/read failures before giving up", minimum=0, maximum=1000),
-    ParamSpec("reconnect_backoff_s", 0.5, "first retry delay [s], doubled per failure", minimum=0.01, maximum=60.0),
-    ParamSpec("reconnect_backoff_max_s", 5.0, "longest retry delay [s]", minimum=0.01, maximum=300.0),
-    ParamSpec("stale_timeout_s", 1.0, "no frame for this long -> stale diagnostic and a log line",
-              minimum=0.05, maximum=60.0),
-    ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics reports [s]", minimum=0.05, maximum=60.0),
+    *param_specs(CameraPublishParams),
 )
 
 
@@ -80,7 +55,7 @@ class CameraNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         self.p = p = declare_parameters(self, PARAMETERS)
         self.encoding = p["encoding"]
-        self.camera_config = from_params(CaptureConfig, p, color=_COLOR_OF_ENCODING[self.encoding])
+        self.camera_config = from_params(CaptureConfig, p, color=COLOR_OF_ENCODING[self.encoding])
         retry = RetryPolicy(p["max_reconnect_attempts"], p["reconnect_backoff_s"],
                             max(p["reconnect_backoff_s"], p["reconnect_backoff_max_s"]))
         self._base_calibration = load_calibration(p["calibration_file"]) if p["calibration_file"] else None

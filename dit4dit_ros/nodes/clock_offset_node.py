@@ -24,27 +24,17 @@ from sensor_msgs.msg import TimeReference
 from std_srvs.srv import Trigger
 
 from dit4dit_ros.config import ParamSpec
-from dit4dit_ros.data.topics import CLOCK_OFFSET_TOPIC, CLOCK_TIME_SERVICE
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.qos import DIAGNOSTICS, LATCHED
 from dit4dit_ros.nodes.ros_params import declare_parameters
+from dit4dit_ros.utils.param_fields import param_specs
 from dit4dit_ros.nodes.spin import ending_with_context, run_node
 from dit4dit_ros.utils.clock_offset import ClockOffsetEstimator, OffsetEstimate, RoundTrip, parse_server_times
+from dit4dit_ros.node_params.clock import ClockOffsetParams
 
 NODE_NAME = "clock_offset"
-OFFSET_TOPIC = CLOCK_OFFSET_TOPIC
 
-PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("service_name", CLOCK_TIME_SERVICE, "the robot host's clock server (std_srvs/Trigger)"),
-    ParamSpec("offset_topic", OFFSET_TOPIC, "measured offset (sensor_msgs/TimeReference, latched)"),
-    ParamSpec("period_s", 2.0, "seconds between measurements", minimum=0.05, maximum=3600.0),
-    ParamSpec("round_trips", 8, "requests per measurement", minimum=1, maximum=1000),
-    ParamSpec("window", 16, "round trips the estimate is chosen from (minimum delay)", minimum=1, maximum=10000),
-    ParamSpec("request_timeout_s", 1.0, "a request without a reply after this long counts as lost",
-              minimum=0.01, maximum=60.0),
-    ParamSpec("max_offset_s", 0.05, "WARN when |offset| + uncertainty exceeds this (keep it below the executor's "
-              "max_chunk_latency and the policy's max_state_age)", minimum=0.0, maximum=3600.0),
-)
+PARAMETERS: tuple[ParamSpec, ...] = param_specs(ClockOffsetParams)
 
 
 class ClockOffsetNode(Node):

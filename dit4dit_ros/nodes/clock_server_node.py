@@ -17,19 +17,15 @@ from rclpy.node import Node
 from std_srvs.srv import Trigger
 
 from dit4dit_ros.config import ParamSpec
-from dit4dit_ros.data.topics import CLOCK_TIME_SERVICE
 from dit4dit_ros.nodes.ros_params import declare_parameters
+from dit4dit_ros.utils.param_fields import param_specs
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.utils.clock_offset import format_server_times
+from dit4dit_ros.node_params.clock import ClockServerParams
 
 NODE_NAME = "clock_server"
-DEFAULT_SERVICE = CLOCK_TIME_SERVICE
 
-PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("service_name", DEFAULT_SERVICE, "std_srvs/Trigger service answering 't1_ns t2_ns' (system clock)"),
-    ParamSpec("test_clock_offset_s", 0.0, "added to this node's clock readings: simulates a host whose clock is off "
-              "(tests and drills only; 0 on a robot)", minimum=-3600.0, maximum=3600.0),
-)
+PARAMETERS: tuple[ParamSpec, ...] = param_specs(ClockServerParams)
 
 
 class ClockServerNode(Node):

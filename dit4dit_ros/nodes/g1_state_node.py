@@ -40,58 +40,22 @@ from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState, Joy
 
 from dit4dit_ros.config import ParamSpec
-from dit4dit_ros.data.topics import IMU_TOPIC, JOINT_STATES_TOPIC, REMOTE_TOPIC
 from dit4dit_ros.g1.joints import JOINT_NAMES
-from dit4dit_ros.g1.lowstate_gate import CRC_POLICIES, LowStateGate
+from dit4dit_ros.g1.lowstate_gate import LowStateGate
 from dit4dit_ros.g1.remote import BUTTONS, RemoteState, decode_remote
-from dit4dit_ros.g1.variants import ANY_MODE_MACHINE, SUPPORTED_VARIANTS
 from dit4dit_ros.nodes.spin import ending_with_context, run_node
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.qos import DIAGNOSTICS, state_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
-from dit4dit_ros.utils.dds_env import DdsIsolation, MAX_CYCLONE_DOMAIN, isolation_from_env
+from dit4dit_ros.utils.param_fields import param_specs
+from dit4dit_ros.utils.dds_env import DdsIsolation, isolation_from_env
 from dit4dit_ros.utils.stamps import seconds_to_stamp
 from dit4dit_ros.utils.streams import Decimator, RateMeter, StreamState, StreamWatch
+from dit4dit_ros.node_params.g1_state import STAMP_TICK, G1StateParams
 
 NODE_NAME = "g1_state"
-STAMP_RECEIVE, STAMP_TICK = "receive", "lowstate_tick"
 
-PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("unitree_domain_id", -1,
-              "CycloneDDS domain of the robot (real G1: 0); -1 = $DIT4DIT_UNITREE_DOMAIN (default 0)",
-              minimum=-1, maximum=MAX_CYCLONE_DOMAIN),
-    ParamSpec("unitree_interface", "",
-              "network interface to the robot (e.g. 'eth0'; 'lo' in sim; 'auto' = CycloneDDS picks); "
-              "empty = $DIT4DIT_UNITREE_INTERFACE (default 'lo')"),
-    ParamSpec("lowstate_topic", "rt/lowstate", "Unitree DDS topic of LowState_"),
-    ParamSpec("lowstate_crc_policy", "verify", "verify: drop LowState whose crc does not match (robot); accept_zero: "
-              "also accept crc 0 (Unitree's own simulators do not compute it); off: no check",
-              choices=CRC_POLICIES),
-    ParamSpec("robot_variant", "g1_29dof", "the G1 variant this deployment drives (g1/variants.py)",
-              choices=SUPPORTED_VARIANTS),
-    ParamSpec("expected_mode_machine", ANY_MODE_MACHINE, "-1: any mode_machine of robot_variant; else the exact "
-              "value the robot must report (0 only for Unitree's simulators, which leave it unset)",
-              minimum=-1, maximum=255),
-    ParamSpec("hands", "none", "none: body joints only; dex3: also the Dex3-1 hand joints from rt/dex3/*/state",
-              choices=("none", "dex3")),
-    ParamSpec("publish_rate", 100.0, "rate of /joint_states and /imu [Hz] (LowState arrives at 500 Hz)",
-              minimum=1.0, maximum=1000.0),
-    ParamSpec("stamp_source", STAMP_RECEIVE, "receive: stamps are the ROS clock when the sample arrived (the robot, "
-              "whose tick is its own uptime); lowstate_tick: the sample's tick read as milliseconds of ROS time (the "
-              "simulator, whose tick is its simulation time and its /clock), exact however late /clock reaches "
-              "this node", choices=(STAMP_RECEIVE, STAMP_TICK)),
-    ParamSpec("joint_states_topic", JOINT_STATES_TOPIC, "sensor_msgs/JointState topic"),
-    ParamSpec("imu_topic", IMU_TOPIC, "sensor_msgs/Imu topic"),
-    ParamSpec("publish_imu", True, "publish the pelvis IMU of LowState on imu_topic"),
-    ParamSpec("imu_frame_id", "imu_in_pelvis", "header.frame_id of the IMU message (G1 URDF link)"),
-    ParamSpec("joint_states_frame_id", "", "header.frame_id of JointState (empty, as robot_state_publisher expects)"),
-    ParamSpec("remote_topic", REMOTE_TOPIC, "sensor_msgs/Joy of the G1 wireless remote from LowState (axes lx, "
-              "ly, rx, ry, L2; buttons in g1/remote.py BUTTONS order); empty = not published"),
-    ParamSpec("qos_depth", 10, "KEEP_LAST depth of the (reliable) state QoS", minimum=1, maximum=1000),
-    ParamSpec("stale_timeout_s", 0.2, "no valid LowState for this long -> robot silent (log + diagnostic)",
-              minimum=0.01, maximum=60.0),
-    ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics reports [s]", minimum=0.05, maximum=60.0),
-)
+PARAMETERS: tuple[ParamSpec, ...] = param_specs(G1StateParams)
 
 
 def tick_stamp(tick: int) -> Time:

@@ -23,36 +23,21 @@ from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker, MarkerArray
 
 from dit4dit_ros.data.topics import (
-    ACTION_CHUNK_TOPIC,
-    CAMERA_INFO_TOPIC,
     DIAGNOSTICS_TOPIC,
-    JOINT_STATES_TOPIC,
-    MARKERS_TOPIC,
 )
 from dit4dit_ros.g1.kinematics import PALM_SITES, HandKinematics
 from dit4dit_ros.monitor.chunk_input import chunk_positions
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
-from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TOPIC, EXECUTOR_STATE_TYPE, executor_state
+from dit4dit_ros.utils.param_fields import param_specs
+from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TYPE, executor_state
 from dit4dit_ros.utils.stamps import stamp_to_seconds
+from dit4dit_ros.node_params.monitor import MonitorParams
 
 NODE_NAME = "monitor"
 
-PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("chunk_topic", ACTION_CHUNK_TOPIC, "action chunks to draw"),
-    ParamSpec("joint_states_topic", JOINT_STATES_TOPIC, "measured joints (pose of joints the chunk does not set)"),
-    ParamSpec("markers_topic", MARKERS_TOPIC, "MarkerArray output"),
-    ParamSpec("frame_id", "pelvis", "frame of the markers (the G1 URDF pelvis link)"),
-    ParamSpec("expected_rate_hz", 6.0, "chunk rate below which the diagnostic warns", minimum=0.0, maximum=100.0),
-    ParamSpec("max_latency_s", 0.5, "observation-to-receipt latency above which the diagnostic warns",
-              minimum=0.001, maximum=60.0),
-    ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics [s]", minimum=0.05, maximum=60.0),
-    ParamSpec("history", 5, "chunks drawn at once (older ones fade)", minimum=1, maximum=50),
-    ParamSpec("executor_state_topic", EXECUTOR_STATE_TOPIC, "the executor's state (mode shown as text)"),
-    ParamSpec("camera_info_topic", CAMERA_INFO_TOPIC, "ego camera calibration (frustum drawn in its frame)"),
-    ParamSpec("frustum_depth_m", 0.4, "depth of the drawn camera frustum [m]", minimum=0.01, maximum=10.0),
-)
+PARAMETERS: tuple[ParamSpec, ...] = param_specs(MonitorParams)
 
 _COLORS = (ColorRGBA(r=0.1, g=0.5, b=1.0, a=1.0), ColorRGBA(r=1.0, g=0.4, b=0.1, a=1.0))
 

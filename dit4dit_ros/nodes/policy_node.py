@@ -21,51 +21,25 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from dit4dit_ros.data.topics import (
-    ACTION_CHUNK_TOPIC,
     DIAGNOSTICS_TOPIC,
-    IMAGE_TOPIC,
-    INSTRUCTION_TOPIC,
-    JOINT_STATES_TOPIC,
     POLICY_STATE_TOPIC,
 )
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.image_conversion import msg_to_image
-from dit4dit_ros.engine import ENGINE_KINDS, UnknownInstructionError
-from dit4dit_ros.engine.manifest import PRECISIONS
+from dit4dit_ros.engine import UnknownInstructionError
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
 from dit4dit_ros.nodes.status_msgs import ERROR, OK, WARN, policy_status_msg
-from dit4dit_ros.policy.action_limits import ACTION_RANGE_CHECKS, ActionLimitGuard
+from dit4dit_ros.policy.action_limits import ActionLimitGuard
 from dit4dit_ros.policy.observation import ObservationBuffer, ObservationConfig
 from dit4dit_ros.policy.runner import ChunkResult, PolicyRunner
 from dit4dit_ros.utils.param_fields import from_params, param_specs
 from dit4dit_ros.utils.stamps import seconds_to_stamp, stamp_to_seconds
+from dit4dit_ros.node_params.policy import PolicyNodeParams
 
 NODE_NAME = "policy"
 
-PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("checkpoint", "", "checkpoint directory (config.json, model.safetensors, normalization, prompt cache)"),
-    ParamSpec("engine", "torch", "inference backend; onnxruntime and tensorrt run the graphs exported next to the "
-              "checkpoint (`dit4dit export-engine`)", choices=ENGINE_KINDS),
-    ParamSpec("precision", "fp32", "precision of the engine: the torch weights' dtype, or which exported graphs "
-              "(engines/<engine>-<precision>) to run", choices=PRECISIONS),
-    ParamSpec("device", "cpu", "device of the engine (cpu, cuda, cuda:0); tensorrt needs cuda"),
-    ParamSpec("rate_hz", 6.0, "chunks per second; 0 = as fast as the model runs", minimum=0.0, maximum=100.0),
-    ParamSpec("instruction", "", "initial instruction (else wait for instruction_topic)"),
-    ParamSpec("image_topic", IMAGE_TOPIC, "ego camera image (rgb8 or bgr8)"),
-    ParamSpec("joint_states_topic", JOINT_STATES_TOPIC, "robot joint states"),
-    ParamSpec("instruction_topic", INSTRUCTION_TOPIC, "latched language goal (std_msgs/String)"),
-    ParamSpec("chunk_topic", ACTION_CHUNK_TOPIC, "output action chunks (trajectory_msgs/JointTrajectory)"),
-    *param_specs(ObservationConfig),  # frame_stride, max_image_age, max_state_age, max_state_image_skew
-    ParamSpec("num_threads", 0, "CPU threads of the engine (torch intra-op, ONNX Runtime intra-op; 0 = the library's "
-              "default); 1 leaves cores to the simulator and the 500 Hz executor on a small machine", minimum=0,
-              maximum=256),
-    ParamSpec("blind", False, "evaluation baseline: replace every camera image by a constant grey (same stamps)"),
-    ParamSpec("action_range_check", "refuse", "when the checkpoint's action range exceeds the joint limits: refuse "
-              "to start, or clamp every chunk to the limits (and say so loudly)", choices=ACTION_RANGE_CHECKS),
-    ParamSpec("action_range_tolerance", 0.1, "how far [rad] the action range may exceed a joint's limits",
-              minimum=0.0, maximum=1.0),
-)
+PARAMETERS: tuple[ParamSpec, ...] = (*param_specs(PolicyNodeParams), *param_specs(ObservationConfig))
 BLIND_GREY = 128
 STATE_TOPIC = POLICY_STATE_TOPIC
 

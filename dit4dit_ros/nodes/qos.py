@@ -22,6 +22,8 @@ from rclpy.qos import (
     ReliabilityPolicy,
 )
 
+from dit4dit_ros.data.topics import QOS_PROFILE_NAMES
+
 
 def sensor_data_qos(depth: int = 5) -> QoSProfile:
     """BEST_EFFORT, KEEP_LAST `depth`, VOLATILE (like rclpy's qos_profile_sensor_data)."""
@@ -75,7 +77,9 @@ _NAMED = {
     "latched": latched_qos,
     "commands": command_qos,
 }
-QOS_NAMES: tuple[str, ...] = tuple(_NAMED)
+QOS_NAMES: tuple[str, ...] = QOS_PROFILE_NAMES
+if tuple(_NAMED) != QOS_PROFILE_NAMES:  # the ROS-free list the parameter checks use must name these profiles
+    raise ImportError(f"data/topics.py QOS_PROFILE_NAMES {QOS_PROFILE_NAMES} != the profiles here {tuple(_NAMED)}")
 
 
 def qos_by_name(name: str, depth: int | None = None) -> QoSProfile:

@@ -40,53 +40,26 @@ from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.data.recorder import EpisodeRecorder, RecorderConfig, RecorderError
 from dit4dit_ros.data.storage import StorageError
 from dit4dit_ros.data.topics import (
-    COMMAND_TOPIC,
     DDS_COMMAND_STREAMS,
     DDS_TOPIC_TO_BAG_TOPIC,
     HANDCMD_TYPE,
-    IMAGE_TOPIC,
-    INSTRUCTION_TOPIC,
-    JOINT_STATES_TOPIC,
     StreamRole,
     default_streams,
 )
-from dit4dit_ros.nodes.qos import QOS_NAMES, latched_qos, qos_by_name
+from dit4dit_ros.nodes.qos import latched_qos, qos_by_name
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.status_msgs import recorder_status_msg
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
 from dit4dit_ros.utils.dds_transport import configure_ros_transport
 from dit4dit_ros.utils.param_fields import from_params, param_specs
+from dit4dit_ros.node_params.recorder import RecorderNodeParams
 
 NODE_NAME = "recorder"
 SERVICE_PREFIX = "/dit4dit/recorder"
 STATUS_TOPIC = f"{SERVICE_PREFIX}/status"
 COUNT_TOPIC = f"{SERVICE_PREFIX}/episode_count"
 
-PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("output_dir", "episodes", "directory of the episodes (relative to the working directory or absolute)"),
-    ParamSpec("image_topic", IMAGE_TOPIC, "ego camera (sensor_msgs/Image); empty = not recorded"),
-    ParamSpec("joint_states_topic", JOINT_STATES_TOPIC, "measured joints (sensor_msgs/JointState); empty = not recorded"),
-    ParamSpec("command_topic", COMMAND_TOPIC,
-              "joint targets sent to the robot (sensor_msgs/JointState, position = q target); empty = not recorded"),
-    ParamSpec("instruction_topic", INSTRUCTION_TOPIC, "language goal (std_msgs/String, latched); empty = not recorded"),
-    ParamSpec("dds_command_topics", "",
-              "Unitree DDS command topics to record directly, comma-separated (rt/lowcmd, rt/arm_sdk, "
-              "rt/dex3/left/cmd, rt/dex3/right/cmd); empty = none"),
-    ParamSpec("image_qos", "sensor_data", "QoS profile of the image subscription", choices=QOS_NAMES),
-    ParamSpec("state_qos", "state", "QoS profile of the joint state subscription", choices=QOS_NAMES),
-    ParamSpec("command_qos", "commands", "QoS profile of the command subscription", choices=QOS_NAMES),
-    ParamSpec("image_depth", 30, "subscription queue depth for images (1 s at 30 Hz)", minimum=1, maximum=1000),
-    ParamSpec("state_depth", 500, "subscription queue depth for joint states and commands (1 s at 500 Hz)",
-              minimum=1, maximum=5000),
-    ParamSpec("instruction", "", "instruction used when none was received on instruction_topic"),
-    *param_specs(RecorderConfig),  # min_free_mb, reserve_free_mb, max_queue_mb
-    ParamSpec("auto_start", False, "start an episode at once (and the next one after each automatic stop)"),
-    ParamSpec("max_episode_s", 0.0, "stop an episode automatically after this many seconds; 0 = never",
-              minimum=0.0),
-    ParamSpec("max_episodes", 0, "with auto_start: shut the node down after this many episodes; 0 = never",
-              minimum=0),
-    ParamSpec("status_period_s", 1.0, "period of the status topic [s]", minimum=0.05, maximum=60.0),
-)
+PARAMETERS: tuple[ParamSpec, ...] = (*param_specs(RecorderNodeParams), *param_specs(RecorderConfig))
 
 
 def _decode_string_cdr(data: bytes) -> str:

@@ -29,25 +29,19 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import String
 from tf2_msgs.msg import TFMessage
 
-from dit4dit_ros.data.topics import COMMAND_TOPIC, JOINT_STATES_TOPIC, ROBOT_DESCRIPTION_TOPIC
+from dit4dit_ros.data.topics import ROBOT_DESCRIPTION_TOPIC
 from dit4dit_ros.nodes.qos import LATCHED, SENSOR_DATA
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
+from dit4dit_ros.utils.param_fields import param_specs
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.tf_publishing import TF_QOS, TF_STATIC_QOS, TF_STATIC_TOPIC, TF_TOPIC, tf_message
 from dit4dit_ros.utils.stamps import stamp_to_seconds
+from dit4dit_ros.node_params.monitor import RobotStateParams
 
 NODE_NAME = "robot_state"
 DESCRIPTION_TOPIC = ROBOT_DESCRIPTION_TOPIC
 
-PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("joint_states_topic", JOINT_STATES_TOPIC, "measured joints (sensor_msgs/JointState)"),
-    ParamSpec("publish_rate_hz", 50.0, "most /tf messages per second (0: one per joint state)", minimum=0.0,
-              maximum=1000.0),
-    ParamSpec("description_dir", "", "where the URDF and its meshes are written (empty: a per-user cache)"),
-    ParamSpec("mesh_uri_prefix", "", "URI prefix of the meshes in the URDF (empty: file:// of description_dir)"),
-    ParamSpec("command_topic", COMMAND_TOPIC, "commanded joints (JointState) drawn as a ghost; '' = none"),
-    ParamSpec("command_frame_prefix", "commanded/", "frame prefix of the commanded (ghost) tree"),
-)
+PARAMETERS: tuple[ParamSpec, ...] = param_specs(RobotStateParams)
 
 
 def default_description_dir(urdf_key: str) -> Path:

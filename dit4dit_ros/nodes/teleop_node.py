@@ -22,40 +22,17 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from std_msgs.msg import Bool
 
 from dit4dit_ros.config import ParamSpec
-from dit4dit_ros.data.topics import COMMAND_TOPIC, ESTOP_TOPIC, JOINT_STATES_TOPIC, SIM_TASK_TOPIC, TELEOP_TOPIC
 from dit4dit_ros.g1.joints import JOINT_INDEX
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, STATE
 from dit4dit_ros.nodes.ros_params import declare_parameters
-from dit4dit_ros.teleop.jog import HANDS, JogConfig
+from dit4dit_ros.teleop.jog import JogConfig
 from dit4dit_ros.teleop.target import TeleopTarget
 from dit4dit_ros.utils.param_fields import from_params, param_specs
+from dit4dit_ros.node_params.teleop import TeleopParams
 
 NODE_NAME = "teleop"
-SOURCES = ("keyboard", "replay", "expert")
-PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("source", "keyboard", "where targets come from: keyboard (terminal jogging), replay (a bag), expert "
-              "(the simulator's scripted expert)", choices=SOURCES),
-    ParamSpec("rate", 30.0, "publish rate of the joint targets [Hz]", minimum=1.0, maximum=500.0),
-    ParamSpec("command_topic", TELEOP_TOPIC, "sensor_msgs/JointState teleop joint targets (the executor's input)"),
-    ParamSpec("estop_topic", ESTOP_TOPIC, "std_msgs/Bool e-stop (the keyboard's e-stop key publishes True)"),
-    ParamSpec("joint_states_topic", JOINT_STATES_TOPIC, "measured joints (sensor_msgs/JointState): keyboard start pose"),
-    ParamSpec("task_topic", SIM_TASK_TOPIC, "the simulator's task status (diagnostic_msgs/DiagnosticStatus, latched): expert"),
-    # keyboard
-    ParamSpec("hand", "right", "hand jogged first (h switches)", choices=HANDS),
-    *param_specs(JogConfig),  # jog_step, jog_max_step, workspace_min/max, position_margin, max_joint_step
-    # replay
-    ParamSpec("bag", "", "replay: episode bag directory (rosbag2, from the recorder)"),
-    ParamSpec("replay_topic", COMMAND_TOPIC, "replay: recorded command topic (JointState, /lowcmd or /arm_sdk)"),
-    ParamSpec("replay_joints", ["auto"], "replay: joints to replay; ['auto'] = the recorded waist and arm joints",
-              type="str_array"),
-    ParamSpec("replay_speed", 1.0, "replay: playback speed factor", minimum=0.05, maximum=10.0),
-    ParamSpec("replay_loop", False, "replay: start over at the end"),
-    ParamSpec("exit_when_done", True, "replay: shut the node down after the last sample (unless replay_loop)"),
-    # expert
-    ParamSpec("expert_gravity_offset", True, "expert: send q + g(q)/kp (for an executor without gravity "
-              "feed-forward) instead of the IK positions"),
-)
+PARAMETERS: tuple[ParamSpec, ...] = (*param_specs(TeleopParams), *param_specs(JogConfig))
 
 
 def target_to_msg(target: TeleopTarget, stamp) -> JointState:

@@ -10,7 +10,8 @@ from std_msgs.msg import Bool
 
 from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, WAIST, joint_indices
 from dit4dit_ros.nodes.qos import COMMANDS, STATE
-from dit4dit_ros.nodes.teleop_node import TELEOP_TOPIC, TeleopNode
+from dit4dit_ros.data.topics import TELEOP_TOPIC
+from dit4dit_ros.nodes.teleop_node import TeleopNode
 from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.sim.robot import hold_pose_array
 from dit4dit_ros.teleop.jog import ArmJogger
