@@ -2,7 +2,11 @@
 its ExecutorConfig and RealtimeConfig from the same validated values."""
 from __future__ import annotations
 
-from dit4dit_ros.config import ParamSpec
+from pathlib import Path
+from typing import Any, Mapping
+
+from dit4dit_ros.config import (ParameterFileError, ParamSpec, load_parameter_file, parameters_for_node,
+                                validate_node_parameters)
 from dit4dit_ros.control.config import ExecutorConfig, SafetyConfig, SchedulerConfig, WatchdogConfig
 from dit4dit_ros.control.interlock_params import INTERLOCK_PARAMETERS, interlock_config
 from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC, COMMAND_TOPIC, ESTOP_TOPIC, EXECUTOR_STATE_TOPIC, TELEOP_TOPIC
@@ -119,4 +123,34 @@ def defaults() -> dict:
     return {spec.name: spec.default for spec in PARAMETERS}
 
 
-__all__ = ["NODE_NAME", "CONTROL_PATHS", "CLOCKS", "PARAMETERS", "executor_config", "realtime_config", "defaults"]
+def hands_parameters(hands: str) -> dict[str, Any]:
+    """The executor parameters a deployment changes for a robot with `hands` ("none" or "dex3").
+
+    With the Dex3-1 hands the executor drives them (the chunks' gripper columns) and sends gravity feed-forward on
+    every joint of its control path: chunks of hand tasks are the arm poses themselves, since folding gravity into
+    the position command (q + g/kp, what the reach data does) leaves the heavier arms' shoulders 0.15-0.2 rad from
+    their command, which the no-effect interlock reads as commands being ignored. The graph evaluation and the
+    in-process episode runner both take these, so they drive the same plant.
+    """
+    if hands == "none":
+        return {}
+    if hands == "dex3":
+        return {"hands": "dex3", "gravity_compensation_joints": ["auto"]}
+    raise ValueError(f"hands must be 'none' or 'dex3', got {hands!r}")
+
+
+def executor_config_from_file(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ExecutorConfig:
+    """The ExecutorConfig the executor node runs with the deployment file `path` (its `executor` section over the
+    defaults) and `overrides`, checked like the node checks them (ParameterFileError naming the file and key)."""
+    values = parameters_for_node(load_parameter_file(path), NODE_NAME)
+    values.update(overrides or {})
+    problems = validate_node_parameters(NODE_NAME, values, PARAMETERS)
+    if problems:
+        raise ParameterFileError(f"{path}: " + "; ".join(problems))
+    merged = defaults()
+    merged.update(values)
+    return executor_config(merged)
+
+
+__all__ = ["NODE_NAME", "CONTROL_PATHS", "CLOCKS", "PARAMETERS", "executor_config", "realtime_config", "defaults",
+           "hands_parameters", "executor_config_from_file"]

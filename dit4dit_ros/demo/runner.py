@@ -9,23 +9,19 @@ evaluation (the policy engine produces them), so that the data and the evaluatio
         simulate one frame period: at every physics step (500 Hz) ExecutorCore.tick(sim time, state)
         -> a rt/arm_sdk command (weight from the executor) offered to SimRobot, then mj_step
 
-The plant is the graph's SimRobot answering rt/arm_sdk, read through its public state. The waist differs from
-the graph's executor on purpose: rt/arm_sdk also drives it, and the runner sends, with every arm point, the
-waist target whose PD equilibrium under gravity (the executor's GravityModel, g1/gravity.py) is the hold pose.
-That is the plant the shipped demonstrations were collected on; the executor node instead holds the waist
-with g(q_measured) as feed-forward (config/g1_sim.yaml), following the measured arms, not the commanded ones.
-Driven that way the shipped checkpoint measured 19/20 direct (final-frame 15/20) against 20/20 (19/20) this
-way, so the runner keeps the demonstrations' plant until a checkpoint is trained on the executor's.
+The plant is the graph's: the SimRobot answering rt/arm_sdk, read through its public state, and the executor
+core configured from the same deployment file as the graph's executor node (config/g1_sim.yaml, its `executor`
+section, with the same task adaptation: `control.executor_params.hands_parameters`). So the waist is held by the
+executor's gravity feed-forward g(q_measured), the safety limits, blending and soft start are the node's, and
+graph and direct results differ only by timing. Reach chunks carry the arms' own gravity offset (q + g/kp, the
+scripted expert's targets); the sim deployment gives feed-forward to the waist only, and to waist and arms on a
+robot with the Dex3-1 hands, whose chunks are the arm poses themselves.
 
 With Dex3-1 hands (the pick_place scene) a chunk may carry two more columns, the left and right gripper
 (0 open .. 1 closed, the official G1 layout): they go with the chunk to the executor, whose HandController
 targets their value at the current time (held after the chunk's end) at 100 Hz (HAND_PERIOD) with rate-,
 position- and torque-limited commands (damping in DAMPING/ESTOP), as the executor node does on rt/dex3. Observations then
-carry the measured grippers. On that robot the executor sends the waist's and arms' gravity torque as
-feed-forward (a GravityModel of the G1 with Dex3-1 hands) and chunks are the arm poses themselves: with the
-heavier hands, folding gravity into the position command (q + g/kp, what the reach data does) leaves the
-shoulder 0.15-0.2 rad from its command, which the executor's no-effect interlock (0.1 rad) reads as commands
-being ignored.
+carry the measured grippers.
 
 Simulation time stands still while the caller thinks (lock-step), so inference latency does not exist here;
 the ROS graph evaluation (`--mode graph`) is where latency is measured. The robot starts each episode in the
@@ -35,12 +31,12 @@ before the first frame.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from dit4dit_ros.control import ActionChunk, ExecutorConfig, ExecutorCore, MeasuredState, Verdict
-from dit4dit_ros.control.config import InterlockConfig
 from dit4dit_ros.control.hands import HandControlConfig, HandController
 from dit4dit_ros.g1.gravity import GravityModel
 from dit4dit_ros.g1.hand_command import joints_to_gripper
@@ -58,19 +54,6 @@ ARMS_AND_GRIPPERS = ARMS + ALL_GRIPPER_NAMES  # the official G1 layout's channel
 HAND_PERIOD = 0.01  # s between hand commands (the Dex3-1 runs its commands at 100 Hz)
 
 
-# The simulated plant's arms hold commands that carry their own gravity offset (q + g/kp): at rest the measured
-# joints sit up to ~0.15 rad from them (reach seed 501: 0.13 rad), beyond the robot's 0.1 rad no-effect tolerance.
-# Same value as config/g1_sim.yaml; below max_tracking_error, so ignored commands still trip it.
-SIM_NO_EFFECT_TOLERANCE = 0.25
-
-
-def default_executor_config() -> ExecutorConfig:
-    """The executor of the demo: waist + arms (the rt/arm_sdk joints); chunks carry the 14 arm joints and the
-    runner adds the gravity-compensated waist hold (see SimEpisodeRunner.submit)."""
-    return ExecutorConfig(controllable_joints=ARM_SDK_JOINTS,
-                          interlocks=InterlockConfig(no_effect_tolerance=SIM_NO_EFFECT_TOLERANCE))
-
-
 @dataclass(frozen=True)
 class RunnerConfig:
     task: str = "reach"
@@ -78,13 +61,26 @@ class RunnerConfig:
     image_size: tuple[int, int] = (64, 64)  # (H, W) of the ego image
     fast_render: bool = True  # no shadows/reflections/skybox: ~5x cheaper on llvmpipe (see sim/camera.py)
     render: bool = True  # False: observations carry no image (expert checks without a camera)
-    settle_time: float = 1.2  # s between enable and the first frame (executor soft start is 1 s)
-    executor: ExecutorConfig = field(default_factory=default_executor_config)
+    settle_time: float | None = None  # s between enable and the first frame; None: the soft start + 0.2 s
+    # None: the executor node's configuration from `deployment` (module docstring)
+    executor: ExecutorConfig | None = None
+    deployment: Path | None = None  # None: config/g1_sim.yaml, what `dit4dit eval --mode graph` runs
     scene: SceneConfig | None = None  # None: the task's own scene (sim/tasks.py task_scene)
 
     def __post_init__(self) -> None:
         if self.scene is None:
             object.__setattr__(self, "scene", task_scene(self.task))
+        if self.executor is None:
+            from dit4dit_ros.control.executor_params import executor_config_from_file, hands_parameters
+            from dit4dit_ros.paths import config_file
+
+            path = self.deployment or config_file("g1_sim.yaml")
+            object.__setattr__(self, "executor", executor_config_from_file(path, hands_parameters(self.scene.hands)))
+        if tuple(self.executor.controllable_joints) != ARM_SDK_JOINTS:
+            raise ValueError("the episode runner speaks rt/arm_sdk: its executor must control the waist and arms "
+                             f"{list(ARM_SDK_JOINTS)}, got {list(self.executor.controllable_joints)}")
+        if self.settle_time is None:
+            object.__setattr__(self, "settle_time", self.executor.soft_start_time + 0.2)
         if not isinstance(self.fps, int) or self.fps <= 0:
             raise ValueError(f"fps must be a positive integer, got {self.fps!r}")
         steps = CONTROL_RATE_HZ / self.fps
@@ -129,20 +125,17 @@ class SimEpisodeRunner:
         self.period = 1.0 / cfg.fps
         self.core: ExecutorCore | None = None
         self._t0 = 0.0
-        # The executor node's gravity model (fixed-base G1 of g1/model.py), built once: ~2 s to load.
-        self._gravity = GravityModel()
         self._mode_machine = self.robot.config.mode_machine
         self._ones = np.ones(29, dtype=np.int64)
         self._hand_steps = max(1, int(round(HAND_PERIOD / self.robot.dt)))
         self._step_count = 0
-        self._executor_cfg = cfg.executor
-        if self.has_hands:  # gravity feed-forward on waist + arms (module docstring), hands in the model
-            from dataclasses import replace
-
+        # the executor node's gravity model (fixed-base G1 of g1/model.py, with the hands the robot has): ~2 s to load
+        self._gravity = None
+        if cfg.executor.gravity_compensation:
             from dit4dit_ros.g1.model import build_robot_model
 
-            self._executor_cfg = replace(cfg.executor, gravity_compensation=True, gravity_joints=ARM_SDK_JOINTS)
-            self._gravity = GravityModel(build_robot_model(self.robot.dt, hands="dex3"))
+            hands = "dex3" if self.has_hands else "none"
+            self._gravity = GravityModel(build_robot_model(self.robot.dt, hands=hands))
 
     @property
     def has_hands(self) -> bool:
@@ -160,9 +153,9 @@ class SimEpisodeRunner:
     def reset(self, seed: int) -> Observation:
         """New episode from `seed`: hold pose, fresh executor enabled and soft-started; returns frame 0."""
         self.robot.reset(seed)
-        cfg = self._executor_cfg
+        cfg = self.config.executor
         hands = HandController(HandControlConfig(period=HAND_PERIOD)) if self.has_hands else None
-        self.core = ExecutorCore(cfg, gravity=self._gravity.torques if cfg.gravity_compensation else None, hands=hands)
+        self.core = ExecutorCore(cfg, gravity=self._gravity.torques if self._gravity is not None else None, hands=hands)
 
         self._tick()  # the executor needs a LowState sample before it can be enabled
         verdict = self.core.enable(self.robot.time)
@@ -181,25 +174,6 @@ class SimEpisodeRunner:
             grippers = np.array([joints_to_gripper(side, self.robot.hands.joint_state(side)[0]) for side in HandSide])
         return Observation(image, q, self.robot.time - self._t0, self.robot.task_status(), grippers)
 
-    def _waist_commands(self, arms: np.ndarray) -> np.ndarray:
-        """(H, 3) waist commands whose PD equilibrium (no feed-forward torque) is the hold pose, for each arm point.
-
-        rt/arm_sdk also drives the waist; without the balance controller's gravity feed-forward the torso would
-        pitch forward by ~0.2 rad when the arm reaches out (kp 40), moving the head camera. The compensation
-        depends on where the arms are, so it is computed per chunk point (at the commanded arm posture).
-        """
-        hold = self.robot.hold_q[WAIST_INDICES]
-        if self.has_hands:  # the executor's feed-forward holds the waist (module docstring)
-            return np.tile(hold, (arms.shape[0], 1))
-        kp = self.core.cfg.kp()[WAIST_INDICES]
-        q = self.robot.state().q
-        q[WAIST_INDICES] = hold
-        out = np.empty((arms.shape[0], len(WAIST)))
-        for k, point in enumerate(arms):
-            q[ARM_INDICES] = point
-            out[k] = hold + self._gravity.torques(q)[WAIST_INDICES] / kp
-        return out
-
     def submit(self, positions: np.ndarray) -> Verdict:
         """A chunk (H, 14) in ARMS order, or (H, 16) in ARMS_AND_GRIPPERS order on a robot with hands, whose point k
         is for observation time + k / fps. Gripper values outside [0, 1] are refused with the verdict's reason."""
@@ -213,7 +187,7 @@ class SimEpisodeRunner:
         names = ARM_SDK_JOINTS + (ALL_GRIPPER_NAMES if grips.size else ())
         now = self.robot.time
         # the executor sends the joints and gives the gripper columns to its hands' controller
-        chunk = ActionChunk.uniform(names, np.hstack([self._waist_commands(arms), arms, grips]), stamp=now,
+        chunk = ActionChunk.uniform(names, np.hstack([np.tile(self.robot.hold_q[WAIST_INDICES], (len(arms), 1)), arms, grips]), stamp=now,
                                     period=self.period)
         return self.core.submit_chunk(chunk, now)
 

@@ -37,6 +37,7 @@ from dit4dit_ros.data.topics import (
 )
 from dit4dit_ros.evaluation.episode import EpisodeObserver, StepSample
 from dit4dit_ros.evaluation.results import EpisodeResult, EvalResult, SuccessHold
+from dit4dit_ros.control.executor_params import hands_parameters
 from dit4dit_ros.evaluation.direct import task_distance
 from dit4dit_ros.utils.waiting import wait_until
 from dit4dit_ros.utils.stamps import stamp_to_seconds
@@ -64,9 +65,11 @@ def graph_parameters(config: Path, checkpoint: Path, task: str, first_seed: int,
     # the lock-stepped graph on a small machine, so results compare with runs made before it existed.
     data.pop("robot_state", None)
     # A task played with the Dex3-1 hands (pick_place): the executor drives them on rt/dex3/* (the policy's gripper
-    # columns) and g1_state puts their joints on /joint_states (the policy's gripper state).
-    if _hands(task, sim.get("hands", "task")) == "dex3":
-        data["executor"]["ros__parameters"]["hands"] = "dex3"
+    # columns) with the same settings as the in-process runner (demo/runner.py), and g1_state puts their joints on
+    # /joint_states (the policy's gripper state).
+    hands = _hands(task, sim.get("hands", "task"))
+    data["executor"]["ros__parameters"].update(hands_parameters(hands))
+    if hands == "dex3":
         data["g1_state"]["ros__parameters"]["hands"] = "dex3"
     data["policy"]["ros__parameters"].update(checkpoint=str(checkpoint), blind=blind, rate_hz=0.0)
     if num_threads:
