@@ -200,15 +200,21 @@ class ExecutorConfig:
     """
 
     tick_period: float = 0.002
-    soft_start_time: float = 1.0
-    disable_damping_time: float = 0.5
-    release_weight_on_disable: bool = True
+    soft_start_time: float = param_field(1.0, "ramp time from the measured pose / arm_sdk weight 0 -> 1 [s]",
+                                         minimum=0.01, maximum=30.0)
+    disable_damping_time: float = param_field(0.5, "damping before stopping on disable/shutdown [s]",
+                                              minimum=0.01, maximum=10.0)
+    release_weight_on_disable: bool = param_field(
+        True, "ramp the arm_sdk weight to 0 while disabling (the robot's controller takes the arms back)")
     controllable_joints: tuple[str, ...] = JOINT_NAMES
-    kp_scale: float = 1.0
-    kd_scale: float = 1.0
-    damping_kd: float = 2.0
-    gravity_compensation: bool = False
-    gravity_compensation_scale: float = 1.0
+    kp_scale: float = param_field(1.0, "multiplier of the G1 table's default kp", minimum=0.01, maximum=5.0)
+    kd_scale: float = param_field(1.0, "multiplier of the G1 table's default kd", minimum=0.0, maximum=5.0)
+    damping_kd: float = param_field(2.0, "kd of damping commands [N*m*s/rad]", minimum=0.01, maximum=20.0)
+    gravity_compensation: bool = param_field(
+        False, "send the gravity torque of the measured pose (MuJoCo G1 model) as feed-forward tau while tracking, "
+        "so that the PD law does not sag (never while damping)")
+    gravity_compensation_scale: float = param_field(1.0, "multiplier of the model's gravity torque",
+                                                    minimum=0.0, maximum=1.5)
     gravity_joints: tuple[str, ...] = JOINT_NAMES
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)

@@ -2,6 +2,7 @@
 its ExecutorConfig and RealtimeConfig from the same validated values."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -12,75 +13,114 @@ from dit4dit_ros.control.interlock_params import INTERLOCK_PARAMETERS, interlock
 from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC, COMMAND_TOPIC, ESTOP_TOPIC, EXECUTOR_STATE_TOPIC, TELEOP_TOPIC
 from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, WAIST
 from dit4dit_ros.utils.dds_env import MAX_CYCLONE_DOMAIN
-from dit4dit_ros.utils.param_fields import from_params, param_specs
+from dit4dit_ros.utils.param_fields import from_params, param_field, param_specs
 from dit4dit_ros.utils.realtime import RealtimeConfig
 
 NODE_NAME = "executor"
 CONTROL_PATHS = ("arm_sdk", "lowcmd")
 CLOCKS = ("steady", "ros")
 
-_E = ExecutorConfig()
+
+@dataclass(frozen=True)
+class ExecutorNodeParams:
+    """The executor node's own parameters: the robot interface, topics, rates, hands and the real-time process.
+    The core's settings are ExecutorConfig's and its parts' fields (control/config.py)."""
+
+    unitree_domain_id: int = param_field(
+        -1,
+        "CycloneDDS domain of the robot (real G1: 0); -1 = $DIT4DIT_UNITREE_DOMAIN",
+        minimum=-1, maximum=MAX_CYCLONE_DOMAIN,
+    )
+    unitree_interface: str = param_field(
+        "",
+        "network interface to the robot ('lo' in sim); empty = $DIT4DIT_UNITREE_INTERFACE",
+    )
+    lowstate_topic: str = param_field("rt/lowstate", "Unitree DDS topic of LowState_")
+    control_path: str = param_field(
+        "arm_sdk",
+        "rt/arm_sdk (upper body, robot balances itself) or rt/lowcmd (all motors: robot on a gantry only)",
+        choices=CONTROL_PATHS,
+    )
+    mode_pr: int = param_field(0, "LowCmd mode_pr: 0 = pitch/roll ankle+waist, 1 = A/B motors", minimum=0, maximum=1)
+    controllable_joints: tuple[str, ...] = param_field(
+        ("auto",),
+        "G1 joint names chunks/teleop may command; ['auto'] = waist+arms on arm_sdk, all 29 on lowcmd",
+        type="str_array",
+    )
+    clock: str = param_field(
+        "steady",
+        "time base of chunk stamps, state ages and watchdogs: 'steady' (monotonic; the robot) or 'ros' (the "
+        "node's ROS clock: follows a lock-stepped simulator's /clock, no ticks while it is frozen)",
+        choices=CLOCKS,
+    )
+    tick_rate: float = param_field(
+        500.0,
+        "control rate [Hz] (the G1 low-level loop runs at 500 Hz)",
+        minimum=50.0, maximum=1000.0,
+    )
+    auto_enable: bool = param_field(
+        False,
+        "enable as soon as a valid LowState arrives (demos; otherwise call ~/enable)",
+    )
+    chunk_topic: str = param_field(ACTION_CHUNK_TOPIC, "trajectory_msgs/JointTrajectory action chunks")
+    teleop_topic: str = param_field(TELEOP_TOPIC, "sensor_msgs/JointState teleop joint targets")
+    estop_topic: str = param_field(ESTOP_TOPIC, "std_msgs/Bool: True latches the e-stop")
+    state_topic: str = param_field(EXECUTOR_STATE_TOPIC, "diagnostic_msgs/DiagnosticStatus executor state")
+    command_topic: str = param_field(
+        COMMAND_TOPIC,
+        "sensor_msgs/JointState of the tracking commands actually sent (position=q, velocity=dq, effort=tau) "
+        "for recording; empty = off",
+    )
+    command_topic_rate: float = param_field(
+        100.0,
+        "rate of command_topic [Hz], decimated from the control rate",
+        minimum=1.0, maximum=1000.0,
+    )
+    default_action_period: float = param_field(
+        1.0 / 30.0,
+        "spacing of chunk points whose time_from_start are all 0 [s]",
+        minimum=0.001, maximum=1.0,
+    )
+    state_rate: float = param_field(10.0, "rate of the state topic [Hz]", minimum=0.5, maximum=100.0)
+    diagnostics_period_s: float = param_field(1.0, "period of /diagnostics reports [s]", minimum=0.05, maximum=60.0)
+    gravity_compensation_joints: tuple[str, ...] = param_field(
+        ("auto",),
+        "G1 joint names that get the feed-forward torque; ['auto'] = the joints the control path commands "
+        "(waist+arms on arm_sdk, all 29 on lowcmd)",
+        type="str_array",
+    )
+    hands: str = param_field(
+        "none",
+        "none: no hands; dex3: the Dex3-1 hands on rt/dex3/* (gripper columns of chunks and teleop gripper "
+        "setpoints, under the same modes and limits; gravity model with the hands)",
+        choices=("none", "dex3"),
+    )
+    realtime: bool = param_field(
+        False,
+        "run the control process under SCHED_FIFO with locked memory (where the OS permits; one log line says"
+        " what was refused and how to grant it)",
+    )
+    realtime_priority: int = param_field(80, "SCHED_FIFO priority of the control process", minimum=1, maximum=99)
+    realtime_cpus: tuple[int, ...] = param_field(
+        (-1,),
+        "CPUs the control process may run on; [-1] = any",
+        type="int_array", minimum=-1, maximum=1023,
+    )
+    node_heartbeat_timeout: float = param_field(
+        2.0,
+        "the control process damps and stops when the node's heartbeat is older than this [s] (the node hung;"
+        " its death is noticed at once)",
+        minimum=0.1, maximum=60.0,
+    )
+
 
 PARAMETERS: tuple[ParamSpec, ...] = (
-    # robot interface
-    ParamSpec("unitree_domain_id", -1, "CycloneDDS domain of the robot (real G1: 0); -1 = $DIT4DIT_UNITREE_DOMAIN",
-              minimum=-1, maximum=MAX_CYCLONE_DOMAIN),
-    ParamSpec("unitree_interface", "", "network interface to the robot ('lo' in sim); empty = $DIT4DIT_UNITREE_INTERFACE"),
-    ParamSpec("lowstate_topic", "rt/lowstate", "Unitree DDS topic of LowState_"),
-    ParamSpec("control_path", "arm_sdk", "rt/arm_sdk (upper body, robot balances itself) or rt/lowcmd (all motors: "
-              "robot on a gantry only)", choices=CONTROL_PATHS),
-    ParamSpec("mode_pr", 0, "LowCmd mode_pr: 0 = pitch/roll ankle+waist, 1 = A/B motors", minimum=0, maximum=1),
-    ParamSpec("controllable_joints", ["auto"], "G1 joint names chunks/teleop may command; ['auto'] = waist+arms on "
-              "arm_sdk, all 29 on lowcmd", type="str_array"),
-    ParamSpec("clock", "steady", "time base of chunk stamps, state ages and watchdogs: 'steady' (monotonic; the robot) "
-              "or 'ros' (the node's ROS clock: follows a lock-stepped simulator's /clock, no ticks while it is frozen)",
-              choices=CLOCKS),
-    ParamSpec("tick_rate", 500.0, "control rate [Hz] (the G1 low-level loop runs at 500 Hz)", minimum=50.0, maximum=1000.0),
-    ParamSpec("auto_enable", False, "enable as soon as a valid LowState arrives (demos; otherwise call ~/enable)"),
-    # topics
-    ParamSpec("chunk_topic", ACTION_CHUNK_TOPIC, "trajectory_msgs/JointTrajectory action chunks"),
-    ParamSpec("teleop_topic", TELEOP_TOPIC, "sensor_msgs/JointState teleop joint targets"),
-    ParamSpec("estop_topic", ESTOP_TOPIC, "std_msgs/Bool: True latches the e-stop"),
-    ParamSpec("state_topic", EXECUTOR_STATE_TOPIC, "diagnostic_msgs/DiagnosticStatus executor state"),
-    ParamSpec("command_topic", COMMAND_TOPIC,
-              "sensor_msgs/JointState of the tracking commands actually sent (position=q, velocity=dq, effort=tau) "
-              "for recording; empty = off"),
-    ParamSpec("command_topic_rate", 100.0, "rate of command_topic [Hz], decimated from the control rate",
-              minimum=1.0, maximum=1000.0),
-    ParamSpec("default_action_period", 1.0 / 30.0, "spacing of chunk points whose time_from_start are all 0 [s]",
-              minimum=0.001, maximum=1.0),
-    ParamSpec("state_rate", 10.0, "rate of the state topic [Hz]", minimum=0.5, maximum=100.0),
-    ParamSpec("diagnostics_period_s", 1.0, "period of /diagnostics reports [s]", minimum=0.05, maximum=60.0),
-    # modes and gains
-    ParamSpec("soft_start_time", _E.soft_start_time, "ramp time from the measured pose / arm_sdk weight 0 -> 1 [s]",
-              minimum=0.01, maximum=30.0),
-    ParamSpec("disable_damping_time", _E.disable_damping_time, "damping before stopping on disable/shutdown [s]",
-              minimum=0.01, maximum=10.0),
-    ParamSpec("release_weight_on_disable", _E.release_weight_on_disable,
-              "ramp the arm_sdk weight to 0 while disabling (the robot's controller takes the arms back)"),
-    ParamSpec("kp_scale", _E.kp_scale, "multiplier of the G1 table's default kp", minimum=0.01, maximum=5.0),
-    ParamSpec("kd_scale", _E.kd_scale, "multiplier of the G1 table's default kd", minimum=0.0, maximum=5.0),
-    ParamSpec("damping_kd", _E.damping_kd, "kd of damping commands [N*m*s/rad]", minimum=0.01, maximum=20.0),
-    ParamSpec("gravity_compensation", True, "send the gravity torque of the measured pose (MuJoCo G1 model) as "
-              "feed-forward tau while tracking, so that the PD law does not sag (never while damping)"),
-    ParamSpec("gravity_compensation_scale", _E.gravity_compensation_scale, "multiplier of the model's gravity torque",
-              minimum=0.0, maximum=1.5),
-    ParamSpec("gravity_compensation_joints", ["auto"], "G1 joint names that get the feed-forward torque; ['auto'] = "
-              "the joints the control path commands (waist+arms on arm_sdk, all 29 on lowcmd)", type="str_array"),
-    ParamSpec("hands", "none", "none: no hands; dex3: the Dex3-1 hands on rt/dex3/* (gripper columns of chunks and "
-              "teleop gripper setpoints, under the same modes and limits; gravity model with the hands)",
-              choices=("none", "dex3")),
+    *param_specs(ExecutorNodeParams),
+    # soft start, disable ramp, gains, gravity feed-forward (on in a deployment: the robot would sag without it)
+    *param_specs(ExecutorConfig, defaults={"gravity_compensation": True}),
     *param_specs(SafetyConfig),  # the safety filter: position margin, velocity/acceleration/torque caps
     *param_specs(SchedulerConfig),  # chunk blending, teleop priority, latency, ensembling
     *param_specs(WatchdogConfig),  # input, hold and LowState timeouts, invalid-state limit
-    # the real-time process (docs/realtime.md)
-    ParamSpec("realtime", False, "run the control process under SCHED_FIFO with locked memory (where the OS "
-              "permits; one log line says what was refused and how to grant it)"),
-    ParamSpec("realtime_priority", 80, "SCHED_FIFO priority of the control process", minimum=1, maximum=99),
-    ParamSpec("realtime_cpus", [-1], "CPUs the control process may run on; [-1] = any", type="int_array",
-              minimum=-1, maximum=1023),
-    ParamSpec("node_heartbeat_timeout", 2.0, "the control process damps and stops when the node's heartbeat is "
-              "older than this [s] (the node hung; its death is noticed at once)", minimum=0.1, maximum=60.0),
 ) + INTERLOCK_PARAMETERS
 
 
@@ -93,17 +133,10 @@ def executor_config(p: dict) -> ExecutorConfig:
     gravity_joints = tuple(p["gravity_compensation_joints"])
     if gravity_joints == ("auto",):
         gravity_joints = path_joints
-    return ExecutorConfig(
+    return from_params(
+        ExecutorConfig, p,
         tick_period=1.0 / p["tick_rate"],
-        soft_start_time=p["soft_start_time"],
-        disable_damping_time=p["disable_damping_time"],
-        release_weight_on_disable=p["release_weight_on_disable"],
         controllable_joints=controllable,
-        kp_scale=p["kp_scale"],
-        kd_scale=p["kd_scale"],
-        damping_kd=p["damping_kd"],
-        gravity_compensation=p["gravity_compensation"],
-        gravity_compensation_scale=p["gravity_compensation_scale"],
         gravity_joints=gravity_joints,
         safety=from_params(SafetyConfig, p),
         scheduler=from_params(SchedulerConfig, p),

@@ -1,6 +1,7 @@
 """The sim robot's parameters, declared once (ROS-free) for the node, the CLI and the YAML checker."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from dit4dit_ros.config import ParamSpec
@@ -11,41 +12,74 @@ from dit4dit_ros.sim.robot import SimRobotConfig
 from dit4dit_ros.g1.model import HAND_MODELS
 from dit4dit_ros.sim.tasks import task_scene
 from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC
-from dit4dit_ros.utils.param_fields import from_params, param_specs
+from dit4dit_ros.utils.param_fields import from_params, param_field, param_specs
 from dit4dit_ros.utils.realtime import RealtimeConfig
 
 TASK_HANDS = "task"  # the `hands` value that takes the task's own scene (pick_place: dex3, reach: none)
 
+@dataclass(frozen=True)
+class SimNodeParams:
+    """The sim robot node's settings that are not its cores' (SimRobotConfig, LoopConfig, BridgeConfig): hands,
+    seed, the ego and scene cameras, the lock-step chunk topic, duration, the physics process's real-time scheduling
+    and its ROS addresses."""
+
+    hands: str = param_field(
+        TASK_HANDS,
+        "hands on the wrists: none (rubber hands), dex3 (Dex3-1, rt/dex3/* on DDS) or task (the task's scene:"
+        " dex3 for pick_place)",
+        choices=(TASK_HANDS, *HAND_MODELS),
+    )
+    seed: int = param_field(0, "seed of the first episode; the k-th reset uses seed + k", minimum=0, maximum=2**31 - 1)
+    camera_enabled: bool = param_field(True, "render and publish the ego camera")
+    camera_width: int = param_field(224, "ego image width [px]", minimum=16, maximum=1920)
+    camera_height: int = param_field(224, "ego image height [px]", minimum=16, maximum=1080)
+    camera_rate_hz: float = param_field(10.0, "ego frames per simulated second", minimum=0.5, maximum=60.0)
+    camera_shadows: bool = param_field(False, "render shadows and floor reflections (about 3x the render time)")
+    jpeg_quality: int = param_field(
+        80,
+        "JPEG quality of the <image topic>/compressed streams (0: none published)",
+        minimum=0, maximum=100,
+    )
+    scene_camera_enabled: bool = param_field(
+        False,
+        "render a third-person view of the scene (rollout videos, viewers); rendered after the ego frame, it "
+        "never changes the ego images",
+    )
+    scene_camera_width: int = param_field(320, "scene view width [px]", minimum=16, maximum=1920)
+    scene_camera_height: int = param_field(240, "scene view height [px]", minimum=16, maximum=1080)
+    scene_camera_rate_hz: float = param_field(10.0, "scene views per simulated second", minimum=0.5, maximum=60.0)
+    lockstep_chunk_topic: str = param_field(
+        ACTION_CHUNK_TOPIC,
+        "lock-step: an action chunk (JointTrajectory) stamped >= a frame's stamp also acknowledges it ('' = "
+        "only /dit4dit/sim/frame_ack)",
+    )
+    duration: float = param_field(
+        0.0,
+        "stop after this many wall seconds (0: run until shut down)",
+        minimum=0.0, maximum=1e7,
+    )
+    realtime: bool = param_field(
+        False,
+        "run the physics process (physics + LowState loop) under SCHED_FIFO with locked memory (where the OS "
+        "permits; one log line says what was refused and how to grant it)",
+    )
+    realtime_priority: int = param_field(
+        70,
+        "SCHED_FIFO priority of the physics process (below the executor's)",
+        minimum=1, maximum=99,
+    )
+    realtime_cpus: tuple[int, ...] = param_field(
+        (-1,),
+        "CPUs the physics process may run on; [-1] = any",
+        type="int_array", minimum=-1, maximum=1023,
+    )
+
+
 SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
-    *param_specs(SimRobotConfig),  # task, mode_machine, command_timeout, damping_kd, start_mode
-    *param_specs(LoopConfig),  # state_rate_hz, real_time_factor, lockstep*, clock_rate_hz, task_rate_hz
-    *param_specs(BridgeConfig),  # lowstate_crc, arm_sdk_reader
-    ParamSpec("hands", TASK_HANDS, "hands on the wrists: none (rubber hands), dex3 (Dex3-1, rt/dex3/* on DDS) or "
-              "task (the task's scene: dex3 for pick_place)", choices=(TASK_HANDS, *HAND_MODELS)),
-    ParamSpec("seed", 0, "seed of the first episode; the k-th reset uses seed + k", minimum=0, maximum=2**31 - 1),
-    ParamSpec("camera_enabled", True, "render and publish the ego camera"),
-    ParamSpec("camera_width", 224, "ego image width [px]", minimum=16, maximum=1920),
-    ParamSpec("camera_height", 224, "ego image height [px]", minimum=16, maximum=1080),
-    ParamSpec("camera_rate_hz", 10.0, "ego frames per simulated second", minimum=0.5, maximum=60.0),
-    ParamSpec("camera_shadows", False, "render shadows and floor reflections (about 3x the render time)"),
-    ParamSpec("jpeg_quality", 80, "JPEG quality of the <image topic>/compressed streams (0: none published)",
-              minimum=0, maximum=100),
-    ParamSpec("scene_camera_enabled", False, "render a third-person view of the scene (rollout videos, viewers); "
-              "rendered after the ego frame, it never changes the ego images"),
-    ParamSpec("scene_camera_width", 320, "scene view width [px]", minimum=16, maximum=1920),
-    ParamSpec("scene_camera_height", 240, "scene view height [px]", minimum=16, maximum=1080),
-    ParamSpec("scene_camera_rate_hz", 10.0, "scene views per simulated second", minimum=0.5, maximum=60.0),
-    ParamSpec("lockstep_chunk_topic", ACTION_CHUNK_TOPIC,
-              "lock-step: an action chunk (JointTrajectory) stamped >= a frame's stamp also acknowledges it "
-              "('' = only /dit4dit/sim/frame_ack)"),
-    ParamSpec("duration", 0.0, "stop after this many wall seconds (0: run until shut down)", minimum=0.0, maximum=1e7),
-    # real time for the physics process (physics + LowState loop, its DDS threads; docs/realtime.md)
-    ParamSpec("realtime", False, "run the physics process (physics + LowState loop) under SCHED_FIFO with locked memory "
-              "(where the OS permits; one log line says what was refused and how to grant it)"),
-    ParamSpec("realtime_priority", 70, "SCHED_FIFO priority of the physics process (below the executor's)",
-              minimum=1, maximum=99),
-    ParamSpec("realtime_cpus", [-1], "CPUs the physics process may run on; [-1] = any", type="int_array",
-              minimum=-1, maximum=1023),
+    *param_specs(SimRobotConfig),
+    *param_specs(LoopConfig),
+    *param_specs(BridgeConfig),
+    *param_specs(SimNodeParams),
 )
 
 

@@ -19,6 +19,7 @@ from dit4dit_ros.config import ParamSpec
 from dit4dit_ros.node_table import NODES
 from dit4dit_ros.supervision.lifeline import LifelineTiming
 from dit4dit_ros.utils.dds_transport import TRANSPORT_PARAMETERS
+from dit4dit_ros.utils.param_fields import from_params, param_field, param_specs
 
 SUPERVISOR_NODE = "dit4dit_supervisor"
 
@@ -32,35 +33,23 @@ class Reaction(str, Enum):
 # node -> allowed reactions, the first is the default (declared with each node in node_table.py).
 ALLOWED_REACTIONS: dict[str, tuple[Reaction, ...]] = {n.name: tuple(Reaction(r) for r in n.on_failure) for n in NODES}
 
-SUPERVISOR_PARAMETERS: tuple[ParamSpec, ...] = (
-    ParamSpec("heartbeat_period_s", 0.2, "lifeline heartbeat period of the supervisor and of every node [s]",
-              minimum=0.02, maximum=2.0),
-    ParamSpec("node_hang_timeout_s", 5.0, "a node whose heartbeats stop this long is hung (SIGSTOP, deadlock) "
-              "and gets its on_failure reaction [s]", minimum=0.2, maximum=120.0),
-    ParamSpec("supervisor_timeout_s", 5.0, "every node shuts down to its safe state when the supervisor's "
-              "heartbeats stop this long (its death is noticed at once) [s]", minimum=0.2, maximum=120.0),
-    ParamSpec("restart_limit", 3, "restarts per node and run for on_failure 'restart'; then the node stays down",
-              minimum=0, maximum=100),
-    ParamSpec("stop_grace_s", 5.0, "time a node gets to stop after SIGINT before it is killed [s]",
-              minimum=0.5, maximum=60.0),
-    *(ParamSpec(f"on_failure.{node}", allowed[0].value,
-                f"what happens when {node} dies or hangs: {' | '.join(r.value for r in allowed)}",
-                choices=tuple(r.value for r in allowed))
-      for node, allowed in ALLOWED_REACTIONS.items()),
-    *TRANSPORT_PARAMETERS,
-)
-
-
 @dataclass(frozen=True)
 class SupervisionConfig:
     """The supervisor's validated settings (see SUPERVISOR_PARAMETERS)."""
 
-    heartbeat_period_s: float = 0.2
-    node_hang_timeout_s: float = 5.0
-    supervisor_timeout_s: float = 5.0
-    restart_limit: int = 3
-    stop_grace_s: float = 5.0
-    on_failure: Mapping[str, Reaction] | None = None
+    heartbeat_period_s: float = param_field(0.2, "lifeline heartbeat period of the supervisor and of every node [s]",
+                                            minimum=0.02, maximum=2.0)
+    node_hang_timeout_s: float = param_field(
+        5.0, "a node whose heartbeats stop this long is hung (SIGSTOP, deadlock) and gets its on_failure reaction [s]",
+        minimum=0.2, maximum=120.0)
+    supervisor_timeout_s: float = param_field(
+        5.0, "every node shuts down to its safe state when the supervisor's heartbeats stop this long (its death is "
+        "noticed at once) [s]", minimum=0.2, maximum=120.0)
+    restart_limit: int = param_field(3, "restarts per node and run for on_failure 'restart'; then the node stays down",
+                                     minimum=0, maximum=100)
+    stop_grace_s: float = param_field(5.0, "time a node gets to stop after SIGINT before it is killed [s]",
+                                      minimum=0.5, maximum=60.0)
+    on_failure: Mapping[str, Reaction] | None = None  # one parameter per node: on_failure.<node>
 
     def __post_init__(self) -> None:
         reactions = {node: allowed[0] for node, allowed in ALLOWED_REACTIONS.items()}
@@ -96,11 +85,15 @@ class SupervisionConfig:
         for name, value in values.items():
             if name in by_name:
                 merged[name] = by_name[name].check(value)
-        return cls(
-            heartbeat_period_s=merged["heartbeat_period_s"],
-            node_hang_timeout_s=merged["node_hang_timeout_s"],
-            supervisor_timeout_s=merged["supervisor_timeout_s"],
-            restart_limit=merged["restart_limit"],
-            stop_grace_s=merged["stop_grace_s"],
-            on_failure={node: Reaction(merged[f"on_failure.{node}"]) for node in ALLOWED_REACTIONS},
-        )
+        return from_params(cls, merged,
+                           on_failure={node: Reaction(merged[f"on_failure.{node}"]) for node in ALLOWED_REACTIONS})
+
+
+SUPERVISOR_PARAMETERS: tuple[ParamSpec, ...] = (
+    *param_specs(SupervisionConfig),
+    *(ParamSpec(f"on_failure.{node}", allowed[0].value,
+                f"what happens when {node} dies or hangs: {' | '.join(r.value for r in allowed)}",
+                choices=tuple(r.value for r in allowed))
+      for node, allowed in ALLOWED_REACTIONS.items()),
+    *TRANSPORT_PARAMETERS,
+)
