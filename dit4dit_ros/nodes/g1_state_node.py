@@ -36,6 +36,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
+from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.node import Node
 from sensor_msgs.msg import Imu, JointState, Joy
 
@@ -72,7 +73,12 @@ class G1StateNode(Node):
         self.p = p = declare_parameters(self, PARAMETERS)
         self.isolation = self._isolation(p)
         qos = state_qos(p["qos_depth"])
-        self.joint_pub = self.create_publisher(JointState, p["joint_states_topic"], qos)
+        # A subscriber that matches late gets the newest state at once (`_on_joint_states_matched`)
+        self._last_joint_state: JointState | None = None
+        self._publish_lock = threading.Lock()
+        self.joint_pub = self.create_publisher(
+            JointState, p["joint_states_topic"], qos,
+            event_callbacks=PublisherEventCallbacks(matched=self._on_joint_states_matched))
         self.imu_pub = self.create_publisher(Imu, p["imu_topic"], qos) if p["publish_imu"] else None
         self.remote_pub = self.create_publisher(Joy, p["remote_topic"], qos) if p["remote_topic"] else None
         self.remote_invalid = 0
@@ -85,6 +91,7 @@ class G1StateNode(Node):
         self.gate = LowStateGate(p["lowstate_crc_policy"], p["robot_variant"], p["expected_mode_machine"])
         self.received = 0  # valid LowState messages
         self.published = 0
+        self.republished = 0  # joint states sent again to subscribers that matched late
         self.last_tick: int | None = None
         self.last_mode_machine: int | None = None
         self._dropped_reported = 0
@@ -169,7 +176,9 @@ class G1StateNode(Node):
                 js.position.extend(q)
                 js.velocity.extend(dq)
                 js.effort.extend(tau)
-        self.joint_pub.publish(js)
+        with self._publish_lock:
+            self.joint_pub.publish(js)
+            self._last_joint_state = js
         if self.imu_pub is not None:
             imu = Imu()
             imu.header.stamp = stamp
@@ -188,6 +197,21 @@ class G1StateNode(Node):
                 self.remote_invalid += 1  # not a remote report: counted in /diagnostics, never published
         self.published += 1
         self.output_rate.tick(sample.receive_time)
+
+    def _on_joint_states_matched(self, info) -> None:
+        """A new subscriber gets the newest joint state again (with its own stamp), even while LowState pauses.
+
+        The lock-stepped simulator stops LowState while the policy works on a frame; a policy whose subscription
+        matched after the last state went out would otherwise find no state to pair the frame with until the
+        simulator's lock-step timeout (30 s at start-up). Reliable QoS delivers this sample to the late reader.
+        Consumers judge its age by its stamp, as for any sample; one sent twice is the same sample.
+        """
+        if info.current_count_change <= 0:
+            return
+        with self._publish_lock:
+            if self._last_joint_state is not None:
+                self.joint_pub.publish(self._last_joint_state)
+                self.republished += 1
 
     @property
     def crc_dropped(self) -> int:

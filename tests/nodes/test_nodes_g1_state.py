@@ -115,3 +115,21 @@ def test_silence_is_reported_and_recovery_too(setup):
                what="OK diagnostic after the robot came back")
     wait_until(lambda: len(joints) > 5, 5.0, what="joint_states after recovery")
     robot.pause()
+
+
+def test_a_subscriber_that_matches_late_gets_the_newest_state_while_the_robot_is_silent(setup):
+    """The lock-stepped simulator pauses LowState while the policy thinks: a policy whose subscription matched
+    after the last joint state went out must still get that state (before: nothing until LowState resumed)."""
+    harness, robot, node, joints, imu, diagnostics = setup
+    robot.resume()
+    wait_until(lambda: len(joints) > 5, 5.0, what="joint_states")
+    robot.pause()
+    wait_until(lambda: (s := _latest_status(diagnostics)) and diag.status_level(s) == diag.STALE, 5.0,
+               what="STALE diagnostic after the robot went silent")
+    newest = joints.snapshot()[-1][1]
+    republished = node.republished
+    late = harness.collect(JointState, "/joint_states", STATE)
+    wait_until(lambda: len(late) >= 1, 10.0, what="the newest joint state at a subscriber that matched late")
+    msg = late.snapshot()[0][1]
+    assert msg.header.stamp == newest.header.stamp and list(msg.position) == list(newest.position)
+    assert node.republished == republished + 1
