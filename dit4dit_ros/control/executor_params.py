@@ -14,7 +14,6 @@ from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC, COMMAND_TOPIC, ESTOP_TOP
 from dit4dit_ros.g1.joints import ARMS, JOINT_NAMES, WAIST
 from dit4dit_ros.utils.dds_env import MAX_CYCLONE_DOMAIN
 from dit4dit_ros.utils.param_fields import from_params, param_field, param_specs
-from dit4dit_ros.utils.realtime import RealtimeConfig
 
 NODE_NAME = "executor"
 CONTROL_PATHS = ("arm_sdk", "lowcmd")
@@ -145,12 +144,6 @@ def executor_config(p: dict) -> ExecutorConfig:
     )
 
 
-def realtime_config(p: dict) -> RealtimeConfig:
-    """The RealtimeConfig of validated parameter values."""
-    cpus = tuple(int(c) for c in p["realtime_cpus"] if int(c) >= 0)
-    return RealtimeConfig(enabled=bool(p["realtime"]), priority=int(p["realtime_priority"]), cpus=cpus)
-
-
 def defaults() -> dict:
     """Every parameter at its default value."""
     return {spec.name: spec.default for spec in PARAMETERS}
@@ -185,5 +178,5 @@ def executor_config_from_file(path: str | Path, overrides: Mapping[str, Any] | N
     return executor_config(merged)
 
 
-__all__ = ["NODE_NAME", "CONTROL_PATHS", "CLOCKS", "PARAMETERS", "executor_config", "realtime_config", "defaults",
+__all__ = ["NODE_NAME", "CONTROL_PATHS", "CLOCKS", "PARAMETERS", "executor_config", "defaults",
            "hands_parameters", "executor_config_from_file"]

@@ -107,14 +107,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from dit4dit_ros.sim.dds_bridge import SimDdsBridge
     from dit4dit_ros.sim.loop import SimLoop
-    from dit4dit_ros.sim.params import bridge_config_from_values, configs_from_values, realtime_from_values
+    from dit4dit_ros.sim.params import bridge_config_from_values, configs_from_values
     from dit4dit_ros.sim.robot import SimRobot
     from dit4dit_ros.sim.world_frames import stand_frame
-    from dit4dit_ros.utils.realtime import apply_realtime
+    from dit4dit_ros.utils.realtime import RealtimeConfig, apply_realtime
 
     # Real time before any DDS entity: CycloneDDS creates its threads with the domain and a new thread inherits
     # its creator's scheduling, so the LowCmd/hand-command receive threads run as the physics loop does.
-    apply_realtime(realtime_from_values(values), "sim robot physics + LowState process")
+    apply_realtime(RealtimeConfig.from_values(values), "sim robot physics + LowState process")
     try:
         robot_cfg, loop_cfg, seed = configs_from_values(values)
         robot = SimRobot(robot_cfg, seed=seed)

@@ -13,7 +13,6 @@ from dit4dit_ros.g1.model import HAND_MODELS
 from dit4dit_ros.sim.tasks import task_scene
 from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC
 from dit4dit_ros.utils.param_fields import from_params, param_field, param_specs
-from dit4dit_ros.utils.realtime import RealtimeConfig
 
 TASK_HANDS = "task"  # the `hands` value that takes the task's own scene (pick_place: dex3, reach: none)
 
@@ -81,12 +80,6 @@ SIM_ROBOT_PARAMETERS: tuple[ParamSpec, ...] = (
     *param_specs(BridgeConfig),
     *param_specs(SimNodeParams),
 )
-
-
-def realtime_from_values(values: Mapping[str, Any]) -> RealtimeConfig:
-    """The loop thread's RealtimeConfig from parameter values."""
-    return RealtimeConfig(enabled=bool(values["realtime"]), priority=int(values["realtime_priority"]),
-                          cpus=tuple(int(c) for c in values["realtime_cpus"] if int(c) >= 0))
 
 
 def configs_from_values(values: Mapping[str, Any]) -> tuple[SimRobotConfig, LoopConfig, int]:

@@ -19,6 +19,7 @@ import os
 import resource
 import threading
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,12 @@ class RealtimeConfig:
         bad = [c for c in self.cpus if not isinstance(c, int) or c < 0]
         if bad:
             raise ValueError(f"realtime cpus must be non-negative CPU numbers, got {list(self.cpus)}")
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> "RealtimeConfig":
+        """From a node's `realtime`, `realtime_priority` and `realtime_cpus` parameter values ([-1]: any CPU)."""
+        return cls(enabled=bool(values["realtime"]), priority=int(values["realtime_priority"]),
+                   cpus=tuple(int(c) for c in values["realtime_cpus"] if int(c) >= 0))
 
 
 @dataclass

@@ -104,3 +104,14 @@ def test_cpu_hogs_start_and_stop_exactly_their_own_processes():
             os.kill(pid, 0)
     with pytest.raises(ValueError, match="non-negative"):
         CpuHogs(-1)
+
+
+def test_realtime_config_from_node_parameter_values():
+    from dit4dit_ros.utils.realtime import RealtimeConfig
+
+    any_cpu = RealtimeConfig.from_values({"realtime": True, "realtime_priority": 70, "realtime_cpus": [-1]})
+    assert any_cpu.enabled and any_cpu.priority == 70 and any_cpu.cpus == ()
+    pinned = RealtimeConfig.from_values({"realtime": False, "realtime_priority": 80, "realtime_cpus": [1, 0]})
+    assert not pinned.enabled and pinned.cpus == (1, 0)
+    with pytest.raises(ValueError, match="priority must be in 1..99"):
+        RealtimeConfig.from_values({"realtime": True, "realtime_priority": 0, "realtime_cpus": [-1]})

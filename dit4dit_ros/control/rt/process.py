@@ -52,15 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(block, exc)
 
     from dit4dit_ros.control.rt.loop import run_loop
-    from dit4dit_ros.utils.realtime import TickGc, apply_realtime
-
-    from dit4dit_ros.control.executor_params import realtime_config
+    from dit4dit_ros.utils.realtime import RealtimeConfig, TickGc, apply_realtime
 
     # Real time before any DDS entity: CycloneDDS creates its receive and timed-event threads with the domain,
     # and a new thread inherits its creator's scheduling. Created afterwards they run under the same SCHED_FIFO
     # as the tick; created before, they stayed at normal priority, and a starved receive thread makes a robot
     # that keeps publishing look silent (the LowState watchdog damps).
-    report = apply_realtime(realtime_config(params), "executor control process")
+    report = apply_realtime(RealtimeConfig.from_values(params), "executor control process")
     try:
         loop = _connect(block, core, cfg, params)
     except Exception as exc:  # DDS bound elsewhere, bad isolation: say so, exit
