@@ -186,12 +186,14 @@ def test_export_engine_and_bench_model_commands(exported, capsys, tmp_path):
 @pytest.mark.sim
 def test_direct_eval_with_onnxruntime_succeeds_on_the_same_seeds_as_torch(exported, tmp_path, capsys):
     """`dit4dit eval --mode direct --engine onnxruntime` on the shipped checkpoint: the same seeds, the same
-    outcomes as the torch engine (both draw the same noise from seed 0; the chunks agree to 1e-4)."""
+    outcomes as the torch engine (both draw the same noise from seed 0; the chunks agree to 1e-4). The seeds are
+    ones the shipped policy reaches with margin (model card): on a seed at the edge of the success rule (100001,
+    5.2 cm at the closest with torch) a 1e-4 difference in the chunks can decide the outcome."""
     from dit4dit_ros.cli import main
     from dit4dit_ros.evaluation.direct import evaluate_direct
 
     root, _, _ = exported
-    seeds = [100000, 100001]
+    seeds = [100004, 100005]
     reference = evaluate_direct(root, seeds=seeds)  # torch engine, seed 0
     out = tmp_path / "ort.json"
     assert main(["eval", "--checkpoint", str(root), "--mode", "direct", "--engine", "onnxruntime", "--threads", "1",
