@@ -12,7 +12,10 @@ log call of this node can hold the control loop's interpreter (docs/realtime.md)
   LowState `tick` (docs/realtime.md), and it skips ticks while simulated time stands still.
 - `/dit4dit/teleop/joint_command` (sensor_msgs/JointState: `name` + `position`) -> teleop targets.
 - Services (std_srvs/Trigger) ~/enable, ~/disable, ~/estop, ~/reset_estop; `/dit4dit/estop` (std_msgs/Bool,
-  True latches the e-stop; only ~/reset_estop clears it). The e-stop is latched at the start of the process's
+  True latches the e-stop; only ~/reset_estop clears it). The state's `estop_publishers` counts the e-stop
+  publishers this node's reader has matched: DDS matches the two ends separately, and a volatile reader drops
+  what a writer sent before the reader matched it, so a new e-stop source (a button node, a test) waits for
+  the count before it relies on one message. The e-stop is latched at the start of the process's
   next tick and that tick's command is the first damping command. Enable and reset_estop obey the `authority`
   policy (~/enable_with_token, ~/reset_estop_with_token, the wireless remote); the LowState gate, the remote,
   enable checks and alarms: nodes/executor_interlocks.py.
@@ -34,6 +37,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -65,6 +69,7 @@ from dit4dit_ros.nodes.qos import COMMANDS, DIAGNOSTICS, state_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
 from dit4dit_ros.nodes.spin import ending_with_context
+from dit4dit_ros.nodes.stall_watch import StallWatch
 from dit4dit_ros.utils.dds_env import isolation_from_env
 from dit4dit_ros.utils.dds_transport import configure_ros_transport
 
@@ -94,7 +99,9 @@ class ExecutorNode(Node):
         self.create_subscription(JointTrajectory, p["chunk_topic"], self._on_chunk, COMMANDS, callback_group=inputs)
         self.create_subscription(JointState, p["teleop_topic"], self._on_teleop, COMMANDS, callback_group=inputs)
         safety_group = MutuallyExclusiveCallbackGroup()  # e-stop never waits behind a chunk callback
-        self.create_subscription(Bool, p["estop_topic"], self._on_estop_topic, COMMANDS, callback_group=safety_group)
+        self._estop_publishers = 0
+        self.create_subscription(Bool, p["estop_topic"], self._on_estop_topic, COMMANDS, callback_group=safety_group,
+                                 event_callbacks=SubscriptionEventCallbacks(matched=self._on_estop_matched))
         for name, handler in (("~/enable", self._srv_enable), ("~/disable", self._srv_disable),
                               ("~/estop", self._srv_estop), ("~/reset_estop", self._srv_reset_estop)):
             self.create_service(Trigger, name, handler, callback_group=safety_group)
@@ -163,6 +170,9 @@ class ExecutorNode(Node):
     def _estop(self, reason: str) -> None:
         self.rt.estop(reason)
         self.get_logger().error(f"E-STOP requested: {reason} (latched by the control process at its next tick)")
+
+    def _on_estop_matched(self, info) -> None:
+        self._estop_publishers = int(info.current_count)
 
     def _on_estop_topic(self, msg: Bool) -> None:
         if msg.data:
@@ -260,6 +270,7 @@ class ExecutorNode(Node):
                            self._state_rate.update(now, state.get("lowstate_received", 0)))
         state.update(control_path=self.p["control_path"], clock=self.p["clock"], rt_pid=self.rt.pid,
                      command_rate_hz=round(self._rates[0], 1), lowstate_rate_hz=round(self._rates[1], 1),
+                     estop_publishers=self._estop_publishers,
                      **self.interlocks.status())
         if self._rt_dead:
             state.update(mode=RT_DEAD, mode_reason=self._rt_dead)
@@ -306,7 +317,7 @@ def main(args: list[str] | None = None) -> int:
     configure_ros_transport()
     rclpy.init(args=args)
     link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> the damping shutdown below
-    node = None
+    node = watch = None
     try:
         try:
             node = ExecutorNode()
@@ -314,6 +325,7 @@ def main(args: list[str] | None = None) -> int:
             rclpy.logging.get_logger(NODE_NAME).error(f"executor node cannot start: {exc}")
             return 2
         beat_from(node, link)
+        watch = StallWatch(node)  # a stalled event loop dumps every thread's stack to the node's log
         executor = MultiThreadedExecutor(num_threads=3)
         executor.add_node(node)
         with ending_with_context(node):  # SIGINT while spin builds a wait set: "context is not valid" = shutdown
@@ -321,6 +333,8 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if watch is not None:
+            watch.close()
         if node is not None:
             node.destroy_node()  # robot to damping first, then stop
         if rclpy.ok():

@@ -1,7 +1,8 @@
 """The `main()` of every node: init, build, spin until Ctrl-C (or the node says it is done), clean shutdown.
 
 Started by `dit4dit run`, the node is on a lifeline to it (nodes/supervision.py): it shuts down the same clean
-way when the supervisor dies or hangs, and its heartbeats tell the supervisor that its event loop runs.
+way when the supervisor dies or hangs, and its heartbeats tell the supervisor that its event loop runs. When the
+loop stops for 2 s, every thread's stack goes to the node's stderr (nodes/stall_watch.py) to say where it stopped.
 
 A node that cannot start because of its configuration (bad parameter, missing file, no device) logs one clear
 line naming the node and exits with code 2 instead of a traceback: `dit4dit run` and launch files then show
@@ -16,6 +17,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
+from dit4dit_ros.nodes.stall_watch import StallWatch
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
 from dit4dit_ros.utils.dds_transport import configure_ros_transport
 
@@ -40,7 +42,7 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
     configure_ros_transport()
     rclpy.init(args=args)
     link = connect_supervisor(name)
-    node = None
+    node = watch = None
     try:
         try:
             node = factory()
@@ -48,6 +50,7 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
             rclpy.logging.get_logger(name).error(f"{name} node cannot start: {exc}")
             return 2
         beat_from(node, link)
+        watch = StallWatch(node)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         with ending_with_context(node):  # SIGINT while spin_once builds a wait set: "context is not valid"
@@ -56,6 +59,8 @@ def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = No
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if watch is not None:
+            watch.close()
         if node is not None:
             node.destroy_node()
         if rclpy.ok():

@@ -125,6 +125,12 @@ class Executor:
         assert self.proc.poll() is None, self.log()
         return self.state()
 
+    def wait_estop_matched(self, timeout: float = 10.0) -> None:
+        """Until both ends of the e-stop topic matched: the executor's reader drops what this writer sent before
+        the reader matched it (DDS matches the two ends separately; `estop_publishers` is the reader's count)."""
+        wait_until(lambda: self.estop_pub.get_subscription_count() > 0
+                   and self.state().get("estop_publishers", 0) >= 1, timeout, what="the e-stop topic matched")
+
     def send_chunk(self, names, positions: np.ndarray, period: float = 1 / 30) -> None:
         msg = JointTrajectory()
         msg.header.stamp = self.harness.probe.get_clock().now().to_msg()  # observation time: now
@@ -284,6 +290,7 @@ def test_estop_reaches_the_robot_as_damping_in_the_next_tick(rig):
     ex, wire, _ = rig
     ex.wait_mode("RUNNING")
     ex.send_chunk(LEFT_ARM, np.tile(_arm_now(wire), (16, 1)))
+    ex.wait_estop_matched()
     n0 = wire.count()
     t_pub = time.monotonic()
     ex.estop_pub.publish(Bool(data=True))
