@@ -125,6 +125,17 @@ class Executor:
         assert self.proc.poll() is None, self.log()
         return self.state()
 
+    def ensure_running(self) -> None:
+        """RUNNING whatever an earlier test left (each test stands alone: `-k` one of them works)."""
+        wait_until(lambda: self.state().get("mode") not in (None, "SOFT_START"), 10, what="the executor's state")
+        if self.state().get("mode") == "ESTOP":
+            assert self.call("reset_estop").success
+            self.wait_mode("DISABLED")
+        if self.state().get("mode") == "DISABLED":
+            response = self.call("enable")
+            assert response.success, response.message
+        self.wait_mode("RUNNING")
+
     def wait_estop_matched(self, timeout: float = 10.0) -> None:
         """Until both ends of the e-stop topic matched: the executor's reader drops what this writer sent before
         the reader matched it (DDS matches the two ends separately; `estop_publishers` is the reader's count)."""
@@ -246,7 +257,7 @@ def test_enable_soft_start_then_a_chunk_moves_the_elbow(rig):
 
 def test_out_of_limit_chunks_never_produce_an_out_of_limit_command_on_the_wire(rig):
     ex, wire, _ = rig
-    ex.wait_mode("RUNNING")
+    ex.ensure_running()
     n0 = wire.count()
     lo, hi = limits_array("position_min", LEFT_ARM), limits_array("position_max", LEFT_ARM)
     # the elbow far beyond its max, the wrist pitch far beyond its min (motions that do not hit the body:
@@ -288,7 +299,7 @@ def test_out_of_limit_chunks_never_produce_an_out_of_limit_command_on_the_wire(r
 
 def test_estop_reaches_the_robot_as_damping_in_the_next_tick(rig):
     ex, wire, _ = rig
-    ex.wait_mode("RUNNING")
+    ex.ensure_running()
     ex.send_chunk(LEFT_ARM, np.tile(_arm_now(wire), (16, 1)))
     ex.wait_estop_matched()
     n0 = wire.count()
