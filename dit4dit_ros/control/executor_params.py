@@ -105,6 +105,12 @@ class ExecutorNodeParams:
         "CPUs the control process may run on; [-1] = any",
         type="int_array", minimum=-1, maximum=1023,
     )
+    command_echo: bool = param_field(
+        False,
+        "simulation only (needs clock 'ros'): answer each LowState with exactly one command computed at its tick, "
+        "and echo that tick and the newest chunk's stamp in the LowCmd reserve words, so that a command-stepped "
+        "simulator (sim_robot command_stepped) steps its physics by them",
+    )
     node_heartbeat_timeout: float = param_field(
         2.0,
         "the control process damps and stops when the node's heartbeat is older than this [s] (the node hung;"
@@ -129,6 +135,8 @@ def executor_config(p: dict) -> ExecutorConfig:
     path_joints = WAIST + ARMS if p["control_path"] == "arm_sdk" else JOINT_NAMES
     if controllable == ("auto",):
         controllable = path_joints
+    if p.get("command_echo") and p.get("clock") != "ros":
+        raise ValueError(f"command_echo answers the simulator's LowState ticks: it needs clock 'ros', got {p.get('clock')!r}")
     gravity_joints = tuple(p["gravity_compensation_joints"])
     if gravity_joints == ("auto",):
         gravity_joints = path_joints

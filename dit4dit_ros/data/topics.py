@@ -35,6 +35,7 @@ MARKERS_TOPIC = "/dit4dit/markers"
 SIM_TASK_TOPIC = "/dit4dit/sim/task"
 SIM_FRAME_ACK_TOPIC = "/dit4dit/sim/frame_ack"
 SIM_RESET_SERVICE = "/dit4dit/sim/reset"
+SIM_RELEASE_SERVICE = "/dit4dit/sim/release"  # hold_after_reset: let the simulation go on after a reset
 CLOCK_TIME_SERVICE = "/dit4dit/clock/time"
 CLOCK_OFFSET_TOPIC = "/dit4dit/clock_offset"
 CLOCK_OFFSET_STATUS_TOPIC = "/dit4dit/clock_offset/status"

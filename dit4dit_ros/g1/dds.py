@@ -21,6 +21,7 @@ import time
 from typing import Any, Callable
 
 from dit4dit_ros.g1.lowcmd import (
+    CommandEcho,
     ControlPath,
     LowCmdSample,
     MotorCommand,
@@ -163,6 +164,26 @@ class _RawReader:
         self._reader = None
 
 
+class DataWaiter:
+    """Blocks until any of some pollers' readers holds a sample, or a timeout: a CycloneDDS wait set, which waits
+    in C with the interpreter released. For a loop that must answer each sample at once (command-stepped
+    simulation) without spinning on take()."""
+
+    def __init__(self, *pollers: Any) -> None:
+        from cyclonedds.core import InstanceState, ReadCondition, SampleState, ViewState, WaitSet
+
+        self._waitset = WaitSet(_participant())
+        self._conditions = []
+        for poller in pollers:
+            condition = ReadCondition(poller._raw._reader, SampleState.Any | ViewState.Any | InstanceState.Any)
+            self._waitset.attach(condition)
+            self._conditions.append(condition)
+
+    def wait(self, timeout: float) -> bool:
+        """True as soon as a sample is there (at once if one already is), False after `timeout` seconds."""
+        return self._waitset.wait(max(0, int(timeout * 1e9))) > 0
+
+
 class LowCmdWriter:
     """Publishes LowCmd_ messages on rt/lowcmd or rt/arm_sdk."""
 
@@ -184,10 +205,12 @@ class LowCmdWriter:
         """Readers of this path now (the robot's controller, a simulator): 0 means commands reach nobody."""
         return self._raw.matched_readers()
 
-    def write_command(self, cmd: MotorCommand, mode_machine: int, mode_pr: int = 0, arm_sdk_weight: float = 1.0) -> bool:
+    def write_command(self, cmd: MotorCommand, mode_machine: int, mode_pr: int = 0, arm_sdk_weight: float = 1.0,
+                      echo: CommandEcho | None = None) -> bool:
         """Encode and send `cmd` on this writer's path (the fast way to stream commands at 500 Hz)."""
         return self._raw.write_serialized(
-            encode_lowcmd_cdr(cmd, mode_machine, mode_pr=mode_pr, path=self.path, arm_sdk_weight=arm_sdk_weight))
+            encode_lowcmd_cdr(cmd, mode_machine, mode_pr=mode_pr, path=self.path, arm_sdk_weight=arm_sdk_weight,
+                              echo=echo))
 
     def close(self) -> None:
         self._raw.close()

@@ -10,6 +10,12 @@
 Every LowCmd carries `mode_machine` (the robot type the robot reports in LowState; a command with another
 value is not executed) and `mode_pr` (0: ankle/waist joints commanded as pitch/roll, 1: as A/B motors),
 and a CRC (g1/crc.py). Motor `mode` is 1 (enabled) on every commanded slot.
+
+Command-stepped simulation (sim only, see sim/command_step.py): the message's own `reserve[4]` words, which the
+robot ignores, carry a `CommandEcho`: reserve[0] = the LowState `tick` the command answers, reserve[1] = the
+observation time (ms of the robot's clock) of the newest action chunk the executor handled, reserve[2] = 1 to say
+that an echo is present (2: an answer only, not a command: the executor sends nothing to the motors now, e.g.
+while disabled, and the simulator must not apply it). All zero otherwise, as Unitree's SDK sends them.
 """
 from __future__ import annotations
 
@@ -37,6 +43,23 @@ DEFAULT_DAMPING_KD = 2.0  # N*m*s/rad: enough to slow a falling arm, gentle enou
 CDR_LE_HEADER = b"\x00\x01\x00\x00"
 _LOWCMD_CDR = struct.Struct("<2B" + "Bx5fI" + "B3x5fI" * (NUM_MOTOR_SLOTS - 1) + "4I" + "I")
 _MOTOR_FIELDS = 7  # mode, q, dq, tau, kp, kd, reserve
+
+
+@dataclass(frozen=True)
+class CommandEcho:
+    """What a command answers, for a simulator that steps its physics by the commands (module docstring)."""
+
+    state_tick: int  # LowState.tick (ms of the robot's clock) of the state this command was computed from
+    chunk_ms: int = 0  # observation time of the newest action chunk handled (taken or refused), ms of the robot's clock
+    answer_only: bool = False  # not a command: nothing for the motors (the executor is disabled or stopped)
+
+    def reserve(self) -> tuple[int, int, int, int]:
+        return (self.state_tick & 0xFFFFFFFF, self.chunk_ms & 0xFFFFFFFF, 2 if self.answer_only else 1, 0)
+
+    @classmethod
+    def from_reserve(cls, reserve) -> "CommandEcho | None":
+        kind = int(reserve[2])
+        return cls(int(reserve[0]), int(reserve[1]), kind == 2) if kind in (1, 2) else None
 
 
 class ControlPath(str, Enum):
@@ -127,8 +150,9 @@ def build_lowcmd(
     mode_pr: int = MODE_PR_PITCH_ROLL,
     path: ControlPath | str = ControlPath.LOWCMD,
     arm_sdk_weight: float = 1.0,
+    echo: CommandEcho | None = None,
 ) -> Any:
-    """A LowCmd_ for `path` with the CRC set.
+    """A LowCmd_ for `path` with the CRC set (and `echo` in its reserve words, sim only).
 
     LOWCMD fills all 29 motors. ARM_SDK fills only the waist and arm motors (12..28; the leg slots stay zero and
     disabled, the balance controller owns the legs) and writes `arm_sdk_weight` to motor_cmd[29].q.
@@ -151,6 +175,8 @@ def build_lowcmd(
         m.tau = tau[i]
     if path is ControlPath.ARM_SDK:
         msg.motor_cmd[ARM_SDK_WEIGHT_SLOT].q = float(arm_sdk_weight)
+    if echo is not None:
+        msg.reserve = list(echo.reserve())
     msg.crc = lowcmd_crc(msg)
     return msg
 
@@ -167,7 +193,7 @@ def damping_lowcmd(
 
 
 def _lowcmd_values(cmd: MotorCommand, mode_machine: int, mode_pr: int, path: ControlPath,
-                   arm_sdk_weight: float) -> list:
+                   arm_sdk_weight: float, echo: CommandEcho | None = None) -> list:
     """Field values of the LowCmd_ build_lowcmd makes, in struct order, without the crc."""
     values: list = [int(mode_pr), int(mode_machine)]
     rows = np.stack([cmd.q, cmd.dq, cmd.tau, cmd.kp, cmd.kd], axis=1).tolist()
@@ -181,7 +207,7 @@ def _lowcmd_values(cmd: MotorCommand, mode_machine: int, mode_pr: int, path: Con
             values += (0, float(arm_sdk_weight), 0.0, 0.0, 0.0, 0.0, 0)
         else:
             values += (0, 0.0, 0.0, 0.0, 0.0, 0.0, 0)
-    values += (0, 0, 0, 0)
+    values += echo.reserve() if echo is not None else (0, 0, 0, 0)
     return values
 
 
@@ -191,6 +217,7 @@ def encode_lowcmd_cdr(
     mode_pr: int = MODE_PR_PITCH_ROLL,
     path: ControlPath | str = ControlPath.LOWCMD,
     arm_sdk_weight: float = 1.0,
+    echo: CommandEcho | None = None,
 ) -> bytes:
     """The serialized LowCmd_ (CDR with header, CRC set) that build_lowcmd would make, without building it.
 
@@ -200,7 +227,7 @@ def encode_lowcmd_cdr(
     """
     msg_path = ControlPath(path)
     _check_arguments(mode_machine, mode_pr, msg_path, arm_sdk_weight)
-    values = _lowcmd_values(cmd, mode_machine, mode_pr, msg_path, arm_sdk_weight)
+    values = _lowcmd_values(cmd, mode_machine, mode_pr, msg_path, arm_sdk_weight, echo)
     values.append(crc32_mpeg2_words(LOWCMD_BODY.pack(*values)))
     return CDR_LE_HEADER + _LOWCMD_CDR.pack(*values)
 
@@ -221,6 +248,7 @@ class LowCmdSample:
     crc_ok: bool
     receive_time: float = 0.0
     extra: dict = field(default_factory=dict)
+    echo: CommandEcho | None = None  # command-stepped simulation only (module docstring)
 
     def problems(self) -> list[str]:
         """Why this command must not be executed (empty when it is well-formed)."""
@@ -259,6 +287,7 @@ def parse_lowcmd(msg: Any, receive_time: float = 0.0) -> LowCmdSample:
         arm_sdk_weight=weight,
         crc_ok=lowcmd_crc(msg) == int(msg.crc),
         receive_time=receive_time,
+        echo=CommandEcho.from_reserve(msg.reserve),
     )
 
 
@@ -277,4 +306,5 @@ def decode_lowcmd_cdr(payload: bytes, receive_time: float = 0.0) -> LowCmdSample
         q=m[:, 1].copy(), dq=m[:, 2].copy(), tau=m[:, 3].copy(), kp=m[:, 4].copy(), kd=m[:, 5].copy(),
         motor_mode=m[:, 0].astype(np.int64), mode_pr=int(values[0]), mode_machine=int(values[1]),
         arm_sdk_weight=float(motors[ARM_SDK_WEIGHT_SLOT, 1]), crc_ok=bool(crc_ok), receive_time=receive_time,
+        echo=CommandEcho.from_reserve(values[-5:-1]),
     )

@@ -68,6 +68,9 @@ def command_qos(depth: int = 10) -> QoSProfile:
 SENSOR_DATA: QoSProfile = sensor_data_qos()
 STATE: QoSProfile = state_qos()
 LATCHED: QoSProfile = latched_qos()
+# The simulator's task status: latched, and deep enough that an evaluator that falls behind still reads every
+# status in order (success is judged on the sequence; a latest-only reader keeps the newest as before).
+TASK_STATUS: QoSProfile = latched_qos(depth=50)
 COMMANDS: QoSProfile = command_qos()
 DIAGNOSTICS: QoSProfile = state_qos(depth=10)
 

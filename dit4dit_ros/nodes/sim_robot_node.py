@@ -41,9 +41,9 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from dit4dit_ros.data.topics import (CAMERA_INFO_TOPIC, CLOCK_TOPIC, IMAGE_TOPIC, SCENE_IMAGE_TOPIC, SIM_FRAME_ACK_TOPIC,
-                                     SIM_RESET_SERVICE, SIM_TASK_TOPIC)
+                                     SIM_RELEASE_SERVICE, SIM_RESET_SERVICE, SIM_TASK_TOPIC)
 from dit4dit_ros.nodes.image_conversion import camera_info_msg, compressed_topic, image_to_compressed_msg, image_to_msg
-from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
+from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA, TASK_STATUS
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.status_msgs import task_status_to_msg
 from dit4dit_ros.nodes.tf_publishing import ObjectFramePublisher
@@ -77,7 +77,7 @@ class SimRobotNode(Node):
         self._image_pub = self.create_publisher(Image, IMAGE_TOPIC, SENSOR_DATA)
         self._info_pub = self.create_publisher(CameraInfo, CAMERA_INFO_TOPIC, SENSOR_DATA)
         self._clock_pub = self.create_publisher(Clock, CLOCK_TOPIC, QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
-        self._task_pub = self.create_publisher(DiagnosticStatus, SIM_TASK_TOPIC, LATCHED)
+        self._task_pub = self.create_publisher(DiagnosticStatus, SIM_TASK_TOPIC, TASK_STATUS)
         self._jpeg_quality = int(self.params["jpeg_quality"])
         self._compressed_pub = (self.create_publisher(CompressedImage, compressed_topic(IMAGE_TOPIC), SENSOR_DATA)
                                 if self._jpeg_quality else None)
@@ -97,6 +97,7 @@ class SimRobotNode(Node):
         self.core = SimCoreClient(self.params, self._on_core_message)
         self._objects = ObjectFramePublisher(self, self.core.info["stand"])
         self._reset_srv = self.create_service(Trigger, SIM_RESET_SERVICE, self._on_reset)
+        self._release_srv = self.create_service(Trigger, SIM_RELEASE_SERVICE, self._on_release)
         self._ack_sub = self.create_subscription(Header, SIM_FRAME_ACK_TOPIC, self._on_ack, COMMANDS)
         if loop_cfg.lockstep and self.params["lockstep_chunk_topic"]:
             self._chunk_sub = self.create_subscription(JointTrajectory, self.params["lockstep_chunk_topic"],
@@ -149,7 +150,12 @@ class SimRobotNode(Node):
     # ------------------------------------------------------------ ROS callbacks
     def _on_ack(self, msg: Header | JointTrajectory) -> None:
         stamp = msg.stamp if isinstance(msg, Header) else msg.header.stamp
-        self.core.acknowledge(stamp_to_seconds(stamp))
+        self.core.acknowledge(stamp_to_seconds(stamp), chunk=isinstance(msg, JointTrajectory))
+
+    def _on_release(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success = bool(self.running) and self.core.release()
+        response.message = "released" if response.success else "the simulation loop is not running"
+        return response
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self._episode += 1

@@ -32,6 +32,7 @@ from dit4dit_ros.data.topics import (
     POLICY_STATE_TOPIC,
     REMOTE_TOPIC,
     SIM_FRAME_ACK_TOPIC,
+    SIM_RELEASE_SERVICE,
     SIM_RESET_SERVICE,
     SIM_TASK_TOPIC,
     TELEOP_TOPIC,
@@ -83,7 +84,7 @@ _EXECUTOR_OUT = (EXECUTOR_STATE_TOPIC, COMMAND_TOPIC)
 
 GRAPH_POLICY: tuple[EnclavePolicy, ...] = (
     EnclavePolicy("sim_robot", publish=(CLOCK_TOPIC, IMAGE_TOPIC, CAMERA_INFO_TOPIC, SIM_TASK_TOPIC),
-                  subscribe=(_CHUNK, SIM_FRAME_ACK_TOPIC), serve=(SIM_RESET_SERVICE,)),
+                  subscribe=(_CHUNK, SIM_FRAME_ACK_TOPIC), serve=(SIM_RESET_SERVICE, SIM_RELEASE_SERVICE)),
     EnclavePolicy("camera", publish=(IMAGE_TOPIC, CAMERA_INFO_TOPIC)),
     EnclavePolicy("g1_state", publish=(JOINT_STATES_TOPIC, IMU_TOPIC, REMOTE_TOPIC)),
     EnclavePolicy("clock_server", serve=(CLOCK_TIME_SERVICE,)),

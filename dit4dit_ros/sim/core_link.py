@@ -16,8 +16,9 @@ Messages are pickled tuples on a socket pair (multiprocessing.connection). Physi
     ("reset", request_id, done, TaskStatus | None)      the answer to a reset request
 (the physics process logs its own statistics when it stops).
 Node -> physics process:
-    ("ack", stamp)          lock-step: the consumer took the frame stamped `stamp`
+    ("ack", stamp, chunk)   lock-step: the consumer took the frame stamped `stamp` (chunk: by an action chunk)
     ("reset", request_id, seed)
+    ("release",)            hold_after_reset: the simulation may go on after the resets done so far
     ("stop",)               end the loop (closing the pipe does the same)
 """
 from __future__ import annotations
@@ -125,9 +126,13 @@ class SimCoreClient:
     def running(self) -> bool:
         return self.process.poll() is None
 
-    def acknowledge(self, stamp: float) -> None:
-        """Lock-step: the consumer took the frame stamped `stamp` (simulation seconds)."""
-        self._send(("ack", float(stamp)))
+    def acknowledge(self, stamp: float, chunk: bool = False) -> None:
+        """Lock-step: the consumer took the frame stamped `stamp` (simulation seconds); `chunk`: by an action chunk."""
+        self._send(("ack", float(stamp), bool(chunk)))
+
+    def release(self) -> bool:
+        """hold_after_reset: the simulation may go on after the resets done so far."""
+        return self._send(("release",))
 
     def reset(self, seed: int, timeout: float) -> tuple[bool, Any]:
         """Reset to `seed`; (done, the new TaskStatus or None) within `timeout` wall seconds."""

@@ -30,11 +30,11 @@ RESET_TIMEOUT = 10.0  # wall s for the loop thread to carry out a reset
 class LinkSink:
     """A SimLoop sink that hands clock, frames and task status to the outbox (never waits for the node)."""
 
-    def __init__(self, robot: Any, send: Any) -> None:
+    def __init__(self, robot: Any, send: Any, extra_counters: Any = dict) -> None:
         from dit4dit_ros.sim.scene import CUBE_BODY, TARGET_BODY
         from dit4dit_ros.utils.outbox import LatestOutbox
 
-        self.robot, self._send = robot, send
+        self.robot, self._send, self._extra_counters = robot, send, extra_counters
         self._objects = (CUBE_BODY, TARGET_BODY)
         self.outbox = LatestOutbox("sim-core-out")
 
@@ -53,11 +53,19 @@ class LinkSink:
     def on_scene_frame(self, image: Any, sim_time: float) -> None:
         self._post("scene", ("scene", image.copy(), sim_time))
 
+    def on_ack(self, stamp: float, chunk: bool) -> None:
+        pass
+
+    def on_resume(self) -> None:
+        pass
+
     def on_task(self, status: Any) -> None:  # physics thread: a snapshot of this instant
         from dit4dit_ros.sim.world_frames import object_frames
 
         robot = self.robot
-        self._post("task", ("task", status, robot.robot_status(), object_frames(robot.data, self._objects), robot.time))
+        robot_status = robot.robot_status()
+        robot_status["counters"].update(self._extra_counters())  # the DDS bridge's (command stepping)
+        self._post("task", ("task", status, robot_status, object_frames(robot.data, self._objects), robot.time))
 
     def close(self) -> None:
         self.outbox.close()
@@ -71,7 +79,9 @@ def _serve_requests(conn: Connection, loop: Any, robot: Any, send: Any) -> None:
         except (EOFError, OSError):
             break
         if msg[0] == "ack":
-            loop.acknowledge(float(msg[1]))
+            loop.acknowledge(float(msg[1]), chunk=bool(msg[2]))
+        elif msg[0] == "release":
+            loop.release()
         elif msg[0] == "reset":
             done = robot.request_reset(int(msg[2]), timeout=RESET_TIMEOUT)
             send(("reset", msg[1], bool(done), robot.task_status() if done else None))
@@ -129,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         with send_lock:
             conn.send(msg)
 
-    sink = LinkSink(robot, send)
+    sink = LinkSink(robot, send, bridge.counters)
     loop = SimLoop(robot, loop_cfg, sinks=[bridge, sink])
     loop_box.append(loop)
     if stop.is_set():
@@ -143,9 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         sink.close()
         bridge.close()
         conn.close()
-    LOG.info("sim robot stopped: %.2f s simulated in %.2f s wall (RTF %.2f), %d frames, %d LowState",
+    LOG.info("sim robot stopped: %.2f s simulated in %.2f s wall (RTF %.2f), %d frames (%.1f s rendering), %d LowState%s",
              stats.sim_end - stats.sim_start, stats.wall_end - stats.wall_start, stats.real_time_factor,
-             stats.frames, bridge.published)
+             stats.frames, stats.render_seconds, bridge.published,
+             "".join(f", {k} {v}" for k, v in bridge.counters().items()))
     return 0
 
 

@@ -16,10 +16,11 @@ import logging
 
 from dataclasses import dataclass
 
-from dit4dit_ros.g1.dds import LowCmdPoller, LowStateWriter, init_unitree_dds
+from dit4dit_ros.g1.dds import DataWaiter, LowCmdPoller, LowStateWriter, init_unitree_dds
 from dit4dit_ros.g1.hands import HandSide
 from dit4dit_ros.g1.lowcmd import ControlPath
 from dit4dit_ros.g1.lowstate import encode_lowstate_cdr
+from dit4dit_ros.sim.command_step import CommandStepper
 from dit4dit_ros.sim.loop import NullSink
 from dit4dit_ros.sim.robot import SimRobot
 from dit4dit_ros.utils.dds_env import DdsIsolation
@@ -36,6 +37,11 @@ class BridgeConfig:
                                      "simulators)")
     arm_sdk_reader: bool = param_field(True, "answer rt/arm_sdk like the robot's balance controller (false: no reader, "
                                        "like Unitree's simulators)")
+    command_stepped: bool = param_field(False, "after each LowState wait for the executor's answer to it (executor "
+                                        "command_echo; sim/command_step.py): the same commands reach the same physics "
+                                        "steps however busy the host is")
+    command_step_timeout: float = param_field(0.2, "command-stepped: wall seconds to wait for an answer before "
+                                              "stepping on without it", minimum=0.001, maximum=10.0)
 
 
 class SimDdsBridge(NullSink):
@@ -54,6 +60,9 @@ class SimDdsBridge(NullSink):
         self._readers = [LowCmdPoller(path, depth=COMMAND_HISTORY) for path in paths]
         self._hand_readers, self._hand_writers = [], {}
         self._next_hand_state = 0.0
+        self.stepper = None
+        if self.config.command_stepped:
+            self.stepper = CommandStepper(self.config.command_step_timeout, wait=DataWaiter(*self._readers).wait)
         if robot.hands is not None:
             from dit4dit_ros.g1.hand_dds import HandCmdReader, HandStateWriter
 
@@ -64,20 +73,41 @@ class SimDdsBridge(NullSink):
                  ", ".join(r.path.value for r in self._readers),
                  "" if self.config.lowstate_crc else " (crc 0, like Unitree's simulators)")
 
-    def on_state(self, robot: SimRobot) -> None:
+    def _take_commands(self) -> None:
         for reader in self._readers:
-            for sample in reader.take():
-                robot.submit(reader.path, sample)
+            samples = reader.take()
+            for sample in samples:
+                if sample.echo is None or not sample.echo.answer_only:  # an answer only is no command
+                    self.robot.submit(reader.path, sample)
+            if self.stepper is not None:
+                self.stepper.note(samples)
+
+    def on_ack(self, stamp: float, chunk: bool) -> None:
+        if chunk and self.stepper is not None:
+            self.stepper.expect_chunk(stamp)
+
+    def on_resume(self) -> None:
+        if self.stepper is not None:  # the executor has handled the frame's chunk before the physics goes on
+            self.stepper.wait_for_chunk(self._take_commands)
+
+    def on_state(self, robot: SimRobot) -> None:
+        self._take_commands()
         s = robot.state()
         payload = encode_lowstate_cdr(s.q, s.dq, s.tau, s.imu_quat, s.imu_gyro, s.imu_acc, tick=s.tick,
                                       mode_machine=robot.config.mode_machine, mode_pr=s.mode_pr, ddq=s.ddq,
                                       with_crc=self.config.lowstate_crc)
         if self._writer.write_serialized(payload):
             self.published += 1
+        if self.stepper is not None:  # the next physics step runs with the executor's answer to this state
+            self.stepper.after_publish(s.tick, self._take_commands)
         if self._hand_writers and s.time >= self._next_hand_state:
             self._next_hand_state = s.time + HAND_STATE_PERIOD - 1e-9
             for side, writer in self._hand_writers.items():
                 writer.write_state(*robot.hands.joint_state(side))
+
+    def counters(self) -> dict[str, float]:
+        """The command stepping's counters (sim/command_step.py), empty when it is off."""
+        return self.stepper.counters() if self.stepper is not None else {}
 
     def close(self) -> None:
         for reader in self._readers + self._hand_readers:

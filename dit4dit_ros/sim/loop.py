@@ -20,6 +20,10 @@ Lock-step (lockstep=True), the rule:
   that a frame lost on a best-effort topic or sent before the consumer subscribed cannot stall the
   simulation forever; consumers must treat a repeated stamp as the same frame. Consumers that need the next
   frame simply acknowledge the last one.
+  A reset requested while the physics runs is carried out at the next frame (the step after it), so every
+  episode starts at the same phase of the frame grid. With `hold_after_reset`, a reset also pauses: the state right after it goes out, then nothing moves until
+  `release()` (or `lockstep_timeout`). An evaluator enables the executor meanwhile, so the soft start begins at
+  the same simulation time in every run, however long the enable took.
 
 An optional third-person scene camera (LoopConfig.scene_camera, for rollout videos and viewers) renders at its
 own rate: in lock-step right after an ego frame is handed out (while the consumer computes its answer) or, between
@@ -76,6 +80,12 @@ class NullSink:
     def on_scene_frame(self, image: np.ndarray, sim_time: float) -> None:
         pass
 
+    def on_ack(self, stamp: float, chunk: bool) -> None:
+        pass
+
+    def on_resume(self) -> None:
+        pass
+
     def on_task(self, status: TaskStatus) -> None:
         pass
 
@@ -99,6 +109,8 @@ class LoopConfig:
                                           minimum=0.0, maximum=3600.0)
     lockstep_resend: float = param_field(1.0, "lock-step: wall seconds between re-sends of an unacknowledged frame",
                                          minimum=0.05, maximum=60.0)
+    hold_after_reset: bool = param_field(False, "lock-step: after a reset, publish the new state and pause until "
+                                         "released (/dit4dit/sim/release) or lockstep_timeout (see sim/loop.py)")
     clock_rate_hz: float = param_field(CONTROL_RATE_HZ, "/clock rate [Hz of sim time], must divide 500 (0: no /clock)",
                                        minimum=0.0, maximum=CONTROL_RATE_HZ)
     task_rate_hz: float = param_field(5.0, "task status rate [Hz of sim time] (0: only after resets)", minimum=0.0,
@@ -126,6 +138,7 @@ class LoopStats:
     frames_skipped: int = 0  # real-time mode: renderer still busy
     frames_resent: int = 0  # lock-step mode: unacknowledged frames sent again
     ack_timeouts: int = 0
+    hold_timeouts: int = 0  # hold_after_reset: no release within lockstep_timeout
     scene_frames: int = 0
     overruns: int = 0  # re-anchors after falling more than MAX_LAG behind
     render_seconds: float = 0.0
@@ -227,6 +240,7 @@ class SimLoop:
         self._ack_lock = threading.Condition()
         self._acked_stamp = -math.inf
         self._last_resets = robot.counters.resets
+        self._released_upto = robot.counters.resets  # hold_after_reset: resets released so far
 
     # ------------------------------------------------------------- control from other threads
     def stop(self) -> None:
@@ -238,12 +252,34 @@ class SimLoop:
     def stopped(self) -> bool:
         return self._stop.is_set()
 
-    def acknowledge(self, stamp: float) -> None:
-        """Lock-step: the consumer took the frame stamped `stamp` (simulation seconds)."""
+    def acknowledge(self, stamp: float, chunk: bool = False) -> None:
+        """Lock-step: the consumer took the frame stamped `stamp` (simulation seconds); `chunk`: by an action chunk
+        of that stamp (sinks hear of it first: a command-stepped bridge then waits for the executor to hold it)."""
+        for sink in self.sinks:
+            sink.on_ack(stamp, chunk)
         with self._ack_lock:
             if stamp > self._acked_stamp:
                 self._acked_stamp = stamp
             self._ack_lock.notify_all()
+
+    def release(self) -> None:
+        """hold_after_reset: the resets done so far may go on (a release that comes before the hold counts)."""
+        with self._ack_lock:
+            self._released_upto = self.robot.counters.resets
+            self._ack_lock.notify_all()
+
+    def _hold_until_released(self, deadline: float) -> None:
+        resets, st = self.robot.counters.resets, self.stats
+        timeout = self.config.lockstep_timeout
+        wait_until = min(deadline, time.monotonic() + timeout) if timeout > 0 else deadline
+        with self._ack_lock:
+            while not self._stop.is_set() and self._released_upto < resets:
+                now = time.monotonic()
+                if now >= wait_until:
+                    if now < deadline:
+                        st.hold_timeouts += 1
+                    return
+                self._ack_lock.wait(timeout=min(wait_until - now, 0.05))
 
     # ------------------------------------------------------------- loop
     def run(self, duration: float | None = None) -> LoopStats:
@@ -270,6 +306,9 @@ class SimLoop:
         st.wall_start = time.monotonic()
         st.sim_start = robot.time
         deadline = st.wall_start + duration if duration is not None else math.inf
+        at_frame = [True]
+        if cfg.lockstep:  # resets only right after a frame (module docstring)
+            robot.reset_gate = lambda: at_frame[0]
         self._emit_task()
         next_wall = time.monotonic()
         step = 0
@@ -277,15 +316,22 @@ class SimLoop:
         try:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 robot.step()
+                at_frame[0] = False
                 step += 1
                 st.steps += 1
-                if robot.counters.resets != self._last_resets:
+                reset_now = robot.counters.resets != self._last_resets
+                if reset_now:
                     self._last_resets = robot.counters.resets
                     self._emit_task()
-                if step + 1e-9 >= next_state_step:
+                state_due = step + 1e-9 >= next_state_step
+                if state_due:
                     next_state_step += self.steps_per_state
+                if state_due or (reset_now and cfg.lockstep and cfg.hold_after_reset):
                     for sink in self.sinks:
                         sink.on_state(robot)
+                if reset_now and cfg.lockstep and cfg.hold_after_reset:
+                    self._hold_until_released(deadline)
+                    next_wall = time.monotonic()  # the pause does not count against the schedule
                 if self.steps_per_clock and step % self.steps_per_clock == 0:
                     for sink in self.sinks:
                         sink.on_clock(robot.time)
@@ -302,6 +348,9 @@ class SimLoop:
                     if camera is not None:
                         self._lockstep_frame(camera, deadline, scene=bool(self.steps_per_scene)
                                              and step % self.steps_per_scene == 0)
+                        for sink in self.sinks:  # before the next physics step (a command-stepped bridge waits)
+                            sink.on_resume()
+                        at_frame[0] = True
                         next_wall = time.monotonic()  # the pause does not count against the schedule
                         continue
                     if renderer is not None and not renderer.submit(robot.snapshot()):

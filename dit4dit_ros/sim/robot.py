@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 
@@ -168,6 +169,9 @@ class SimRobot:
         self._pending: dict[ControlPath, LowCmdSample | None] = {ControlPath.LOWCMD: None, ControlPath.ARM_SDK: None}
         self._reset_request: int | None = None
         self._reset_done = threading.Condition(self._lock)
+        # When a requested reset may happen (stepping thread): a lock-stepped loop allows it only at a frame, so that
+        # every episode starts at the same phase of the frame grid, whenever the request came (sim/loop.py).
+        self.reset_gate: Callable[[], bool] = lambda: True
         self._warned: set[str] = set()
         self.seed = int(seed)
         self.reset(self.seed)
@@ -262,7 +266,7 @@ class SimRobot:
 
     def _take_pending(self) -> None:
         with self._lock:
-            if self._reset_request is not None:
+            if self._reset_request is not None and self.reset_gate():
                 seed = self._reset_request
                 self._lock.release()
                 try:

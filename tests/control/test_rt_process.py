@@ -322,3 +322,48 @@ def test_the_hands_follow_a_chunks_gripper_column_and_damp_on_estop(robot):
     finally:
         client.close()
         hands.close()
+
+
+def test_command_echo_steps_the_simulated_physics_by_the_executors_answers():
+    """Command-stepped simulation (sim/command_step.py) with the real control process: once the executor answers,
+    every LowState waits for the executor's answer to it, which carries that state's tick, and the executor
+    answers each state exactly once (one command per state, each applied by the robot)."""
+    from dit4dit_ros.sim.dds_bridge import BridgeConfig, SimDdsBridge
+    from dit4dit_ros.sim.loop import LoopConfig, NullSink, SimLoop
+    from dit4dit_ros.sim.robot import SimRobot
+
+    robot = SimRobot(seed=0)
+    bridge = SimDdsBridge(robot, config=BridgeConfig(command_stepped=True, command_step_timeout=2.0))
+    loop = SimLoop(robot, LoopConfig(camera=None, clock_rate_hz=0.0, task_rate_hz=0.0), sinks=[bridge])
+    at_sync: dict = {}
+
+    class Watch(NullSink):  # after the bridge: notes the first answered state, then runs 2 s of simulation more
+        def on_state(self, r) -> None:
+            if not at_sync and bridge.stepper.in_step:  # the executor's reader and writer matched: it answers
+                at_sync.update(steps=r.counters.steps, answered=bridge.stepper.answered, time=r.time,
+                               received=r.counters.arm_sdk_received)
+            if at_sync and r.time >= at_sync["time"] + 2.0:
+                loop.stop()
+
+    loop.sinks.append(Watch())
+    client = RtClient(_params(clock="ros", command_echo=True, auto_enable=True, soft_start_time=0.5), _isolation(), 1000)
+    try:
+        client.start()
+        stats = {}
+        runner = threading.Thread(target=lambda: stats.update(vars(loop.run(duration=120.0))), daemon=True)
+        runner.start()
+        runner.join(150.0)
+        assert not runner.is_alive() and at_sync, (stats, at_sync)
+        st, counters = client.status(), bridge.counters()
+        steps = robot.counters.steps - at_sync["steps"]
+        answered = counters["command_steps"] - at_sync["answered"]
+        print(f"command-stepped: {counters}; {steps} steps after the first answer; executor {st['mode']}, "
+              f"{st['commands_sent']} commands")
+        assert counters["command_step_resyncs"] == 1 and counters["command_step_timeouts"] == 0, counters
+        assert steps >= 999 and answered == steps, (answered, steps)  # each state after the first answer waited
+        assert st["mode"] == "RUNNING"
+        # one command per state: the robot applied exactly as many commands as states were answered
+        assert robot.counters.arm_sdk_received - at_sync["received"] == answered
+    finally:
+        client.close()
+        bridge.close()

@@ -234,20 +234,25 @@ def test_serialized_lowstate_arrives_as_a_valid_message(dds_isolation):
     np.testing.assert_allclose(s.q, q, atol=1e-6)
 
 
-@pytest.mark.parametrize("path, weight", [(ControlPath.LOWCMD, 1.0), (ControlPath.ARM_SDK, 0.3)])
-def test_lowcmd_cdr_codec_matches_the_sdk_message(path, weight):
+@pytest.mark.parametrize("path, weight, echo", [(ControlPath.LOWCMD, 1.0, None), (ControlPath.ARM_SDK, 0.3, None),
+                                                (ControlPath.ARM_SDK, 1.0, (123456, 123400))])
+def test_lowcmd_cdr_codec_matches_the_sdk_message(path, weight, echo):
     from unitree_sdk2py.idl.unitree_hg.msg.dds_ import LowCmd_
 
-    from dit4dit_ros.g1.lowcmd import decode_lowcmd_cdr, encode_lowcmd_cdr
+    from dit4dit_ros.g1.lowcmd import CommandEcho, decode_lowcmd_cdr, encode_lowcmd_cdr
 
     cmd = _command(4)
-    msg = build_lowcmd(cmd, mode_machine=9, mode_pr=1, path=path, arm_sdk_weight=weight)
-    payload = encode_lowcmd_cdr(cmd, mode_machine=9, mode_pr=1, path=path, arm_sdk_weight=weight)
+    echo = CommandEcho(*echo) if echo else None
+    msg = build_lowcmd(cmd, mode_machine=9, mode_pr=1, path=path, arm_sdk_weight=weight, echo=echo)
+    payload = encode_lowcmd_cdr(cmd, mode_machine=9, mode_pr=1, path=path, arm_sdk_weight=weight, echo=echo)
     assert payload == msg.serialize()
     fast, slow = decode_lowcmd_cdr(payload), parse_lowcmd(LowCmd_.deserialize(payload))
     for name in ("q", "dq", "kp", "kd", "tau", "motor_mode"):
         np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))
     assert fast.crc_ok and (fast.mode_machine, fast.mode_pr, fast.arm_sdk_weight) == (9, 1, slow.arm_sdk_weight)
+    # the command-stepped simulator's echo rides in the reserve words (none: all zero, as the SDK sends them)
+    assert fast.echo == slow.echo == echo
+    assert echo is not None or list(LowCmd_.deserialize(payload).reserve) == [0, 0, 0, 0]
     corrupted = bytearray(payload)
     corrupted[40] ^= 0x10
     assert not decode_lowcmd_cdr(bytes(corrupted)).crc_ok

@@ -10,7 +10,10 @@ delays its own command), the last command and the status into shared memory, req
 (chunks, teleop, enable/...), LowState decoding for the next tick, heartbeats, a young-generation GC pass.
 
 Time: `now` is monotonic (clock:=steady) or the later of the node's ROS clock and the robot's own time from
-LowState tick (clock:=ros; docs/realtime.md). Once stopping (node gone, SIGTERM, stop request) the core's
+LowState tick (clock:=ros; docs/realtime.md). With `command_echo` (a command-stepped simulator, sim/command_step.py)
+`now` is the robot's time alone and a tick runs only when a new LowState arrived: one command per state, computed
+at that state's tick and carrying it back (g1/lowcmd.py CommandEcho), so the simulator's physics sees the same
+commands however the host schedules this process. Once stopping (node gone, SIGTERM, stop request) the core's
 time advances exactly one tick period per tick, so the damping ramp lasts its number of ticks whatever the
 wall clock does, and the loop ends only after the ramp (and the final weight-0 command) went out.
 """
@@ -67,6 +70,7 @@ class LoopOptions:
     arm_sdk: bool = True
     heartbeat_timeout: float = 2.0  # s without the node's heartbeat -> damp and stop
     status_every: int = 25  # ticks between status snapshots (50 ms at 500 Hz)
+    command_echo: bool = False  # one command per LowState, echoing its tick (needs ros_clock; module docstring)
 
 
 class RtLoop:
@@ -79,12 +83,16 @@ class RtLoop:
         self._clock = clock
         self.stats = TickStats(window=5000)
         self.tick_no = 0
+        self.ticks_run = 0  # ticks that ran the core (not skipped while simulated time stood still)
         self.sent = 0
         self.send_failures = 0
         self.tick_errors = 0
         self.mode_machine: int | None = None
         self.robot_time = -math.inf
         self.latest_stamp = 0.0
+        self.latest_tick = 0  # LowState tick of the newest accepted state (command_echo)
+        self.newest_chunk_stamp = 0.0  # observation time of the newest chunk handled (command_echo)
+        self._new_state = False
         self.lowstate_received = 0
         self._estop_seen = int(block.header[S.H_ESTOP_REQ])
         self.estop_latched_tick: int | None = None
@@ -107,11 +115,22 @@ class RtLoop:
     def _core_now(self, wall: float) -> float:
         if self._stop_t0 is not None:  # stopping: one tick period per tick (the ramp is counted in ticks)
             return self._stop_t0 + self._stop_ticks * self.period
+        if self.opts.command_echo:
+            return self.robot_time
         if self.opts.ros_clock:
             return max(self.block.read_clock(), self.robot_time)
         return wall
 
     # ---------------------------------------------------------------- LowState
+    def state_waiter(self):
+        """command_echo: something whose wait(seconds) returns as soon as a LowState arrives."""
+        from dit4dit_ros.g1.dds import DataWaiter
+
+        return DataWaiter(self.poller)
+
+    def has_pending_states(self) -> bool:
+        return bool(self._pending_states)
+
     def take_states(self, wall: float) -> None:
         """Decode what arrived (outside the tick when called after the write); fed to the core in the tick."""
         self._pending_states.extend(self.poller.take(wall))
@@ -129,6 +148,8 @@ class RtLoop:
                 self.mode_machine = sample.mode_machine
                 self.lowstate_received += 1
                 self.latest_stamp = stamp
+                self.latest_tick = int(sample.tick)
+                self._new_state = True
                 if self.opts.ros_clock:
                     self.robot_time = max(self.robot_time, stamp)
         self._pending_states.clear()
@@ -147,11 +168,16 @@ class RtLoop:
                 self.estop_latched_tick, self.estop_latched_at = self.tick_no, wall
                 self.estop_first_damping_tick = self.estop_first_damping_sent_at = None
                 estop_now = True
+        self._new_state = False
         self._feed_states(wall)
         now = self._core_now(wall)
-        if self.opts.ros_clock and now <= self._last_now and not estop_now and self._stop_t0 is None:
+        if self.opts.command_echo:
+            if not self._new_state and not estop_now and self._stop_t0 is None:
+                return  # one command per LowState: the simulator waits for the answer to its newest state
+        elif self.opts.ros_clock and now <= self._last_now and not estop_now and self._stop_t0 is None:
             return  # simulated time stands still (lock-step pause): so does the robot
         self._last_now = max(now, self._last_now)
+        self.ticks_run += 1
         if self.opts.auto_enable and not self._auto_enabled and core.mode is Mode.DISABLED \
                 and self.mode_machine is not None and now > 0.0:
             self._auto_enabled = bool(core.enable(now)) or core.mode is not Mode.DISABLED
@@ -165,23 +191,37 @@ class RtLoop:
             self._stop_ticks += 1
             if cmd.send and cmd.is_damping:
                 self.shutdown_damping_ticks += 1
+        if self.opts.command_echo and not cmd.send:
+            self._answer_only()  # the simulator waits for an answer to every state, command or not
         if cmd.send and self._send(cmd):
             if self.estop_latched_tick is not None and self.estop_first_damping_tick is None and cmd.is_damping:
                 self.estop_first_damping_tick, self.estop_first_damping_sent_at = self.tick_no, self._clock()
             if not cmd.is_damping:
                 b.write_command(cmd.q, cmd.dq, cmd.tau)
         if self.hands is not None:  # after the body's command: the hands run at 100 Hz
-            self.hands.tick(self.tick_no, now)
+            self.hands.tick(self.ticks_run, now)  # counted in ticks that ran: sim time, not the host's timing
+
+    def _answer_only(self) -> None:
+        """command_echo: tell the simulator this state was seen and nothing goes to the motors (not a command)."""
+        from dit4dit_ros.g1.lowcmd import CommandEcho, MotorCommand
+
+        echo = CommandEcho(self.latest_tick, round(self.newest_chunk_stamp * 1e3), answer_only=True)
+        try:
+            self.writer.write_command(MotorCommand.damping(), self.mode_machine or 0, mode_pr=self.opts.mode_pr,
+                                      arm_sdk_weight=0.0 if self.opts.arm_sdk else 1.0, echo=echo)
+        except Exception:
+            log.exception("LowCmd answer write failed")
 
     def _send(self, cmd) -> bool:
-        from dit4dit_ros.g1.lowcmd import MotorCommand
+        from dit4dit_ros.g1.lowcmd import CommandEcho, MotorCommand
 
         if self.mode_machine is None:
             return False  # no LowState yet: a command without the robot's mode_machine would be ignored
         weight = float(cmd.arm_sdk_weight) if self.opts.arm_sdk else 1.0
         try:
+            echo = CommandEcho(self.latest_tick, round(self.newest_chunk_stamp * 1e3)) if self.opts.command_echo else None
             ok = self.writer.write_command(MotorCommand(cmd.q, cmd.dq, cmd.kp, cmd.kd, cmd.tau), self.mode_machine,
-                                           mode_pr=self.opts.mode_pr, arm_sdk_weight=weight)
+                                           mode_pr=self.opts.mode_pr, arm_sdk_weight=weight, echo=echo)
         except Exception:
             log.exception("LowCmd write failed")
             ok = False
@@ -237,6 +277,11 @@ class RtLoop:
                 chunk = ActionChunk(names, float(b.req_stamp[slot]), b.req_times[slot, :npts].copy(), pos,
                                     ChunkSource.POLICY)
                 v = core.submit_chunk(chunk, now)
+                # echoed whatever the verdict: the simulator waits until the chunk was *handled* (a refused one too),
+                # told at once by an answer to the newest state that is no command (its command stands)
+                self.newest_chunk_stamp = max(self.newest_chunk_stamp, chunk.stamp)
+                if self.opts.command_echo:
+                    self._answer_only()
         elif kind == S.CLOCK_REPORT:
             offset, unc = float(b.req_stamp[slot]), float(b.req_times[slot, 0])
             if self.clock_check is not None:
@@ -318,11 +363,16 @@ def run_loop(loop: RtLoop, logs: DeferredLog, should_stop, gc_policy=None) -> No
     period = loop.period
     deadline = time.monotonic()
     n = 0
+    # command_echo: a tick as soon as a LowState arrives (the simulator waits for its answer), else every period
+    waiter = loop.state_waiter() if loop.opts.command_echo else None
     while True:
         now = time.monotonic()
         delay = deadline - now
         if delay > 0:
-            time.sleep(delay)
+            if waiter is not None and not loop.has_pending_states():
+                waiter.wait(delay)
+            elif waiter is None:
+                time.sleep(delay)
             now = time.monotonic()
         loop.tick(now)
         done = time.monotonic()
@@ -347,6 +397,9 @@ def run_loop(loop: RtLoop, logs: DeferredLog, should_stop, gc_policy=None) -> No
         loop.take_states(time.monotonic())
         if gc_policy is not None:
             gc_policy.between_ticks()
+        if waiter is not None:
+            deadline = now + period
+            continue
         deadline += period
         late = time.monotonic() - deadline
         if late > period:  # more than a tick behind: skip, do not burst

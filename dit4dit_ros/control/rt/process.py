@@ -143,7 +143,8 @@ def _connect(block, core, cfg: dict, params: dict):
     path = ControlPath.ARM_SDK if params["control_path"] == "arm_sdk" else ControlPath.LOWCMD
     opts = LoopOptions(ros_clock=params["clock"] == "ros", auto_enable=bool(params["auto_enable"]),
                        mode_pr=int(params["mode_pr"]), arm_sdk=path is ControlPath.ARM_SDK,
-                       heartbeat_timeout=float(params["node_heartbeat_timeout"]))
+                       heartbeat_timeout=float(params["node_heartbeat_timeout"]),
+                       command_echo=bool(params.get("command_echo", False)))
     writer = LowCmdWriter(path)
     loop = RtLoop(core, LowStatePoller(topic=params["lowstate_topic"]), writer, block, opts)
     if core.hands is not None:
