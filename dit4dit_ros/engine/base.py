@@ -140,12 +140,14 @@ class PolicyEngine(ABC):
         """Wait for queued device work before a stage time is read (GPU backends override it)."""
 
     # -- noise ----------------------------------------------------------------------------------------------------
-    def draw_noise(self) -> PolicyNoise:
-        """The next initial noise from the engine's generator: the video branch's first, then the action's."""
+    def draw_noise(self, seed: Optional[int] = None) -> PolicyNoise:
+        """The next initial noise from the engine's generator (or, given `seed`, from a generator of that seed
+        alone): the video branch's first, then the action's."""
         import torch
 
-        video = torch.randn(self.noise_shapes["video"], generator=self.generator)
-        action = torch.randn(self.noise_shapes["action"], generator=self.generator)
+        generator = self.generator if seed is None else torch.Generator(device="cpu").manual_seed(int(seed))
+        video = torch.randn(self.noise_shapes["video"], generator=generator)
+        action = torch.randn(self.noise_shapes["action"], generator=generator)
         return PolicyNoise(video=video.numpy(), action=action.numpy())
 
     def check_noise(self, noise: PolicyNoise) -> PolicyNoise:

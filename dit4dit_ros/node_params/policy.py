@@ -45,6 +45,12 @@ class PolicyNodeParams:
         "leaves cores to the simulator and the 500 Hz executor on a small machine",
         minimum=0, maximum=256,
     )
+    noise_seed: int = param_field(
+        -1,
+        "initial noise of each chunk: -1 = the engine's random generator; >= 0 = drawn from this seed and a hash of "
+        "the observation (policy/runner.py observation_seed), so that a command-stepped simulation repeats exactly",
+        minimum=-1, maximum=2**31 - 1,
+    )
     blind: bool = param_field(False, "evaluation baseline: replace every camera image by a constant grey (same stamps)")
     action_range_check: str = param_field(
         "refuse",

@@ -83,8 +83,9 @@ class G1StateNode(Node):
         self.remote_pub = self.create_publisher(Joy, p["remote_topic"], qos) if p["remote_topic"] else None
         self.remote_invalid = 0
         self.diag_pub = self.create_publisher(DiagnosticArray, diag.DIAGNOSTICS_TOPIC, DIAGNOSTICS)
-        self.decimator = Decimator(p["publish_rate"])
         self._tick_stamps = p["stamp_source"] == STAMP_TICK
+        # on the tick: the same states pass in every run (aligned to the period's grid, like the camera's frames)
+        self.decimator = Decimator(p["publish_rate"], aligned=self._tick_stamps)
         self.watch = StreamWatch(p["stale_timeout_s"])
         self.input_rate = RateMeter(window_s=1.0)
         self.output_rate = RateMeter(window_s=2.0)

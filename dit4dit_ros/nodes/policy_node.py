@@ -88,6 +88,7 @@ class PolicyNode(Node):
             self.engine, self.buffer, now=self._now, publish=self._publish_chunk,
             action_joint_names=self.engine.action_joint_names, control_period=self.engine.control_period,
             rate_hz=p["rate_hz"], on_skip=self._on_skip,
+            noise_seed=None if p["noise_seed"] < 0 else int(p["noise_seed"]),
         )
         self.input_errors = 0
         self.create_subscription(Image, p["image_topic"], self._on_image, SENSOR_DATA)

@@ -32,6 +32,9 @@ class ObservationConfig:
                                        maximum=60.0)
     max_state_image_skew: float = param_field(0.05, "max |t_state - t_frame| [s] when pairing", minimum=0.0001,
                                               maximum=10.0)
+    state_at_frame: bool = param_field(
+        False, "wait until a joint state at or after the frame's time has arrived before pairing (a lock-stepped "
+        "simulator: its state of the frame's time is on its way; the nearest earlier one would depend on timing)")
     state_history: int = 256  # joint states kept for pairing
 
     def __post_init__(self) -> None:
@@ -132,6 +135,9 @@ class ObservationBuffer:
         if len(frames) < needed:
             raise ObservationUnavailable(f"frame history has {len(frames)} of the {needed} frames needed")
         picked = tuple(frames[-1 - k * cfg.frame_stride][1] for k in reversed(range(cfg.num_frames)))
+        if cfg.state_at_frame and times[-1] < t_img - 1e-6:
+            raise ObservationUnavailable(f"waiting for the joint state of the frame's time ({t_img:.3f} s; newest "
+                                         f"{times[-1]:.3f} s)")
         i = bisect.bisect_left(times, t_img)
         candidates = [j for j in (i - 1, i) if 0 <= j < len(times)]
         j = min(candidates, key=lambda k: abs(times[k] - t_img))

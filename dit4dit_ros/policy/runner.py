@@ -7,6 +7,7 @@ publish callback. It never queues work: a slow model lowers the chunk rate, it d
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -25,8 +26,25 @@ class Engine(Protocol):  # the subset of engine.base.PolicyEngine the runner use
 
     def check_instruction(self, instruction: str) -> str: ...
 
-    def predict(self, frames, joint_positions, instruction): ...
+    def predict(self, frames, joint_positions, instruction, noise=None): ...
 
+    def draw_noise(self, seed=None): ...
+
+
+
+def observation_seed(seed: int, frames, joint_positions, instruction: str) -> int:
+    """A noise seed that is a function of `seed` and the observation alone (sha256 of the images, the joint
+    positions rounded to 1e-6 rad and the instruction). Why: the same observation then gives the same chunk however
+    long inference took or how many chunks came before, so a command-stepped simulation repeats episode for
+    episode, idle or loaded; on a robot two observations are never equal and the noise stays as random as a
+    generator's. The rounding keeps a last-bit difference (simulation time is a float: 17.602 - 17.6 is not
+    0.402 - 0.4) from drawing entirely different noise."""
+    h = hashlib.sha256(int(seed).to_bytes(8, "little", signed=True))
+    for frame in frames:
+        h.update(np.ascontiguousarray(frame).tobytes())
+    h.update(np.round(np.asarray(joint_positions, dtype=np.float64) * 1e6).astype(np.int64).tobytes())
+    h.update(instruction.encode())
+    return int.from_bytes(h.digest()[:8], "little") & (2**63 - 1)
 
 @dataclass(frozen=True)
 class ChunkResult:
@@ -61,6 +79,7 @@ class PolicyRunner:
         control_period: float,
         rate_hz: float = 6.0,
         on_skip: Callable[[str], None] | None = None,
+        noise_seed: int | None = None,
     ) -> None:
         if rate_hz < 0:
             raise ValueError(f"rate_hz must be >= 0 (0 = as fast as possible), got {rate_hz}")
@@ -74,6 +93,7 @@ class PolicyRunner:
         self.control_period = control_period
         self.period = 1.0 / rate_hz if rate_hz > 0 else 0.0
         self.on_skip = on_skip or (lambda reason: None)
+        self.noise_seed = noise_seed  # None: the engine's generator; else noise from the observation (observation_seed)
         self.stats = RunnerStats()
         self._instruction: str | None = None
         self._last_stamp: float | None = None
@@ -104,7 +124,11 @@ class PolicyRunner:
             self.stats.waiting_for_frame += 1
             return None
         t0 = time.perf_counter()
-        out = self.engine.predict(list(obs.frames), obs.joint_positions, self._instruction)
+        noise = None
+        if self.noise_seed is not None:
+            noise = self.engine.draw_noise(observation_seed(self.noise_seed, obs.frames, obs.joint_positions,
+                                                            self._instruction))
+        out = self.engine.predict(list(obs.frames), obs.joint_positions, self._instruction, noise=noise)
         elapsed = time.perf_counter() - t0
         positions = np.asarray(out.actions, dtype=np.float64)
         if positions.ndim != 2 or positions.shape[1] != len(self.action_joint_names):

@@ -19,16 +19,29 @@ class Decimator:
     does not divide the input rate (500 Hz -> 200 Hz alternates gaps of 2 and 3 samples), and it does not
     depend on knowing the input rate. After a gap longer than one period the schedule restarts from the
     sample (no burst to catch up).
+
+    `aligned`: the schedule is the fixed grid of multiples of the period instead (the first sample in each
+    period [k p, (k+1) p) passes). For sample times that are a simulator's ticks: which samples pass is then the
+    same in every run, whenever this stream started (a lock-stepped policy pairs its frame, taken on that grid,
+    with the very state of the frame's time).
     """
 
-    def __init__(self, rate_hz: float) -> None:
+    def __init__(self, rate_hz: float, aligned: bool = False) -> None:
         if not math.isfinite(rate_hz) or rate_hz <= 0:
             raise ValueError(f"Decimator rate_hz must be a positive finite number, got {rate_hz}")
         self.period = 1.0 / rate_hz
+        self.aligned = aligned
         self._next_due: float | None = None
+        self._last_bin: int | None = None
 
     def accept(self, t: float) -> bool:
         """True if the sample at time `t` should be passed on."""
+        if self.aligned:
+            k = math.floor(t / self.period + 1e-6)  # (tolerance: ticks in ms are not exact binary fractions)
+            if self._last_bin is None or k > self._last_bin:
+                self._last_bin = k
+                return True
+            return False
         if self._next_due is None or t - self._next_due >= self.period:
             self._next_due = t + self.period
             return True
@@ -40,6 +53,7 @@ class Decimator:
 
     def reset(self) -> None:
         self._next_due = None
+        self._last_bin = None
 
 
 class RateMeter:

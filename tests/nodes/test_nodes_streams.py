@@ -30,6 +30,20 @@ def test_decimator_restarts_after_a_gap_without_a_burst():
         Decimator(0.0)
 
 
+def test_aligned_decimator_passes_the_same_ticks_whenever_the_stream_starts():
+    """Simulator ticks (ms) at 500 Hz, decimated to 100 Hz on the 10 ms grid: the states on the grid pass, so a
+    frame taken at a multiple of 10 ms finds the state of its own time, wherever the stream was joined."""
+    for start_ms in (0, 2, 4, 6, 8, 1234):
+        dec = Decimator(100.0, aligned=True)
+        kept = [t for t in range(start_ms, 2000, 2) if dec.accept(t * 1e-3)]
+        grid = [t for t in kept if t % 10 == 0]
+        assert kept[1:] == grid[(1 if kept[0] % 10 == 0 else 0):], (start_ms, kept[:5])
+        assert len(grid) >= (2000 - start_ms) // 10 - 1
+    dec = Decimator(100.0, aligned=True)
+    assert dec.accept(0.010) and not dec.accept(0.012) and dec.accept(0.030)  # a gap: no catch-up burst
+    assert not dec.accept(0.030)  # a repeated tick does not pass twice
+
+
 def test_rate_meter_window():
     meter = RateMeter(window_s=1.0)
     for i in range(101):

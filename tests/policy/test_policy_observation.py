@@ -124,6 +124,28 @@ def test_runner_computes_one_chunk_per_frame(tmp_path):
     assert runner.step().observation_stamp == 1.1
     assert len(published) == 2
 
+    # noise_seed: the chunk is a function of the observation alone (same observation -> same chunk, whatever came
+    # before); without it, the engine's generator moves on and the same observation gives another chunk
+    def chunk_after(previous_frames: int, noise_seed: int | None) -> np.ndarray:
+        b = ObservationBuffer(ObservationConfig(max_image_age=10, max_state_age=10, max_state_image_skew=10),
+                              engine.state_joint_names)
+        r = PolicyRunner(engine, b, now=lambda: clock[0], publish=lambda c: None,
+                         action_joint_names=engine.action_joint_names, control_period=engine.control_period,
+                         noise_seed=noise_seed)
+        r.set_instruction("go")
+        b.add_joint_state(1.0, engine.state_joint_names, np.full(len(engine.state_joint_names), 0.1))
+        for k in range(previous_frames):  # earlier chunks draw noise too
+            b.add_frame(0.5 + 0.01 * k, np.full((h, w, 3), k, np.uint8))
+            clock[0] = 0.5 + 0.01 * k
+            assert r.step() is not None
+        b.add_frame(1.0, np.full((h, w, 3), 7, np.uint8))
+        clock[0] = 1.0
+        return r.step().positions
+
+    np.testing.assert_array_equal(chunk_after(0, 3), chunk_after(2, 3))
+    assert not np.allclose(chunk_after(0, 3), chunk_after(0, 4))  # the seed matters
+    assert not np.allclose(chunk_after(0, None), chunk_after(0, None))
+
 
 def test_gripper_channels_come_from_the_hand_joints_of_the_joint_state():
     """The official G1 layout's grippers are not joints: /joint_states (g1_state, hands: dex3) carries the Dex3-1
@@ -139,3 +161,22 @@ def test_gripper_channels_come_from_the_hand_joints_of_the_joint_state():
     np.testing.assert_allclose(buf.latest(now=0.01).joint_positions, [0.5, 0.25, 1.0], atol=1e-9)
     with pytest.raises(ValueError, match=r"lacks joints the policy needs: \['right_gripper'\]"):
         buf.add_joint_state(0.02, names[:8], q[:8])  # the right hand's joints are missing
+
+
+def test_state_at_frame_waits_for_the_state_of_the_frames_time():
+    """Lock-step: the state of the frame's time is on its way; pairing with the nearest earlier one would make the
+    observation depend on which of the two arrived first."""
+    buf = ObservationBuffer(ObservationConfig(max_image_age=1.0, max_state_age=1.0, max_state_image_skew=0.05,
+                                              state_at_frame=True), ("a",))
+    buf.add_joint_state(0.99, ("a",), np.array([1.0]))
+    buf.add_frame(1.0, _frame(1))
+    with pytest.raises(ObservationUnavailable, match="waiting for the joint state of the frame's time"):
+        buf.latest(now=1.0)
+    buf.add_joint_state(1.0, ("a",), np.array([2.0]))
+    obs = buf.latest(now=1.0)
+    assert obs.state_stamp == 1.0 and obs.joint_positions[0] == 2.0
+    # without it, the nearest state within the skew is taken at once
+    plain = ObservationBuffer(ObservationConfig(max_image_age=1.0, max_state_age=1.0, max_state_image_skew=0.05), ("a",))
+    plain.add_joint_state(0.99, ("a",), np.array([1.0]))
+    plain.add_frame(1.0, _frame(1))
+    assert plain.latest(now=1.0).state_stamp == 0.99
