@@ -85,6 +85,7 @@ class ExecutorCore:
         self._base = np.zeros(NUM_JOINTS)  # pose joints without input hold (captured at enable / hold)
         self._enable_time = 0.0
         self._mode_since = 0.0
+        self._soft_start_done_at: float | None = None  # when the last soft start handed over to RUNNING
         self._last_input = 0.0
         self._damping_deadline: float | None = None
         self._weight = 0.0
@@ -391,6 +392,8 @@ class ExecutorCore:
         log.log(level, "executor %s -> %s: %s", source.value, target.value, reason)
         self._mode = target
         self._mode_since = now
+        if source is Mode.SOFT_START:
+            self._soft_start_done_at = now if target is Mode.RUNNING else None
         if target is not Mode.RUNNING:
             self.counts[f"entered_{target.value.lower()}"] += 1
 
@@ -432,6 +435,9 @@ class ExecutorCore:
         return {
             "mode": self._mode.value,
             "mode_reason": last.reason if last else "",
+            "mode_since": round(self._mode_since, 6),  # on the executor's clock (simulation time with clock:=ros)
+            # the policy's time starts here (an evaluator's episode clock; the same in every run of a lock-step sim)
+            "soft_start_done_at": self._soft_start_done_at,
             "arm_sdk_weight": round(self._weight, 4),
             "gravity_compensation": self._gravity is not None,
             "last_rejection": self.last_rejection,

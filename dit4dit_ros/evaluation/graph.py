@@ -31,6 +31,7 @@ from dit4dit_ros.data.topics import (
     JOINT_STATES_TOPIC,
     POLICY_STATE_TOPIC,
     SCENE_IMAGE_TOPIC,
+    SIM_RELEASE_SERVICE,
     SIM_RESET_SERVICE,
     SIM_TASK_TOPIC,
     TF_TOPIC,
@@ -55,8 +56,12 @@ def graph_parameters(config: Path, checkpoint: Path, task: str, first_seed: int,
         raise ValueError(f"{config} has no sim_robot section: graph evaluation needs the simulated G1")
     sim = data["sim_robot"]["ros__parameters"]
     # The k-th reset uses seed + k and every episode starts with a reset: seed - 1 makes the first one `first_seed`.
+    # Repeatable episodes (the same outcome idle or on a busy machine): the simulation pauses after each reset
+    # until this evaluator has enabled the executor (hold_after_reset), its physics steps by the executor's answers
+    # to each state (command_stepped + the executor's command_echo), the policy pairs each frame with the state of
+    # the frame's time (state_at_frame) and draws its noise from the observation (noise_seed): docs/realtime.md.
     sim.update(task=task, seed=first_seed - 1, camera_height=image_size[0], camera_width=image_size[1],
-               camera_rate_hz=replan_hz, lockstep=True)
+               camera_rate_hz=replan_hz, lockstep=True, hold_after_reset=True, command_stepped=True)
     if scene_camera:
         from dit4dit_ros.evaluation.video import SCENE_SIZE
 
@@ -71,7 +76,14 @@ def graph_parameters(config: Path, checkpoint: Path, task: str, first_seed: int,
     data["executor"]["ros__parameters"].update(hands_parameters(hands))
     if hands == "dex3":
         data["g1_state"]["ros__parameters"]["hands"] = "dex3"
-    data["policy"]["ros__parameters"].update(checkpoint=str(checkpoint), blind=blind, rate_hz=0.0)
+    data["executor"]["ros__parameters"].update(clock="ros", command_echo=True)
+    # every state to the policy: the state of a frame's time is then always among them (a decimated stream's grid
+    # need not meet the frame grid: frames counted from the loop's first step, 6 ms off the 10 ms grid, made the
+    # policy wait out the lock-step timeout). The command-stepped simulation runs at a fraction of real time, so
+    # this is a few hundred joint states per second.
+    data["g1_state"]["ros__parameters"]["publish_rate"] = float(sim.get("state_rate_hz", 500.0))
+    data["policy"]["ros__parameters"].update(checkpoint=str(checkpoint), blind=blind, rate_hz=0.0, noise_seed=0,
+                                             state_at_frame=True)
     if num_threads:
         data["policy"]["ros__parameters"]["num_threads"] = int(num_threads)
     return data
@@ -97,7 +109,7 @@ class GraphEvaluator:
         from std_srvs.srv import Trigger
         from tf2_msgs.msg import TFMessage
 
-        from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
+        from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA, TASK_STATUS
         from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TOPIC, EXECUTOR_STATE_TYPE
 
         self.run, self.log_dir = run, log_dir
@@ -107,13 +119,14 @@ class GraphEvaluator:
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.task = None  # nodes.status_msgs.TaskSample
+        self.task_queue: list = []  # every task status since the episode's reset, in order (TASK_STATUS is deep)
         self.executor_state: dict = {}
         self.observe = observe
         self.samples: list[StepSample] = []  # ego / scene frames of the current episode, in arrival order
         self.inference: list[float] = []
         self.joints: dict[str, float] = {}
         self.objects: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self.node.create_subscription(DiagnosticStatus, SIM_TASK_TOPIC, self._on_task, LATCHED)
+        self.node.create_subscription(DiagnosticStatus, SIM_TASK_TOPIC, self._on_task, TASK_STATUS)
         self.node.create_subscription(EXECUTOR_STATE_TYPE, EXECUTOR_STATE_TOPIC, self._on_executor, SENSOR_DATA)
         self.node.create_subscription(DiagnosticStatus, POLICY_STATE_TOPIC, self._on_policy, COMMANDS)
         if observe:
@@ -125,7 +138,8 @@ class GraphEvaluator:
                 self.node.create_subscription(Image, SCENE_IMAGE_TOPIC, lambda m: self._on_image(m, "scene"),
                                               SENSOR_DATA)
         self.clients = {name: self.node.create_client(Trigger, srv) for name, srv in (
-            ("reset", SIM_RESET_SERVICE), ("enable", "/executor/enable"), ("disable", "/executor/disable"))}
+            ("reset", SIM_RESET_SERVICE), ("release", SIM_RELEASE_SERVICE), ("enable", "/executor/enable"),
+            ("disable", "/executor/disable"))}
         self._last_chunks = None
         self._last_stamp: dict[str, float] = {}
 
@@ -134,6 +148,7 @@ class GraphEvaluator:
         from dit4dit_ros.nodes.status_msgs import task_status_from_msg
 
         self.task = task_status_from_msg(msg)
+        self.task_queue.append(self.task)
 
     def _on_executor(self, msg) -> None:
         from dit4dit_ros.nodes.status_msgs import executor_state
@@ -206,27 +221,33 @@ class GraphEvaluator:
             if time.monotonic() > deadline:
                 raise RuntimeError("the executor refused to enable for 60 s")
             self.spin_until(lambda: True, 1, "a spin")
+        self.call("release")  # the simulation held still since the reset: the soft start began at its time
         hold, best, trace = SuccessHold(hold_time), np.inf, []
-        seen_time, policy_start = -1.0, None
+        seen_time, policy_start, last = -1.0, None, self.task.status
         wall_deadline = time.monotonic() + wall_timeout
+        self.task_queue = [t for t in self.task_queue if t.status.seed == seed]
 
         def finished() -> bool:
-            nonlocal best, seen_time, policy_start
-            st = self.task.status
-            if policy_start is None and self.executor_state.get("mode") == "RUNNING":
-                policy_start = max(seen_time, 0.0)
-            if st.seed != seed or st.episode_time == seen_time:
-                return time.monotonic() > wall_deadline
-            seen_time = st.episode_time
-            distance = task_distance(st.task, st.metrics)
-            best = min(best, distance)
-            trace.append((round(seen_time, 4), distance))
-            succeeded = hold.update(seen_time, bool(st.success))
-            end = (self.STARTUP_LIMIT if policy_start is None else policy_start) + duration
-            return succeeded or seen_time >= end or time.monotonic() > wall_deadline
+            nonlocal best, seen_time, policy_start, last
+            if policy_start is None and self.executor_state.get("mode") in ("RUNNING", "HOLD") \
+                    and self.executor_state.get("soft_start_done_at") is not None and origin is not None:
+                # the executor's own time of the hand-over (simulation time), not when this process heard of it
+                policy_start = max(round(float(self.executor_state["soft_start_done_at"]) - origin, 6), 0.0)
+            while self.task_queue:  # every status in order: none is skipped when this process falls behind
+                st = self.task_queue.pop(0).status
+                if st.seed != seed or st.episode_time <= seen_time:
+                    continue
+                seen_time, last = st.episode_time, st
+                distance = task_distance(st.task, st.metrics)
+                best = min(best, distance)
+                trace.append((round(seen_time, 4), distance))
+                end = (self.STARTUP_LIMIT if policy_start is None else policy_start) + duration
+                if hold.update(seen_time, bool(st.success)) or seen_time >= end:
+                    return True
+            return time.monotonic() > wall_deadline
 
         self.spin_until(finished, wall_timeout + 10, f"the end of episode {seed}")
-        st = self.task.status
+        st = last  # the status the episode ended on (later ones may have arrived meanwhile)
         return {"seed": seed, "success": hold.succeeded, "final_success": bool(st.success),
                 "min_distance": float(best), "final_distance": task_distance(st.task, st.metrics),
                 "first_success_time": hold.first, "episode_time": float(st.episode_time),

@@ -26,6 +26,14 @@ def test_graph_parameters_set_task_seed_camera_and_checkpoint(repo_root, tiny_ch
     sim = data["sim_robot"]["ros__parameters"]
     assert sim["seed"] == 499 and sim["task"] == "reach" and (sim["camera_height"], sim["camera_width"]) == (32, 48)
     assert sim["lockstep"] is True and sim["camera_rate_hz"] == 2.5
+    # repeatable episodes: held after each reset, physics stepped by the executor's answers, the policy's state of the
+    # frame's time and its noise from the observation
+    assert sim["hold_after_reset"] is True and sim["command_stepped"] is True
+    assert data["executor"]["ros__parameters"]["command_echo"] is True
+    assert data["executor"]["ros__parameters"]["clock"] == "ros"
+    assert data["policy"]["ros__parameters"]["noise_seed"] == 0
+    assert data["policy"]["ros__parameters"]["state_at_frame"] is True
+    assert data["g1_state"]["ros__parameters"]["publish_rate"] == sim["state_rate_hz"] == 500.0  # every state
     assert data["policy"]["ros__parameters"]["blind"] is True
     assert data["policy"]["ros__parameters"]["num_threads"] == 0  # the YAML's (torch's default)
     threads = graph_parameters(Path(repo_root, "config", "g1_sim.yaml"), tiny_checkpoint, "reach", 0, (32, 32), 2.5,
@@ -94,3 +102,28 @@ def test_two_seeded_episodes_through_the_graph(tiny_checkpoint, tmp_path):
 
     summary = recording_summary(tmp_path / "eval.rrd")
     assert any(p.startswith("/world/g1/") for p in summary.entities), sorted(summary.entities)[:20]
+
+
+def test_an_episode_repeats_exactly_beside_two_busy_processes(tiny_checkpoint, tmp_path):
+    """Issue 13.7: lock-step must not turn CPU starvation into other outcomes. The same seed through the graph, on
+    this machine as it is and with two busy processes beside it: the same task-status trace (simulation time and
+    distance at every status), so the same success, distance and episode time."""
+    import subprocess
+    import sys
+
+    def episode(log_dir: Path):
+        result = evaluate_graph(tiny_checkpoint, seeds=[11], duration=1.5, log_dir=log_dir)
+        e = result.episodes[0]
+        return e.min_distance, e.episode_time, e.policy_start_time, e.success, list(e.distance_trace)
+
+    idle = episode(tmp_path / "idle")
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        busy = episode(tmp_path / "busy")
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait(10)
+    print(f"idle {idle[:4]}, busy {busy[:4]}, {len(idle[4])} task statuses")
+    assert len(idle[4]) >= 5 and idle[2] is not None
+    assert idle == busy
