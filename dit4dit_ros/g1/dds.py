@@ -183,6 +183,15 @@ class DataWaiter:
         """True as soon as a sample is there (at once if one already is), False after `timeout` seconds."""
         return self._waitset.wait(max(0, int(timeout * 1e9))) > 0
 
+    def close(self) -> None:
+        """Delete the wait set and its conditions now: a condition keeps its reader alive, and a reader left
+        behind (until a garbage collection) would still match writers, e.g. look like a robot reading rt/arm_sdk."""
+        for condition in self._conditions:
+            self._waitset.detach(condition)
+            condition.__del__()  # cyclonedds' own deletion (idempotent), now rather than at the next collection
+        self._conditions = []
+        self._waitset.__del__()
+
 
 class LowCmdWriter:
     """Publishes LowCmd_ messages on rt/lowcmd or rt/arm_sdk."""

@@ -60,9 +60,10 @@ class SimDdsBridge(NullSink):
         self._readers = [LowCmdPoller(path, depth=COMMAND_HISTORY) for path in paths]
         self._hand_readers, self._hand_writers = [], {}
         self._next_hand_state = 0.0
-        self.stepper = None
+        self.stepper = self._waiter = None
         if self.config.command_stepped:
-            self.stepper = CommandStepper(self.config.command_step_timeout, wait=DataWaiter(*self._readers).wait)
+            self._waiter = DataWaiter(*self._readers)
+            self.stepper = CommandStepper(self.config.command_step_timeout, wait=self._waiter.wait)
         if robot.hands is not None:
             from dit4dit_ros.g1.hand_dds import HandCmdReader, HandStateWriter
 
@@ -110,6 +111,8 @@ class SimDdsBridge(NullSink):
         return self.stepper.counters() if self.stepper is not None else {}
 
     def close(self) -> None:
+        if self._waiter is not None:
+            self._waiter.close()
         for reader in self._readers + self._hand_readers:
             reader.close()
         for writer in self._hand_writers.values():

@@ -367,3 +367,12 @@ def test_command_echo_steps_the_simulated_physics_by_the_executors_answers():
     finally:
         client.close()
         bridge.close()
+    # closed means gone: no rt/arm_sdk reader of this simulator is left to match a writer (a wait set's condition
+    # kept one alive until a garbage collection, and later tests saw "a robot reading rt/arm_sdk")
+    from dit4dit_ros.g1.dds import LowCmdWriter
+
+    probe = LowCmdWriter("rt/arm_sdk")  # same process, same participant: a reader left would match at once
+    try:
+        assert probe.matched_readers() == 0
+    finally:
+        probe.close()

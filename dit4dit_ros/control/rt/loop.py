@@ -393,6 +393,8 @@ def run_loop(loop: RtLoop, logs: DeferredLog, should_stop, gc_policy=None) -> No
         if n % loop.opts.status_every == 0 or loop.finished():
             b.write_status(loop.status())
         if loop.finished():
+            if waiter is not None:
+                waiter.close()
             return
         loop.take_states(time.monotonic())
         if gc_policy is not None:
