@@ -435,7 +435,6 @@ class ExecutorCore:
         return {
             "mode": self._mode.value,
             "mode_reason": last.reason if last else "",
-            "mode_since": round(self._mode_since, 6),  # on the executor's clock (simulation time with clock:=ros)
             # the policy's time starts here (an evaluator's episode clock; the same in every run of a lock-step sim)
             "soft_start_done_at": self._soft_start_done_at,
             "arm_sdk_weight": round(self._weight, 4),

@@ -84,7 +84,7 @@ class G1StateNode(Node):
         self.remote_invalid = 0
         self.diag_pub = self.create_publisher(DiagnosticArray, diag.DIAGNOSTICS_TOPIC, DIAGNOSTICS)
         self._tick_stamps = p["stamp_source"] == STAMP_TICK
-        # on the tick: the same states pass in every run (aligned to the period's grid, like the camera's frames)
+        # on the tick: the same states pass in every run, whenever this node joined (the fixed grid of the period)
         self.decimator = Decimator(p["publish_rate"], aligned=self._tick_stamps)
         self.watch = StreamWatch(p["stale_timeout_s"])
         self.input_rate = RateMeter(window_s=1.0)

@@ -12,9 +12,9 @@ The rule (with the executor's `command_echo`, g1/lowcmd.py CommandEcho):
      `chunk_ms >= S`: the executor has handled the chunk of that frame (taken it, or refused it, e.g. during its
      soft start). It says so at once with an answer that is no command (its answer to the frame's state stands),
      so the first step after the frame is the same in every run.
-  3. Bounded: an answer that does not come within `timeout` wall seconds (a chunk the executor
-     never received, an executor that stopped) ends the stepping, counted in `timeouts`; it resumes as soon as a command answers the newest
-     state again (`resyncs`). A simulator with no executor answering therefore never waits.
+  3. Bounded: an answer that does not come within `timeout` wall seconds (a chunk the executor never received, an
+     executor that stopped) ends the stepping, counted in `timeouts`; it resumes as soon as a command answers the
+     newest state again (`resyncs`). A simulator with no executor answering therefore never waits.
 Nothing here changes the robot: it ignores the reserve words, and the executor echoes only when asked.
 """
 from __future__ import annotations

@@ -93,6 +93,7 @@ class RtLoop:
         self.latest_tick = 0  # LowState tick of the newest accepted state (command_echo)
         self.newest_chunk_stamp = 0.0  # observation time of the newest chunk handled (command_echo)
         self._new_state = False
+        self._no_command = None  # the MotorCommand of answer-only echoes (made once)
         self.lowstate_received = 0
         self._estop_seen = int(block.header[S.H_ESTOP_REQ])
         self.estop_latched_tick: int | None = None
@@ -201,25 +202,32 @@ class RtLoop:
         if self.hands is not None:  # after the body's command: the hands run at 100 Hz
             self.hands.tick(self.ticks_run, now)  # counted in ticks that ran: sim time, not the host's timing
 
+    def _echo(self, answer_only: bool = False):
+        """command_echo: the newest state's tick and the newest handled chunk, for the LowCmd's reserve words."""
+        from dit4dit_ros.g1.lowcmd import CommandEcho
+
+        return CommandEcho(self.latest_tick, round(self.newest_chunk_stamp * 1e3), answer_only)
+
     def _answer_only(self) -> None:
         """command_echo: tell the simulator this state was seen and nothing goes to the motors (not a command)."""
-        from dit4dit_ros.g1.lowcmd import CommandEcho, MotorCommand
+        from dit4dit_ros.g1.lowcmd import MotorCommand
 
-        echo = CommandEcho(self.latest_tick, round(self.newest_chunk_stamp * 1e3), answer_only=True)
+        if self._no_command is None:  # any valid command: the simulator does not apply an answer-only echo
+            self._no_command = MotorCommand.damping()
         try:
-            self.writer.write_command(MotorCommand.damping(), self.mode_machine or 0, mode_pr=self.opts.mode_pr,
-                                      arm_sdk_weight=0.0 if self.opts.arm_sdk else 1.0, echo=echo)
+            self.writer.write_command(self._no_command, self.mode_machine or 0, mode_pr=self.opts.mode_pr,
+                                      arm_sdk_weight=0.0 if self.opts.arm_sdk else 1.0, echo=self._echo(True))
         except Exception:
             log.exception("LowCmd answer write failed")
 
     def _send(self, cmd) -> bool:
-        from dit4dit_ros.g1.lowcmd import CommandEcho, MotorCommand
+        from dit4dit_ros.g1.lowcmd import MotorCommand
 
         if self.mode_machine is None:
             return False  # no LowState yet: a command without the robot's mode_machine would be ignored
         weight = float(cmd.arm_sdk_weight) if self.opts.arm_sdk else 1.0
         try:
-            echo = CommandEcho(self.latest_tick, round(self.newest_chunk_stamp * 1e3)) if self.opts.command_echo else None
+            echo = self._echo() if self.opts.command_echo else None
             ok = self.writer.write_command(MotorCommand(cmd.q, cmd.dq, cmd.kp, cmd.kd, cmd.tau), self.mode_machine,
                                            mode_pr=self.opts.mode_pr, arm_sdk_weight=weight, echo=echo)
         except Exception:
