@@ -5,7 +5,8 @@ seen from outside only as silence: no state, no heartbeat, an e-stop handled lat
 missing heartbeats; this watch answers *why*. A timer of its own callback group re-arms
 `faulthandler.dump_traceback_later` every `period`; the dump is written by faulthandler's own C thread, which
 needs neither the interpreter lock nor the event loop, so it also fires while another thread holds the lock in
-C code. When the loop runs again, one log line gives the length of the stall. No dump while the loop runs.
+C code. When the loop runs again, one log line gives the length of the stall and what the kernel says the process
+did meanwhile (utils/sched_account.py: starved, busy, paging or blocked). No dump while the loop runs.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import TextIO
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+
+from dit4dit_ros.utils import sched_account
 
 
 class StallWatch:
@@ -30,7 +33,9 @@ class StallWatch:
             raise ValueError(f"stall watch: dump_after ({dump_after}) must exceed period ({period}) > 0")
         self._node, self.dump_after, self.file = node, dump_after, file or sys.stderr
         self.stalls, self.longest = 0, 0.0
+        self.last_explanation = ""
         self._last = time.monotonic()
+        self._sched = sched_account.sample()
         self._arm()
         self.timer = node.create_timer(period, self._tick, callback_group=MutuallyExclusiveCallbackGroup(),
                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -42,12 +47,16 @@ class StallWatch:
         now = time.monotonic()
         gap, self._last = now - self._last, now
         self._arm()
+        sched, before = sched_account.sample(), self._sched
+        self._sched = sched
         self.longest = max(self.longest, gap)
         if gap >= self.dump_after:
             self.stalls += 1
+            self.last_explanation = (sched_account.explain(before, sched, gap) if before and sched
+                                     else "no scheduler statistics here")
             self._node.get_logger().warning(
-                f"event loop stalled for {gap:.2f} s (every thread's stack was written to stderr after "
-                f"{self.dump_after:.1f} s: look for 'Timeout (' in this node's log)")
+                f"event loop stalled for {gap:.2f} s: {self.last_explanation} (every thread's stack was written "
+                f"to stderr after {self.dump_after:.1f} s: look for 'Timeout (' in this node's log)")
 
     def close(self) -> None:
         faulthandler.cancel_dump_traceback_later()
