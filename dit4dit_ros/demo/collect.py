@@ -146,6 +146,8 @@ def collect(out: Path | str, task: str = "reach", episodes: int = 10, seed: int 
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     if perturb < 0 or perturb_tau <= 0:
         raise ValueError(f"perturb must be >= 0 rad and perturb_tau > 0 s, got {perturb}, {perturb_tau}")
+    if max_failures is not None and max_failures < 0:
+        raise ValueError(f"max_failures must be >= 0 (expert failures tolerated), got {max_failures}")
     max_failures = episodes // 10 + 2 if max_failures is None else max_failures
     from dit4dit_ros.g1.channels import ARMS_ONLY_GROUPS, OFFICIAL_G1_GROUPS
 

@@ -22,6 +22,9 @@ def _collect_arguments(p: argparse.ArgumentParser) -> None:
                    help="DART noise: std (rad) of a smooth offset added to the sent commands; the clean expert command "
                         "is recorded (default 0: clean demos)")
     p.add_argument("--perturb-tau", type=float, default=0.3, metavar="S", help="correlation time of that offset (s)")
+    p.add_argument("--max-failures", type=int, default=None, metavar="N",
+                   help="expert failures tolerated before giving up (default: episodes // 10 + 2); perturbed "
+                        "pick_place drops more demonstrations than clean reach")
 
 
 def _collect(args: argparse.Namespace) -> int:
@@ -30,7 +33,7 @@ def _collect(args: argparse.Namespace) -> int:
     logging.getLogger("dit4dit_ros.control.executor").setLevel(logging.WARNING)  # a mode change per episode
     root, stats = collect(args.out, task=args.task, episodes=args.episodes, seed=args.seed, fps=args.fps,
                           image_size=tuple(args.image_size), overwrite=args.overwrite, progress=True,
-                          perturb=args.perturb, perturb_tau=args.perturb_tau)
+                          perturb=args.perturb, perturb_tau=args.perturb_tau, max_failures=args.max_failures)
     print(f"wrote {stats.episodes} episodes ({stats.frames} frames) to {root} in {stats.seconds:.1f} s: "
           f"{stats.episodes_per_minute:.1f} episodes/min; expert failures dropped: {stats.failed} {stats.failed_seeds}")
     if not args.no_validate:
@@ -73,6 +76,10 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init-from", metavar="CHECKPOINT",
                    help="start a new run (fresh optimizer and schedule) from this checkpoint's weights and latent "
                    "statistics, e.g. an action-only second stage on a jointly trained checkpoint")
+    p.add_argument("--init-video-from", metavar="CHECKPOINT",
+                   help="start a new run whose video branch (trunk, VAE, latent statistics) comes from this "
+                   "checkpoint, with a new action head: a trunk trained on this simulator for a task with another "
+                   "layout (e.g. models/g1_reach_small for pick_place)")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -84,7 +91,8 @@ def _train(args: argparse.Namespace) -> int:
         action_loss_weight=args.action_loss_weight, state_noise=args.state_noise,
         calibrate_latents=not args.no_latent_calibration, save_every=args.save_every, log_every=args.log_every,
         encoder=args.encoder, seed=args.seed, threads=args.threads, resume=args.resume,
-        device=args.device, mode=args.mode, init_from=args.init_from)
+        device=args.device, mode=args.mode, init_from=args.init_from,
+        init_video_from=args.init_video_from)
     result = train_demo(settings)
     if result.history:
         last = result.history[-1]

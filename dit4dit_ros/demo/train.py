@@ -118,13 +118,14 @@ def _resumed_latent_normalization(out: Path, resume: str) -> dict | None:
 _STAGE_SETTINGS = {"action.repeated_diffusion_steps", "action.num_inference_steps"}
 
 
-def _check_same_architecture(cfg: Any, ckpt: Path) -> None:
+def _check_same_architecture(cfg: Any, ckpt: Path, sections: tuple[str, ...] = ("video", "action", "layout")) -> None:
     """The run's model config must be the checkpoint's, bar the mode, the losses' weights and _STAGE_SETTINGS:
     equal tensor shapes alone would let e.g. another hooked block or control period through, and the head would
-    read other features. Call after the checkpoint's latent statistics went into `cfg`."""
+    read other features. Call after the checkpoint's latent statistics went into `cfg`. `sections`: the parts of
+    the config compared (("video",) when only the video branch is taken over)."""
     saved = json.loads((ckpt / "config.json").read_text())
     ours = json.loads(json.dumps(cfg.to_dict()))  # tuples -> lists, as in the saved file
-    differing = [f"{section}.{key}" for section in ("video", "action", "layout")
+    differing = [f"{section}.{key}" for section in sections
                  for key in sorted(set(ours.get(section, {})) | set(saved.get(section, {})))
                  if f"{section}.{key}" not in _STAGE_SETTINGS
                  and ours.get(section, {}).get(key) != saved.get(section, {}).get(key)]
@@ -139,6 +140,27 @@ def _load_initial_weights(model: Any, ckpt: Path) -> None:
 
     _check_same_architecture(model.cfg, ckpt)
     load_weights_into(model, ckpt)
+
+
+def _load_video_weights(model: Any, ckpt: Path) -> int:
+    """Copy only the video branch (the hooked trunk and the frozen VAE) of a checkpoint into `model`; its action
+    head stays freshly initialised. The checkpoint may have another layout (other joints, grippers): the video
+    branch never sees it. Its `video` config must be this run's. Returns the number of tensors copied.
+
+    Why: the trunk is the part DiT4DiT takes pretrained (Cosmos); a trunk already trained on this simulator's
+    camera (e.g. the shipped reach model) is that prior for a new task on the same robot and scene."""
+    from dit4dit_ros.model.checkpoint import WEIGHTS_FILE, read_weights
+
+    _check_same_architecture(model.cfg, ckpt, sections=("video",))
+    saved = {k: v for k, v in read_weights(ckpt / WEIGHTS_FILE).items() if k.startswith("video.")}
+    own = {k: v for k, v in model.state_dict().items() if k.startswith("video.")}
+    missing, extra = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+    wrong = [k for k in set(own) & set(saved) if own[k].shape != saved[k].shape]
+    if missing or extra or wrong:
+        raise ValueError(f"init_video_from {ckpt}: its video weights do not fit this model (missing {missing[:5]}, "
+                         f"unexpected {extra[:5]}, other shapes {wrong[:5]})")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in saved.items()}, strict=False)
+    return len(saved)
 
 
 def build_prompt_cache(instructions: list[str], encoder: str, max_length: int, out_path: Path | str | None = None):
@@ -170,6 +192,7 @@ class DemoTrainSettings:
     device: str = "cpu"  # "cuda" trains on a GPU (the demo fits any); the checkpoint loads on either
     mode: str | None = None  # joint / video / action; None: the preset's (joint)
     init_from: str | None = None  # a training checkpoint whose weights (and latent statistics) to start from
+    init_video_from: str | None = None  # a checkpoint whose video branch (and latent statistics) to start from
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.save_every < 1:
@@ -180,14 +203,17 @@ class DemoTrainSettings:
 
         if self.mode is not None and self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.init_from is not None and self.resume is not None:
-            raise ValueError("init_from starts a new run from a checkpoint's weights and resume continues one: "
-                             "give one of them")
-        if self.init_from is not None:
-            ckpt = Path(self.init_from)
+        starts = [name for name in ("init_from", "init_video_from", "resume") if getattr(self, name) is not None]
+        if len(starts) > 1:
+            raise ValueError(f"{' and '.join(starts)} are different starts (init_from: a checkpoint's weights, "
+                             "init_video_from: its video branch only, resume: continue a run): give one of them")
+        for name in ("init_from", "init_video_from"):
+            if getattr(self, name) is None:
+                continue
+            ckpt = Path(getattr(self, name))
             missing = [f for f in ("config.json", "model.safetensors") if not (ckpt / f).is_file()]
             if missing:
-                raise FileNotFoundError(f"init_from {ckpt}: no {', '.join(missing)} (expected a checkpoint "
+                raise FileNotFoundError(f"{name} {ckpt}: no {', '.join(missing)} (expected a checkpoint "
                                         "directory written by train-demo, e.g. <out>/checkpoints/step_0005000)")
 
 
@@ -210,8 +236,8 @@ def train_demo(s: DemoTrainSettings):
     log.info("demo training: %d samples, %d episodes, control period %.3f s", len(dataset),
              len(dataset.reader._episode_length), cfg.layout.control_period)
     torch.manual_seed(s.seed)  # the random, frozen VAE is part of the model: make it a function of the seed
-    if s.init_from:
-        resumed = _checkpoint_latent_normalization(Path(s.init_from))
+    if s.init_from or s.init_video_from:  # the trunk's weights were trained with these latent statistics
+        resumed = _checkpoint_latent_normalization(Path(s.init_from or s.init_video_from))
     else:
         resumed = _resumed_latent_normalization(Path(s.out), s.resume) if s.resume else None
     if resumed is not None:  # the loaded weights were trained with these statistics, calibrated or not
@@ -220,6 +246,9 @@ def train_demo(s: DemoTrainSettings):
     if s.init_from:
         _load_initial_weights(model, Path(s.init_from))
         log.info("initialised from %s (mode %s)", s.init_from, cfg.mode)
+    if s.init_video_from:
+        n = _load_video_weights(model, Path(s.init_video_from))
+        log.info("video branch (%d tensors) from %s, action head new (mode %s)", n, s.init_video_from, cfg.mode)
     if s.calibrate_latents and resumed is None:
         calibrate_latent_normalization(model, dataset, seed=s.seed)
         log.info("latent normalisation from the data: std %s", [round(v, 3) for v in cfg.video.vae["latents_std"]])

@@ -197,3 +197,15 @@ def test_demo_train_settings_reject_an_unknown_device():
     with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda"):
         DemoTrainSettings(dataset="d", out="o", device="tpu")
     assert DemoTrainSettings(dataset="d", out="o", device="cuda:1").device == "cuda:1"
+
+
+def test_collect_gives_up_after_max_failures_and_refuses_a_negative_count(tmp_path):
+    """Seed 3005 of pick_place puts the block out of the right arm's reach (the expert's IK does not converge):
+    with no failure tolerated, collection stops with the failed seed named and writes no dataset."""
+    from dit4dit_ros.demo.collect import collect
+
+    with pytest.raises(ValueError, match="max_failures must be >= 0"):
+        collect(tmp_path / "neg", task="pick_place", episodes=1, seed=3005, max_failures=-1)
+    with pytest.raises(RuntimeError, match=r"the expert failed on 1 seeds \[3005\]"):
+        collect(tmp_path / "zero", task="pick_place", episodes=1, seed=3005, max_failures=0)
+    assert not (tmp_path / "zero" / "meta" / "info.json").exists()
