@@ -17,6 +17,9 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
                    "split-host graph, docs/split_host.md)")
     p.add_argument("--log-dir", type=Path, default=Path("runs/latest/logs"), help="per-node log files")
     p.add_argument("--no-status", action="store_true", help="do not print the live status line")
+    p.add_argument("--with-parent", type=int, metavar="PID",
+                   help="stop the graph (as on SIGTERM: executor first) when process PID, which started this run, "
+                   "exits, even by SIGKILL (evaluations and benches pass their own PID)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -28,6 +31,10 @@ def _run(args: argparse.Namespace) -> int:
 
     from dit4dit_ros.bringup.graph import KNOWN_BY_NAME
 
+    if args.with_parent is not None:
+        from dit4dit_ros.utils.process_life import die_with_parent
+
+        die_with_parent(args.with_parent)
     exclude = set(args.exclude)
     if args.only is not None:
         unknown = set(args.only) - set(KNOWN_BY_NAME)

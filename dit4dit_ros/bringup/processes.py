@@ -172,8 +172,13 @@ class GraphProcesses:
 
 
 def start_run(config: Path, *args: str, stdout=subprocess.DEVNULL) -> subprocess.Popen:
-    """`dit4dit run --config CONFIG ARGS...` as a child in its own session (benches, evaluations, tests)."""
-    return subprocess.Popen([sys.executable, "-m", "dit4dit_ros.cli", "run", "--config", str(config), *args],
+    """`dit4dit run --config CONFIG ARGS...` as a child in its own session (benches, evaluations, tests).
+
+    The graph ends with this process (`--with-parent`: the kernel's parent-death signal), so a killed evaluation
+    leaves no simulated robot, policy and executor running. Call it from a thread that lives as long as the
+    process (the main thread): the signal follows the thread that started the child."""
+    return subprocess.Popen([sys.executable, "-m", "dit4dit_ros.cli", "run", "--config", str(config),
+                             "--with-parent", str(os.getpid()), *args],
                             stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT if stdout is not subprocess.DEVNULL else subprocess.DEVNULL,
                             start_new_session=True)
 

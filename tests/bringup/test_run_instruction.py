@@ -65,3 +65,37 @@ def test_status_line_says_when_there_is_no_instruction(repo_root, tmp_path):
     assert code == 0, text  # Ctrl-C is a clean stop (rclpy's own SIGINT handler used to raise under the spin)
     assert "NO INSTRUCTION: the policy waits" in text
     assert "nan" not in text and "RuntimeWarning" not in text, text
+
+
+def test_a_run_started_by_a_program_ends_when_that_program_is_killed(repo_root, tmp_path):
+    """start_run passes --with-parent: SIGKILL of the starting program (an evaluation) stops its graph too;
+    before, `dit4dit eval` killed by a signal left the run and every node of it running."""
+    import os
+    import signal
+    import textwrap
+
+    from dit4dit_ros.bringup.trial_graph import process_alive
+
+    starter = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from dit4dit_ros.bringup.processes import start_run
+        run = start_run(Path({str(Path(repo_root, "config", "g1_sim.yaml"))!r}), "--only", "g1_state",
+                        "--duration", "120", "--no-status", "--log-dir", {str(tmp_path / "logs")!r})
+        print(run.pid, flush=True)
+        time.sleep(120)
+    """)
+    program = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, text=True)
+    run_pid = None
+    try:
+        run_pid = int(program.stdout.readline())
+        log = tmp_path / "logs" / "g1_state.log"
+        wait_until(lambda: log.exists() and log.stat().st_size > 0, 60.0, what="g1_state started by the run")
+        os.kill(program.pid, signal.SIGKILL)
+        program.wait(10)
+        wait_until(lambda: not process_alive(run_pid), 30.0, what="the run gone after its starter was killed")
+    finally:
+        if program.poll() is None:
+            program.kill()
+        if run_pid is not None and process_alive(run_pid):
+            os.killpg(run_pid, signal.SIGKILL)
