@@ -19,8 +19,11 @@ Why: a policy trained on clean demos only never saw its own small errors; in clo
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import time
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,19 +134,69 @@ def run_expert_episode(runner: SimEpisodeRunner, seed: int, horizon: int = 16, e
                          bool(success and final_success), best, dict(obs.status.metrics))
 
 
+_worker_runner: SimEpisodeRunner | None = None  # one simulator per worker process of expert_episodes
+
+
+def _worker_start(config: RunnerConfig) -> None:
+    global _worker_runner
+    _worker_runner = SimEpisodeRunner(config)
+
+
+def _worker_episode(seed: int, horizon: int, perturb: float, perturb_tau: float) -> EpisodeRecord:
+    assert _worker_runner is not None, "expert_episodes' worker was not initialised"
+    return run_expert_episode(_worker_runner, seed, horizon, perturb=perturb, perturb_tau=perturb_tau)
+
+
+def expert_episodes(runner: SimEpisodeRunner, seeds: Iterable[int], workers: int = 1, horizon: int = 16,
+                    perturb: float = 0.0, perturb_tau: float = 0.3) -> Iterator[EpisodeRecord]:
+    """Expert episodes of `seeds`, in seed order (`seeds` may be endless: stop iterating when you have enough).
+
+    workers == 1 runs them on `runner`; more run them in that many processes, each with its own simulator built
+    from `runner.config`, at most 2 episodes per worker ahead of the consumer. Every episode is a function of its
+    seed alone (the simulator is reset from the seed), so the records are the same either way.
+    Why: an episode is one CPU core's work (physics + rendering); a machine's other cores were idle."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers == 1:
+        for seed in seeds:
+            yield run_expert_episode(runner, seed, horizon, perturb=perturb, perturb_tau=perturb_tau)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: a fork of a process that already runs threads (rclpy, renderers, pytest's) may deadlock in the child
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_start, initargs=(runner.config,))
+    pending: deque = deque()
+    source = iter(seeds)
+    try:
+        for seed in itertools.islice(source, 2 * workers):
+            pending.append(pool.submit(_worker_episode, seed, horizon, perturb, perturb_tau))
+        while pending:
+            record = pending.popleft().result()
+            for seed in itertools.islice(source, 1):
+                pending.append(pool.submit(_worker_episode, seed, horizon, perturb, perturb_tau))
+            yield record
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def collect(out: Path | str, task: str = "reach", episodes: int = 10, seed: int = 0, fps: int = 10,
             image_size: tuple[int, int] = (64, 64), horizon: int = 16, overwrite: bool = False,
             max_failures: int | None = None, progress: bool = False, perturb: float = 0.0,
-            perturb_tau: float = 0.3) -> tuple[Path, CollectStats]:
+            perturb_tau: float = 0.3, workers: int = 1) -> tuple[Path, CollectStats]:
     """Write `episodes` successful expert demonstrations (seeds seed, seed+1, ...) to a LeRobot dataset at `out`.
 
     Failed expert episodes are skipped; more than `max_failures` (default: episodes // 10 + 2) is an error,
-    since it means the expert or the simulator is broken rather than unlucky.
+    since it means the expert or the simulator is broken rather than unlucky. `workers` > 1 runs the episodes in
+    that many processes (expert_episodes); the dataset is the same.
     """
     from dit4dit_ros.data.lerobot_writer import DatasetSpec, LeRobotDatasetWriter
 
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     if perturb < 0 or perturb_tau <= 0:
         raise ValueError(f"perturb must be >= 0 rad and perturb_tau > 0 s, got {perturb}, {perturb_tau}")
     if max_failures is not None and max_failures < 0:
@@ -158,11 +211,10 @@ def collect(out: Path | str, task: str = "reach", episodes: int = 10, seed: int 
     writer = LeRobotDatasetWriter(out, spec, overwrite=overwrite, gop=fps)
     stats = CollectStats()
     start = time.perf_counter()
-    next_seed = seed
+    records = expert_episodes(runner, itertools.count(seed), workers, horizon, perturb=perturb,
+                              perturb_tau=perturb_tau)
     try:
-        while stats.episodes < episodes:
-            record = run_expert_episode(runner, next_seed, horizon, perturb=perturb, perturb_tau=perturb_tau)
-            next_seed += 1
+        for record in records:
             if not record.success:
                 stats.failed += 1
                 stats.failed_seeds.append(record.seed)
@@ -180,11 +232,15 @@ def collect(out: Path | str, task: str = "reach", episodes: int = 10, seed: int 
                 print(f"episode {stats.episodes}/{episodes} seed {record.seed} frames {len(record.images)} "
                       f"min distance {record.min_distance:.3f} m  ({60 * stats.episodes / elapsed:.1f} episodes/min)",
                       flush=True)
+            if stats.episodes >= episodes:
+                break
+        records.close()  # stops the workers before the dataset is finalised
         root = writer.finalize()
     except BaseException:
         writer.abort()
         raise
     finally:
+        records.close()
         runner.close()
     stats.seconds = time.perf_counter() - start
     return root, stats

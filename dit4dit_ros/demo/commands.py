@@ -22,6 +22,8 @@ def _collect_arguments(p: argparse.ArgumentParser) -> None:
                    help="DART noise: std (rad) of a smooth offset added to the sent commands; the clean expert command "
                         "is recorded (default 0: clean demos)")
     p.add_argument("--perturb-tau", type=float, default=0.3, metavar="S", help="correlation time of that offset (s)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="run the episodes in N processes (one simulator each; the dataset is the same)")
     p.add_argument("--max-failures", type=int, default=None, metavar="N",
                    help="expert failures tolerated before giving up (default: episodes // 10 + 2); perturbed "
                         "pick_place drops more demonstrations than clean reach")
@@ -33,7 +35,8 @@ def _collect(args: argparse.Namespace) -> int:
     logging.getLogger("dit4dit_ros.control.executor").setLevel(logging.WARNING)  # a mode change per episode
     root, stats = collect(args.out, task=args.task, episodes=args.episodes, seed=args.seed, fps=args.fps,
                           image_size=tuple(args.image_size), overwrite=args.overwrite, progress=True,
-                          perturb=args.perturb, perturb_tau=args.perturb_tau, max_failures=args.max_failures)
+                          perturb=args.perturb, perturb_tau=args.perturb_tau, max_failures=args.max_failures,
+                          workers=args.workers)
     print(f"wrote {stats.episodes} episodes ({stats.frames} frames) to {root} in {stats.seconds:.1f} s: "
           f"{stats.episodes_per_minute:.1f} episodes/min; expert failures dropped: {stats.failed} {stats.failed_seeds}")
     if not args.no_validate:
