@@ -16,15 +16,16 @@ from typing import Sequence
 
 import numpy as np
 
-from dit4dit_ros.g1.joints import limits_array
+from dit4dit_ros.g1.channels import channel_position_limits
 
 ACTION_RANGE_CHECKS = ("refuse", "clamp")
 
 
 def action_range_problems(joint_names: Sequence[str], low: np.ndarray, high: np.ndarray,
                           tolerance: float) -> list[str]:
-    """One line per joint whose action range [low, high] leaves its position limits by more than `tolerance`."""
-    lo_lim, hi_lim = limits_array("position_min", tuple(joint_names)), limits_array("position_max", tuple(joint_names))
+    """One line per channel whose action range [low, high] leaves its position limits by more than `tolerance`
+    (joints in rad; the official layout's grippers in [0, 1])."""
+    lo_lim, hi_lim = channel_position_limits(tuple(joint_names))
     problems = []
     for name, lo, hi, lmin, lmax in zip(joint_names, low, high, lo_lim, hi_lim):
         if lo < lmin - tolerance or hi > lmax + tolerance:
@@ -53,8 +54,7 @@ class ActionLimitGuard:
             raise ValueError(f"{self.source}: the action normalisation range exceeds the joint limits of "
                              f"{len(self.problems)} joint(s) by more than {self.tolerance} rad: "
                              f"{'; '.join(self.problems)} (set action_range_check:=clamp to run clamped)")
-        self._lo = limits_array("position_min", self.joint_names)
-        self._hi = limits_array("position_max", self.joint_names)
+        self._lo, self._hi = channel_position_limits(self.joint_names)
         self.clamped_points = 0
 
     @property

@@ -31,6 +31,19 @@ def test_range_problems_name_each_joint_outside_its_limits():
     assert out[0, 0] == hi[0] and guard.clamped_points == 1 and out[1, 0] == 0.0
 
 
+def test_the_official_layouts_grippers_are_checked_against_0_to_1():
+    """A pick_place checkpoint (arms + left_gripper, right_gripper) starts: its gripper range [0, 1] is the
+    grippers' own range (before: 'unknown G1 joint name(s) ['left_gripper', 'right_gripper']' and no policy)."""
+    names = ("right_elbow_joint", "left_gripper", "right_gripper")
+    lo, hi = limits_array("position_min", names[:1]), limits_array("position_max", names[:1])
+    guard = ActionLimitGuard(names, np.array([lo[0], 0.0, 0.0]), np.array([hi[0], 1.0, 1.0]))
+    assert not guard.clamping
+    problems = action_range_problems(names, np.array([lo[0], 0.0, 0.0]), np.array([hi[0], 1.0, 30.0]), 0.1)
+    assert len(problems) == 1 and problems[0].startswith("right_gripper: action range [0, 30]")
+    clamp = ActionLimitGuard(names, np.array([lo[0], 0.0, 0.0]), np.array([hi[0], 1.0, 30.0]), mode="clamp")
+    assert clamp.apply(np.array([[0.0, 0.5, 7.0]]))[0, 2] == 1.0
+
+
 @pytest.fixture(scope="module")
 def wide_checkpoint(tmp_path_factory):
     from dit4dit_ros.model.checkpoint import save_checkpoint
