@@ -149,17 +149,13 @@ def _load_video_weights(model: Any, ckpt: Path) -> int:
 
     Why: the trunk is the part DiT4DiT takes pretrained (Cosmos); a trunk already trained on this simulator's
     camera (e.g. the shipped reach model) is that prior for a new task on the same robot and scene."""
-    from dit4dit_ros.model.checkpoint import WEIGHTS_FILE, read_weights
+    from dit4dit_ros.model.checkpoint import WEIGHTS_FILE, check_state_dict, read_weights
 
     _check_same_architecture(model.cfg, ckpt, sections=("video",))
-    saved = {k: v for k, v in read_weights(ckpt / WEIGHTS_FILE).items() if k.startswith("video.")}
-    own = {k: v for k, v in model.state_dict().items() if k.startswith("video.")}
-    missing, extra = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
-    wrong = [k for k in set(own) & set(saved) if own[k].shape != saved[k].shape]
-    if missing or extra or wrong:
-        raise ValueError(f"init_video_from {ckpt}: its video weights do not fit this model (missing {missing[:5]}, "
-                         f"unexpected {extra[:5]}, other shapes {wrong[:5]})")
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in saved.items()}, strict=False)
+    path = ckpt / WEIGHTS_FILE
+    saved = {k: v for k, v in read_weights(path).items() if k.startswith("video.")}
+    check_state_dict(path, model, saved, prefix="video.")  # CheckpointError (a ValueError) on any mismatch
+    model.load_state_dict(saved, strict=False)  # load_state_dict casts fp16 files into the fp32 parameters
     return len(saved)
 
 

@@ -86,9 +86,10 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
             f"({path.stat().st_size} bytes on disk)") from exc
 
 
-def check_state_dict(path: Path, model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Raise a CheckpointError listing missing keys, unexpected keys and shape mismatches against `model`."""
-    expected = model.state_dict()
+def check_state_dict(path: Path, model: torch.nn.Module, state: dict[str, torch.Tensor], prefix: str = "") -> None:
+    """Raise a CheckpointError listing missing keys, unexpected keys and shape mismatches against `model`
+    (only its keys that start with `prefix`, e.g. "video." when one branch is loaded)."""
+    expected = {k: v for k, v in model.state_dict().items() if k.startswith(prefix)}
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
