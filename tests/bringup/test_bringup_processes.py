@@ -27,8 +27,12 @@ for _ in range(600):
 
 
 def _spawn(procs: GraphProcesses, tmp_path: Path, name: str, hang: bool = False) -> None:
+    # The script is written once: rewriting it for every child truncated the file while an earlier child's
+    # interpreter could be reading it (slow to start on a loaded machine); that child ran an empty script and
+    # exited without its marker (a CI failure: "stand-in nodes started" timed out, stops.g1_state missing).
     script = tmp_path / "child.py"
-    script.write_text(CHILD)
+    if not script.exists():
+        script.write_text(CHILD)
     spec = NodeSpec(name, "unused", "unused")
     # GraphProcesses.start builds a node command line; for this test start the stand-in directly.
     import subprocess
@@ -40,12 +44,29 @@ def _spawn(procs: GraphProcesses, tmp_path: Path, name: str, hang: bool = False)
     procs.children.append(ChildNode(spec, proc, tmp_path / f"{name}.log"))
 
 
+def _wait_started(procs: GraphProcesses, tmp_path: Path) -> None:
+    """Until every stand-in has written its marker; a stand-in that exited before that fails at once, named."""
+
+    def started() -> bool:
+        exited = [(c.spec.name, c.process.returncode) for c in procs.children
+                  if c.process.poll() is not None and not (tmp_path / f"stops.{c.spec.name}").exists()]
+        assert not exited, f"stand-in(s) exited before starting: {exited}"
+        return all((tmp_path / f"stops.{c.spec.name}").exists() for c in procs.children)
+
+    try:
+        wait_until(started, 60, what="stand-in nodes started")
+    except BaseException:
+        for child in procs.children:  # leave nothing running behind a failed test
+            child.process.kill()
+            child.process.wait(5)
+        raise
+
+
 def test_executor_stops_first_then_reverse_start_order(tmp_path):
     procs = GraphProcesses(tmp_path / "logs")
     for name in ("sim_robot", "g1_state", "policy", "executor"):
         _spawn(procs, tmp_path, name)
-    wait_until(lambda: all((tmp_path / f"stops.{n}").exists() for n in ("sim_robot", "g1_state", "policy", "executor")),
-               60, what="stand-in nodes started")
+    _wait_started(procs, tmp_path)
     codes = procs.stop_all(grace=5.0)
     order = [line.split()[0] for line in (tmp_path / "stops").read_text().splitlines()]
     assert order == ["executor", "policy", "g1_state", "sim_robot"]
@@ -56,7 +77,7 @@ def test_executor_stops_first_then_reverse_start_order(tmp_path):
 def test_a_child_that_ignores_sigint_is_killed(tmp_path):
     procs = GraphProcesses(tmp_path / "logs")
     _spawn(procs, tmp_path, "executor", hang=True)
-    wait_until(lambda: (tmp_path / "stops.executor").exists(), 60, what="stand-in started")
+    _wait_started(procs, tmp_path)
     t0 = time.monotonic()
     codes = procs.stop_all(grace=0.5)
     assert codes == {"executor": None}  # killed, not exited
