@@ -1,7 +1,7 @@
 """`dit4dit bench safety` trials of the executor's interlocks (issues 17.1-17.2, 19.3, 19.5).
 
 Each trial runs the real executor node (in this process, its own rclpy context) against a scripted robot on this
-process's Unitree DDS domain (nodes/probe.py FakeLowStateRobot: valid LowState at 500 Hz, a robot that never
+process's Unitree DDS domain (g1/fake_lowstate_robot.py: valid LowState at 500 Hz, a robot that never
 follows commands, which is exactly what several trials need) and reads what reached the robot with RobotWire (every
 LowCmd_ on rt/arm_sdk and rt/lowcmd). A few seconds each: they are quick trials.
 """
@@ -17,10 +17,10 @@ from dit4dit_ros.bringup.trial_base import Trial, TrialContext, TrialOutcome
 from dit4dit_ros.data.topics import TELEOP_TOPIC
 from dit4dit_ros.utils.waiting import wait_until
 
-# state_timeout: the scripted robot is a thread of this (busy) process; its pauses under load are not what these
-# trials attack (the stale-state watchdog has its own tests), and a damped executor would hide what they do.
+# realtime and the default state_timeout (50 ms), as on the robot: the scripted robot publishes from its own
+# SCHED_FIFO process and the executor's control process asks for SCHED_FIFO too, so host load cannot starve either.
 _BASE = {"soft_start_time": 0.1, "input_timeout": 30.0, "hold_timeout": 30.0, "disable_damping_time": 0.1,
-         "state_rate": 20.0, "state_timeout": 1.0, "gravity_compensation": False, "diagnostics_period_s": 0.2}
+         "state_rate": 20.0, "realtime": True, "gravity_compensation": False, "diagnostics_period_s": 0.2}
 
 
 @contextlib.contextmanager
@@ -29,11 +29,12 @@ def _rig(wire: bool = True, crc_zero: bool = False, **params) -> Iterator[tuple]
     from rclpy.parameter import Parameter
 
     from dit4dit_ros.nodes.executor_node import ExecutorNode
-    from dit4dit_ros.nodes.probe import FakeLowStateRobot, RosHarness
+    from dit4dit_ros.g1.fake_lowstate_robot import FakeLowStateRobot
+    from dit4dit_ros.nodes.probe import RosHarness
     from dit4dit_ros.safety.wire import RobotWire
 
-    # as in the executor's own process (executor_node.main): its 500 Hz thread, and here also the robot's, must get
-    # the GIL within a fraction of a tick, not after the default 5 ms
+    # as in the executor's own process (executor_node.main): its threads must get the GIL within a fraction of a
+    # tick, not after the default 5 ms
     switch = sys.getswitchinterval()
     sys.setswitchinterval(0.0005)
     robot = FakeLowStateRobot(rate_hz=500.0, max_seconds=120.0)
@@ -110,7 +111,7 @@ def no_effect(ctx: TrialContext) -> TrialOutcome:
     with _rig(no_effect_tolerance=0.1, no_effect_timeout=0.5) as (harness, robot, node, wire):
         _running(node)
         send = _teleop(harness)
-        target = float(robot.msg.motor_state[JOINT_INDEX["left_elbow_joint"]].q) + 0.25
+        target = robot.joint_position(JOINT_INDEX["left_elbow_joint"]) + 0.25
         t0 = time.monotonic()
 
         def damped() -> bool:

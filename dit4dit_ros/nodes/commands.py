@@ -154,7 +154,8 @@ def _g1_state(args: argparse.Namespace) -> int:
 
     from dit4dit_ros.nodes.g1_state_node import G1StateNode
     from dit4dit_ros.nodes.qos import STATE
-    from dit4dit_ros.nodes.probe import FakeLowStateRobot, RosHarness
+    from dit4dit_ros.g1.fake_lowstate_robot import FakeLowStateRobot
+    from dit4dit_ros.nodes.probe import RosHarness
     from dit4dit_ros.utils.waiting import wait_until
 
     robot = FakeLowStateRobot(max_seconds=args.seconds + 60.0)

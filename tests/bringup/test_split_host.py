@@ -94,7 +94,7 @@ def test_policy_host_measures_the_injected_offset_of_the_robot_host(repo_root, t
     robot_yaml = tmp_path / "robot.yaml"
     robot_yaml.write_text(yaml.safe_dump(data))
     env = _host_env(repo_root, tmp_path)
-    from dit4dit_ros.nodes.probe import FakeLowStateRobot
+    from dit4dit_ros.g1.fake_lowstate_robot import FakeLowStateRobot
     from dit4dit_ros.safety.wire import RobotWire
 
     robot, wire = FakeLowStateRobot(rate_hz=500.0, max_seconds=120.0), RobotWire()

@@ -24,7 +24,8 @@ from dit4dit_ros.nodes.clock_offset_node import ClockOffsetNode
 from dit4dit_ros.nodes.clock_server_node import ClockServerNode
 from dit4dit_ros.nodes.executor_node import ExecutorNode
 from dit4dit_ros.nodes.qos import COMMANDS
-from dit4dit_ros.nodes.probe import FakeLowStateRobot, RosHarness
+from dit4dit_ros.g1.fake_lowstate_robot import FakeLowStateRobot
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
@@ -53,8 +54,9 @@ def _reader(readers: list, topic: str = "rt/arm_sdk"):
 
 
 def _executor(harness: RosHarness, **params) -> ExecutorNode:
+    # realtime and the default state_timeout (50 ms), as on the robot: the scripted robot has its own SCHED_FIFO process
     base = {"soft_start_time": 0.1, "input_timeout": 5.0, "hold_timeout": 5.0, "disable_damping_time": 0.1,
-            "state_rate": 20.0, "state_timeout": 0.2, "gravity_compensation": False}
+            "state_rate": 20.0, "realtime": True, "gravity_compensation": False}
     base.update(params)
     node = harness.make_node(ExecutorNode, parameter_overrides=[Parameter(k, value=v) for k, v in base.items()])
     wait_until(lambda: node.state_dict()["lowstate_rate_hz"] > 100, 20.0, what="LowState at the executor")
@@ -87,7 +89,7 @@ def test_enable_needs_a_reader_and_commands_without_effect_damp(rig):
     wait_until(lambda: node.mode is Mode.RUNNING, 5.0, what="RUNNING")
     teleop = harness.probe.create_publisher(JointState, "/dit4dit/teleop/joint_command", COMMANDS)
     wait_until(lambda: teleop.get_subscription_count() > 0, 10.0, what="the teleop subscription")
-    target = float(robot.msg.motor_state[JOINT_INDEX["left_elbow_joint"]].q) + 0.25  # this robot never moves
+    target = robot.joint_position(JOINT_INDEX["left_elbow_joint"]) + 0.25  # this robot never moves
 
     def damped() -> bool:
         teleop.publish(JointState(name=["left_elbow_joint"], position=[target]))

@@ -17,7 +17,8 @@ from dit4dit_ros.control import Mode
 from dit4dit_ros.g1.joints import JOINT_INDEX
 from dit4dit_ros.nodes.executor_node import ExecutorNode
 from dit4dit_ros.nodes.qos import COMMANDS
-from dit4dit_ros.nodes.probe import FakeLowStateRobot, RosHarness
+from dit4dit_ros.g1.fake_lowstate_robot import FakeLowStateRobot
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -73,8 +74,10 @@ def rig():
 
 
 def _start(harness: RosHarness, **params) -> ExecutorNode:
+    # realtime and the default state_timeout (50 ms), as on the robot (config/g1_real.yaml): the scripted robot
+    # publishes from its own SCHED_FIFO process, so a stale LowState here is the executor's fault, not the host's
     base = {"soft_start_time": 0.1, "input_timeout": 5.0, "hold_timeout": 5.0, "disable_damping_time": 0.1,
-            "state_rate": 20.0,
+            "state_rate": 20.0, "realtime": True,
             "no_effect_timeout": 0.0}  # FakeLowStateRobot never follows commands (that watchdog: test_executor_interlocks_node)
     base.update(params)
     node = harness.make_node(ExecutorNode, parameter_overrides=[Parameter(k, value=v) for k, v in base.items()])
@@ -90,11 +93,11 @@ def _start(harness: RosHarness, **params) -> ExecutorNode:
 
 def test_teleop_then_invalid_and_stale_state_damp_on_the_wire(rig):
     harness, robot, wire = rig
-    node = _start(harness, state_timeout=0.2)  # this process also plays the robot: allow GIL gaps
+    node = _start(harness)
     teleop = harness.probe.create_publisher(JointState, "/dit4dit/teleop/joint_command", COMMANDS)
     wait_until(lambda: harness.probe.count_subscribers("/dit4dit/teleop/joint_command") > 0, 10.0, what="teleop sub")
     start = robot.tick
-    target = float(robot.msg.motor_state[ELBOW].q) + 0.2  # this robot does not move: stay in the tracking window
+    target = robot.joint_position(ELBOW) + 0.2  # this robot does not move: stay in the tracking window
     n0 = wire.received
 
     def elbow_commanded() -> bool:
@@ -127,28 +130,41 @@ def test_teleop_then_invalid_and_stale_state_damp_on_the_wire(rig):
 
 class SimClock:
     """A lock-step simulator's time: /clock from this test's probe every 2 ms of wall time, and the fake
-    robot's LowState tick (milliseconds of the same simulated time); `frozen` stops both, like a pause."""
+    robot's LowState tick (milliseconds of the same simulated time); `freeze` stops both, like a pause."""
 
     def __init__(self, harness: RosHarness, robot: FakeLowStateRobot) -> None:
         self.time = 100.0
         self.frozen = threading.Event()
+        self._robot = robot
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._pub = harness.probe.create_publisher(Clock, "/clock", 10)
-        robot.sim_clock = lambda: self.time
+        robot.set_sim_clock(self.time, 1.0)  # the robot's process advances the same time at the same rate
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         last = time.monotonic()
         while not self._stop.is_set():
-            now = time.monotonic()
-            if not self.frozen.is_set():
-                self.time += now - last
-                msg = Clock()
-                msg.clock.sec, msg.clock.nanosec = int(self.time), int((self.time - int(self.time)) * 1e9)
-                self._pub.publish(msg)
-            last = now
+            with self._lock:
+                now = time.monotonic()
+                if not self.frozen.is_set():
+                    self.time += now - last
+                    msg = Clock()
+                    msg.clock.sec, msg.clock.nanosec = int(self.time), int((self.time - int(self.time)) * 1e9)
+                    self._pub.publish(msg)
+                last = now
             self._stop.wait(0.002)
+
+    def freeze(self) -> None:
+        with self._lock:
+            self.frozen.set()
+            self._robot.set_sim_clock(self.time, 0.0)
+
+    def unfreeze(self) -> None:
+        with self._lock:
+            self.frozen.clear()
+            self._robot.set_sim_clock(self.time, 1.0)
 
     def close(self) -> None:
         self._stop.set()
@@ -162,7 +178,7 @@ def test_ros_clock_mode_waits_out_a_frozen_simulation(rig):
         node = _start(harness, clock="ros", use_sim_time=True, state_timeout=0.1)
         assert node.state_dict()["clock"] == "ros"
         # the lock-step pause: /clock and LowState stop together for longer than every timeout
-        clock.frozen.set()
+        clock.freeze()
         robot.pause()
         time.sleep(0.05)  # let in-flight messages land
         n0 = wire.received
@@ -171,7 +187,7 @@ def test_ros_clock_mode_waits_out_a_frozen_simulation(rig):
         assert node.mode is Mode.RUNNING, node.status()["mode_reason"]
         # resume: commands flow again, still RUNNING, no damping
         robot.resume()
-        clock.frozen.clear()
+        clock.unfreeze()
         n1 = wire.received
         wait_until(lambda: wire.received > n1 + 100, 10.0, what="commands after the pause")
         assert node.mode is Mode.RUNNING
@@ -224,7 +240,7 @@ def test_lowcmd_path_commands_all_29_motors_and_legs_hold_the_enable_pose(rig):
     sub = ChannelSubscriber("rt/lowcmd", LowCmd_)
     sub.Init(received.append, 0)
     try:
-        node = _start(harness, control_path="lowcmd", state_timeout=0.2)
+        node = _start(harness, control_path="lowcmd")
         assert len(node.cfg.controllable_joints) == 29  # 'auto' on rt/lowcmd: every joint
         enable_pose = np.array(node.status()["base_pose"])
         n0 = len(received)

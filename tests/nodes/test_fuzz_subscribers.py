@@ -24,7 +24,8 @@ from dit4dit_ros.g1.joints import JOINT_INDEX
 from dit4dit_ros.nodes.fuzzing import CHUNK_KINDS, IMAGE_KINDS, JOINT_STATE_KINDS, MalformedMessages
 from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA, STATE
 from dit4dit_ros.nodes.status_msgs import executor_state, recorder_status, values_of
-from dit4dit_ros.nodes.probe import FakeLowStateRobot, RosHarness
+from dit4dit_ros.g1.fake_lowstate_robot import FakeLowStateRobot
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]

@@ -17,7 +17,8 @@ from dit4dit_ros.g1.joints import JOINT_NAMES, NUM_JOINTS
 from dit4dit_ros.nodes import diagnostics as diag
 from dit4dit_ros.nodes.g1_state_node import G1StateNode
 from dit4dit_ros.nodes.qos import STATE
-from dit4dit_ros.nodes.probe import FakeLowStateRobot, RosHarness
+from dit4dit_ros.g1.fake_lowstate_robot import FakeLowStateRobot
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
 
 BAD_CRC_MARKER = FakeLowStateRobot.BAD_CRC_MARKER  # joint 0 of corrupted messages: never on /joint_states

@@ -16,7 +16,8 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Imu, JointState
 
 from dit4dit_ros.nodes.g1_state_node import G1StateNode
-from dit4dit_ros.nodes.probe import FakeLowStateRobot, RosHarness
+from dit4dit_ros.g1.fake_lowstate_robot import FakeLowStateRobot
+from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.nodes.qos import STATE
 from dit4dit_ros.utils.stamps import stamp_to_seconds
 from dit4dit_ros.utils.waiting import wait_until
@@ -29,8 +30,7 @@ SPEED = 5.0  # s of simulated time per wall second
 @pytest.mark.parametrize("source", ["lowstate_tick", "receive"])
 def test_joint_state_stamps_follow_the_configured_source(source):
     robot = FakeLowStateRobot()
-    t0 = time.monotonic()
-    robot.sim_clock = lambda: SIM_START + SPEED * (time.monotonic() - t0)
+    robot.set_sim_clock(SIM_START, SPEED)
     try:
         with RosHarness() as harness:
             topic = f"/test_stamps_{source}"
