@@ -40,7 +40,7 @@ from dit4dit_ros.evaluation.episode import EpisodeObserver, StepSample
 from dit4dit_ros.evaluation.results import EpisodeResult, EvalResult, SuccessHold
 from dit4dit_ros.control.executor_params import hands_parameters
 from dit4dit_ros.evaluation.direct import task_distance
-from dit4dit_ros.utils.waiting import wait_until
+from dit4dit_ros.utils.waiting import WaitTimeout, wait_until
 from dit4dit_ros.utils.stamps import stamp_to_seconds
 
 log = logging.getLogger(__name__)
@@ -216,6 +216,17 @@ class GraphEvaluator:
         self.samples.clear()
         self.inference.clear()
         self._last_stamp.clear()
+        if origin is not None:
+            # The enable is served at the time of the control loop's newest tick. Until the loop has ticked on the
+            # held state of this reset, that is the previous episode's time, and the soft start would begin one or
+            # more physics steps off (seen: a policy start 2 ms later in one of 20 repeated episodes).
+            try:
+                self.spin_until(lambda: (self.executor_state.get("control_time") or -np.inf) >= origin - 1e-3, 30,
+                                f"the executor's control loop at the state of reset {seed} (simulation time "
+                                f"{origin:.3f} s)")
+            except WaitTimeout as exc:
+                state = {k: self.executor_state.get(k) for k in ("mode", "control_time", "lowstate_received")}
+                raise WaitTimeout(f"{exc}; the executor reports {state}") from None
         deadline = time.monotonic() + 60
         while not self.call("enable").success:  # refused while the state or clock is not flowing yet
             if time.monotonic() > deadline:

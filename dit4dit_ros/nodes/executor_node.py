@@ -37,6 +37,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock as RosClock, ClockType
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
@@ -117,9 +118,13 @@ class ExecutorNode(Node):
         self._command_names = [JOINT_NAMES[i] for i in self._command_idx]
         self.diag_pub = self.create_publisher(DiagnosticArray, diag.DIAGNOSTICS_TOPIC, DIAGNOSTICS)
         reports = MutuallyExclusiveCallbackGroup()
-        self.create_timer(1.0 / p["state_rate"], self._publish_state, callback_group=reports)
-        self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics, callback_group=reports)
-        self.create_timer(0.02, self._watch_rt, callback_group=reports)
+        # On the host's steady clock, not the node's (simulated) time: a lock-step simulator that holds still (after
+        # a reset, until the evaluator has seen the control loop take the reset's state) froze /clock, and with it
+        # the state an evaluator waits for and the watch on the control process. Steady time also cannot jump.
+        steady = RosClock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(1.0 / p["state_rate"], self._publish_state, callback_group=reports, clock=steady)
+        self.create_timer(p["diagnostics_period_s"], self._publish_diagnostics, callback_group=reports, clock=steady)
+        self.create_timer(0.02, self._watch_rt, callback_group=reports, clock=steady)
         # The command stream for the recorder runs on a plain thread, not an rclpy timer: the executor's wait-set
         # round per timer callback costs far more than the publish, and on a busy CPU the timer fell to 15 Hz
         # (e2e test, 2 cores shared with the simulator's rendering and the policy) while the thread keeps its rate.

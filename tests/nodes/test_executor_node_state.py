@@ -16,7 +16,9 @@ from std_srvs.srv import Trigger
 from dit4dit_ros.control import Mode
 from dit4dit_ros.g1.joints import JOINT_INDEX
 from dit4dit_ros.nodes.executor_node import ExecutorNode
-from dit4dit_ros.nodes.qos import COMMANDS
+from dit4dit_ros.data.topics import EXECUTOR_STATE_TOPIC
+from dit4dit_ros.nodes.qos import COMMANDS, state_qos
+from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TYPE, executor_state
 from dit4dit_ros.g1.fake_lowstate_robot import FakeLowStateRobot
 from dit4dit_ros.nodes.probe import RosHarness
 from dit4dit_ros.utils.waiting import wait_until
@@ -177,14 +179,20 @@ def test_ros_clock_mode_waits_out_a_frozen_simulation(rig):
     try:
         node = _start(harness, clock="ros", use_sim_time=True, state_timeout=0.1)
         assert node.state_dict()["clock"] == "ros"
+        states = harness.collect(EXECUTOR_STATE_TYPE, EXECUTOR_STATE_TOPIC, state_qos())
         # the lock-step pause: /clock and LowState stop together for longer than every timeout
         clock.freeze()
         robot.pause()
         time.sleep(0.05)  # let in-flight messages land
-        n0 = wire.received
+        n0, s0 = wire.received, len(states)
         wait_until(lambda t=time.monotonic(): time.monotonic() - t > 0.6, 2.0, what="0.6 s of pause")
         assert wire.received - n0 <= 3, "commands must stop while simulated time stands still"
         assert node.mode is Mode.RUNNING, node.status()["mode_reason"]
+        # the state goes on (steady-clock timer, 20 Hz): an evaluator holding the simulator waits on it; the control
+        # loop's time stands still with the simulation
+        paused = [executor_state(m) for _, m in states.snapshot()[s0:]]
+        assert len(paused) >= 5, len(paused)
+        assert len({st["control_time"] for st in paused[1:]}) == 1, [st["control_time"] for st in paused]
         # resume: commands flow again, still RUNNING, no damping
         robot.resume()
         clock.unfreeze()

@@ -315,6 +315,9 @@ class RtLoop:
             tick_errors=self.tick_errors,
             tick=self.stats.report(),
             lowstate_received=self.lowstate_received,
+            # the time the loop last ticked at (the robot's time with clock ros or command_echo): an enable is served
+            # at it, so an evaluator that wants the soft start to begin at a reset's state waits until it got there
+            control_time=None if not math.isfinite(self._last_now) else round(self._last_now, 6),
             lowstate_age_ms=None if self.latest_stamp == 0.0 else round(1e3 * (self._last_now - self.latest_stamp), 2)
             if self.opts.ros_clock else round(1e3 * (self._clock() - self.latest_stamp), 2),
             mode_machine=self.mode_machine,
