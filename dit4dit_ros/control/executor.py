@@ -53,6 +53,12 @@ from dit4dit_ros.g1.joints import NUM_JOINTS, joint_indices
 
 log = logging.getLogger(__name__)
 
+# Durations compared at tick boundaries: `now - t0` of two absolute times is 1.9999999999999 or 2.0000000000001
+# depending on t0, so a soft start of exactly 1000 ticks ended on tick 1000 or 1001 depending on when the episode
+# began (a graph evaluation's policy start 2.002 s idle, 2.004 s beside busy processes, same seed). A microsecond
+# is far below a tick and far above the rounding.
+TIME_EPSILON = 1e-6
+
 
 class ExecutorCore:
     """Chunk scheduling + safety filter + watchdogs + modes. Not thread-safe: callers serialise calls."""
@@ -363,7 +369,7 @@ class ExecutorCore:
                 self._set_mode(Mode.DAMPING, now, f"LowState stale: newest valid sample {1e3 * age:.1f} ms old > {1e3 * wd.state_timeout:.0f} ms")
             elif mode is not Mode.SOFT_START and (why := self.no_effect.update(now, self.filter.q, self._last_valid.q)):
                 self._set_mode(Mode.DAMPING, now, why)
-            elif mode is Mode.SOFT_START and now - self._enable_time >= self.cfg.soft_start_time:
+            elif mode is Mode.SOFT_START and now - self._enable_time >= self.cfg.soft_start_time - TIME_EPSILON:
                 self._last_input = now
                 self._set_mode(Mode.RUNNING, now, "soft start complete")
             elif mode is Mode.RUNNING and now - self._last_input > wd.input_timeout:

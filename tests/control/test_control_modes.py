@@ -257,3 +257,26 @@ def test_requests_timed_after_the_next_tick_keep_the_weight_in_range():
     assert loop.core.enable(loop.now + 0.0015) and loop.core.mode is Mode.SOFT_START
     cmd = loop.core.tick(loop.now + 0.001, loop.plant.state(loop.now + 0.001))
     assert cmd.arm_sdk_weight == 0.0
+
+
+@pytest.mark.parametrize("start_ms", [0, 50, 62002, 90136])
+def test_soft_start_lasts_its_ticks_whatever_the_absolute_time(start_ms):
+    """Times are seconds of the robot's clock in whole milliseconds; `now - t0` of two absolute times is
+    1.9999999999999 for some t0 (50 and 62002 here: 1274 of the 50000 even millisecond start times below 100 s).
+    The soft start must still end on its 1000th tick, not the 1001st: graph evaluations of one seed differed by that
+    step with the episode's absolute start."""
+    rounding = (start_ms + 2000) * 1e-3 - start_ms * 1e-3 < 2.0
+    assert rounding == (start_ms in (50, 62002))  # the cases this test is about really have the rounding
+    cfg = ExecutorConfig(soft_start_time=2.0, watchdog=WatchdogConfig(input_timeout=5.0, hold_timeout=5.0,
+                                                                       state_timeout=0.05))
+    core = ExecutorCore(cfg)
+    q = np.zeros(29)
+    tick = start_ms
+    core.tick(tick * 1e-3, MeasuredState(q, q, stamp=tick * 1e-3))
+    assert core.enable(tick * 1e-3)
+    ticks = 0
+    while core.mode is Mode.SOFT_START and ticks < 1100:
+        tick += 2
+        ticks += 1
+        core.tick(tick * 1e-3, MeasuredState(q, q, stamp=tick * 1e-3))
+    assert core.mode is not Mode.SOFT_START and ticks == 1000, ticks
