@@ -312,6 +312,7 @@ class SimLoop:
         self._emit_task()
         next_wall = time.monotonic()
         step = 0
+        task_phase = 0
         next_state_step = self.steps_per_state
         try:
             while not self._stop.is_set() and time.monotonic() < deadline:
@@ -322,6 +323,7 @@ class SimLoop:
                 reset_now = robot.counters.resets != self._last_resets
                 if reset_now:
                     self._last_resets = robot.counters.resets
+                    task_phase = step - 1  # the status grid restarts with the episode (below): its step 0
                     self._emit_task()
                 state_due = step + 1e-9 >= next_state_step
                 if state_due:
@@ -335,7 +337,10 @@ class SimLoop:
                 if self.steps_per_clock and step % self.steps_per_clock == 0:
                     for sink in self.sinks:
                         sink.on_clock(robot.time)
-                if self.steps_per_task and step % self.steps_per_task == 0:
+                # counted from the episode's reset, not from the loop's start: on a grid of its own, the statuses of
+                # an episode fell at other episode times when its reset landed on another frame (a graph evaluation
+                # that waits for a status time saw 0.066, 0.166, ... in one run and 0.1, 0.2, ... in the next)
+                if self.steps_per_task and (step - task_phase) % self.steps_per_task == 0:
                     self._emit_task()
                 ego_frame = self.steps_per_frame and step % self.steps_per_frame == 0
                 if self.steps_per_scene and step % self.steps_per_scene == 0:
