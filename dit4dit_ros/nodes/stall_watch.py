@@ -6,7 +6,8 @@ missing heartbeats; this watch answers *why*. A timer of its own callback group 
 `faulthandler.dump_traceback_later` every `period`; the dump is written by faulthandler's own C thread, which
 needs neither the interpreter lock nor the event loop, so it also fires while another thread holds the lock in
 C code. When the loop runs again, one log line gives the length of the stall and what the kernel says the process
-did meanwhile (utils/sched_account.py: starved, busy, paging or blocked). No dump while the loop runs.
+did meanwhile (utils/sched_account.py: starved, busy, paging, host or blocked, with each CPU's steal and the
+machine's I/O and memory stalls). No dump while the loop runs.
 """
 from __future__ import annotations
 

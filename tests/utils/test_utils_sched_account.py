@@ -37,3 +37,25 @@ def test_this_process_run_time_grows_with_work():
     second = sample()
     assert first is not None and second is not None
     assert explain(first, second, gap=0.2).startswith(("busy", "starved")), explain(first, second, gap=0.2)
+
+
+def test_a_process_stopped_by_a_cpu_its_host_did_not_run_is_named_so():
+    before = SchedSample({1: (S, S)}, 0, steal=(10.0, 3.0), stalls=(("io", 5.0), ("memory", 1.0)))
+    after = SchedSample({1: (S, S)}, 0, steal=(10.1, 5.0), stalls=(("io", 5.25), ("memory", 1.0)))
+    text = explain(before, after, gap=2.1)
+    assert text.startswith("host"), text
+    assert "host steal cpu0 0.10 s cpu1 2.00 s" in text and "io stall 0.25 s" in text, text
+    # the same gap with little steal is a blocked process, with the machine's figures still given
+    calm = SchedSample({1: (S, S)}, 0, steal=(10.1, 3.2), stalls=(("io", 5.0), ("memory", 1.0)))
+    text = explain(before, calm, gap=2.1)
+    assert text.startswith("blocked") and "cpu1 0.20 s" in text, text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/stat is Linux's")
+def test_the_machine_side_is_sampled_per_cpu():
+    now = sample()
+    assert now is not None
+    with open("/proc/stat") as f:
+        cpus = [line for line in f if line.startswith("cpu") and line[3].isdigit()]
+    assert len(now.steal) == len(cpus) >= 1
+    assert all(s >= 0 for s in now.steal)
