@@ -56,8 +56,20 @@ log = logging.getLogger(__name__)
 # Durations compared at tick boundaries: `now - t0` of two absolute times is 1.9999999999999 or 2.0000000000001
 # depending on t0, so a soft start of exactly 1000 ticks ended on tick 1000 or 1001 depending on when the episode
 # began (a graph evaluation's policy start 2.002 s idle, 2.004 s beside busy processes, same seed). A microsecond
-# is far below a tick and far above the rounding.
+# is far below a tick and far above the rounding. The same holds for every duration counted from a tick's time:
+# soft start, input and hold timeouts, the disable ramp (`lasted`, `exceeded`). The LowState age is not one of
+# them: it is measured against a sample's arrival, not counted in ticks, and stays a plain comparison.
 TIME_EPSILON = 1e-6
+
+
+def lasted(now: float, since: float, duration: float) -> bool:
+    """`now - since >= duration` on the tick grid, whatever the rounding of the two absolute times."""
+    return now - since >= duration - TIME_EPSILON
+
+
+def exceeded(now: float, since: float, limit: float) -> bool:
+    """`now - since > limit` on the tick grid: an age of exactly `limit` ticks' time never exceeds it."""
+    return now - since > limit + TIME_EPSILON
 
 
 class ExecutorCore:
@@ -369,14 +381,14 @@ class ExecutorCore:
                 self._set_mode(Mode.DAMPING, now, f"LowState stale: newest valid sample {1e3 * age:.1f} ms old > {1e3 * wd.state_timeout:.0f} ms")
             elif mode is not Mode.SOFT_START and (why := self.no_effect.update(now, self.filter.q, self._last_valid.q)):
                 self._set_mode(Mode.DAMPING, now, why)
-            elif mode is Mode.SOFT_START and now - self._enable_time >= self.cfg.soft_start_time - TIME_EPSILON:
+            elif mode is Mode.SOFT_START and lasted(now, self._enable_time, self.cfg.soft_start_time):
                 self._last_input = now
                 self._set_mode(Mode.RUNNING, now, "soft start complete")
-            elif mode is Mode.RUNNING and now - self._last_input > wd.input_timeout:
+            elif mode is Mode.RUNNING and exceeded(now, self._last_input, wd.input_timeout):
                 self._enter_hold(now)
-            elif mode is Mode.HOLD and now - self._mode_since > wd.hold_timeout:
+            elif mode is Mode.HOLD and exceeded(now, self._mode_since, wd.hold_timeout):
                 self._set_mode(Mode.DAMPING, now, f"no chunk or teleop input for {now - self._last_input:.2f} s")
-        elif mode is Mode.DAMPING and self._damping_deadline is not None and now >= self._damping_deadline:
+        elif mode is Mode.DAMPING and self._damping_deadline is not None and lasted(now, self._damping_deadline, 0.0):
             self._damping_deadline = None
             self._release_pending = True
             self._set_mode(Mode.DISABLED, now, "disable complete")

@@ -280,3 +280,54 @@ def test_soft_start_lasts_its_ticks_whatever_the_absolute_time(start_ms):
         ticks += 1
         core.tick(tick * 1e-3, MeasuredState(q, q, stamp=tick * 1e-3))
     assert core.mode is not Mode.SOFT_START and ticks == 1000, ticks
+
+
+def _grid_starts(duration_ms: int, count: int = 2) -> list[int]:
+    """Even millisecond start times whose `(t0 + d) - t0` rounds below d, and as many where it rounds above."""
+    below, above = [], []
+    for start in range(0, 100_000, 2):
+        diff = (start + duration_ms) * 1e-3 - start * 1e-3
+        target = below if diff < duration_ms * 1e-3 else above if diff > duration_ms * 1e-3 else None
+        if target is not None and len(target) < count:
+            target.append(start)
+        if len(below) == len(above) == count:
+            break
+    assert len(below) == len(above) == count, (below, above)  # the rounding this test is about exists
+    return below + above
+
+
+def _ticks_until(core: ExecutorCore, tick_ms: int, leave: Mode, limit: int = 1000) -> tuple[int, int]:
+    """Tick every 2 ms from `tick_ms` until the core leaves `leave`: (ticks taken, the tick's time in ms)."""
+    q, ticks = np.zeros(29), 0
+    while core.mode is leave and ticks < limit:
+        tick_ms += 2
+        ticks += 1
+        core.tick(tick_ms * 1e-3, MeasuredState(q, q, stamp=tick_ms * 1e-3))
+    return ticks, tick_ms
+
+
+def test_input_and_hold_timeouts_and_the_disable_ramp_last_their_ticks_whatever_the_absolute_time():
+    """The rule of the soft start (above) for the other durations counted from a tick's time: with a plain
+    comparison, HOLD came one tick early or late depending on the episode's absolute start."""
+    cfg = ExecutorConfig(soft_start_time=0.1, disable_damping_time=0.3,
+                         watchdog=WatchdogConfig(input_timeout=0.3, hold_timeout=0.4, state_timeout=0.05))
+    counted = set()
+    for start in sorted(set(_grid_starts(100) + _grid_starts(300) + _grid_starts(400))):
+        core, q = ExecutorCore(cfg), np.zeros(29)
+        core.tick(start * 1e-3, MeasuredState(q, q, stamp=start * 1e-3))
+        assert core.enable(start * 1e-3)
+        soft, t = _ticks_until(core, start, Mode.SOFT_START)
+        assert core.mode is Mode.RUNNING
+        running, t = _ticks_until(core, t, Mode.RUNNING)  # no input at all: RUNNING -> HOLD
+        assert core.mode is Mode.HOLD
+        hold, t = _ticks_until(core, t, Mode.HOLD)
+        assert core.mode is Mode.DAMPING
+        counted.add((soft, running, hold))
+        core2 = ExecutorCore(cfg)
+        core2.tick(start * 1e-3, MeasuredState(q, q, stamp=start * 1e-3))
+        assert core2.enable(start * 1e-3) and core2.disable(start * 1e-3)
+        ramp, _ = _ticks_until(core2, start, Mode.DAMPING)
+        assert core2.mode is Mode.DISABLED
+        counted.add(("ramp", ramp))
+    # one count per duration, whatever the start: the timeouts trip on the tick after their length
+    assert counted == {(50, 151, 201), ("ramp", 150)}, counted
