@@ -113,8 +113,9 @@ class ExecutorNodeParams:
     )
     node_heartbeat_timeout: float = param_field(
         2.0,
-        "the control process damps and stops when the node's heartbeat is older than this [s] (the node hung;"
-        " its death is noticed at once)",
+        "the control process disables (damping ramp, then nothing sent) when the node's heartbeat is older than"
+        " this [s] (the node hung or stalled); it goes on and takes the node's requests when the node beats again"
+        " (its death is noticed at once and ends the process)",
         minimum=0.1, maximum=60.0,
     )
 

@@ -22,8 +22,9 @@ log call of this node can hold the control loop's interpreter (docs/realtime.md)
 - `/dit4dit/executor/state` (diagnostic_msgs/DiagnosticStatus, key/values: mode, rates, tick timing, last
   rejection, counters; nested groups as dotted keys, nodes/status_msgs.py executor_state reads it back),
   /diagnostics, and `command_topic` (the tracking commands sent, for recording).
-- The process notices this node's death (PR_SET_PDEATHSIG) or hang (heartbeat) and damps, then stops; this
-  node notices the process's death and reports it (mode RT_DEAD, diagnostics ERROR).
+- The process notices this node's death (PR_SET_PDEATHSIG: damps, then stops) or hang (heartbeat: disables and
+  goes on, so a stall that ends needs only a new enable); this node notices the process's death and reports it
+  (mode RT_DEAD, diagnostics ERROR).
 - Shutdown: the process damps for `disable_damping_time` (counted in ticks), then the command stream stops.
 """
 from __future__ import annotations

@@ -138,6 +138,7 @@ class RtClient:
                 if time.monotonic() > deadline or self.proc is None or self.proc.poll() is not None:
                     return 0
                 time.sleep(0.001)
+            b.header[S.H_NODE_BEAT] = time.monotonic_ns()  # a request is a sign of life (it may precede the beat)
             b.req_kind[slot] = kind
             if fill is not None:
                 fill(slot)

@@ -16,6 +16,13 @@ at that state's tick and carrying it back (g1/lowcmd.py CommandEcho), so the sim
 commands however the host schedules this process. Once stopping (node gone, SIGTERM, stop request) the core's
 time advances exactly one tick period per tick, so the damping ramp lasts its number of ticks whatever the
 wall clock does, and the loop ends only after the ramp (and the final weight-0 command) went out.
+
+A node whose heartbeat stops (hung, or only stalled: a host that did not run it for 2 s) is not a node that
+died: the loop disables (the damping ramp, then DISABLED: nothing more is sent) or keeps its ESTOP, and goes on
+ticking. It still reads the wireless remote and takes the node's requests when it beats again, so a stall that
+ends costs an enable, not the executor; a node that stays hung is killed by its supervisor, and its death ends
+this process (PR_SET_PDEATHSIG). Exiting on a stall, as it once did, left a graph whose executor node recovered
+with no executor (a CI run: "could not enable the executor", after a 2.07 s stall during the policy's start-up).
 """
 from __future__ import annotations
 
@@ -68,7 +75,7 @@ class LoopOptions:
     auto_enable: bool = False
     mode_pr: int = 0
     arm_sdk: bool = True
-    heartbeat_timeout: float = 2.0  # s without the node's heartbeat -> damp and stop
+    heartbeat_timeout: float = 2.0  # s without the node's heartbeat -> disable (damping ramp), keep ticking
     status_every: int = 25  # ticks between status snapshots (50 ms at 500 Hz)
     command_echo: bool = False  # one command per LowState, echoing its tick (needs ros_clock; module docstring)
 
@@ -103,6 +110,8 @@ class RtLoop:
         self._last_now = -math.inf
         self._pending_states: list = []
         self.stopping_reason = ""
+        self.node_silent_since: float | None = None  # monotonic time the node's heartbeat was found stale
+        self.node_silences = 0
         self._stop_t0: float | None = None
         self._stop_ticks = 0
         self.shutdown_damping_ticks = 0
@@ -326,6 +335,8 @@ class RtLoop:
             estop_latched_at=self.estop_latched_at,
             estop_first_damping_sent_at=self.estop_first_damping_sent_at,
             stopping=self.stopping_reason,
+            node_silent=self.node_silent_since is not None,
+            node_silences=self.node_silences,
             shutdown_damping_ticks=self.shutdown_damping_ticks,
             base_pose=[round(float(x), 6) for x in core._base],  # noqa: SLF001 - the pose joints without input hold
             measured_q=None if core._last_valid is None  # noqa: SLF001 - the newest valid LowState's joints
@@ -367,6 +378,28 @@ class RtLoop:
         beat = int(self.block.header[S.H_NODE_BEAT])
         return beat == 0 or (wall_ns - beat) * 1e-9 < self.opts.heartbeat_timeout
 
+    def watch_node(self, wall_ns: int) -> None:
+        """The node's heartbeat: stale -> disable (or keep the e-stop) once; fresh again -> say so (module docstring)."""
+        alive = self.node_alive(wall_ns)
+        if not alive and self.node_silent_since is None:
+            self.node_silent_since = wall_ns * 1e-9
+            self.node_silences += 1
+            core = self.core
+            now = self._core_now(wall_ns * 1e-9)
+            if core.mode is Mode.ESTOP:
+                action = "the e-stop stays latched"
+            elif core.mode is Mode.DISABLED:
+                action = "nothing is commanded"
+            else:
+                action = f"disabling from {core.mode.value} (damping for {core.cfg.disable_damping_time} s)"
+                core.disable(max(now, self._last_now))
+            log.warning("the node's heartbeat stopped (none for %.1f s): %s; this process goes on and takes the "
+                        "node's requests when it beats again", self.opts.heartbeat_timeout, action)
+        elif alive and self.node_silent_since is not None:
+            log.warning("the node's heartbeat is back after %.2f s; mode %s (enable again to move)",
+                        wall_ns * 1e-9 - self.node_silent_since, self.core.mode.value)
+            self.node_silent_since = None
+
 
 def run_loop(loop: RtLoop, logs: DeferredLog, should_stop, gc_policy=None) -> None:
     """Tick at absolute deadlines until the loop finished stopping. `should_stop()` -> reason or ''."""
@@ -393,7 +426,9 @@ def run_loop(loop: RtLoop, logs: DeferredLog, should_stop, gc_policy=None) -> No
         b.header[S.H_RT_BEAT] = time.monotonic_ns()
         b.header[S.H_TICKS] = loop.tick_no
         if not loop.stopping:
-            reason = should_stop() or ("" if loop.node_alive(time.monotonic_ns()) else "the node's heartbeat stopped")
+            reason = should_stop()
+            if not reason:
+                loop.watch_node(time.monotonic_ns())
             if reason:
                 loop.begin_stop(reason, done)
                 b.header[S.H_RT_STATE] = S.RT_STOPPING

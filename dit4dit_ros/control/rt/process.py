@@ -1,9 +1,9 @@
 """Entry point of the executor's real-time process (`python -m dit4dit_ros.control.rt.process`), started by
 `RtClient` (client.py). No rclpy here: nothing in this interpreter but the tick and its shared memory.
 
-Life cycle: the kernel sends SIGTERM when the parent (the node) dies (PR_SET_PDEATHSIG); SIGTERM, a stop
-request from the node or a stale node heartbeat start the damping ramp, counted in ticks; the process exits
-after the ramp's last command went out. Exit status 0 after a ramp, 2 when start-up failed (the reason is in
+Life cycle: the kernel sends SIGTERM when the parent (the node) dies (PR_SET_PDEATHSIG); SIGTERM or a stop
+request from the node start the damping ramp, counted in ticks; the process exits after the ramp's last command
+went out. A stale node heartbeat disables (damping ramp, then nothing sent) without ending the process (loop.py). Exit status 0 after a ramp, 2 when start-up failed (the reason is in
 the status block and on stderr).
 """
 from __future__ import annotations
