@@ -272,6 +272,56 @@ class LowStateReader:
         self._raw.close()
 
 
+class LowStateLog:
+    """Every LowState heard on `topic`, in arrival order (the newest `keep` of them), for tools and tests that look
+    back at the stream: how many arrived, the newest, those after an arrival index or a robot tick, when they came.
+
+    Samples arrive on the DDS listener's thread; every read takes a copy under the lock.
+    """
+
+    def __init__(self, topic: str = LOWSTATE_TOPIC, keep: int = 100_000) -> None:
+        if keep < 1:
+            raise ValueError(f"LowStateLog keep must be >= 1, got {keep}")
+        self._lock = threading.Lock()
+        self._samples: list[LowStateSample] = []
+        self._count = 0  # received in all (the first kept sample has index _count - len(_samples))
+        self._keep = keep
+        self._reader = LowStateReader(self._add, topic=topic)
+
+    def _add(self, sample: LowStateSample) -> None:
+        with self._lock:
+            self._samples.append(sample)
+            self._count += 1
+            if len(self._samples) > 2 * self._keep:  # trim in batches: one copy per `keep` samples
+                del self._samples[:-self._keep]
+
+    def __len__(self) -> int:
+        return self._count
+
+    def latest(self) -> LowStateSample | None:
+        with self._lock:
+            return self._samples[-1] if self._samples else None
+
+    def since(self, index: int) -> list[LowStateSample]:
+        """The samples that arrived as the `index`-th (0-based) or later, of those still kept."""
+        with self._lock:
+            first = self._count - len(self._samples)
+            return self._samples[max(0, index - first):]
+
+    def after_tick(self, tick: int) -> list[LowStateSample]:
+        """The kept samples whose robot tick is later than `tick`."""
+        with self._lock:
+            return [s for s in self._samples if s.tick > tick]
+
+    def received_between(self, t0: float, t1: float) -> list[float]:
+        """Receive times (the reader's clock, monotonic) of the kept samples that arrived in [t0, t1]."""
+        with self._lock:
+            return [s.receive_time for s in self._samples if t0 <= s.receive_time <= t1]
+
+    def close(self) -> None:
+        self._reader.close()
+
+
 def _decode(payload: bytes, now: float, decode: Callable, parse: Callable, idl_type: Any) -> Any:
     """The sample of `payload` with receive time `now`: the fast codec, else the SDK's deserializer (a message that
     is not little-endian XCDR1); None, logged, when neither can read it."""

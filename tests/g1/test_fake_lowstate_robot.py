@@ -3,38 +3,13 @@ test process's load cannot silence it), and every control it offers, as a LowSta
 from __future__ import annotations
 
 import os
-import threading
 
 import numpy as np
 import pytest
 
+from dit4dit_ros.g1.dds import LowStateLog
 from dit4dit_ros.g1.joints import NUM_JOINTS
 from dit4dit_ros.utils.waiting import wait_until
-
-
-class Heard:
-    """LowState samples on rt/lowstate, as this process's reader hears them."""
-
-    def __init__(self) -> None:
-        from dit4dit_ros.g1.dds import LowStateReader
-
-        self._lock = threading.Lock()
-        self.samples: list = []
-        self._reader = LowStateReader(self._on)
-
-    def _on(self, sample) -> None:
-        with self._lock:
-            self.samples.append(sample)
-
-    def since(self, n: int) -> list:
-        with self._lock:
-            return self.samples[n:]
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def close(self) -> None:
-        self._reader.close()
 
 
 @pytest.fixture
@@ -42,7 +17,7 @@ def robot_and_reader(dds_isolation):
     from dit4dit_ros.g1.fake_lowstate_robot import FakeLowStateRobot
 
     robot = FakeLowStateRobot(rate_hz=500.0, max_seconds=60.0, isolation=dds_isolation)
-    heard = Heard()
+    heard = LowStateLog()
     try:
         yield robot, heard
     finally:

@@ -304,3 +304,41 @@ def test_interoperates_with_the_sdk_channels(dds_isolation):
         sdk_sub.Close()
     assert cmds[-1].crc_ok and cmds[-1].arm_sdk_weight == pytest.approx(0.7)
     assert states[-1].tick == 7 and states[-1].crc == sdk_crc.CRC().Crc(states[-1])
+
+
+def test_lowstate_log_keeps_the_newest_and_counts_every_arrival(dds_isolation):
+    """Indices keep counting past the trimmed samples: `since(n)` never hands back a sample older than the n-th."""
+    from dit4dit_ros.g1.dds import LowStateLog, LowStateWriter, init_unitree_dds
+    from dit4dit_ros.g1.lowstate import encode_lowstate_cdr
+    from dit4dit_ros.utils.waiting import wait_until
+
+    with pytest.raises(ValueError, match="keep"):
+        LowStateLog(keep=0)
+    init_unitree_dds(dds_isolation)
+    log = LowStateLog(topic="rt/lowstate_logtest", keep=3)
+    writer = LowStateWriter(topic="rt/lowstate_logtest")
+    zero = np.zeros(NUM_JOINTS)
+
+    def send(tick: int) -> bytes:
+        return encode_lowstate_cdr(zero, zero, zero, np.array([1.0, 0, 0, 0]), np.zeros(3), np.zeros(3), tick=tick,
+                                   mode_machine=5)
+    try:
+        wait_until(lambda: writer.write_serialized(send(0)) and len(log) > 0, timeout=10.0, poll=0.02,
+                   what="the first LowState in the log")
+        first = len(log)  # discovery: the probe may have arrived more than once
+        for tick in range(1, 11):  # each written until it arrived (a best-effort reader may miss one write)
+            wait_until(lambda: log.latest().tick == tick or (writer.write_serialized(send(tick)) and False),
+                       timeout=5.0, poll=0.02, what=f"LowState tick {tick}")
+        total, kept = len(log), log.since(0)
+        assert total >= first + 10 and kept[-1].tick == 10
+        assert 3 <= len(kept) <= 6  # the newest `keep` or up to twice that (trimmed in batches)
+        ids = [id(s) for s in kept]
+        assert [id(s) for s in log.since(total - len(kept))] == ids and [id(s) for s in log.since(total - 1)] == ids[-1:]
+        assert log.since(total) == []
+        assert [id(s) for s in log.since(total - 100)] == ids  # an index among the trimmed: what is kept, none older
+        assert all(s.tick > 8 for s in log.after_tick(8)) and log.after_tick(8)[-1].tick == 10
+        t = kept[-1].receive_time
+        assert log.received_between(t, t + 1.0) == [t]
+    finally:
+        log.close()
+        writer.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -13,35 +12,13 @@ import pytest
 
 from dit4dit_ros.bringup.bench_loop import descendants
 from dit4dit_ros.config import defaults
-from dit4dit_ros.g1.dds import LowStateReader, init_unitree_dds
+from dit4dit_ros.g1.dds import LowStateLog, init_unitree_dds
 from dit4dit_ros.sim.core_link import SimCoreClient, SimCoreError
 from dit4dit_ros.sim.params import SIM_ROBOT_PARAMETERS
 from dit4dit_ros.sim.process import SimRobotProcess
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-class Arrivals:
-    """Receive times (monotonic) of LowState samples, with the sample's tick."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.times: list[float] = []
-        self.ticks: list[int] = []
-        self.reader = LowStateReader(self._add)
-
-    def _add(self, sample) -> None:
-        with self._lock:
-            self.times.append(time.monotonic())
-            self.ticks.append(int(sample.tick))
-
-    def between(self, t0: float, t1: float) -> list[float]:
-        with self._lock:
-            return [t for t in self.times if t0 <= t <= t1]
-
-    def close(self) -> None:
-        self.reader.close()
 
 
 def _physics_process(node_pid: int) -> int:
@@ -68,9 +45,9 @@ def sim_node():
     init_unitree_dds()
     proc = SimRobotProcess(["--camera-width", "64", "--camera-height", "48", "--camera-hz", "20",
                             "--duration", "90"]).start()
-    arrivals = Arrivals()
+    arrivals = LowStateLog()
     try:
-        wait_until(lambda: len(arrivals.times) > 50 or not proc.alive, 60.0, poll=0.05, what="LowState flowing")
+        wait_until(lambda: len(arrivals) > 50 or not proc.alive, 60.0, poll=0.05, what="LowState flowing")
         assert proc.alive, proc.log()
         yield proc, arrivals
     finally:
@@ -90,15 +67,15 @@ def test_a_hung_ros_node_never_stops_the_simulated_robot(sim_node):
         t1 = time.monotonic()
     finally:
         os.kill(proc.process.pid, signal.SIGCONT)
-    during = arrivals.between(t0, t1)
+    during = arrivals.received_between(t0, t1)
     # 500 Hz for 3 s is 1500 samples; a stalled physics loop (the old in-node thread) delivered none.
     assert len(during) > 750, f"{len(during)} LowState samples in 3 s while the ROS node was stopped"
     gaps = [b - a for a, b in zip([t0, *during], [*during, t1])]
     assert max(gaps) < 0.3, f"LowState went silent for {max(gaps) * 1e3:.0f} ms while the ROS node was stopped"
     assert _alive(physics)
     # The node comes back and catches up; the robot was never interrupted.
-    n = len(arrivals.times)
-    wait_until(lambda: len(arrivals.times) > n + 100 and proc.alive, 10.0, what="LowState after the node resumed")
+    n = len(arrivals)
+    wait_until(lambda: len(arrivals) > n + 100 and proc.alive, 10.0, what="LowState after the node resumed")
 
 
 def test_the_physics_process_ends_with_its_node(sim_node):
@@ -107,9 +84,9 @@ def test_the_physics_process_ends_with_its_node(sim_node):
     proc.process.kill()  # SIGKILL: the node cannot stop its child itself
     proc.process.wait(timeout=10.0)
     wait_until(lambda: not _alive(physics), 15.0, what=f"physics process {physics} gone after its node was killed")
-    n = len(arrivals.times)
+    n = len(arrivals)
     time.sleep(0.5)
-    assert len(arrivals.times) - n < 5, "LowState still flowing after the node and its physics were gone"
+    assert len(arrivals) - n < 5, "LowState still flowing after the node and its physics were gone"
 
 
 def test_a_physics_process_that_cannot_start_says_why():

@@ -1,13 +1,12 @@
 """The simulated G1 as a separate process on real DDS (loopback): it must behave like the robot's motors."""
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
 
-from dit4dit_ros.g1.dds import LowCmdWriter, LowStateReader, init_unitree_dds
+from dit4dit_ros.g1.dds import LowCmdWriter, LowStateLog, init_unitree_dds
 from dit4dit_ros.g1.joints import JOINT_INDEX, limits_array
 from dit4dit_ros.g1.lowcmd import ControlPath, MotorCommand, build_lowcmd
 from dit4dit_ros.g1.lowstate import LowStateSample
@@ -27,45 +26,23 @@ def _hold(q: np.ndarray) -> MotorCommand:
     return MotorCommand.hold(q, kp=KP, kd=KD)
 
 
-class StateLog:
-    """Collects LowState samples from the sim process."""
-
-    def __init__(self) -> None:
-        self.samples: list[LowStateSample] = []
-        self._lock = threading.Lock()
-        self.reader = LowStateReader(self._add)
-
-    def _add(self, sample: LowStateSample) -> None:
-        with self._lock:
-            self.samples.append(sample)
-            del self.samples[:-2000]
-
-    def latest(self) -> LowStateSample | None:
-        with self._lock:
-            return self.samples[-1] if self.samples else None
-
-    def since(self, tick: int) -> list[LowStateSample]:
-        with self._lock:
-            return [s for s in self.samples if s.tick > tick]
-
-
 @pytest.fixture
 def sim():
     """A fresh sim robot process (DDS only) and a LowState log; waits until LowState flows."""
     init_unitree_dds()
     proc = SimRobotProcess(["--no-ros", "--duration", "60"]).start()
-    log = StateLog()
+    log = LowStateLog(keep=2000)
     try:
         wait_until(lambda: log.latest() is not None or not proc.alive, timeout=30.0, poll=0.05, what="first LowState")
         assert proc.alive, proc.log()
         yield proc, log
     finally:
         code = proc.stop()
-        log.reader.close()
+        log.close()
         assert code == 0, f"sim-robot exit code {code}\n{proc.log()}"
 
 
-def _stream(writer: LowCmdWriter, msg, log: StateLog, condition, timeout: float, rate: float = 200.0):
+def _stream(writer: LowCmdWriter, msg, log: LowStateLog, condition, timeout: float, rate: float = 200.0):
     """Send `msg` repeatedly at ~`rate` Hz until condition(latest sample) holds or `timeout` s pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -77,7 +54,7 @@ def _stream(writer: LowCmdWriter, msg, log: StateLog, condition, timeout: float,
     return None
 
 
-def _wait_sim_time(log: StateLog, seconds: float, timeout: float = 20.0) -> LowStateSample:
+def _wait_sim_time(log: LowStateLog, seconds: float, timeout: float = 20.0) -> LowStateSample:
     start = log.latest().tick
     return wait_until(lambda: (s := log.latest()) is not None and s.tick - start >= seconds * 1000 and s,
                       timeout=timeout, poll=0.02, what=f"{seconds} s of simulation")
@@ -86,7 +63,7 @@ def _wait_sim_time(log: StateLog, seconds: float, timeout: float = 20.0) -> LowS
 def test_lowstate_stream_is_valid_and_regular(sim):
     proc, log = sim
     _wait_sim_time(log, 0.5)
-    samples = log.since(0)[-200:]
+    samples = log.after_tick(0)[-200:]
     assert len(samples) >= 100
     assert all(s.crc_ok for s in samples)
     assert {s.mode_machine for s in samples} == {5}
@@ -117,7 +94,7 @@ def test_lowcmd_position_target_moves_joint_and_damping_follows_timeout(sim):
     fallen = wait_until(lambda: (s := log.latest()) is not None and s.q[R_SHOULDER] > -0.6 and s, timeout=15.0,
                         poll=0.02, what="arm falling in damping")
     assert fallen.tick - stop_tick > 150  # not before the 0.2 s timeout (minus DDS/loop slack)
-    falling = [s for s in log.since(stop_tick + 300) if abs(s.dq[R_SHOULDER]) > 0.2]
+    falling = [s for s in log.after_tick(stop_tick + 300) if abs(s.dq[R_SHOULDER]) > 0.2]
     assert falling, "no motion seen after the timeout"
     s = falling[-1]
     # kp = 0, tau_ff = 0: the motor torque is pure damping, tau = -kd * dq with kd = 2.0 (tau uses the velocity
@@ -173,7 +150,7 @@ def test_sim_robot_process_exits_cleanly_on_duration_and_sigint():
         assert bounded.process.wait(timeout=60.0) == 0, bounded.log()
     finally:
         bounded.stop()
-    log = StateLog()
+    log = LowStateLog(keep=2000)
     proc = SimRobotProcess(["--no-ros", "--duration", "60"]).start()
     try:
         wait_until(lambda: log.latest() is not None or not proc.alive, timeout=30.0, poll=0.05, what="first LowState")
@@ -186,4 +163,4 @@ def test_sim_robot_process_exits_cleanly_on_duration_and_sigint():
         assert "sim robot stopped" in proc.log()
     finally:
         proc.stop()
-        log.reader.close()
+        log.close()
