@@ -427,12 +427,12 @@ def run_loop(loop: RtLoop, logs: DeferredLog, should_stop, gc_policy=None) -> No
         b.header[S.H_TICKS] = loop.tick_no
         if not loop.stopping:
             reason = should_stop()
-            if not reason:
-                loop.watch_node(time.monotonic_ns())
             if reason:
                 loop.begin_stop(reason, done)
                 b.header[S.H_RT_STATE] = S.RT_STOPPING
                 logs.flush()
+            else:
+                loop.watch_node(time.monotonic_ns())
         loop.serve_requests()
         logs.flush()
         n += 1

@@ -3,8 +3,8 @@
 
 Life cycle: the kernel sends SIGTERM when the parent (the node) dies (PR_SET_PDEATHSIG); SIGTERM or a stop
 request from the node start the damping ramp, counted in ticks; the process exits after the ramp's last command
-went out. A stale node heartbeat disables (damping ramp, then nothing sent) without ending the process (loop.py). Exit status 0 after a ramp, 2 when start-up failed (the reason is in
-the status block and on stderr).
+went out. A stale node heartbeat disables (damping ramp, then nothing sent) without ending the process (loop.py).
+Exit status 0 after a ramp, 2 when start-up failed (the reason is in the status block and on stderr).
 """
 from __future__ import annotations
 
