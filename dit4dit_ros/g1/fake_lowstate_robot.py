@@ -45,6 +45,7 @@ class _Shared:
         self.stop = ctx.Event()
         self.tick = ctx.Value("q", 0)
         self.sent_valid = ctx.Value("q", 0)
+        self.cycles = ctx.Value("q", 0)  # loop cycles completed (a pause is in effect once one more has run)
         self.bad_requested = ctx.Value("q", 0)
         self.sent_bad = ctx.Value("q", 0)
         self.crc_zero = ctx.Value("b", 0)
@@ -61,8 +62,9 @@ class FakeLowStateRobot:
     `send_bad(n)` sends n messages with a corrupted CRC whose joint 0 is BAD_CRC_MARKER; `remote` is the
     wireless-remote report the messages carry; `crc_zero` publishes CRC 0 like Unitree's simulators. `tick`
     counts messages, or after `set_sim_clock` it is that simulated time in milliseconds, like the simulator's
-    LowState. Uses the Unitree DDS domain and interface of `isolation` (this process's environment by default),
-    and initialises this process's Unitree DDS with it too, for the test's own listeners on the robot's wire.
+    LowState, and like it never decreases (a clock set behind the newest tick sent holds that tick). Uses the
+    Unitree DDS domain and interface of `isolation` (this process's environment by default), and initialises
+    this process's Unitree DDS with it too, for the test's own listeners on the robot's wire.
     The process ends by itself after `max_seconds`, and with the process that started it.
     """
 
@@ -98,8 +100,17 @@ class FakeLowStateRobot:
     def resume(self) -> None:
         self._shared.running.set()
 
-    def pause(self) -> None:
+    def pause(self, timeout: float = 10.0) -> None:
+        """Stop sending; returns once the process has sent its last valid message, so that `tick` and
+        `sent_valid` are final (DDS delivery of what was sent may still be under way).
+
+        Why wait: the process may have read `running` just before it was cleared and still write one message.
+        The cycle that read it ends before the next one starts, and that next one sees the pause, so two
+        completed cycles after the clear are enough."""
         self._shared.running.clear()
+        first = self.cycles
+        wait_until(lambda: self.cycles >= first + 2 or not self._process.is_alive(), timeout, poll=self.period,
+                   what="the fake LowState robot to pause")
 
     def send_bad(self, count: int, timeout: float = 10.0) -> None:
         """Send `count` CRC-invalid messages (one per period, between the valid ones) and return once sent."""
@@ -152,6 +163,10 @@ class FakeLowStateRobot:
     @property
     def sent_valid(self) -> int:
         return int(self._shared.sent_valid.value)
+
+    @property
+    def cycles(self) -> int:
+        return int(self._shared.cycles.value)
 
     @property
     def sent_bad(self) -> int:
@@ -223,12 +238,18 @@ def _serve(shared: _Shared, period: float, max_seconds: float, priority: int, is
             msg.crc = 0  # what Unitree's own simulators publish
         return msg
 
+    newest_sim_tick = 0
+
     def next_tick() -> int:
+        nonlocal newest_sim_tick
         if not shared.sim_on.value:
             return int(shared.tick.value) + 1
         with shared.sim.get_lock():
             start, wall, speed = shared.sim[_SIM_START], shared.sim[_SIM_WALL], shared.sim[_SIM_SPEED]
-        return int(round((start + speed * (time.monotonic() - wall)) * 1000.0))
+        # a simulator's time never runs backwards: a clock set (or frozen) a little behind what was already sent
+        # holds the tick until it catches up
+        newest_sim_tick = max(newest_sim_tick, int(round((start + speed * (time.monotonic() - wall)) * 1000.0)))
+        return newest_sim_tick
 
     shared.ready.set()
     next_t = time.monotonic()
@@ -242,6 +263,7 @@ def _serve(shared: _Shared, period: float, max_seconds: float, priority: int, is
                 shared.tick.value = next_tick()
                 writer.write(fill(int(shared.tick.value), bad=False))
                 shared.sent_valid.value += 1
+            shared.cycles.value += 1
             next_t += period
             delay = next_t - time.monotonic()
             if delay > 0:

@@ -158,10 +158,12 @@ class SimClock:
                 last = now
             self._stop.wait(0.002)
 
-    def freeze(self) -> None:
+    def freeze(self) -> float:
+        """Stop both; returns the simulated time they stopped at (the last /clock published)."""
         with self._lock:
             self.frozen.set()
             self._robot.set_sim_clock(self.time, 0.0)
+            return self.time
 
     def unfreeze(self) -> None:
         with self._lock:
@@ -181,12 +183,18 @@ def test_ros_clock_mode_waits_out_a_frozen_simulation(rig):
         assert node.state_dict()["clock"] == "ros"
         states = harness.collect(EXECUTOR_STATE_TYPE, EXECUTOR_STATE_TOPIC, state_qos())
         # the lock-step pause: /clock and LowState stop together for longer than every timeout
-        clock.freeze()
-        robot.pause()
-        time.sleep(0.05)  # let in-flight messages land
-        n0, s0 = wire.received, len(states)
+        frozen_at = clock.freeze()
+        robot.pause()  # returns once the robot sent its last LowState: robot.tick is final
+        # what was sent before the pause may still be on its way (a starved rclpy thread holds /clock for tens of
+        # ms): the pause starts once the node has both, not after a guessed delay
+        wait_until(lambda: abs(node.rt.block.read_clock() - frozen_at) < 1e-6
+                   and node.status().get("lowstate_tick") == robot.tick, 10.0,
+                   what="the last /clock and the last LowState at the executor")
+        n0, s0 = node.status()["commands_sent"], len(states)
         wait_until(lambda t=time.monotonic(): time.monotonic() - t > 0.6, 2.0, what="0.6 s of pause")
-        assert wire.received - n0 <= 3, "commands must stop while simulated time stands still"
+        # counted by the control process's own sequence (not by arrivals at this test's listener, which may lag):
+        # at most the one tick that read the clock just before the node wrote its last value
+        assert node.status()["commands_sent"] - n0 <= 1, "commands must stop while simulated time stands still"
         assert node.mode is Mode.RUNNING, node.status()["mode_reason"]
         # the state goes on (steady-clock timer, 20 Hz): an evaluator holding the simulator waits on it; the control
         # loop's time stands still with the simulation

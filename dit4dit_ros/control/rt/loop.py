@@ -324,6 +324,7 @@ class RtLoop:
             tick_errors=self.tick_errors,
             tick=self.stats.report(),
             lowstate_received=self.lowstate_received,
+            lowstate_tick=self.latest_tick,  # the newest accepted LowState's own tick (its time with clock ros)
             # the time the loop last ticked at (the robot's time with clock ros or command_echo): an enable is served
             # at it, so an evaluator that wants the soft start to begin at a reset's state waits until it got there
             control_time=None if not math.isfinite(self._last_now) else round(self._last_now, 6),
