@@ -37,3 +37,7 @@ run idle
 for _ in $(seq 1 "$HOGS"); do (while :; do :; done) & PIDS+=($!); done
 run "busy$HOGS"
 stop_hogs
+# where the two runs part, if they do (per seed: the first chunk whose frame, state pairing, inputs or output differ)
+if [ -f "$OUT/idle.json" ] && [ -f "$OUT/busy$HOGS.json" ]; then
+  "$PY" -m dit4dit_ros.evaluation.compare "$OUT/idle.json" "$OUT/busy$HOGS.json"
+fi

@@ -124,6 +124,7 @@ class GraphEvaluator:
         self.observe = observe
         self.samples: list[StepSample] = []  # ego / scene frames of the current episode, in arrival order
         self.inference: list[float] = []
+        self.chunks: list[dict] = []  # the policy's ChunkTrace of each chunk of the episode
         self.joints: dict[str, float] = {}
         self.objects: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.node.create_subscription(DiagnosticStatus, SIM_TASK_TOPIC, self._on_task, TASK_STATUS)
@@ -162,6 +163,11 @@ class GraphEvaluator:
         chunks = values.get("chunks")
         if self._last_chunks is not None and chunks != self._last_chunks and "inference_ms" in values:
             self.inference.append(float(values["inference_ms"]) / 1e3)
+            if "chunk_stamp" in values:
+                text = {kv.key: kv.value for kv in msg.values}  # digests as written (hex digits can read as numbers)
+                self.chunks.append({"chunk_stamp": float(values["chunk_stamp"]),
+                                    "state_skew_ms": float(values["state_skew_ms"]),
+                                    "input_digest": text["input_digest"], "output_digest": text["output_digest"]})
         self._last_chunks = chunks
 
     def _on_joints(self, msg) -> None:
@@ -215,6 +221,7 @@ class GraphEvaluator:
         origin = self.task.episode_origin
         self.samples.clear()
         self.inference.clear()
+        self.chunks.clear()
         self._last_stamp.clear()
         if origin is not None:
             # The enable is served at the time of the control loop's newest tick. Until the loop has ticked on the
@@ -264,6 +271,7 @@ class GraphEvaluator:
                 "first_success_time": hold.first, "episode_time": float(st.episode_time),
                 "policy_start_time": policy_start, "timed_out": time.monotonic() > wall_deadline,
                 "samples": list(self.samples), "trace": trace, "inference": list(self.inference),
+                "chunks": list(self.chunks),
                 "origin": origin or 0.0}
 
     def close(self) -> None:
@@ -333,7 +341,8 @@ def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[
                                         round(ep["final_distance"], 4), ego_frames, ep["first_success_time"],
                                         float(np.mean(ep["inference"])) if ep["inference"] else float("nan"),
                                         policy_start_time=ep["policy_start_time"], episode_time=ep["episode_time"],
-                                        distance_trace=ep["trace"], inference_trace=ep["inference"])
+                                        distance_trace=ep["trace"], inference_trace=ep["inference"],
+                                        chunk_trace=ep["chunks"])
                 for o in observers:
                     o.end_episode(episode)
                 result.episodes.append(episode)

@@ -76,6 +76,9 @@ class EpisodeResult:
     # report's plots
     distance_trace: list[tuple[float, float]] = field(default_factory=list)
     inference_trace: list[float] = field(default_factory=list)
+    # graph mode: each chunk's frame time, state pairing and input/output digests (policy.runner.ChunkTrace), to
+    # find where two runs of the same seeds part
+    chunk_trace: list[dict] = field(default_factory=list)
     video: str | None = None  # rollout video of this episode, if one was written
 
 

@@ -177,6 +177,7 @@ class PolicyNode(Node):
             "instruction": self.runner.instruction or "", "chunks": s.chunks, "skipped": s.skipped, "errors": s.errors,
             "input_errors": self.input_errors, "last_skip_reason": s.last_skip_reason,
             "inference_ms": round(s.last_inference_seconds * 1e3, 3),
+            **(s.last_chunk.as_dict() if s.last_chunk is not None else {}),
         }
         if s.errors:
             level, message = ERROR, "inference errors (see log)"

@@ -32,6 +32,16 @@ class Engine(Protocol):  # the subset of engine.base.PolicyEngine the runner use
 
 
 
+def _observation_hash(prefix: bytes, frames, joint_positions, instruction: str) -> bytes:
+    """sha256 of `prefix`, the images, the joint positions rounded to 1e-6 rad and the instruction."""
+    h = hashlib.sha256(prefix)
+    for frame in frames:
+        h.update(np.ascontiguousarray(frame).tobytes())
+    h.update(np.round(np.asarray(joint_positions, dtype=np.float64) * 1e6).astype(np.int64).tobytes())
+    h.update(instruction.encode())
+    return h.digest()
+
+
 def observation_seed(seed: int, frames, joint_positions, instruction: str) -> int:
     """A noise seed that is a function of `seed` and the observation alone (sha256 of the images, the joint
     positions rounded to 1e-6 rad and the instruction). Why: the same observation then gives the same chunk however
@@ -39,12 +49,32 @@ def observation_seed(seed: int, frames, joint_positions, instruction: str) -> in
     episode, idle or loaded; on a robot two observations are never equal and the noise stays as random as a
     generator's. The rounding keeps a last-bit difference (simulation time is a float: 17.602 - 17.6 is not
     0.402 - 0.4) from drawing entirely different noise."""
-    h = hashlib.sha256(int(seed).to_bytes(8, "little", signed=True))
-    for frame in frames:
-        h.update(np.ascontiguousarray(frame).tobytes())
-    h.update(np.round(np.asarray(joint_positions, dtype=np.float64) * 1e6).astype(np.int64).tobytes())
-    h.update(instruction.encode())
-    return int.from_bytes(h.digest()[:8], "little") & (2**63 - 1)
+    digest = _observation_hash(int(seed).to_bytes(8, "little", signed=True), frames, joint_positions, instruction)
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+
+
+def fingerprint(data: bytes) -> str:
+    """12 hex digits of sha256: enough to tell two runs' inputs or chunks apart in a trace."""
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ChunkTrace:
+    """What one chunk was computed from and what came out, in a form two runs can be compared by.
+
+    Why: a command-stepped evaluation should repeat itself exactly, idle or loaded. When two runs part, the first
+    chunk whose trace differs says where: a different frame time, a joint state paired from another instant
+    (`state_skew_ms`), different inputs (`input_digest`: images, joints, instruction), or the same inputs and a
+    different output (`output_digest`: the engine itself)."""
+
+    stamp: float  # the frame's time
+    state_skew_ms: float  # joint state's time - frame's time
+    input_digest: str
+    output_digest: str
+
+    def as_dict(self) -> dict:
+        return {"chunk_stamp": round(self.stamp, 6), "state_skew_ms": round(self.state_skew_ms, 3),
+                "input_digest": self.input_digest, "output_digest": self.output_digest}
 
 @dataclass(frozen=True)
 class ChunkResult:
@@ -66,6 +96,7 @@ class RunnerStats:
     last_skip_reason: str = ""  # reason of the newest cycle if it produced no chunk, else empty
     last_inference_seconds: float = float("nan")
     waiting_for_frame: int = 0  # cycles that found no frame newer than the last chunk's
+    last_chunk: ChunkTrace | None = None
 
 
 class PolicyRunner:
@@ -135,6 +166,10 @@ class PolicyRunner:
             raise RuntimeError(f"engine returned actions of shape {positions.shape}, expected (H, {len(self.action_joint_names)})")
         result = ChunkResult(obs.stamp, self.action_joint_names, positions, self.control_period, elapsed, dict(out.timings))
         self._last_stamp = obs.stamp
+        self.stats.last_chunk = ChunkTrace(
+            obs.stamp, 1e3 * (obs.state_stamp - obs.stamp),
+            _observation_hash(b"", obs.frames, obs.joint_positions, self._instruction).hex()[:12],
+            fingerprint(np.ascontiguousarray(positions).tobytes()))
         self.stats.chunks += 1
         self.stats.last_skip_reason = ""  # the newest cycle succeeded: inputs are fine now
         self.stats.last_inference_seconds = elapsed

@@ -123,6 +123,11 @@ def test_runner_computes_one_chunk_per_frame(tmp_path):
     clock[0] = 1.1
     assert runner.step().observation_stamp == 1.1
     assert len(published) == 2
+    # each chunk's trace: the frame's time, the paired joint state's offset from it, digests of inputs and output
+    trace = runner.stats.last_chunk
+    assert trace.stamp == 1.1 and trace.state_skew_ms == pytest.approx(-100.0)  # the only state is from 1.0 s
+    assert len(trace.input_digest) == len(trace.output_digest) == 12
+    assert trace.as_dict()["chunk_stamp"] == 1.1
 
     # noise_seed: the chunk is a function of the observation alone (same observation -> same chunk, whatever came
     # before); without it, the engine's generator moves on and the same observation gives another chunk
@@ -140,10 +145,16 @@ def test_runner_computes_one_chunk_per_frame(tmp_path):
             assert r.step() is not None
         b.add_frame(1.0, np.full((h, w, 3), 7, np.uint8))
         clock[0] = 1.0
-        return r.step().positions
+        positions = r.step().positions
+        traces.append(r.stats.last_chunk)
+        return positions
 
+    traces = []
     np.testing.assert_array_equal(chunk_after(0, 3), chunk_after(2, 3))
+    assert traces[0] == traces[1]  # same observation, same chunk: the traces of two runs agree
     assert not np.allclose(chunk_after(0, 3), chunk_after(0, 4))  # the seed matters
+    # same inputs, another output: the trace tells an input difference from an engine (here: noise) difference
+    assert traces[2].input_digest == traces[3].input_digest and traces[2].output_digest != traces[3].output_digest
     assert not np.allclose(chunk_after(0, None), chunk_after(0, None))
 
 
