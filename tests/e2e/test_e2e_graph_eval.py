@@ -94,6 +94,11 @@ def test_two_seeded_episodes_through_the_graph(tiny_checkpoint, tmp_path):
             per_episode.append(sum(1 for _ in container.decode(video=0)))
         assert per_episode[-1] >= 10 * (e.episode_time - 0.3), (per_episode, e.episode_time)  # >= 10 fps of sim time
         assert len(e.inference_trace) >= 1 and all(x > 0 for x in e.inference_trace)
+        # one trace per chunk; lock-step pairs every frame with the joint state of its own instant
+        assert len(e.chunk_trace) == len(e.inference_trace), e.chunk_trace
+        stamps = [c["chunk_stamp"] for c in e.chunk_trace]
+        assert stamps == sorted(set(stamps)), stamps
+        assert all(abs(c["state_skew_ms"]) < 1e-3 and len(c["input_digest"]) == 12 for c in e.chunk_trace), e.chunk_trace
     assert frames == sum(per_episode)
     report = write_report(result, tmp_path / "report")
     html = report.read_text()
