@@ -163,6 +163,10 @@ class Supervisor:
             codes = self.processes.stop_all(grace=self.supervision.stop_grace_s)
             self._heartbeat_stop.set()
             log.info("stopped: %s", codes)
+            # a node killed (hung at stop, or restarted after a hang) leaves its 16 MB DDS segment in /dev/shm
+            from dit4dit_ros.utils.dds_shm import remove_zombie_segments
+
+            remove_zombie_segments()
             executor.shutdown()
             node.destroy_node()
             rclpy.try_shutdown()

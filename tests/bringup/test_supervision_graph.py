@@ -22,6 +22,7 @@ import pytest
 
 from dit4dit_ros.bringup.profiles import write_parameter_yaml
 from dit4dit_ros.bringup.trial_graph import TrialGraph, process_alive, trial_parameters, wait_gone
+from dit4dit_ros.utils.dds_shm import DEFAULT_MIN_AGE_S, segment_of_process
 from dit4dit_ros.utils.waiting import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros, pytest.mark.sim]
@@ -100,11 +101,19 @@ def test_observers_restart_a_hold_node_stays_down_and_the_robot_keeps_going(repo
         assert graph.run.poll() is None
 
         nodes = graph.nodes()
+        # the killed node's 16 MB DDS segment stays in /dev/shm until the supervisor removes it at the end (it
+        # takes segments older than DEFAULT_MIN_AGE_S: a younger one may belong to a process still starting)
+        segment = segment_of_process(nodes["executor"])
+        assert segment is not None and segment.exists()
+        lock = segment.with_name(segment.name + "_el")
+        wait_until(lambda: time.time() - lock.stat().st_mtime >= DEFAULT_MIN_AGE_S, 30, poll=0.1,
+                   what="the executor's DDS segment old enough to be taken for a zombie")
         t_kill = time.monotonic()
         graph.signal_node("executor", signal.SIGKILL)
         assert graph.wait_for_exit(60) == 1
         assert "node executor exited: killed by signal 9; on_failure stop: stopping the graph" in graph.output()
         wait_gone(nodes, 30)
+        assert not segment.exists() and not lock.exists()
         # The executor's control process outlives its node by its shutdown ramp: it damps (disable_damping_time,
         # counted in ticks), never tracks again, then the stream stops.
         _assert_damped_then_silent(graph, t_kill)
