@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 import time
 
 import numpy as np
@@ -53,44 +52,32 @@ class _AutoAck(NullSink):
 
 
 def _lowstate_stats(args_sim: list[str], seconds: float) -> dict:
-    from dit4dit_ros.g1.dds import LowStateReader, init_unitree_dds
+    from dit4dit_ros.g1.dds import LowStateLog, init_unitree_dds
     from dit4dit_ros.sim.process import SimRobotProcess
 
     init_unitree_dds()
-    times: list[float] = []
-    lock = threading.Lock()
-    recording = threading.Event()
-
-    def on_sample(sample) -> None:
-        if recording.is_set():
-            with lock:
-                times.append(time.perf_counter())
-
-    reader = LowStateReader(on_sample)
-    seen = []
-    probe = LowStateReader(lambda s: seen.append(s.crc_ok))
+    heard = LowStateLog()
     proc = SimRobotProcess([*args_sim, "--duration", str(seconds + 60)]).start()
     try:
-        wait_until(lambda: len(seen) > 100 or not proc.alive, timeout=60.0, poll=0.05, what="LowState from sim-robot")
+        wait_until(lambda: len(heard) > 100 or not proc.alive, timeout=60.0, poll=0.05, what="LowState from sim-robot")
         if not proc.alive:
             raise RuntimeError(f"sim-robot exited:\n{proc.log()}")
         time.sleep(1.0)  # let the renderer (if any) reach its steady state before measuring
-        recording.set()
+        t0 = time.monotonic()
         time.sleep(seconds)
-        recording.clear()
+        t1 = time.monotonic()
     finally:
         proc.stop()
-        reader.close()
-        probe.close()
-    with lock:
-        t = np.array(times)
+        heard.close()
+    t = np.array(heard.received_between(t0, t1))
+    crc = [s.crc_ok for s in heard.since(0)]
     periods = np.diff(t) * 1e3
     return {
         "rate": (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 else 0.0,
         "p50": float(np.percentile(periods, 50)) if periods.size else float("nan"),
         "p99": float(np.percentile(periods, 99)) if periods.size else float("nan"),
         "max": float(periods.max()) if periods.size else float("nan"),
-        "crc_ok": float(np.mean(seen)) if seen else 0.0,
+        "crc_ok": float(np.mean(crc)) if crc else 0.0,
     }
 
 
