@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Callable
 
 from dit4dit_ros.utils.process_life import die_with_parent
 
@@ -90,6 +91,27 @@ def _serve_requests(conn: Connection, loop: Any, robot: Any, send: Any) -> None:
     loop.stop()
 
 
+def _stop_on_signals(stop_all: Callable[[], None]) -> None:
+    """SIGTERM/SIGINT call `stop_all` from a thread of their own, never from the signal handler.
+
+    Why: a Python signal handler runs on the main thread between two bytecodes, possibly inside `Event.set()` of the
+    very event it would set; taking that event's lock again deadlocks the process for good. Seen in a CI run: the
+    physics process outlived its killed node, its main thread stuck in on_signal -> Event.set -> lock acquire,
+    inside the loop's own Event.set. The C-level handler writes the signal to a wakeup pipe instead, and a watcher
+    thread does the stopping. Must be called from the main thread."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: None)  # the wakeup fd carries it; no work in the handler
+
+    def watch() -> None:
+        os.read(read_end, 1)
+        stop_all()
+
+    threading.Thread(target=watch, name="sim-core-signals", daemon=True).start()
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="dit4dit_ros.sim.core_process", description=__doc__)
     p.add_argument("--fd", type=int, required=True, help="this end of the node's socket pair")
@@ -107,13 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     loop_box: list[Any] = []
 
-    def on_signal(_signum, _frame) -> None:
+    def stop_all() -> None:
         stop.set()
         if loop_box:
             loop_box[0].stop()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    _stop_on_signals(stop_all)
 
     from dit4dit_ros.sim.dds_bridge import SimDdsBridge
     from dit4dit_ros.sim.loop import SimLoop
