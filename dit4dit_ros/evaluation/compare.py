@@ -11,9 +11,6 @@ import argparse
 import json
 from pathlib import Path
 
-INPUT_KEYS = ("chunk_stamp", "state_skew_ms", "input_digest")
-
-
 def first_difference(a: list[dict], b: list[dict]) -> str:
     """The first chunk at which two chunk traces differ, in words ("" when they agree)."""
     for k, (x, y) in enumerate(zip(a, b)):

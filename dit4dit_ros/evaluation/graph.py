@@ -40,6 +40,7 @@ from dit4dit_ros.evaluation.episode import EpisodeObserver, StepSample
 from dit4dit_ros.evaluation.results import EpisodeResult, EvalResult, SuccessHold
 from dit4dit_ros.control.executor_params import hands_parameters
 from dit4dit_ros.evaluation.direct import task_distance
+from dit4dit_ros.policy.runner import ChunkTrace
 from dit4dit_ros.utils.waiting import WaitTimeout, wait_until
 from dit4dit_ros.utils.stamps import stamp_to_seconds
 
@@ -163,11 +164,10 @@ class GraphEvaluator:
         chunks = values.get("chunks")
         if self._last_chunks is not None and chunks != self._last_chunks and "inference_ms" in values:
             self.inference.append(float(values["inference_ms"]) / 1e3)
-            if "chunk_stamp" in values:
-                text = {kv.key: kv.value for kv in msg.values}  # digests as written (hex digits can read as numbers)
-                self.chunks.append({"chunk_stamp": float(values["chunk_stamp"]),
-                                    "state_skew_ms": float(values["state_skew_ms"]),
-                                    "input_digest": text["input_digest"], "output_digest": text["output_digest"]})
+            # from the text as written: values_of would read hex digests made of digits as numbers
+            trace = ChunkTrace.from_text({kv.key: kv.value for kv in msg.values})
+            if trace is not None:
+                self.chunks.append(trace.as_dict())
         self._last_chunks = chunks
 
     def _on_joints(self, msg) -> None:

@@ -55,7 +55,11 @@ def observation_seed(seed: int, frames, joint_positions, instruction: str) -> in
 
 def fingerprint(data: bytes) -> str:
     """12 hex digits of sha256: enough to tell two runs' inputs or chunks apart in a trace."""
-    return hashlib.sha256(data).hexdigest()[:12]
+    return _short(hashlib.sha256(data).digest())
+
+
+def _short(digest: bytes) -> str:
+    return digest.hex()[:12]
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,14 @@ class ChunkTrace:
     def as_dict(self) -> dict:
         return {"chunk_stamp": round(self.stamp, 6), "state_skew_ms": round(self.state_skew_ms, 3),
                 "input_digest": self.input_digest, "output_digest": self.output_digest}
+
+    @classmethod
+    def from_text(cls, text: "dict[str, str]") -> ChunkTrace | None:
+        """The trace in a status's key/value text (as_dict's keys), or None when the status carries none."""
+        if "chunk_stamp" not in text:
+            return None
+        return cls(float(text["chunk_stamp"]), float(text["state_skew_ms"]), text["input_digest"],
+                   text["output_digest"])
 
 @dataclass(frozen=True)
 class ChunkResult:
@@ -168,7 +180,7 @@ class PolicyRunner:
         self._last_stamp = obs.stamp
         self.stats.last_chunk = ChunkTrace(
             obs.stamp, 1e3 * (obs.state_stamp - obs.stamp),
-            _observation_hash(b"", obs.frames, obs.joint_positions, self._instruction).hex()[:12],
+            _short(_observation_hash(b"", obs.frames, obs.joint_positions, self._instruction)),
             fingerprint(np.ascontiguousarray(positions).tobytes()))
         self.stats.chunks += 1
         self.stats.last_skip_reason = ""  # the newest cycle succeeded: inputs are fine now
