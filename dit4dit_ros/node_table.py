@@ -17,6 +17,11 @@ class NodeEntry(NamedTuple):
     # What the supervisor may do when the node dies or hangs (supervision/reactions.py's Reaction values), the
     # first is the default: "stop" (the graph, executor first), "hold" (leave it down), "restart".
     on_failure: tuple[str, ...] = ("stop", "hold")
+    # Publishes or takes camera images: joins ROS 2 over shared memory as well as UDP (a 640x480 stream over
+    # UDP alone lost frames). Every other node is UDP-only, because FastDDS's shared-memory delivery takes a lock
+    # in the *reader's* process: a reader stopped inside it (SIGSTOP, a debugger, a frozen cgroup) stalls every
+    # writer that sends to it, for as long as it is stopped (utils/dds_transport.py has the measurement).
+    images: bool = False
 
     @property
     def module(self) -> str:
@@ -30,18 +35,23 @@ _OBSERVER = ("restart", "stop", "hold")  # nothing moves because of it: restart 
 NODES: tuple[NodeEntry, ...] = (
     # The simulated robot stands in for hardware with its own computer, and the 500 Hz executor must never
     # wait for the model: both get CPU before the policy on a small machine.
-    NodeEntry("sim_robot", "sim_robot_node", nice=-5, on_failure=("stop",)),
-    NodeEntry("camera", "camera_node"),
+    NodeEntry("sim_robot", "sim_robot_node", nice=-5, on_failure=("stop",), images=True),
+    NodeEntry("camera", "camera_node", images=True),
     NodeEntry("g1_state", "g1_state_node"),
     NodeEntry("clock_server", "clock_server_node", on_failure=_OBSERVER),  # robot host's clock (split-host check)
     NodeEntry("robot_state", "robot_state_node", on_failure=_OBSERVER),  # URDF + TF for viewers
-    NodeEntry("recorder", "recorder_node", on_failure=_OBSERVER),
+    NodeEntry("recorder", "recorder_node", on_failure=_OBSERVER, images=True),
     NodeEntry("teleop", "teleop_node"),  # replay/expert sources (keyboard needs a TTY)
     NodeEntry("clock_offset", "clock_offset_node", on_failure=_OBSERVER),  # policy host vs robot
-    NodeEntry("policy", "policy_node"),
+    NodeEntry("policy", "policy_node", images=True),
     NodeEntry("monitor", "monitor_node", on_failure=_OBSERVER),
     NodeEntry("executor", "executor_node", nice=-10, on_failure=("stop",)),
 )
+
+
+def uses_shared_memory(node: str) -> bool:
+    """Whether node `node` joins ROS 2 over shared memory (it moves images); unknown names (tools, tests) do."""
+    return next((n.images for n in NODES if n.name == node), True)
 
 
 def console_scripts() -> list[str]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from dit4dit_ros.bringup.graph import check_unitree_domains, graph_from_yaml, load_parameter_yaml, node_parameters
 from dit4dit_ros.bringup.processes import GraphProcesses
-from dit4dit_ros.supervision.health import judge
+from dit4dit_ros.supervision.health import blame_stopped, is_stopped, judge
 from dit4dit_ros.supervision.reactions import SUPERVISOR_NODE, Reaction, SupervisionConfig
 from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
 
@@ -100,8 +100,10 @@ class Supervisor:
         # down under the running loop instead of letting it stop the nodes in order.
         from dit4dit_ros.utils.dds_transport import LOOPBACK_ADDRESSES, configure_ros_transport
 
-        # The deployment's ROS transport for this process and every node it starts (they inherit it).
-        configure_ros_transport(node_parameters(self.data, SUPERVISOR_NODE).get("ros_addresses", list(LOOPBACK_ADDRESSES)))
+        # The deployment's ROS transport for this process and every node it starts (they inherit the addresses;
+        # each node adds shared memory if it moves images). The supervisor moves none: UDP only.
+        configure_ros_transport(node_parameters(self.data, SUPERVISOR_NODE).get("ros_addresses", list(LOOPBACK_ADDRESSES)),
+                                shared_memory=False)
         secure = os.environ.get("ROS_SECURITY_ENABLE", "").lower() == "true"
         rclpy.init(args=["--ros-args", "--enclave", "/dit4dit/supervisor"] if secure else [],
                    signal_handler_options=SignalHandlerOptions.NO)
@@ -185,36 +187,50 @@ class Supervisor:
 
     def _supervise(self) -> bool:
         """Judge every child; react to failures by its node's on_failure. False: stop the graph."""
-        for child in list(self.processes.children):
-            if child.abandoned:
-                continue
-            now = time.monotonic()  # per child: a restart before it may have taken seconds
+        children = [c for c in self.processes.children if not c.abandoned]
+        now = time.monotonic()
+        for child in children:
             if child.link is not None:
                 child.link.poll(now)
                 if child.restarts and not child.running_reported and child.link.last_heard is not None:
                     print(f"\nnode {child.spec.name} is back (pid {child.process.pid})", file=sys.stderr, flush=True)
                     child.running_reported = True
-            failure = judge(child.spec.name, child.process.poll(), child.link.last_heard if child.link else now,
-                            child.started, now, self.supervision.node_hang_timeout_s, self.options.start_timeout)
-            if failure is None:
-                continue
-            reaction = self.supervision.reaction(child.spec.name)
-            report = f"{failure}; on_failure {reaction.value}"
-            self.failures.append(report)
-            if reaction is Reaction.STOP:
-                print(f"\n{report}: stopping the graph (executor first: the robot goes to damping)\n"
-                      f"{self.processes.tail(child)}", file=sys.stderr, flush=True)
+        judged = {c.spec.name: judge(c.spec.name, c.process.poll(), c.link.last_heard if c.link else now, c.started,
+                                     now, self.supervision.node_hang_timeout_s, self.options.start_timeout)
+                  for c in children}
+        stopped = {c.spec.name for c in children if c.process.poll() is None and is_stopped(c.process.pid)}
+        judged, excused = blame_stopped(judged, stopped)
+        for name in sorted(excused):
+            print(f"\nnode {name} is silent while {', '.join(sorted(stopped))} is stopped: it may be waiting on it "
+                  "(shared-memory DDS); it gets a new hang timeout", file=sys.stderr, flush=True)
+        for child in sorted(children, key=lambda c: c.spec.name not in stopped):  # the stopped ones first
+            failure = judged[child.spec.name]
+            if failure is not None and not self._react(child, failure):
                 return False
-            if reaction is Reaction.RESTART and child.restarts < self.supervision.restart_limit:
-                print(f"\n{report}: restarting it ({child.restarts + 1} of {self.supervision.restart_limit}); "
-                      f"the robot keeps going\n{self.processes.tail(child)}", file=sys.stderr, flush=True)
-                self.processes.restart(child, self.options.config, self.overrides_for(child.spec.name),
-                                       grace=self.supervision.stop_grace_s)
-                continue
-            why = "restart limit reached" if reaction is Reaction.RESTART else "hold"
-            print(f"\n{report}: {why}, it stays down; the rest keeps running (the executor holds, then damps, "
-                  f"when its inputs stop)\n{self.processes.tail(child)}", file=sys.stderr, flush=True)
-            self.processes.abandon(child, grace=self.supervision.stop_grace_s)
+        for child in children:  # the obstruction is gone: a full hang timeout from now on
+            if child.spec.name in excused and child.link is not None:
+                child.link.last_heard = time.monotonic()
+        return True
+
+    def _react(self, child, failure) -> bool:
+        """React to one child's failure by its node's on_failure. False: stop the graph."""
+        reaction = self.supervision.reaction(child.spec.name)
+        report = f"{failure}; on_failure {reaction.value}"
+        self.failures.append(report)
+        if reaction is Reaction.STOP:
+            print(f"\n{report}: stopping the graph (executor first: the robot goes to damping)\n"
+                  f"{self.processes.tail(child)}", file=sys.stderr, flush=True)
+            return False
+        if reaction is Reaction.RESTART and child.restarts < self.supervision.restart_limit:
+            print(f"\n{report}: restarting it ({child.restarts + 1} of {self.supervision.restart_limit}); "
+                  f"the robot keeps going\n{self.processes.tail(child)}", file=sys.stderr, flush=True)
+            self.processes.restart(child, self.options.config, self.overrides_for(child.spec.name),
+                                   grace=self.supervision.stop_grace_s)
+            return True
+        why = "restart limit reached" if reaction is Reaction.RESTART else "hold"
+        print(f"\n{report}: {why}, it stays down; the rest keeps running (the executor holds, then damps, "
+              f"when its inputs stop)\n{self.processes.tail(child)}", file=sys.stderr, flush=True)
+        self.processes.abandon(child, grace=self.supervision.stop_grace_s)
         return True
 
     def _down_text(self) -> str:

@@ -48,6 +48,7 @@ from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.status_msgs import task_status_to_msg
 from dit4dit_ros.nodes.tf_publishing import ObjectFramePublisher
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
+from dit4dit_ros.node_table import uses_shared_memory
 from dit4dit_ros.utils.dds_transport import configure_ros_transport
 from dit4dit_ros.sim.core_link import SimCoreClient
 from dit4dit_ros.sim.params import SIM_ROBOT_PARAMETERS, configs_from_values
@@ -172,7 +173,7 @@ class SimRobotNode(Node):
 def run(parameter_overrides: list[Parameter] | None = None, args: list[str] | None = None) -> int:
     """Start rclpy, run the node until SIGINT/SIGTERM or its `duration`, shut down cleanly. Returns 0."""
     stop = threading.Event()
-    configure_ros_transport()
+    configure_ros_transport(shared_memory=uses_shared_memory(NODE_NAME))
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> stop

@@ -17,6 +17,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
+from dit4dit_ros.node_table import uses_shared_memory
 from dit4dit_ros.nodes.stall_watch import StallWatch
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
 from dit4dit_ros.utils.dds_transport import configure_ros_transport
@@ -39,7 +40,7 @@ def ending_with_context(node: Node) -> Iterator[None]:
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None,
              startup_errors: tuple[type[BaseException], ...] = STARTUP_ERRORS) -> int:
     """Run the node built by `factory` until shutdown; `node.done` (if the node has it) also ends the spin."""
-    configure_ros_transport()
+    configure_ros_transport(shared_memory=uses_shared_memory(name))
     rclpy.init(args=args)
     link = connect_supervisor(name)
     node = watch = None

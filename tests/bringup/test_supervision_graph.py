@@ -101,21 +101,22 @@ def test_observers_restart_a_hold_node_stays_down_and_the_robot_keeps_going(repo
         assert graph.run.poll() is None
 
         nodes = graph.nodes()
+        # Only nodes that move images join ROS over shared memory (a stopped reader there stalls its writers)
+        assert segment_of_process(nodes["executor"]) is None and segment_of_process(nodes["monitor"]) is None
         # the killed node's 16 MB DDS segment stays in /dev/shm until the supervisor removes it at the end (it
         # takes segments older than DEFAULT_MIN_AGE_S: a younger one may belong to a process still starting)
-        segment = segment_of_process(nodes["executor"])
+        segment = segment_of_process(nodes["sim_robot"])
         assert segment is not None and segment.exists()
         lock = segment.with_name(segment.name + "_el")
         wait_until(lambda: time.time() - lock.stat().st_mtime >= DEFAULT_MIN_AGE_S, 30, poll=0.1,
-                   what="the executor's DDS segment old enough to be taken for a zombie")
+                   what="the simulated robot's DDS segment old enough to be taken for a zombie")
         t_kill = time.monotonic()
-        graph.signal_node("executor", signal.SIGKILL)
+        graph.signal_node("sim_robot", signal.SIGKILL)
         assert graph.wait_for_exit(60) == 1
-        assert "node executor exited: killed by signal 9; on_failure stop: stopping the graph" in graph.output()
+        assert "node sim_robot exited: killed by signal 9; on_failure stop: stopping the graph" in graph.output()
         wait_gone(nodes, 30)
         assert not segment.exists() and not lock.exists()
-        # The executor's control process outlives its node by its shutdown ramp: it damps (disable_damping_time,
-        # counted in ticks), never tracks again, then the stream stops.
+        # The graph stops executor first: it damps, never tracks again, then the stream stops.
         _assert_damped_then_silent(graph, t_kill)
     finally:
         graph.close()

@@ -37,6 +37,8 @@ def test_profile_whitelists_the_named_addresses_and_refuses_wildcards(tmp_path):
     xml = fastdds_profile(["127.0.0.1", "192.168.123.164"])
     assert "<address>127.0.0.1</address><address>192.168.123.164</address>" in xml
     assert "<type>SHM</type>" in xml and "<useBuiltinTransports>false</useBuiltinTransports>" in xml
+    udp_only = fastdds_profile(["127.0.0.1"], shared_memory=False)  # nodes that move no images
+    assert "SHM" not in udp_only and "shm_big" not in udp_only and "<address>127.0.0.1</address>" in udp_only
     for bad, why in (("0.0.0.0", "bind all interfaces"), ("eth0", "not an IPv4 address"), ("239.255.0.1", "a group")):
         with pytest.raises(ValueError, match=why):
             check_addresses([bad])
@@ -52,6 +54,9 @@ def test_a_plain_shell_gets_the_stack_profile_and_children_inherit_the_deploymen
     chosen = configure_ros_transport(["127.0.0.1", "10.0.0.2"], environ=env)  # dit4dit run, from the config
     child = dict(env)
     assert configure_ros_transport(environ=child) == chosen  # a node it starts keeps the deployment's choice
+    monitor = configure_ros_transport(environ=dict(env), shared_memory=False)  # ... and adds its own SHM choice
+    assert monitor != chosen and "<address>10.0.0.2</address>" in monitor.read_text()
+    assert "SHM" not in monitor.read_text() and "SHM" in chosen.read_text()
 
 
 def test_a_deliberate_profile_is_kept_and_a_missing_one_replaced(tmp_path):

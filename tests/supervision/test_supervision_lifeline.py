@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dit4dit_ros.supervision.health import Failure, judge
+from dit4dit_ros.supervision.health import Failure, NodeFailure, blame_stopped, is_stopped, judge
 from dit4dit_ros.supervision.lifeline import ChildLink, LifelineTiming, SupervisorLink
 from dit4dit_ros.utils.waiting import wait_until
 
@@ -154,6 +154,40 @@ def test_judge_gives_a_starting_node_its_start_timeout():
     late = judge("p", None, None, started=0.0, now=61.0, hang_timeout=2.0, start_timeout=60.0)
     assert late.kind is Failure.HUNG and "after its start" in late.detail
     assert judge("p", 2, 10.0, 0.0, 10.5, 2.0, 60.0).detail == "exit code 2"
+
+
+def test_a_stopped_process_is_told_from_a_running_one():
+    proc = subprocess.Popen([sys.executable, "-c", "import time\nfor _ in range(600): time.sleep(0.05)"])
+    try:
+        assert not is_stopped(proc.pid)
+        os.kill(proc.pid, signal.SIGSTOP)
+        wait_until(lambda: is_stopped(proc.pid), 10, poll=0.02, what="the kernel showing the child stopped")
+        os.kill(proc.pid, signal.SIGCONT)
+        wait_until(lambda: not is_stopped(proc.pid), 10, poll=0.02, what="the child running again")
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert not is_stopped(proc.pid)  # gone: not stopped
+
+
+def test_a_node_silent_behind_a_stopped_one_is_excused_and_the_stopped_one_blamed():
+    """The CI failure: the simulated robot, held up behind a SIGSTOPped monitor (shared-memory DDS), was judged hung
+    and stopped the graph. While some node is stopped, the running silent nodes are excused."""
+    silent = NodeFailure("sim_robot", Failure.HUNG, "no heartbeat for 4.0 s")
+    judged, excused = blame_stopped({"sim_robot": silent, "monitor": None, "executor": None}, {"monitor"})
+    assert excused == {"sim_robot"} and judged["sim_robot"] is None and judged["executor"] is None
+    assert judged["monitor"].kind is Failure.HUNG and "stopped" in judged["monitor"].detail
+    assert "sim_robot" in judged["monitor"].detail
+    # the stopped node already overdue keeps its own failure, with the reason added
+    own = NodeFailure("monitor", Failure.HUNG, "no heartbeat for 4.1 s")
+    judged, excused = blame_stopped({"sim_robot": silent, "monitor": own}, {"monitor"})
+    assert excused == {"sim_robot"} and judged["monitor"].detail.startswith("no heartbeat for 4.1 s; stopped")
+    # nothing stopped: a silent node is hung; a stopped node alone keeps its plain judgement; exits stay exits
+    assert blame_stopped({"sim_robot": silent}, set()) == ({"sim_robot": silent}, set())
+    assert blame_stopped({"monitor": own, "sim_robot": None}, {"monitor"}) == ({"monitor": own, "sim_robot": None}, set())
+    died = NodeFailure("executor", Failure.EXITED, "killed by signal 9")
+    judged, excused = blame_stopped({"executor": died, "monitor": None}, {"monitor"})
+    assert judged["executor"] is died and judged["monitor"] is None and not excused
 
 
 def test_the_new_safety_modules_are_ros_free():
