@@ -21,7 +21,6 @@ output_dir/.partial/ for `dit4dit record --recover`.
 """
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -54,6 +53,7 @@ from dit4dit_ros.node_table import uses_shared_memory
 from dit4dit_ros.utils.dds_transport import configure_ros_transport
 from dit4dit_ros.utils.param_fields import from_params, param_specs
 from dit4dit_ros.node_params.recorder import RecorderNodeParams
+from dit4dit_ros.utils.process_life import stop_on_signals
 
 NODE_NAME = "recorder"
 SERVICE_PREFIX = "/dit4dit/recorder"
@@ -293,28 +293,27 @@ def main(args: list[str] | None = None) -> int:
     configure_ros_transport(shared_memory=uses_shared_memory(NODE_NAME))
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> the episode is finished
-    node = None
-    try:
-        node = RecorderNode()
-        beat_from(node, link)
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while rclpy.ok() and not node.shutdown_requested and not stop.is_set():
-            executor.spin_once(timeout_sec=0.1)
-    except ExternalShutdownException:
-        pass
-    except (ValueError, StorageError) as exc:  # bad parameters, unwritable output: one clear line
-        rclpy.logging.get_logger(NODE_NAME).error(f"recorder cannot start: {exc}")
-        return 2
-    finally:
-        if node is not None:
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    # set from a watcher thread, not the handler: a handler's Event.set can deadlock (utils/process_life.py)
+    with stop_on_signals(stop.set):
+        link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> the episode is finished
+        node = None
+        try:
+            node = RecorderNode()
+            beat_from(node, link)
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            while rclpy.ok() and not node.shutdown_requested and not stop.is_set():
+                executor.spin_once(timeout_sec=0.1)
+        except ExternalShutdownException:
+            pass
+        except (ValueError, StorageError) as exc:  # bad parameters, unwritable output: one clear line
+            rclpy.logging.get_logger(NODE_NAME).error(f"recorder cannot start: {exc}")
+            return 2
+        finally:
+            if node is not None:
+                node.destroy_node()
+            if rclpy.ok():
+                rclpy.try_shutdown()
     return 0
 
 

@@ -21,7 +21,6 @@ show.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 from typing import Any
@@ -54,6 +53,7 @@ from dit4dit_ros.sim.core_link import SimCoreClient
 from dit4dit_ros.sim.params import SIM_ROBOT_PARAMETERS, configs_from_values
 from dit4dit_ros.sim.scene import camera_intrinsics
 from dit4dit_ros.utils.stamps import seconds_to_stamp, stamp_to_seconds
+from dit4dit_ros.utils.process_life import stop_on_signals
 
 LOG = logging.getLogger(__name__)
 NODE_NAME = "sim_robot"
@@ -175,24 +175,23 @@ def run(parameter_overrides: list[Parameter] | None = None, args: list[str] | No
     stop = threading.Event()
     configure_ros_transport(shared_memory=uses_shared_memory(NODE_NAME))
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> stop
-    node = None
-    try:
-        node = SimRobotNode(parameter_overrides=parameter_overrides or [])
-        beat_from(node, link)
-        executor = rclpy.executors.SingleThreadedExecutor()
-        executor.add_node(node)
-        while not stop.is_set() and node.running:
-            executor.spin_once(timeout_sec=0.1)
-    finally:
-        if node is not None:
-            node.stop()
-            node.destroy_node()
-        if rclpy.ok():
-            rclpy.try_shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    # SIGINT/SIGTERM set `stop` from a watcher thread (a handler's Event.set can deadlock: utils/process_life.py)
+    with stop_on_signals(stop.set):
+        link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> stop
+        node = None
+        try:
+            node = SimRobotNode(parameter_overrides=parameter_overrides or [])
+            beat_from(node, link)
+            executor = rclpy.executors.SingleThreadedExecutor()
+            executor.add_node(node)
+            while not stop.is_set() and node.running:
+                executor.spin_once(timeout_sec=0.1)
+        finally:
+            if node is not None:
+                node.stop()
+                node.destroy_node()
+            if rclpy.ok():
+                rclpy.try_shutdown()
     return 0
 
 

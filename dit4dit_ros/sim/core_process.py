@@ -15,14 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import signal
 import sys
 import threading
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any
 
-from dit4dit_ros.utils.process_life import die_with_parent
+from dit4dit_ros.utils.process_life import die_with_parent, stop_on_signals
 
 LOG = logging.getLogger("dit4dit_ros.sim.core")
 RESET_TIMEOUT = 10.0  # wall s for the loop thread to carry out a reset
@@ -91,27 +89,6 @@ def _serve_requests(conn: Connection, loop: Any, robot: Any, send: Any) -> None:
     loop.stop()
 
 
-def _stop_on_signals(stop_all: Callable[[], None]) -> None:
-    """SIGTERM/SIGINT call `stop_all` from a thread of their own, never from the signal handler.
-
-    Why: a Python signal handler runs on the main thread between two bytecodes, possibly inside `Event.set()` of the
-    very event it would set; taking that event's lock again deadlocks the process for good. Seen in a CI run: the
-    physics process outlived its killed node, its main thread stuck in on_signal -> Event.set -> lock acquire,
-    inside the loop's own Event.set. The C-level handler writes the signal to a wakeup pipe instead, and a watcher
-    thread does the stopping. Must be called from the main thread."""
-    read_end, write_end = os.pipe()
-    os.set_blocking(write_end, False)
-    signal.set_wakeup_fd(write_end)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda _signum, _frame: None)  # the wakeup fd carries it; no work in the handler
-
-    def watch() -> None:
-        os.read(read_end, 1)
-        stop_all()
-
-    threading.Thread(target=watch, name="sim-core-signals", daemon=True).start()
-
-
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="dit4dit_ros.sim.core_process", description=__doc__)
     p.add_argument("--fd", type=int, required=True, help="this end of the node's socket pair")
@@ -134,8 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         if loop_box:
             loop_box[0].stop()
 
-    _stop_on_signals(stop_all)
+    with stop_on_signals(stop_all):  # SIGTERM (the node, or the parent-death signal), Ctrl-C
+        return _simulate(conn, values, stop, loop_box)
 
+
+def _simulate(conn: Connection, values: dict, stop: threading.Event, loop_box: list[Any]) -> int:
+    """Build the robot, its DDS bridge and the loop; run until stopped. `loop_box` lets the signal watcher stop the
+    loop once it exists; `stop` is set when a signal came before."""
     from dit4dit_ros.sim.dds_bridge import SimDdsBridge
     from dit4dit_ros.sim.loop import SimLoop
     from dit4dit_ros.sim.params import bridge_config_from_values, configs_from_values

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 
 from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
+from dit4dit_ros.utils.process_life import stop_on_signals
 
 LOG = logging.getLogger(__name__)
 UNITREE_SIM_STATE_RATE_HZ = 200.0  # unitree_mujoco publishes rt/lowstate every 5 ms
@@ -86,14 +86,13 @@ def run_dds_only(values: dict) -> int:
     robot = SimRobot(robot_cfg, seed=seed)
     bridge = SimDdsBridge(robot, config=bridge_config_from_values(values))
     loop = SimLoop(robot, loop_cfg, sinks=[bridge])
-    previous = {sig: signal.signal(sig, lambda *_: loop.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        LOG.info("sim robot ready (DDS only)")
-        stats = loop.run(values["duration"] or None)
+        # loop.stop() from a watcher thread, not the handler (it sets an Event: utils/process_life.py)
+        with stop_on_signals(loop.stop):
+            LOG.info("sim robot ready (DDS only)")
+            stats = loop.run(values["duration"] or None)
     finally:
         bridge.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     LOG.info("sim robot stopped: %.2f s simulated in %.2f s wall (RTF %.2f), %d LowState, counters %s",
              stats.sim_end - stats.sim_start, stats.wall_end - stats.wall_start, stats.real_time_factor,
              bridge.published, robot.counters)
