@@ -64,8 +64,9 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml") + glob("config/*.rviz")
          + glob("config/*.sh")),
-        # The small demo checkpoint (weights, config, normalization, prompt cache, model card).
-        (f"share/{PACKAGE}/models/g1_reach_small", glob("models/g1_reach_small/*")),
+        # The small demo checkpoints (weights, config, normalization, prompt cache, model card; not their eval logs).
+        *[(f"share/{PACKAGE}/models/{name}", [f for f in glob(f"models/{name}/*") if os.path.isfile(f)])
+          for name in ("g1_reach_small", "g1_pick_place_small")],
     ],
     python_requires=">=3.10",
     zip_safe=False,
