@@ -131,7 +131,8 @@ class HandStateCache:
     """The latest HandState of each hand (thread-safe), for appending the hand joints to /joint_states.
 
     `fresh(now, max_age)` returns the names and (q, dq, tau) of the hands heard from within `max_age` s, in
-    HandSide order, so a silent hand drops out of /joint_states instead of reporting stale angles.
+    HandSide order, so a silent hand drops out of /joint_states instead of reporting stale angles. The times are
+    whatever clock the caller uses for both; g1_state uses robot time (LowState ticks), see its _on_hand_state.
     """
 
     def __init__(self) -> None:

@@ -27,6 +27,7 @@ and CycloneDDS on one domain need a special profile); only its outputs are ROS t
 """
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -118,7 +119,7 @@ class G1StateNode(Node):
             from dit4dit_ros.g1.hands import HandSide
 
             self.hand_cache = HandStateCache()
-            self.hand_readers = [HandStateReader(side, self.hand_cache.update) for side in HandSide]
+            self.hand_readers = [HandStateReader(side, self._on_hand_state) for side in HandSide]
 
     @staticmethod
     def _isolation(p: dict) -> DdsIsolation:
@@ -129,7 +130,19 @@ class G1StateNode(Node):
             unitree_interface=p["unitree_interface"] or env.unitree_interface,
         )
 
-    # -- DDS listener thread -----------------------------------------------------------------------------
+    # -- DDS listener threads ----------------------------------------------------------------------------
+    def _on_hand_state(self, side, sample, _receive_time: float) -> None:
+        """A hand's age is kept in robot time (the newest LowState tick when it arrived), not on the wall clock.
+
+        Why: in lock-step the simulation, its hands with it, stands still while the policy thinks or an
+        evaluator resets; judged on the wall clock the hands went stale in such a pause, the next /joint_states
+        lacked the gripper joints, the policy refused it and the paused simulation waited for an answer that never
+        came (a pick_place graph evaluation stopped that way). In robot time a hand is stale only when the robot's
+        state goes on without it."""
+        with self._lock:
+            tick = self.last_tick
+        self.hand_cache.update(side, sample, -math.inf if tick is None else tick * 1e-3)
+
     def _on_lowstate(self, sample) -> None:
         t = sample.receive_time
         with self._lock:
@@ -171,7 +184,7 @@ class G1StateNode(Node):
         js.velocity = array("d", np.ascontiguousarray(sample.dq, dtype=np.float64).tobytes())
         js.effort = array("d", np.ascontiguousarray(sample.tau_est, dtype=np.float64).tobytes())
         if self.hand_cache is not None:
-            names, q, dq, tau = self.hand_cache.fresh(time.monotonic(), self.p["stale_timeout_s"])
+            names, q, dq, tau = self.hand_cache.fresh(sample.tick * 1e-3, self.p["stale_timeout_s"])
             if names:
                 js.name = self._names + names
                 js.position.extend(q)

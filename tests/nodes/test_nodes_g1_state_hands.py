@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,20 @@ def test_joint_states_carry_the_hand_joints(repo_root, tmp_path) -> None:
             hand = np.asarray(msg.position)[len(JOINT_NAMES):]
             assert len(msg.velocity) == len(msg.effort) == len(msg.name)
             np.testing.assert_allclose(hand, 0.0, atol=0.05)  # the simulated hands hold their open pose
+
+            # The robot (LowState and hands together) stands still for 1 s > stale_timeout_s (0.5 s), as a
+            # lock-stepped simulation does while the policy thinks: the hands' age is robot time, so the states
+            # after the pause still carry them (judged on the wall clock they dropped out, the policy refused those
+            # states and a paused pick_place evaluation waited for ever).
+            os.kill(sim.pid, signal.SIGSTOP)
+            try:
+                time.sleep(1.0)  # the pause is the stimulus
+                before = len(joints.snapshot())
+            finally:
+                os.kill(sim.pid, signal.SIGCONT)
+            wait_until(lambda: len(joints.snapshot()) >= before + 20, 30.0, what="20 joint states after the pause")
+            after = [len(m.name) for _, m in joints.snapshot()[before:]]
+            assert all(n == len(JOINT_NAMES) + len(ALL_HAND_JOINT_NAMES) for n in after), after
     finally:
         _stop(node)
         _stop(sim)
