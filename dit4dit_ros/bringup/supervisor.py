@@ -25,7 +25,7 @@ from pathlib import Path
 
 from dit4dit_ros.bringup.graph import check_unitree_domains, graph_from_yaml, load_parameter_yaml, node_parameters
 from dit4dit_ros.bringup.processes import GraphProcesses
-from dit4dit_ros.supervision.health import blame_stopped, is_stopped, judge
+from dit4dit_ros.supervision.health import Failure, blame_stopped, is_stopped, judge
 from dit4dit_ros.supervision.reactions import SUPERVISOR_NODE, Reaction, SupervisionConfig
 from dit4dit_ros.utils.dds_env import apply_isolation, claim_loopback_isolation
 
@@ -198,7 +198,9 @@ class Supervisor:
         judged = {c.spec.name: judge(c.spec.name, c.process.poll(), c.link.last_heard if c.link else now, c.started,
                                      now, self.supervision.node_hang_timeout_s, self.options.start_timeout)
                   for c in children}
-        stopped = {c.spec.name for c in children if c.process.poll() is None and is_stopped(c.process.pid)}
+        # /proc is read only when someone is silent: that is when a stopped node may be the cause
+        any_hung = any(f is not None and f.kind is Failure.HUNG for f in judged.values())
+        stopped = {c.spec.name for c in children if any_hung and c.process.poll() is None and is_stopped(c.process.pid)}
         judged, excused = blame_stopped(judged, stopped)
         for name in sorted(excused):
             print(f"\nnode {name} is silent while {', '.join(sorted(stopped))} is stopped: it may be waiting on it "

@@ -70,11 +70,9 @@ from dit4dit_ros.nodes.status_msgs import EXECUTOR_STATE_TYPE, executor_state_ms
 from dit4dit_ros.nodes.qos import COMMANDS, DIAGNOSTICS, state_qos
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
-from dit4dit_ros.nodes.spin import ending_with_context
+from dit4dit_ros.nodes.spin import configure_node_transport, ending_with_context
 from dit4dit_ros.nodes.stall_watch import StallWatch
 from dit4dit_ros.utils.dds_env import isolation_from_env
-from dit4dit_ros.node_table import uses_shared_memory
-from dit4dit_ros.utils.dds_transport import configure_ros_transport
 
 class ExecutorNode(Node):
     """See module docstring."""
@@ -321,7 +319,7 @@ class ExecutorNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """`ros2 run dit4dit_ros executor_node` / `python -m dit4dit_ros.nodes.executor_node`."""
-    configure_ros_transport(shared_memory=uses_shared_memory(NODE_NAME))
+    configure_node_transport(NODE_NAME)
     rclpy.init(args=args)
     link = connect_supervisor(NODE_NAME)  # supervisor dead or hung -> SIGTERM -> the damping shutdown below
     node = watch = None

@@ -48,9 +48,8 @@ from dit4dit_ros.data.topics import (
 from dit4dit_ros.nodes.qos import latched_qos, qos_by_name
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.status_msgs import recorder_status_msg
+from dit4dit_ros.nodes.spin import configure_node_transport
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
-from dit4dit_ros.node_table import uses_shared_memory
-from dit4dit_ros.utils.dds_transport import configure_ros_transport
 from dit4dit_ros.utils.param_fields import from_params, param_specs
 from dit4dit_ros.node_params.recorder import RecorderNodeParams
 from dit4dit_ros.utils.process_life import stop_on_signals
@@ -290,7 +289,7 @@ def main(args: list[str] | None = None) -> int:
     """
     from rclpy.signals import SignalHandlerOptions
 
-    configure_ros_transport(shared_memory=uses_shared_memory(NODE_NAME))
+    configure_node_transport(NODE_NAME)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
     # set from a watcher thread, not the handler: a handler's Event.set can deadlock (utils/process_life.py)

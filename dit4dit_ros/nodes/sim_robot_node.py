@@ -46,9 +46,8 @@ from dit4dit_ros.nodes.qos import COMMANDS, SENSOR_DATA, TASK_STATUS
 from dit4dit_ros.nodes.ros_params import declare_parameters
 from dit4dit_ros.nodes.status_msgs import task_status_to_msg
 from dit4dit_ros.nodes.tf_publishing import ObjectFramePublisher
+from dit4dit_ros.nodes.spin import configure_node_transport
 from dit4dit_ros.nodes.supervision import beat_from, connect_supervisor
-from dit4dit_ros.node_table import uses_shared_memory
-from dit4dit_ros.utils.dds_transport import configure_ros_transport
 from dit4dit_ros.sim.core_link import SimCoreClient
 from dit4dit_ros.sim.params import SIM_ROBOT_PARAMETERS, configs_from_values
 from dit4dit_ros.sim.scene import camera_intrinsics
@@ -173,7 +172,7 @@ class SimRobotNode(Node):
 def run(parameter_overrides: list[Parameter] | None = None, args: list[str] | None = None) -> int:
     """Start rclpy, run the node until SIGINT/SIGTERM or its `duration`, shut down cleanly. Returns 0."""
     stop = threading.Event()
-    configure_ros_transport(shared_memory=uses_shared_memory(NODE_NAME))
+    configure_node_transport(NODE_NAME)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     # SIGINT/SIGTERM set `stop` from a watcher thread (a handler's Event.set can deadlock: utils/process_life.py)
     with stop_on_signals(stop.set):

@@ -37,10 +37,15 @@ def ending_with_context(node: Node) -> Iterator[None]:
             raise
 
 
+def configure_node_transport(name: str) -> None:
+    """The stack's ROS transport for node `name`: shared memory only if it moves images (node_table.py)."""
+    configure_ros_transport(shared_memory=uses_shared_memory(name))
+
+
 def run_node(factory: Callable[[], Node], name: str, args: list[str] | None = None,
              startup_errors: tuple[type[BaseException], ...] = STARTUP_ERRORS) -> int:
     """Run the node built by `factory` until shutdown; `node.done` (if the node has it) also ends the spin."""
-    configure_ros_transport(shared_memory=uses_shared_memory(name))
+    configure_node_transport(name)
     rclpy.init(args=args)
     link = connect_supervisor(name)
     node = watch = None
