@@ -82,6 +82,13 @@ def test_lowcmd_tracks_and_continuous_clipping_raises_the_alarm(unitree_like_sim
     sim, harness = unitree_like_sim
     alarms = harness.collect(DiagnosticArray, diag.DIAGNOSTICS_TOPIC, DIAGNOSTICS)
     node = _executor(harness, control_path="lowcmd", lowstate_crc_policy="accept_zero", expected_mode_machine=0)
+    try:
+        _track_then_clip(sim, harness, node, alarms)
+    finally:  # an executor left running would command the module's simulator against the next one
+        _drop(harness, node)
+
+
+def _track_then_clip(sim, harness: RosHarness, node: ExecutorNode, alarms) -> None:
     wait_until(lambda: _enable(node).success or not sim.alive, 60.0, poll=0.2, what="enable on rt/lowcmd")
     wait_until(lambda: node.mode is Mode.RUNNING, 10.0, what="RUNNING")
     teleop = harness.probe.create_publisher(JointState, "/dit4dit/teleop/joint_command", COMMANDS)
