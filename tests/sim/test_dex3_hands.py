@@ -106,3 +106,29 @@ def test_hand_follows_commands_times_out_to_damping_and_refuses_invalid_ones() -
     robot.hands.submit("left", HandCommand.position(target))
     robot.step(1)
     assert not robot.hands.status()["left"]["damping"]
+
+
+@pytest.mark.parametrize("view", ["scene", "ego"])
+def test_rollout_frames_show_the_hands(view: str) -> None:
+    """The rollout video's scene view and the policy's ego view of the pick_place scene show the Dex3-1 hands: hiding
+    the hand links' geoms changes a visible part of the frame (the rubber-hand scene has no such links)."""
+    from dit4dit_ros.evaluation.video import SCENE_SIZE
+    from dit4dit_ros.sim.camera import HEAD_CAMERA, CameraConfig, SimCamera, ViewPoint
+
+    robot = SimRobot(SimRobotConfig(scene=SceneConfig(hands="dex3"), task="pick_place"))
+    m = robot.model
+    hand_bodies = {b for b in range(m.nbody) for side in ("left", "right")
+                   if m.body(b).name.startswith(f"{side}_hand_") and m.body(b).name != f"{side}_hand_palm_link"}
+    hand_geoms = [g for g in range(m.ngeom) if m.geom_bodyid[g] in hand_bodies and m.geom_rgba[g, 3] > 0]
+    assert len(hand_geoms) >= 14, "every finger link of both hands has a visible geom"
+    size = SCENE_SIZE if view == "scene" else (240, 320)
+    camera = SimCamera(m, CameraConfig(width=size[1], height=size[0]), ViewPoint() if view == "scene" else HEAD_CAMERA)
+    try:
+        mujoco.mj_forward(m, robot.data)
+        with_hands = camera.render(robot.data).astype(int)
+        m.geom_rgba[hand_geoms, 3] = 0.0
+        without = camera.render(robot.data).astype(int)
+    finally:
+        camera.close()
+    changed = np.any(np.abs(with_hands - without) > 10, axis=-1).mean()
+    assert changed > 0.002, f"the hands cover only {changed:.4%} of the {view} frame"
