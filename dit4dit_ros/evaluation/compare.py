@@ -2,7 +2,7 @@
 
 A command-stepped graph evaluation is meant to repeat itself exactly, idle or loaded (docs/realtime.md). When an
 episode's distance trace differs between two runs, the first chunk whose trace differs tells why: another frame
-time, a joint state paired from another instant, other inputs (images, joints, instruction), or the same inputs
+time (counted from the episode's first chunk), a joint state paired from another instant, other inputs (images, joints, instruction), or the same inputs
 and another chunk (the engine). This reads the JSON files `dit4dit eval --json` writes.
 """
 from __future__ import annotations
@@ -11,19 +11,36 @@ import argparse
 import json
 from pathlib import Path
 
+
+def _offsets(trace: list[dict]) -> list[float]:
+    """Each chunk's frame time after the episode's first chunk. An episode starts at a simulation time that depends on
+    when the evaluator's reset lands (wall time, so load): the same episode has other absolute frame times in
+    another run."""
+    return [round(c.get("chunk_stamp", 0.0) - trace[0].get("chunk_stamp", 0.0), 6) for c in trace]
+
+
+def _same(a: list[dict], b: list[dict]) -> bool:
+    strip = [{k: v for k, v in c.items() if k != "chunk_stamp"} for c in a], \
+        [{k: v for k, v in c.items() if k != "chunk_stamp"} for c in b]
+    return strip[0] == strip[1] and (not a or _offsets(a) == _offsets(b))
+
+
 def first_difference(a: list[dict], b: list[dict]) -> str:
-    """The first chunk at which two chunk traces differ, in words ("" when they agree)."""
+    """The first chunk at which two chunk traces differ, in words ("" when they agree). Frame times are compared
+    from each episode's first chunk on (`_offsets`); the frame named in brackets is the first run's, in simulation
+    time, to find it in that run's logs."""
+    offsets_a, offsets_b = (_offsets(a), _offsets(b)) if a and b else ([], [])
     for k, (x, y) in enumerate(zip(a, b)):
-        if x == y:
-            continue
-        if x.get("chunk_stamp") != y.get("chunk_stamp"):
-            return f"chunk {k}: frame time {x.get('chunk_stamp')} s vs {y.get('chunk_stamp')} s"
+        if offsets_a[k] != offsets_b[k]:
+            return (f"chunk {k}: frame {offsets_a[k]} s vs {offsets_b[k]} s after the episode's first chunk "
+                    f"(frame {x.get('chunk_stamp')} s)")
         if x.get("state_skew_ms") != y.get("state_skew_ms"):
             return (f"chunk {k} (frame {x['chunk_stamp']} s): joint state paired {x.get('state_skew_ms')} ms vs "
                     f"{y.get('state_skew_ms')} ms from the frame")
         if x.get("input_digest") != y.get("input_digest"):
             return f"chunk {k} (frame {x['chunk_stamp']} s): other inputs (images or joint positions)"
-        return f"chunk {k} (frame {x['chunk_stamp']} s): same inputs, another output (the engine)"
+        if x.get("output_digest") != y.get("output_digest"):
+            return f"chunk {k} (frame {x['chunk_stamp']} s): same inputs, another output (the engine)"
     if len(a) != len(b):
         return f"chunk {min(len(a), len(b))}: one run has {len(a)} chunks, the other {len(b)}"
     return ""
@@ -39,8 +56,8 @@ def compare_runs(a: dict, b: dict) -> dict[int, str]:
         if eb is None:
             out[ea["seed"]] = "only in the first run"
             continue
-        if (ea["success"], ea["distance_trace"], ea.get("chunk_trace", [])) == \
-                (eb["success"], eb["distance_trace"], eb.get("chunk_trace", [])):
+        if (ea["success"], ea["distance_trace"]) == (eb["success"], eb["distance_trace"]) and \
+                _same(ea.get("chunk_trace", []), eb.get("chunk_trace", [])):
             continue
         where = first_difference(ea.get("chunk_trace", []), eb.get("chunk_trace", []))
         parted = next((pa[0] for pa, pb in zip(ea["distance_trace"], eb["distance_trace"]) if pa != pb), None)

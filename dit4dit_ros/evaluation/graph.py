@@ -46,6 +46,13 @@ from dit4dit_ros.utils.stamps import stamp_to_seconds
 
 log = logging.getLogger(__name__)
 
+# How long (wall seconds) the command-stepped simulation waits for the executor's answer before stepping on
+# without it. The node default (0.2 s) keeps an interactive simulation moving when no executor answers; an
+# evaluation wants every episode exact instead. With 0.2 s, 13 of about 220 chunks of a 20-seed reach evaluation
+# on this 2-core machine were not handled in time even idle (the physics went on without them), so runs of the
+# same seeds parted by load. The bound stays: a dead executor still costs only this long per step.
+EVAL_COMMAND_STEP_TIMEOUT_S = 5.0
+
 
 def graph_parameters(config: Path, checkpoint: Path, task: str, first_seed: int, image_size: tuple[int, int],
                      replan_hz: float, blind: bool, num_threads: int = 0, scene_camera: bool = False) -> dict:
@@ -62,7 +69,8 @@ def graph_parameters(config: Path, checkpoint: Path, task: str, first_seed: int,
     # to each state (command_stepped + the executor's command_echo), the policy pairs each frame with the state of
     # the frame's time (state_at_frame) and draws its noise from the observation (noise_seed): docs/realtime.md.
     sim.update(task=task, seed=first_seed - 1, camera_height=image_size[0], camera_width=image_size[1],
-               camera_rate_hz=replan_hz, lockstep=True, hold_after_reset=True, command_stepped=True)
+               camera_rate_hz=replan_hz, lockstep=True, hold_after_reset=True, command_stepped=True,
+               command_step_timeout=EVAL_COMMAND_STEP_TIMEOUT_S)
     if scene_camera:
         from dit4dit_ros.evaluation.video import SCENE_SIZE
 

@@ -23,7 +23,9 @@ def _run(seeds=(1, 2, 3)) -> dict:
 def test_first_difference_names_what_differs():
     base = [_chunk(2.0), _chunk(2.4)]
     assert first_difference(base, copy.deepcopy(base)) == ""
-    assert "frame time 2.4 s vs 2.6 s" in first_difference(base, [_chunk(2.0), _chunk(2.6)])
+    assert "chunk 1: frame 0.4 s vs 0.6 s after the episode's first chunk (frame 2.4 s)" in \
+        first_difference(base, [_chunk(2.0), _chunk(2.6)])
+    assert first_difference(base, [_chunk(5.2), _chunk(5.6)]) == ""  # the same episode, started later
     assert "joint state paired 0.0 ms vs 2.0 ms" in first_difference(base, [_chunk(2.0), _chunk(2.4, skew=2.0)])
     assert "chunk 0 (frame 2.0 s): other inputs" in first_difference(base, [_chunk(2.0, inputs="c" * 12), base[1]])
     assert "same inputs, another output" in first_difference(base, [base[0], _chunk(2.4, output="d" * 12)])
@@ -40,6 +42,11 @@ def test_compare_runs_lists_only_the_seeds_that_part():
     assert set(out) == {2, 3}
     assert "distance traces part at 0.2 s" in out[2] and "chunk 2 (frame 2.8 s): same inputs" in out[2]
     assert out[3].startswith("success True vs False") and "chunk traces agree" in out[3]
+    later = _run()  # every episode started 3.2 s later in simulation time (a slower reset): the same episodes
+    for episode in later["per_episode"]:
+        for chunk in episode["chunk_trace"]:
+            chunk["chunk_stamp"] += 3.2
+    assert compare_runs(a, later) == {}
     assert compare_runs(_run((1, 2)), _run((2, 5))) == {1: "only in the first run", 5: "only in the second run"}
 
 

@@ -65,3 +65,21 @@ def test_a_runner_executor_that_does_not_speak_arm_sdk_is_refused(tmp_path):
     lowcmd.write_text("executor:\n  ros__parameters:\n    control_path: lowcmd\n")
     with pytest.raises(ValueError, match="rt/arm_sdk"):
         RunnerConfig(render=False, deployment=lowcmd)
+
+
+def test_the_evaluation_simulator_waits_for_every_answer_longer_than_an_interactive_one(repo_root, tmp_path):
+    """Graph evaluation: command-stepped lock-step whose wait for the executor's answer outlasts a slow chunk on a
+    loaded 2-core machine (the node default steps on after 0.2 s, which made runs of the same seeds part by load),
+    and is still bounded and valid for the simulator's own parameter checks."""
+    from dit4dit_ros.evaluation.graph import EVAL_COMMAND_STEP_TIMEOUT_S
+    from dit4dit_ros.sim.dds_bridge import BridgeConfig
+    from dit4dit_ros.utils.param_fields import param_specs
+
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    sim = graph_parameters(Path(repo_root, "config", "g1_sim.yaml"), checkpoint, "reach", 0, (64, 64), 2.5,
+                           False)["sim_robot"]["ros__parameters"]
+    assert sim["lockstep"] and sim["command_stepped"] and sim["hold_after_reset"]
+    assert sim["command_step_timeout"] == EVAL_COMMAND_STEP_TIMEOUT_S > BridgeConfig().command_step_timeout
+    spec = next(s for s in param_specs(BridgeConfig) if s.name == "command_step_timeout")
+    assert spec.minimum <= sim["command_step_timeout"] <= spec.maximum  # the simulator node would accept it
