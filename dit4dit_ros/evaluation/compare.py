@@ -2,8 +2,8 @@
 
 A command-stepped graph evaluation is meant to repeat itself exactly, idle or loaded (docs/realtime.md). When an
 episode's distance trace differs between two runs, the first chunk whose trace differs tells why: another frame
-time (counted from the episode's first chunk), a joint state paired from another instant, other inputs (images, joints, instruction), or the same inputs
-and another chunk (the engine). This reads the JSON files `dit4dit eval --json` writes.
+time (counted from the episode's first chunk), a joint state paired from another instant, other inputs (images,
+joints, instruction), or the same inputs and another chunk (the engine). This reads the JSON files `dit4dit eval --json` writes.
 """
 from __future__ import annotations
 
@@ -19,17 +19,11 @@ def _offsets(trace: list[dict]) -> list[float]:
     return [round(c.get("chunk_stamp", 0.0) - trace[0].get("chunk_stamp", 0.0), 6) for c in trace]
 
 
-def _same(a: list[dict], b: list[dict]) -> bool:
-    strip = [{k: v for k, v in c.items() if k != "chunk_stamp"} for c in a], \
-        [{k: v for k, v in c.items() if k != "chunk_stamp"} for c in b]
-    return strip[0] == strip[1] and (not a or _offsets(a) == _offsets(b))
-
-
 def first_difference(a: list[dict], b: list[dict]) -> str:
     """The first chunk at which two chunk traces differ, in words ("" when they agree). Frame times are compared
     from each episode's first chunk on (`_offsets`); the frame named in brackets is the first run's, in simulation
     time, to find it in that run's logs."""
-    offsets_a, offsets_b = (_offsets(a), _offsets(b)) if a and b else ([], [])
+    offsets_a, offsets_b = _offsets(a), _offsets(b)
     for k, (x, y) in enumerate(zip(a, b)):
         if offsets_a[k] != offsets_b[k]:
             return (f"chunk {k}: frame {offsets_a[k]} s vs {offsets_b[k]} s after the episode's first chunk "
@@ -56,10 +50,9 @@ def compare_runs(a: dict, b: dict) -> dict[int, str]:
         if eb is None:
             out[ea["seed"]] = "only in the first run"
             continue
-        if (ea["success"], ea["distance_trace"]) == (eb["success"], eb["distance_trace"]) and \
-                _same(ea.get("chunk_trace", []), eb.get("chunk_trace", [])):
-            continue
         where = first_difference(ea.get("chunk_trace", []), eb.get("chunk_trace", []))
+        if (ea["success"], ea["distance_trace"]) == (eb["success"], eb["distance_trace"]) and not where:
+            continue
         parted = next((pa[0] for pa, pb in zip(ea["distance_trace"], eb["distance_trace"]) if pa != pb), None)
         out[ea["seed"]] = (f"success {ea['success']} vs {eb['success']}; distance traces part at {parted} s; "
                            f"{where or 'chunk traces agree (or were not recorded)'}")
