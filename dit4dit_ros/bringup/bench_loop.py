@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from dit4dit_ros.data.topics import ACTION_CHUNK_TOPIC, EXECUTOR_STATE_TOPIC, POLICY_STATE_TOPIC
+from dit4dit_ros.nodes.chunk_delivery import LEGS, SLOW_DELIVERY_S
 from dit4dit_ros.utils.waiting import wait_until
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -90,6 +91,7 @@ class LoopFigures:
     command_rate_hz: float = float("nan")
     cpu_percent: dict[str, float] = field(default_factory=dict)
     executor_realtime: str = "normal"
+    chunk_delivery: dict = field(default_factory=dict)  # the executor's nodes/chunk_delivery.py report
 
     def table(self) -> str:
         lat = np.array(self.chunk_latencies) * 1e3 if self.chunk_latencies else np.array([np.nan])
@@ -110,6 +112,10 @@ class LoopFigures:
              f"{t.get('work_p50', np.nan) * 1e3:.3f} / {t.get('work_p99', np.nan) * 1e3:.3f} ms"),
             ("executor scheduling", self.executor_realtime),
         ]
+        d = self.chunk_delivery
+        rows += [(f"chunk {leg} p50 / max", f"{d.get(f'{leg}_p50_ms', np.nan):.2f} / {d.get(f'{leg}_max_ms', np.nan):.2f} ms")
+                 for leg in LEGS]
+        rows.append((f"chunks slower than {SLOW_DELIVERY_S * 1e3:.0f} ms to the control process", f"{d.get('slow', '-')} of {d.get('chunks', '-')}"))
         rows += [(f"CPU {name}", f"{pct:.0f} %") for name, pct in sorted(self.cpu_percent.items())]
         width = max(len(r[0]) for r in rows)
         return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
@@ -195,6 +201,7 @@ def measure_loop(config: Path, checkpoint: Path, instruction: str, duration: flo
             command_rate_hz=float(np.mean([s.get("command_rate_hz", np.nan) for s in window])) if window else float("nan"),
             cpu_percent=cpu,
             executor_realtime=((window[-1].get("realtime") or {}).get("scheduler", "normal")) if window else "-",
+            chunk_delivery=window[-1].get("chunk_delivery", {}) if window else {},
         )
     finally:
         stop_run(run)

@@ -97,6 +97,8 @@ def _eval(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     result = run_evaluation(args)
     print(result.summary())
+    if result.runtime:
+        print(result.runtime_summary())
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result.to_dict(), f, indent=1)
@@ -136,6 +138,7 @@ def _demo(args: argparse.Namespace) -> int:
     result = evaluate_graph(checkpoint, task=args.task, seeds=range(first, first + args.episodes), progress=True,
                             log_dir=args.log_dir, observers=[video], scene_camera=True)
     print(result.summary())
+    print(result.runtime_summary())
     print(f"rollout video: {args.video}")
     return 0
 

@@ -282,6 +282,12 @@ class GraphEvaluator:
                 "chunks": list(self.chunks),
                 "origin": origin or 0.0}
 
+    def runtime_report(self) -> dict:
+        """The graph's own figures as it last reported them: the executor's tick timing, chunk delivery and counts,
+        the simulated robot's counters."""
+        executor = {k: self.executor_state[k] for k in ("tick", "chunk_delivery", "counts") if k in self.executor_state}
+        return {"executor": executor, "simulator": dict(self.task.robot_counters) if self.task is not None else {}}
+
     def close(self) -> None:
         import rclpy
 
@@ -358,6 +364,7 @@ def evaluate_graph(checkpoint: str | Path, task: str = "reach", seeds: Sequence[
                     print(f"seed {seed}: {'success' if ep['success'] else 'failure'}  min distance "
                           f"{ep['min_distance']:.3f} m  sim time {ep['episode_time']:.1f} s"
                           f"{'  (wall timeout)' if ep['timed_out'] else ''}", flush=True)
+            result.runtime = evaluator.runtime_report()
         finally:
             for o in observers:
                 o.close()

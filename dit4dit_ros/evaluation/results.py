@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from dit4dit_ros.nodes.chunk_delivery import LEGS, SLOW_DELIVERY_S
+
 DEFAULT_EVAL_SEED = 100_000  # held out: collect-sim demos use small seeds (the shipped set: 3000..3301)
 
 
@@ -92,6 +94,10 @@ class EvalResult:
     wall_seconds: float = 0.0
     instruction: str = ""
     recording: str | None = None  # the Rerun recording (.rrd) of the run, if one was written
+    # graph mode: how the running graph fared, as it reported at the end of the run: the executor's tick timing,
+    # chunk delivery (nodes/chunk_delivery.py) and counts, and the simulated robot's counters (command stepping's
+    # waits that ran out, ...). Empty in direct mode.
+    runtime: dict[str, Any] = field(default_factory=dict)
 
     @property
     def successes(self) -> int:
@@ -114,9 +120,28 @@ class EvalResult:
                 f"median min distance {np.median([e.min_distance for e in self.episodes]):.3f} m; "
                 f"{self.wall_seconds:.0f} s")
 
+    def runtime_summary(self) -> str:
+        """One line of the graph's own figures (`runtime`): how late chunks reached the control process, the
+        control loop's period, and how often the simulator's wait for the executor ran out; "" without them."""
+        if not self.runtime:
+            return ""
+        executor, simulator = self.runtime.get("executor", {}), self.runtime.get("simulator", {})
+        d, tick = executor.get("chunk_delivery", {}), executor.get("tick", {})
+        legs = ", ".join(f"{leg} {d[f'{leg}_p50_ms']:.1f}/{d[f'{leg}_max_ms']:.1f}"
+                         for leg in LEGS if f"{leg}_p50_ms" in d)
+        parts = [f"chunks to the control process (p50/max ms): {legs or '-'}; "
+                 f"{d.get('slow', '-')} of {d.get('chunks', '-')} slower than {SLOW_DELIVERY_S * 1e3:.0f} ms"]
+        if "period_p99" in tick:
+            parts.append(f"control period p99/max {1e3 * tick['period_p99']:.2f}/{1e3 * tick['period_max']:.2f} ms")
+        if "command_step_timeouts" in simulator:
+            parts.append(f"simulator waits for the executor run out: {simulator['command_step_timeouts']} of "
+                         f"{simulator['command_step_timeouts'] + simulator.get('command_steps', 0)}")
+        return "graph runtime: " + "; ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         lo, hi = self.interval
         return {"task": self.task, "mode": self.mode, "blind": self.blind, "checkpoint": self.checkpoint,
                 "instruction": self.instruction, "successes": self.successes, "episodes": len(self.episodes),
                 "rate": self.rate, "wilson95": [lo, hi], "wall_seconds": self.wall_seconds,
-                "recording": self.recording, "per_episode": [asdict(e) for e in self.episodes]}
+                "recording": self.recording, "runtime": self.runtime,
+                "per_episode": [asdict(e) for e in self.episodes]}

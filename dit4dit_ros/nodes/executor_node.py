@@ -20,7 +20,8 @@ log call of this node can hold the control loop's interpreter (docs/realtime.md)
   policy (~/enable_with_token, ~/reset_estop_with_token, the wireless remote); the LowState gate, the remote,
   enable checks and alarms: nodes/executor_interlocks.py.
 - `/dit4dit/executor/state` (diagnostic_msgs/DiagnosticStatus, key/values: mode, rates, tick timing, last
-  rejection, counters; nested groups as dotted keys, nodes/status_msgs.py executor_state reads it back),
+  rejection, counters, how long chunks took to reach the control process (`chunk_delivery`,
+  nodes/chunk_delivery.py); nested groups as dotted keys, nodes/status_msgs.py executor_state reads it back),
   /diagnostics, and `command_topic` (the tracking commands sent, for recording).
 - The process notices this node's death (PR_SET_PDEATHSIG: damps, then stops) or hang (heartbeat: disables and
   goes on, so a stall that ends needs only a new enable); this node notices the process's death and reports it
@@ -43,6 +44,7 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.subscription import MessageInfo
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool
@@ -63,6 +65,7 @@ from dit4dit_ros.control.rt.client import RtClient
 from dit4dit_ros.data.topics import CLOCK_TOPIC
 from dit4dit_ros.g1.joints import JOINT_NAMES
 from dit4dit_ros.nodes import diagnostics as diag
+from dit4dit_ros.nodes.chunk_delivery import ChunkDelivery
 from dit4dit_ros.nodes.executor_interlocks import ExecutorInterlocks
 from dit4dit_ros.nodes.executor_inputs import chunk_from_trajectory, stamp_seconds, teleop_from_joint_state
 from dit4dit_ros.nodes.executor_report import RT_DEAD, RateFromCounter, diagnostics_values
@@ -93,6 +96,7 @@ class ExecutorNode(Node):
         self._rt_dead: str = ""
         self._last_cmd_count = 0
         self._stopped = False
+        self.delivery = ChunkDelivery()  # how long chunks take to reach the control process, leg by leg
         self.rt = RtClient(dict(p), self.isolation, cfg.scheduler.max_chunk_points)
         self.rt.start()
 
@@ -151,13 +155,17 @@ class ExecutorNode(Node):
         age = self.get_clock().now().nanoseconds * 1e-9 - stamp_seconds(stamp)
         return time.monotonic() - age
 
-    def _on_chunk(self, msg: JointTrajectory) -> None:
+    def _on_chunk(self, msg: JointTrajectory, info: MessageInfo) -> None:
+        started_ns = time.time_ns()  # the system clock DDS stamps `info` with (nodes/chunk_delivery.py)
         chunk, reason = chunk_from_trajectory(msg, self._stamp_to_core_clock, self.cfg.scheduler.max_chunk_points,
                                               self.p["default_action_period"])
         if chunk is None:
             self.rt.reject("policy", reason)
             self.get_logger().warning(f"action chunk rejected: {reason}", throttle_duration_sec=1.0)
-        elif not self.rt.submit_chunk(chunk):
+            return
+        posted = self.rt.submit_chunk(chunk)
+        self.delivery.add(info["source_timestamp"], info["received_timestamp"], started_ns, time.time_ns())
+        if not posted:
             self.get_logger().error("action chunk dropped: the control process takes no requests",
                                     throttle_duration_sec=1.0)
 
@@ -275,7 +283,7 @@ class ExecutorNode(Node):
                            self._state_rate.update(now, state.get("lowstate_received", 0)))
         state.update(control_path=self.p["control_path"], clock=self.p["clock"], rt_pid=self.rt.pid,
                      command_rate_hz=round(self._rates[0], 1), lowstate_rate_hz=round(self._rates[1], 1),
-                     estop_publishers=self._estop_publishers,
+                     estop_publishers=self._estop_publishers, chunk_delivery=self.delivery.report(),
                      **self.interlocks.status())
         if self._rt_dead:
             state.update(mode=RT_DEAD, mode_reason=self._rt_dead)

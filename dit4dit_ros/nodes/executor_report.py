@@ -58,6 +58,7 @@ def diagnostics_values(state: dict) -> tuple[int, str, dict]:
         **{k: v for k, v in (state.get("lowstate") or {}).items() if isinstance(v, int)},
         **{f"count.{k}": v for k, v in state.get("counts", {}).items()},
         **{f"limit.{k}": v for k, v in state.get("limit_hits", {}).items()},
+        **{f"chunk_delivery.{k}": v for k, v in state.get("chunk_delivery", {}).items()},
     }
     return level, message, values
 

@@ -41,8 +41,12 @@ def test_figures_table_lists_every_figure():
     fig = LoopFigures(duration=10.0, chunks=30, chunk_latencies=[0.2, 0.3], inference_ms=[100.0, 150.0],
                       executor_tick={"period_p50": 0.002, "period_p99": 0.003, "period_max": 0.01, "overruns": 1,
                                      "ticks": 5000, "late_share": 0.0123, "work_p50": 0.0004, "work_p99": 0.0011},
-                      command_rate_hz=499.0, cpu_percent={"policy": 80.0}, executor_realtime="SCHED_FIFO:80")
+                      command_rate_hz=499.0, cpu_percent={"policy": 80.0}, executor_realtime="SCHED_FIFO:80",
+                      chunk_delivery={"chunks": 90, "slow": 2, "transport_p50_ms": 0.7, "transport_max_ms": 3.1,
+                                      "queue_p50_ms": 5.0, "queue_max_ms": 61.25, "handoff_p50_ms": 0.2,
+                                      "handoff_max_ms": 0.9})
     table = fig.table()
+    assert "5.00 / 61.25 ms" in table and "0.70 / 3.10 ms" in table and "2 of 90" in table, table
     assert "late by > 1 ms" in table and "1.23 %" in table and "0.400 / 1.100 ms" in table and "SCHED_FIFO:80" in table
     assert "3.00 Hz (30 chunks" in table and "250.0 / 299.0 ms (n=2)" in table
     assert "2.00 / 3.00 / 10.00 ms" in table and "CPU policy" in table and "499.0 Hz" in table

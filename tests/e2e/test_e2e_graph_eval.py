@@ -100,6 +100,13 @@ def test_two_seeded_episodes_through_the_graph(tiny_checkpoint, tmp_path):
         assert stamps == sorted(set(stamps)), stamps
         assert all(abs(c["state_skew_ms"]) < 1e-3 and len(c["input_digest"]) == 12 for c in e.chunk_trace), e.chunk_trace
     assert frames == sum(per_episode)
+    # the graph's own figures at the end of the run, kept in the result: chunks reached the executor with both DDS
+    # stamps (all of the first episode's, at least, by then), and the simulator stepped by the executor's answers
+    executor, simulator = result.runtime["executor"], result.runtime["simulator"]
+    delivery = executor["chunk_delivery"]
+    assert delivery["chunks"] >= len(result.episodes[0].chunk_trace) and delivery["unstamped"] == 0, delivery
+    assert simulator["command_steps"] > 0 and executor["tick"]["ticks"] > 0, result.runtime
+    assert result.to_dict()["runtime"] == result.runtime
     report = write_report(result, tmp_path / "report")
     html = report.read_text()
     assert "seed_7.mp4" in html and "eval.rrd" in html and "Wilson" in html

@@ -64,6 +64,20 @@ def test_eval_result_summary_reports_rate_and_interval():
     assert "2/4" in r.summary()
 
 
+def test_a_graph_result_says_how_the_graph_fared_and_a_direct_one_says_nothing():
+    direct = EvalResult("reach", "direct", False, "ckpt")
+    assert direct.runtime_summary() == "" and direct.to_dict()["runtime"] == {}
+    graph = EvalResult("reach", "graph", False, "ckpt", runtime={
+        "executor": {"chunk_delivery": {"chunks": 40, "unstamped": 0, "slow": 3, "transport_p50_ms": 0.8,
+                                        "transport_max_ms": 2.0, "queue_p50_ms": 4.0, "queue_max_ms": 260.0,
+                                        "handoff_p50_ms": 0.2, "handoff_max_ms": 1.5},
+                     "tick": {"period_p99": 0.0021, "period_max": 0.004}},
+        "simulator": {"command_steps": 995, "command_step_timeouts": 5}})
+    line = graph.runtime_summary()
+    assert "queue 4.0/260.0" in line and "3 of 40 slower than 50 ms" in line, line
+    assert "p99/max 2.10/4.00 ms" in line and "run out: 5 of 1000" in line, line
+
+
 def test_direct_eval_runs_rollouts_and_writes_video(tiny_engine, tmp_path):
     """The rollout video shows the scene view beside the ego view at the control rate (10 fps), every frame of the
     episode including the final state; rendering the scene view does not change the rollout."""

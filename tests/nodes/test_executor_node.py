@@ -249,10 +249,17 @@ def test_enable_soft_start_then_a_chunk_moves_the_elbow(rig):
     state = ex.state()
     assert state["counts"].get("policy_accepted", 0) >= 10
     assert state["command_rate_hz"] > 100, state  # 500 on an idle machine; this one is shared by ~6 engineers
+    # each chunk's way to the control process, from its DDS message info (nodes/chunk_delivery.py): every
+    # chunk counted, both DDS stamps filled by the middleware, and on one host no leg can be negative
+    delivery = state["chunk_delivery"]
+    assert delivery["chunks"] >= state["counts"]["policy_accepted"] and delivery["unstamped"] == 0, delivery
+    assert min(delivery[f"{leg}_p50_ms"] for leg in ("transport", "queue", "handoff")) >= 0, delivery
     t = state["tick"]
     print(f"executor 500 Hz thread: {t['rate_hz']:.1f} Hz, period p50/p99/max {1e3 * t['period_p50']:.2f}/"
           f"{1e3 * t['period_p99']:.2f}/{1e3 * t['period_max']:.2f} ms, late p99 {1e3 * t['late_p99']:.2f} ms, "
           f"work p50/p99 {1e6 * t['work_p50']:.0f}/{1e6 * t['work_p99']:.0f} us, overruns {t['overruns']}")
+    print("chunk delivery (p50/max ms): " + ", ".join(
+        f"{leg} {delivery[f'{leg}_p50_ms']:.2f}/{delivery[f'{leg}_max_ms']:.2f}" for leg in ("transport", "queue", "handoff")))
 
 
 def test_out_of_limit_chunks_never_produce_an_out_of_limit_command_on_the_wire(rig):
