@@ -30,6 +30,7 @@ episodes = data["per_episode"]
 ok = [e["seed"] for e in episodes if e["success"]]
 print(f"{sys.argv[2]}: {len(ok)}/{len(episodes)} successes in {sys.argv[3]} s; successful seeds {ok}")
 PYEOF
+  grep -h "^graph runtime" "$OUT/$1.log" || true  # how late chunks reached the executor, the waits that ran out
 }
 
 echo "results in $OUT"

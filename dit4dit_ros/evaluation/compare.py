@@ -19,6 +19,15 @@ def _offsets(trace: list[dict]) -> list[float]:
     return [round(c.get("chunk_stamp", 0.0) - trace[0].get("chunk_stamp", 0.0), 6) for c in trace]
 
 
+def _which_inputs(x: dict, y: dict) -> str:
+    """Which of a chunk's inputs differ, from the per-input digests (traces written before they existed have none)."""
+    if not (x.get("image_digest") and y.get("image_digest")):
+        return "images or joint positions"
+    which = [name for name, key in (("images", "image_digest"), ("joint positions", "joints_digest"))
+             if x.get(key) != y.get(key)]
+    return " and ".join(which) or "the instruction"
+
+
 def first_difference(a: list[dict], b: list[dict]) -> str:
     """The first chunk at which two chunk traces differ, in words ("" when they agree). Frame times are compared
     from each episode's first chunk on (`_offsets`); the frame named in brackets is the first run's, in simulation
@@ -32,7 +41,7 @@ def first_difference(a: list[dict], b: list[dict]) -> str:
             return (f"chunk {k} (frame {x['chunk_stamp']} s): joint state paired {x.get('state_skew_ms')} ms vs "
                     f"{y.get('state_skew_ms')} ms from the frame")
         if x.get("input_digest") != y.get("input_digest"):
-            return f"chunk {k} (frame {x['chunk_stamp']} s): other inputs (images or joint positions)"
+            return f"chunk {k} (frame {x['chunk_stamp']} s): other inputs ({_which_inputs(x, y)})"
         if x.get("output_digest") != y.get("output_digest"):
             return f"chunk {k} (frame {x['chunk_stamp']} s): same inputs, another output (the engine)"
     if len(a) != len(b):

@@ -73,12 +73,15 @@ class ChunkTrace:
 
     stamp: float  # the frame's time
     state_skew_ms: float  # joint state's time - frame's time
-    input_digest: str
+    input_digest: str  # all inputs: images, joint positions (rounded to 1e-6 rad), instruction
     output_digest: str
+    image_digest: str = ""  # the images alone, and the rounded joint positions alone: which input differed
+    joints_digest: str = ""
 
     def as_dict(self) -> dict:
         return {"chunk_stamp": round(self.stamp, 6), "state_skew_ms": round(self.state_skew_ms, 3),
-                "input_digest": self.input_digest, "output_digest": self.output_digest}
+                "input_digest": self.input_digest, "output_digest": self.output_digest,
+                "image_digest": self.image_digest, "joints_digest": self.joints_digest}
 
     @classmethod
     def from_text(cls, text: "dict[str, str]") -> ChunkTrace | None:
@@ -86,7 +89,7 @@ class ChunkTrace:
         if "chunk_stamp" not in text:
             return None
         return cls(float(text["chunk_stamp"]), float(text["state_skew_ms"]), text["input_digest"],
-                   text["output_digest"])
+                   text["output_digest"], text.get("image_digest", ""), text.get("joints_digest", ""))
 
 @dataclass(frozen=True)
 class ChunkResult:
@@ -181,7 +184,9 @@ class PolicyRunner:
         self.stats.last_chunk = ChunkTrace(
             obs.stamp, 1e3 * (obs.state_stamp - obs.stamp),
             _short(_observation_hash(b"", obs.frames, obs.joint_positions, self._instruction)),
-            fingerprint(np.ascontiguousarray(positions).tobytes()))
+            fingerprint(np.ascontiguousarray(positions).tobytes()),
+            _short(_observation_hash(b"", obs.frames, [], "")),
+            _short(_observation_hash(b"", [], obs.joint_positions, "")))
         self.stats.chunks += 1
         self.stats.last_skip_reason = ""  # the newest cycle succeeded: inputs are fine now
         self.stats.last_inference_seconds = elapsed

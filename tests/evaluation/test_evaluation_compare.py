@@ -28,6 +28,14 @@ def test_first_difference_names_what_differs():
     assert first_difference(base, [_chunk(5.2), _chunk(5.6)]) == ""  # the same episode, started later
     assert "joint state paired 0.0 ms vs 2.0 ms" in first_difference(base, [_chunk(2.0), _chunk(2.4, skew=2.0)])
     assert "chunk 0 (frame 2.0 s): other inputs" in first_difference(base, [_chunk(2.0, inputs="c" * 12), base[1]])
+    # which input, where the traces carry per-input digests (older ones do not)
+    pictured = [{**c, "image_digest": "1" * 12, "joints_digest": "2" * 12} for c in base]
+    moved = copy.deepcopy(pictured)
+    moved[0].update(input_digest="c" * 12, joints_digest="3" * 12)
+    assert "chunk 0 (frame 2.0 s): other inputs (joint positions)" in first_difference(pictured, moved)
+    moved[0].update(image_digest="4" * 12)
+    assert "other inputs (images and joint positions)" in first_difference(pictured, moved)
+    assert "other inputs (images or joint positions)" in first_difference(base, [_chunk(2.0, inputs="c" * 12), base[1]])
     assert "same inputs, another output" in first_difference(base, [base[0], _chunk(2.4, output="d" * 12)])
     assert "chunk 2: one run has 2 chunks, the other 3" in first_difference(base, [*base, _chunk(2.8)])
 

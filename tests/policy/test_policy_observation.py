@@ -96,7 +96,7 @@ def test_runner_computes_one_chunk_per_frame(tmp_path):
     from dit4dit_ros.model.normalization import NormalizationStats
     from dit4dit_ros.model.prompt_cache import PromptEmbeddingCache
     from dit4dit_ros.engine.base import UnknownInstructionError
-    from dit4dit_ros.policy.runner import PolicyRunner
+    from dit4dit_ros.policy.runner import ChunkTrace, PolicyRunner
 
     cfg = load_preset("tiny")
     cache = PromptEmbeddingCache("test", {"go": torch.randn(4, cfg.video.prompt_embed_dim)})
@@ -128,6 +128,14 @@ def test_runner_computes_one_chunk_per_frame(tmp_path):
     assert trace.stamp == 1.1 and trace.state_skew_ms == pytest.approx(-100.0)  # the only state is from 1.0 s
     assert len(trace.input_digest) == len(trace.output_digest) == 12
     assert trace.as_dict()["chunk_stamp"] == 1.1
+    # and per input: another picture with the same joint positions changes the image digest alone
+    buf.add_frame(1.2, np.full((h, w, 3), 9, np.uint8))
+    clock[0] = 1.2
+    assert runner.step() is not None
+    later = runner.stats.last_chunk
+    assert later.joints_digest == trace.joints_digest and later.image_digest != trace.image_digest
+    assert later.input_digest != trace.input_digest and len(later.image_digest) == len(later.joints_digest) == 12
+    assert ChunkTrace.from_text({k: str(v) for k, v in later.as_dict().items()}).as_dict() == later.as_dict()
 
     # noise_seed: the chunk is a function of the observation alone (same observation -> same chunk, whatever came
     # before); without it, the engine's generator moves on and the same observation gives another chunk
