@@ -225,7 +225,8 @@ def run_bench(args) -> int:
         checkpoint = Path(args.checkpoint) if args.checkpoint else make_random_checkpoint(args.preset, instruction, tmp / "ckpt")
         data = load_parameter_yaml(args.config)
         if not args.lockstep:
-            data = realtime_sim(data, camera_size=args.camera_size, policy_rate_hz=args.rate)
+            data = realtime_sim(data, camera_size=args.camera_size, policy_rate_hz=args.rate,
+                                realtime_robot=args.realtime_sim)
         if args.realtime:
             data["executor"]["ros__parameters"]["realtime"] = True
         if args.realtime_sim:

@@ -52,6 +52,7 @@ from dit4dit_ros.sim.robot import SimRobot
 from dit4dit_ros.sim.tasks import TaskStatus
 from dit4dit_ros.g1.timing import CONTROL_RATE_HZ
 from dit4dit_ros.utils.param_fields import param_field
+from dit4dit_ros.utils.realtime import leave_realtime
 
 LOG = logging.getLogger(__name__)
 MAX_LAG = 0.1  # s behind the wall-clock schedule before the loop stops catching up and re-anchors
@@ -181,6 +182,7 @@ class _AsyncRenderer:
     def _run(self) -> None:
         import mujoco
 
+        leave_realtime()  # a real-time physics process: rendering is heavy and not time-critical (utils/realtime.py)
         try:
             camera = SimCamera(self._robot.model, self._config, self._view)
             data = mujoco.MjData(self._robot.model)

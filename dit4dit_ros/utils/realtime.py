@@ -108,6 +108,24 @@ def apply_realtime(cfg: RealtimeConfig, what: str) -> RealtimeReport:
     return report
 
 
+def leave_realtime() -> bool:
+    """Put the calling thread back at normal priority (SCHED_OTHER) if it inherited SCHED_FIFO or SCHED_RR; returns
+    whether it did.
+
+    Why: a new thread inherits its creator's scheduling, so every helper thread of a real-time process is real time
+    too. A helper whose work is heavy and not time-critical (a camera's render thread: 10-100 ms of CPU a frame on
+    a loaded 2-core host) must not be: at real-time priority it competes with the loop it serves and with the
+    executor's control process, and together they can use up the kernel's real-time budget
+    (/proc/sys/kernel/sched_rt_runtime_us, 95 %), after which every real-time task on that CPU waits for the rest of
+    the period. Lowering one's own priority needs no privilege."""
+    if not hasattr(os, "sched_getscheduler"):
+        return False
+    if os.sched_getscheduler(0) not in (os.SCHED_FIFO, os.SCHED_RR):
+        return False
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return True
+
+
 _RLIMIT_RTPRIO = getattr(resource, "RLIMIT_RTPRIO", None)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from dit4dit_ros.control.rate import PeriodicThread
 from dit4dit_ros.utils.cpu_hog import CpuHogs
-from dit4dit_ros.utils.realtime import RealtimeConfig, TickGc, apply_realtime, realtime_available
+from dit4dit_ros.utils.realtime import RealtimeConfig, TickGc, apply_realtime, leave_realtime, realtime_available
 
 
 def _in_thread(fn):
@@ -52,6 +52,25 @@ def test_refused_real_time_is_one_clear_line_with_how_to_grant_it(monkeypatch, c
     assert "CAP_SYS_NICE" in lines[0] and "rtprio" in lines[0] and "--cap-add SYS_NICE" in lines[0]
     ok, detail = realtime_available()
     assert not ok and "refused" in detail and "CAP_SYS_NICE" in detail
+
+
+def test_a_helper_thread_of_a_real_time_thread_can_leave_real_time_and_leaves_its_creator_real_time():
+    """A new thread inherits SCHED_FIFO from its creator (the render thread of a real-time physics loop);
+    leave_realtime() puts that one thread back at normal priority, and is a no-op at normal priority."""
+    ok, detail = realtime_available(10)
+    if not ok:
+        pytest.skip(f"this machine refuses SCHED_FIFO: {detail}")
+
+    def real_time_creator():
+        apply_realtime(RealtimeConfig(enabled=True, priority=10, lock_memory=False), "test creator")
+        inherited = _in_thread(lambda: (os.sched_getscheduler(0), leave_realtime(), os.sched_getscheduler(0),
+                                        leave_realtime()))
+        return inherited, os.sched_getscheduler(0)
+
+    (before, left, after, again), creator = _in_thread(real_time_creator)
+    assert before == os.SCHED_FIFO and left and after == os.SCHED_OTHER and not again
+    assert creator == os.SCHED_FIFO  # only the helper left real time
+    assert not leave_realtime() and os.sched_getscheduler(0) == os.SCHED_OTHER  # this (test) thread: nothing to do
 
 
 def test_disabled_real_time_asks_nothing():

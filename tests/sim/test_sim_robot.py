@@ -260,3 +260,45 @@ def test_scene_camera_frames_come_at_their_rate_and_leave_the_ego_frames_unchang
     times = [t for t, _ in scene if t <= with_scene[-1][0] + 1e-9]
     assert len(times) >= 4 * len(with_scene) - 1 and all(shape == (48, 64, 3) for _, shape in scene)
     assert np.allclose(np.diff(times), 0.05)  # 20 Hz of simulation time
+
+
+def test_a_real_time_physics_loop_renders_its_frames_at_normal_priority(fresh: SimRobot):
+    """Under SCHED_FIFO (sim_robot `realtime`) only the physics + LowState loop is real time: the render thread it
+    starts would inherit its priority, and leaves it (sim/loop.py; heavy, not time-critical work)."""
+    import os
+
+    from dit4dit_ros.utils.realtime import RealtimeConfig, apply_realtime, realtime_available
+
+    ok, detail = realtime_available(10)
+    if not ok:
+        pytest.skip(f"this machine refuses SCHED_FIFO: {detail}")
+
+    class Sink(NullSink):
+        def __init__(self) -> None:
+            self.frame_policies: list[int] = []
+            self.state_policies: list[int] = []
+
+        def on_frame(self, image, t) -> None:  # the render thread
+            self.frame_policies.append(os.sched_getscheduler(0))
+
+        def on_state(self, robot) -> None:  # the physics loop's thread
+            if len(self.state_policies) < 10:
+                self.state_policies.append(os.sched_getscheduler(0))
+
+    sink = Sink()
+    loop = SimLoop(fresh, LoopConfig(camera=CameraConfig(width=32, height=32, rate_hz=20.0), lockstep=False),
+                   sinks=[sink])
+
+    def physics_in_real_time() -> None:
+        apply_realtime(RealtimeConfig(enabled=True, priority=10, lock_memory=False), "test physics loop")
+        loop.run(duration=60.0)
+
+    thread = threading.Thread(target=physics_in_real_time)
+    thread.start()
+    try:
+        wait_until(lambda: len(sink.frame_policies) >= 2 and len(sink.state_policies) >= 10, 60.0,
+                   what="two frames and ten states")
+    finally:
+        loop.stop()
+        thread.join(timeout=10.0)
+    assert set(sink.state_policies) == {os.SCHED_FIFO} and set(sink.frame_policies) == {os.SCHED_OTHER}
