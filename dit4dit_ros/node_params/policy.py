@@ -37,6 +37,11 @@ class PolicyNodeParams:
     instruction: str = param_field("", "initial instruction (else wait for instruction_topic)")
     image_topic: str = param_field(IMAGE_TOPIC, "ego camera image (rgb8 or bgr8)")
     joint_states_topic: str = param_field(JOINT_STATES_TOPIC, "robot joint states")
+    joint_states_reliable: bool = param_field(
+        True,
+        "subscribe to the joint states RELIABLE (the publisher resends what was lost; g1_state publishes RELIABLE): "
+        "a lock-stepped simulation waits for the state of each frame's time, and a best-effort reader lost bursts of "
+        "them on a busy host; false only for a driver that offers best effort alone")
     instruction_topic: str = param_field(INSTRUCTION_TOPIC, "latched language goal (std_msgs/String)")
     chunk_topic: str = param_field(ACTION_CHUNK_TOPIC, "output action chunks (trajectory_msgs/JointTrajectory)")
     num_threads: int = param_field(

@@ -27,7 +27,7 @@ from dit4dit_ros.data.topics import (
 from dit4dit_ros.nodes.spin import run_node
 from dit4dit_ros.nodes.image_conversion import msg_to_image
 from dit4dit_ros.engine import UnknownInstructionError
-from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA
+from dit4dit_ros.nodes.qos import COMMANDS, LATCHED, SENSOR_DATA, STATE
 from dit4dit_ros.nodes.ros_params import ParamSpec, declare_parameters
 from dit4dit_ros.nodes.status_msgs import ERROR, OK, WARN, policy_status_msg
 from dit4dit_ros.policy.action_limits import ActionLimitGuard
@@ -92,7 +92,10 @@ class PolicyNode(Node):
         )
         self.input_errors = 0
         self.create_subscription(Image, p["image_topic"], self._on_image, SENSOR_DATA)
-        self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state, SENSOR_DATA)
+        # RELIABLE by default (node_params/policy.py joint_states_reliable): images are resent by a lock-stepped
+        # simulator, but a joint state lost on a best-effort reader stalled it until its lock-step timeout
+        self.create_subscription(JointState, p["joint_states_topic"], self._on_joint_state,
+                                 STATE if p["joint_states_reliable"] else SENSOR_DATA)
         self.create_subscription(String, p["instruction_topic"], self._on_instruction, LATCHED)
         self.create_timer(1.0, self._publish_status)
         if p["instruction"]:

@@ -165,7 +165,7 @@ def test_policy_survives_malformed_images_joint_states_and_instructions(tmp_path
         with RosHarness() as ros:
             states = ros.collect(DiagnosticStatus, "/dit4dit/policy/state", COMMANDS)
             image_pub = ros.probe.create_publisher(Image, "/camera/ego/image_raw", SENSOR_DATA)
-            js_pub = ros.probe.create_publisher(JointState, "/joint_states", SENSOR_DATA)
+            js_pub = ros.probe.create_publisher(JointState, "/joint_states", STATE)  # the policy reads RELIABLE
             text_pub = ros.probe.create_publisher(String, "/dit4dit/instruction", LATCHED)
             wait_until(lambda: image_pub.get_subscription_count() > 0 and text_pub.get_subscription_count() > 0, 120,
                        what="the policy's subscriptions")

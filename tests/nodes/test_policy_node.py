@@ -111,6 +111,28 @@ def test_policy_publishes_stamped_chunks_and_reports_stale_inputs(checkpoint):
             feeder.thread.join(5)
 
 
+@pytest.mark.parametrize("reliable", [True, False])
+def test_the_policy_reads_joint_states_reliable_unless_told_otherwise(checkpoint, reliable):
+    """A lock-stepped simulation pauses at each frame until the policy answers, and the policy needs the joint state
+    of the frame's time: read best effort, a burst of them was lost on a busy host and the simulation stood still
+    until its lock-step timeout (30 s, docs/realtime.md). RELIABLE lets g1_state's writer resend them."""
+    from rclpy.qos import ReliabilityPolicy
+
+    root, _ = checkpoint
+    overrides = [Parameter("checkpoint", value=str(root))]
+    if not reliable:
+        overrides.append(Parameter("joint_states_reliable", value=False))
+    with RosHarness() as ros:
+        ros.make_node(PolicyNode, parameter_overrides=overrides)
+
+        def policy_endpoints():
+            return [e for e in ros.probe.get_subscriptions_info_by_topic("/joint_states") if e.node_name == "policy"]
+
+        wait_until(lambda: len(policy_endpoints()) == 1, 15, what="the policy's /joint_states subscription")
+        expected = ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT
+        assert policy_endpoints()[0].qos_profile.reliability == expected
+
+
 def test_policy_runs_the_onnxruntime_engine_selected_in_its_yaml(checkpoint, tmp_path):
     """`engine: onnxruntime` (and tensorrt) in the deployment YAML is valid; the node runs the exported graphs."""
     import yaml
